@@ -1,0 +1,62 @@
+"""Frame resizing against shared/fixtures/resize_golden.pt (official cv2 calls, opencv 5.0; fixtures README §6)."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from VPT.lib.frames import AGENT_RESOLUTION, MINECLIP_RESOLUTION, resize_for_agent, resize_for_mineclip
+
+# The goldens were made with opencv 5.0.0. With that version the results are bit-exact; other OpenCV versions
+# may round INTER_LINEAR differently by ±1 grey level (fixtures README §6), so only then is ±1 allowed.
+EXACT = cv2.__version__.startswith("5.0.")
+ATOL = 0 if EXACT else 1
+
+
+@pytest.fixture(scope="module")
+def resize_golden(fixtures_dir):
+    return torch.load(fixtures_dir / "resize_golden.pt", weights_only=True)
+
+
+def _assert_close(ours, expected):
+    assert ours.dtype == np.uint8 and ours.shape == expected.shape
+    diff = np.abs(ours.astype(np.int16) - expected.astype(np.int16)).max()
+    assert diff <= ATOL, f"max |diff| = {diff} grey levels (allowed {ATOL}, opencv {cv2.__version__})"
+
+
+def test_resize_for_agent_golden(resize_golden):
+    pov = resize_golden["pov_360x640"].numpy()
+    expected = resize_golden["agent_img_1x128x128x3"].numpy()[0]
+    _assert_close(resize_for_agent(pov), expected)
+    assert AGENT_RESOLUTION == (128, 128)
+
+
+def test_resize_for_mineclip_golden(resize_golden):
+    pov = resize_golden["pov_360x640"].numpy()
+    expected = resize_golden["mineclip_frame_160x256x3"].numpy()
+    _assert_close(resize_for_mineclip(pov), expected)
+    assert MINECLIP_RESOLUTION == (160, 256)
+
+
+def test_no_resize_when_already_at_size():
+    frame = np.random.default_rng(0).integers(0, 256, size=(128, 128, 3), dtype=np.uint8)
+    assert resize_for_agent(frame) is frame
+
+
+def test_size_is_height_width():
+    frame = np.zeros((360, 640, 3), dtype=np.uint8)
+    assert resize_for_agent(frame, size=(64, 96)).shape == (64, 96, 3)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((360, 640, 3), dtype=np.float32),
+        np.zeros((360, 640), dtype=np.uint8),
+        np.zeros((1, 360, 640, 3), dtype=np.uint8),
+    ],
+)
+def test_bad_frames_raise(bad):
+    with pytest.raises(ValueError, match=r"uint8 frame \[H, W, 3\]"):
+        resize_for_agent(bad)
+    with pytest.raises(ValueError, match="resize_for_mineclip"):
+        resize_for_mineclip(bad)
