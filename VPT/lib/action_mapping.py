@@ -68,7 +68,7 @@ class CameraHierarchicalMapping:
         n_camera_bins: bins per camera axis (odd; 11 for VPT).
 
     Raises:
-        ValueError: ``n_camera_bins`` is even or < 1.
+        ValueError: ``n_camera_bins`` is even or < 1, or ``BUTTONS_GROUPS`` does not end with ``camera``.
     """
 
     #: Mutually exclusive button groups, in joint-index order (the last group varies fastest).
@@ -97,6 +97,8 @@ class CameraHierarchicalMapping:
     def __init__(self, n_camera_bins: int = 11):
         if n_camera_bins < 1 or n_camera_bins % 2 != 1:
             raise ValueError(f"n_camera_bins must be a positive odd number, got {n_camera_bins}")
+        if list(self.BUTTONS_GROUPS)[-1] != "camera":
+            raise ValueError(f"BUTTONS_GROUPS must end with the 'camera' meta group, got {list(self.BUTTONS_GROUPS)}")
         self.n_camera_bins = n_camera_bins
         self.camera_null_bin = n_camera_bins // 2
         self.n_camera_combinations = n_camera_bins**2
@@ -107,6 +109,12 @@ class CameraHierarchicalMapping:
         self._group_sizes = np.array([len(v) for v in self.BUTTONS_GROUPS.values()], dtype=np.int64)
         # Mixed-radix place value of each group in the joint index (itertools.product order).
         self._group_strides = np.append(np.cumprod(self._group_sizes[::-1])[-2::-1], 1).astype(np.int64)
+        # Per button group (camera meta excluded): factored button columns and their option numbers 1..k.
+        self._group_columns = [
+            (group, np.array([_BUTTON_INDEX[b] for b in options[1:]]), np.arange(1, len(options), dtype=np.int64))
+            for group, options in self.BUTTONS_GROUPS.items()
+            if group != "camera"
+        ]
         self._build_tables()
 
     def _build_tables(self) -> None:
@@ -143,24 +151,22 @@ class CameraHierarchicalMapping:
             raise ValueError(f"factored 'buttons' must have shape [B, {len(Buttons.ALL)}], got {buttons.shape}")
         if camera.ndim != 2 or camera.shape != (buttons.shape[0], 2):
             raise ValueError(f"factored 'camera' must have shape [B, 2] with B={buttons.shape[0]}, got {camera.shape}")
-        if not np.isin(buttons, (0, 1)).all():
+        if not ((buttons == 0) | (buttons == 1)).all():
             raise ValueError(f"factored 'buttons' must be 0 or 1, got values {np.unique(buttons)}")
         if camera.dtype.kind not in "iub" or camera.min(initial=0) < 0 or camera.max(initial=0) >= self.n_camera_bins:
             raise ValueError(f"factored 'camera' must be integer bins in [0, {self.n_camera_bins - 1}], got {camera}")
         pressed = buttons.astype(bool)
         camera = camera.astype(np.int64)
 
-        choices = []  # per group: int64 [B], index into the group's options
-        for group, options in self.BUTTONS_GROUPS.items():
-            if group == "camera":
-                choices.append(np.any(camera != self.camera_null_bin, axis=1).astype(np.int64))
-                continue
-            group_pressed = pressed[:, [_BUTTON_INDEX[b] for b in options[1:]]]
+        choices = []  # per group, in BUTTONS_GROUPS order: int64 [B], index into the group's options
+        for group, columns, option_number in self._group_columns:
+            group_pressed = pressed[:, columns]
             if group in self.CANCELLING_GROUPS:
-                group_pressed = group_pressed & ~np.all(group_pressed, axis=1, keepdims=True)
+                group_pressed = group_pressed & ~group_pressed.all(axis=1, keepdims=True)
             # The pressed option that comes last in the group wins; 0 ("none") if nothing is pressed.
-            option_number = np.arange(1, len(options), dtype=np.int64)
-            choices.append(np.max(group_pressed * option_number, axis=1, initial=0))
+            choices.append((group_pressed * option_number).max(axis=1, initial=0))
+        # camera meta action (the last group): "camera" iff the bins are not both null
+        choices.append((camera != self.camera_null_bin).any(axis=1).astype(np.int64))
         button_idx = np.stack(choices, axis=1) @ self._group_strides
         camera_idx = camera[:, 0] * self.n_camera_bins + camera[:, 1]
 

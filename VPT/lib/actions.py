@@ -202,7 +202,7 @@ class ActionTransformer:
                         f"env action button {name!r} has shape {value.shape}, expected {batch_shape} "
                         f"(the batch shape of 'camera' {camera.shape})"
                     )
-                if not np.isin(value, (0, 1)).all():
+                if not ((value == 0) | (value == 1)).all():
                     raise ValueError(f"env action button {name!r} must be 0 or 1, got {value}")
                 columns.append(value.astype(np.int64))
             else:
