@@ -39,6 +39,12 @@ class GoalEmbedder(abc.ABC):
 
     Embeddings are float32 and **not** L2-normalised (as stored by STEVE-1, spec §3.4); normalise where cosine
     similarity is meant (codebook labels, rewards).
+
+    Optional per-frame path: an embedder whose clip embedding pools independent per-frame features (MineCLIP)
+    may also provide ``encode_frames(frames uint8 [N, H, W, 3]) -> float32 [N, F]`` and
+    ``pool_frames(features [B, window, F]) -> float32 [B, embed_dim]`` with
+    ``pool_frames(stack of encode_frames) == encode_video``; ``steve1.data.generation.window_embedding`` then
+    encodes each frame of an episode once instead of ``window`` times.
     """
 
     embed_dim: int
@@ -143,14 +149,14 @@ class MineCLIPEmbedder(GoalEmbedder):
         return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=enabled)
 
     def _to_model_frames(self, frames: Frames) -> torch.Tensor:
-        """uint8 ``[B, T, H, W, 3]`` -> uint8 ``[B, T, 3, 160, 256]`` on ``device``."""
-        if tuple(frames.shape[2:4]) != self.frame_size:
+        """uint8 ``[..., H, W, 3]`` -> uint8 ``[..., 3, 160, 256]`` on ``device`` (resized if needed)."""
+        if tuple(frames.shape[-3:-1]) != self.frame_size:
             array = frames.cpu().numpy() if torch.is_tensor(frames) else np.asarray(frames)
-            b, t = array.shape[:2]
-            resized = [resize_for_mineclip(np.ascontiguousarray(f)) for f in array.reshape(b * t, *array.shape[2:])]
-            frames = np.stack(resized).reshape(b, t, *self.frame_size, 3)
+            flat = array.reshape(-1, *array.shape[-3:])
+            resized = np.stack([resize_for_mineclip(np.ascontiguousarray(f)) for f in flat])
+            frames = resized.reshape(*array.shape[:-3], *self.frame_size, 3)
         video = frames if torch.is_tensor(frames) else torch.from_numpy(np.ascontiguousarray(frames))
-        return video.to(self.device).permute(0, 1, 4, 2, 3)
+        return video.to(self.device).movedim(-1, -3)
 
     @torch.no_grad()
     def encode_video(self, frames: Frames) -> torch.Tensor:
@@ -158,6 +164,29 @@ class MineCLIPEmbedder(GoalEmbedder):
         video = self._to_model_frames(self.check_video(frames))
         with self._autocast():
             return self.model.encode_video(video).float()
+
+    @torch.no_grad()
+    def encode_frames(self, frames: Frames) -> torch.Tensor:
+        """Per-frame path: uint8 ``[N, H, W, 3]`` RGB -> float32 ``[N, 512]`` per-frame MineCLIP image features.
+
+        Raises:
+            ValueError: not uint8 ``[N, H, W, 3]``.
+        """
+        is_uint8 = frames.dtype == (torch.uint8 if torch.is_tensor(frames) else np.uint8)
+        if not is_uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(
+                f"MineCLIPEmbedder.encode_frames expects uint8 frames [N, H, W, 3]; got {frames.dtype} "
+                f"{tuple(frames.shape)}"
+            )
+        with self._autocast():
+            return self.model.forward_image_features(self._to_model_frames(frames)).float()
+
+    @torch.no_grad()
+    def pool_frames(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-frame path: float ``[B, 16, 512]`` features of :meth:`encode_frames` -> float32 ``[B, 512]`` goal
+        embeddings, equal to :meth:`encode_video` of the same frames."""
+        with self._autocast():
+            return self.model.forward_video_features(features.to(self.device)).float()
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:

@@ -280,8 +280,16 @@ def test_mineclip_embedder_video(small_embedder, golden):
     resized = np.stack([[resize_for_mineclip(f) for f in clip] for clip in raw])
     assert torch.allclose(small_embedder.encode_video(torch.from_numpy(raw)), small_embedder.encode_video(resized))
 
+    # per-frame path (window_embedding.py): each frame encoded once, then pooled == encode_video
+    features = small_embedder.encode_frames(frames[0])
+    assert features.shape == (16, 64)
+    assert torch.allclose(small_embedder.pool_frames(features[None]), got, atol=TOL)
+    assert torch.allclose(small_embedder.encode_frames(raw[0]), small_embedder.encode_frames(resized[0]))
+
     with pytest.raises(ValueError, match="uint8"):
         small_embedder.encode_video(frames.astype(np.float32))
+    with pytest.raises(ValueError, match=r"\[N, H, W, 3\]"):
+        small_embedder.encode_frames(frames)
     with pytest.raises(ValueError, match=r"\[B, 16, H, W, 3\]"):
         small_embedder.encode_video(frames[:, :8])
 
