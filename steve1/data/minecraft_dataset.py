@@ -1,0 +1,444 @@
+"""Goal-conditioned behaviour-cloning dataset with hindsight relabeling (spec §3.8; STEVE-1, PTGM §3.1).
+
+An item is one chunk of ``T`` consecutive frames of one episode, with, for every frame, the goal embedding of a
+frame *at or after it* in the same episode (hindsight relabeling), the agent-space action taken, and ``firsts``.
+The class is generic over simulators: every episode's ``metadata.json`` names its simulator (``"sim"``, a key of
+:data:`tasks.SIMULATORS`; a missing key means :data:`DEFAULT_SIM`, the Minecraft plugin, for contractor episodes),
+and that simulator's plugin (``tasks/<sim>/``, found through
+:mod:`tasks`) converts the stored env actions to agent actions (Minecraft: MineRL dict -> joint
+``{'buttons','camera'}`` indices; Crafter: int -> int). Frames keep the stored size (Minecraft 128x128, Crafter
+64x64).
+
+Relabeling of an episode of length ``L`` (frames ``0..L-1``; embeddings exist for ``t >= 15``):
+
+1. **Goal times** (:func:`sample_goal_times`): ``c = 0``; while ``c < L-1``: ``c += randint(min_btwn_goals,
+   max_btwn_goals)`` (high-exclusive); if ``L - c < min_btwn_goals`` then ``c = L-1``; append ``c``. So goal times are
+   ``>= min_btwn_goals >= 15``, successive gaps lie in ``[min, max)`` except the last one, and the last goal is the
+   final frame ``L-1``. (Same as upstream.)
+2. **Per-frame goal** (:func:`frame_goal_times`): frame ``t`` gets the *first goal time ``>= t``*, so its horizon
+   ``goal(t) - t`` lies in ``[0, max_btwn_goals - 1]`` (the final segment, whose last gap can be up to
+   ``max + min - 3`` frames, excepted).
+3. **Goal vector** for frame ``t``: ``embeds[goal(t)]`` (raw, not normalised).
+4. **Classifier-free-guidance dropout**: with probability ``p_uncond`` (one Bernoulli draw per *chunk*), every goal
+   vector of the chunk is zeroed.
+
+Chunks: start positions ``15, 15+T, 15+2T, ... < L``, each covering ``[s, s+T)``; a chunk that would run past the
+end is shifted to ``[L-T, L)`` (it overlaps the previous one). The first 15 frames are never inputs.
+
+Where we deliberately differ from upstream (spec §3.8, §12.1):
+
+* **Relabeling off-by-one fixed (§12.1.7).** Upstream advances its goal pointer only *after* frame ``g_k + 1``, so
+  the frame right after a goal is reached still carries that (now past) goal and horizons lie in
+  ``[-1, max-2]``. Here every frame's goal is at or after it (horizon ``>= 0``): frame ``g_k`` has goal ``g_k``,
+  frame ``g_k + 1`` has goal ``g_{k+1}``.
+* **Reproducible randomness.** Upstream draws from numpy's global RNG, so a sample depends on worker scheduling.
+  Here the relabeling of item ``idx`` uses ``numpy.random.default_rng([seed, epoch, idx])``: goals are still
+  re-drawn every epoch (call :meth:`MinecraftDataset.set_epoch`), but a training run resumed from a checkpoint
+  sees exactly the same samples as an uninterrupted one, whatever the number of DataLoader workers.
+* Generic over simulators (plugin action conversion) instead of MineRL only; an incomplete episode dir (missing
+  files or embeddings) raises with its path and the reason instead of being skipped silently (episodes that are
+  merely too short for ``T`` are skipped and counted in ``n_skipped_short``, as upstream).
+
+Reuse by the goal prior (spec §8.1): subclass and override :meth:`MinecraftDataset.make_item`, which receives the
+loaded chunk and the per-frame goal times (:meth:`MinecraftDataset.chunk_goal_times` gives them on their own), and
+returns ``(obs, actions, firsts)``; e.g. replace the goal embeddings by the nearest-codebook-entry label.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+#: Frames before this index have no goal embedding (a MineCLIP window needs 16 frames) and are never inputs.
+FIRST_USABLE_FRAME = 15
+#: ``sim`` assumed for episodes whose metadata has none (OpenAI contractor episodes converted upstream-style): the
+#: registry key of the Minecraft plugin in :data:`tasks.SIMULATORS`.
+DEFAULT_SIM = "minedojo"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Hindsight relabeling (pure functions, numpy)
+# ----------------------------------------------------------------------------------------------------------------
+
+def sample_goal_times(episode_len: int, min_btwn_goals: int, max_btwn_goals: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Goal times over a whole episode (spec §3.8 step 1).
+
+    Args:
+        episode_len: ``L``, frames in the episode (>= 1).
+        min_btwn_goals, max_btwn_goals: gap bounds in frames; gaps are ``rng.integers(min, max)`` (high-exclusive).
+        rng: numpy Generator.
+
+    Returns:
+        int64 ``[K]``, strictly increasing frame indices; the last is ``L-1``. All but the last gap lie in
+        ``[min_btwn_goals, max_btwn_goals)``; the last gap lies in ``[min_btwn_goals - 1, max_btwn_goals +
+        min_btwn_goals - 3]`` (a goal that would land fewer than ``min_btwn_goals`` frames before the end is moved
+        to the final frame), or is shorter when the whole episode is.
+
+    Raises:
+        ValueError: ``episode_len < 1`` or ``not 0 < min_btwn_goals < max_btwn_goals``.
+    """
+    if episode_len < 1:
+        raise ValueError(f"episode_len must be >= 1, got {episode_len}")
+    if not 0 < min_btwn_goals < max_btwn_goals:
+        raise ValueError(f"need 0 < min_btwn_goals < max_btwn_goals, got {min_btwn_goals}, {max_btwn_goals}")
+    last = episode_len - 1
+    times = []
+    c = 0
+    while c < last:
+        c += int(rng.integers(min_btwn_goals, max_btwn_goals))
+        if episode_len - c < min_btwn_goals:
+            c = last
+        times.append(c)
+    if not times:  # a one-frame episode: its only frame is its goal
+        times.append(last)
+    return np.asarray(times, dtype=np.int64)
+
+
+def frame_goal_times(goal_times: np.ndarray, episode_len: int) -> np.ndarray:
+    """Per-frame goal time: for each frame ``t`` the first goal time ``>= t`` (spec §3.8 step 2, §12.1.7 fixed).
+
+    Args:
+        goal_times: int ``[K]`` increasing, last == ``episode_len - 1`` (from :func:`sample_goal_times`).
+        episode_len: ``L``.
+
+    Returns:
+        int64 ``[L]``; ``out[t] >= t`` for every ``t``.
+
+    Raises:
+        ValueError: the last goal time is not the final frame.
+    """
+    goal_times = np.asarray(goal_times, dtype=np.int64)
+    if goal_times.size == 0 or goal_times[-1] != episode_len - 1:
+        raise ValueError(f"the last goal time must be the final frame {episode_len - 1}, got {goal_times[-1:]}")
+    idx = np.searchsorted(goal_times, np.arange(episode_len), side="left")
+    return goal_times[idx]
+
+
+def chunk_starts(episode_len: int, T: int, first_frame: int = FIRST_USABLE_FRAME) -> list[int]:
+    """Chunk start frames of one episode (spec §3.8 "Chunks").
+
+    Starts are ``first_frame, first_frame + T, ... < L``; a chunk that would end past ``L`` is shifted to start at
+    ``L - T`` (overlapping the previous one). Returns ``[]`` when ``L < first_frame + T``.
+    """
+    if episode_len < first_frame + T:
+        return []
+    return [min(s, episode_len - T) for s in range(first_frame, episode_len, T)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Simulator glue (through the plugin registry in tasks/)
+# ----------------------------------------------------------------------------------------------------------------
+
+def sim_plugin(sim: str):
+    """The plugin module of simulator ``sim`` (``tasks/<sim>/``: ``ACTION_SPACE``, ``env_action_to_agent``, ...).
+
+    The module is imported directly (not through :func:`tasks.get_plugin`), so reading recorded episodes does not
+    need the simulator itself installed (MineDojo never is on CPU machines).
+
+    Raises:
+        KeyError: ``sim`` is not a registered simulator.
+    """
+    import tasks
+
+    if sim not in tasks.SIMULATORS:
+        raise KeyError(f"episode metadata names simulator {sim!r}, which is not registered in tasks.SIMULATORS "
+                       f"({', '.join(tasks.SIMULATORS)})")
+    return importlib.import_module(tasks.SIMULATORS[sim].module)
+
+
+def get_env_action_to_agent(sim: str) -> Callable[[Any], Any]:
+    """The ``env_action_to_agent(env_action) -> agent action`` of simulator ``sim``'s plugin.
+
+    Raises:
+        KeyError: ``sim`` is not a registered simulator.
+        AttributeError: the plugin has no ``env_action_to_agent``.
+    """
+    module = sim_plugin(sim)
+    fn = getattr(module, "env_action_to_agent", None)
+    if fn is None:
+        raise AttributeError(f"simulator plugin {module.__name__} has no env_action_to_agent(action)")
+    return fn
+
+
+def _stack_actions(agent_actions: Sequence[Any]) -> Any:
+    """Stack per-frame agent actions along time: each leaf becomes ``[T, d]`` (``d = 1`` for discrete heads)."""
+    first = agent_actions[0]
+    if isinstance(first, dict):
+        return {k: _stack_actions([a[k] for a in agent_actions]) for k in first}
+    rows = [np.asarray(a).reshape(1, -1) for a in agent_actions]
+    out = np.concatenate(rows, axis=0)
+    if np.issubdtype(out.dtype, np.integer) or out.dtype == np.bool_:
+        out = out.astype(np.int64)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dataset
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class LoadedChunk:
+    """One chunk's data before relabeling output is built (passed to :meth:`MinecraftDataset.make_item`).
+
+    Attributes:
+        episode_dir: path of the episode.
+        start: first frame index of the chunk (in the episode).
+        frames: uint8 ``[T, H, W, 3]`` RGB.
+        env_actions: list of ``T`` stored env actions.
+        goal_times: int64 ``[T]`` per-frame goal time (absolute frame index, ``>= start + i``).
+        embeds: the episode's embedding list (``None`` for ``t < 15``, else float ``[1, D]``).
+        rng: the item's numpy Generator (already used for the goal times).
+    """
+
+    episode_dir: str
+    start: int
+    frames: np.ndarray
+    env_actions: list
+    goal_times: np.ndarray
+    embeds: list
+    rng: np.random.Generator
+    sim: str
+
+
+class MinecraftDataset(Dataset):
+    """Chunks of ``T`` frames with hindsight-relabeled goal embeddings (spec §3.8; see the module docstring).
+
+    Args:
+        episode_dirs: EpisodeStorage directories (e.g. the lines of ``<sampling>_train.txt``).
+        T: frames per chunk.
+        min_btwn_goals, max_btwn_goals: goal gap bounds in frames (``15 <= min < max``).
+        p_uncond: probability of zeroing all goal vectors of a chunk (classifier-free-guidance dropout).
+        limit: keep only the first ``limit`` episodes.
+        every_nth: keep every n-th chunk (used for validation).
+        seed: base seed of the per-item RNG (``default_rng([seed, epoch, idx])``).
+        storage_cls: the EpisodeStorage class (default :class:`steve1.data.EpisodeStorage.EpisodeStorage`).
+
+    Item ``idx`` -> ``(obs, actions, firsts)``:
+        ``obs = {'img': uint8 [T, H, W, 3], 'mineclip_embed': float32 [T, D]}``; ``actions``: the plugin's agent
+        action stacked over time, each leaf int64 ``[T, 1]`` (Minecraft ``{'buttons','camera'}``, Crafter one
+        array); ``firsts``: bool ``[T, 1]``, True only at index 0. The default collate adds the batch axis.
+
+    Raises:
+        ValueError: bad ``T``/goal bounds, an episode dir that is not a complete episode with embeddings (the
+            message names it and says what is missing), or no episode long enough (the message gives the minimum
+            length). Loading an item raises ``EpisodeReadError`` (naming the file) on unreadable data.
+    """
+
+    def __init__(self, episode_dirs: Sequence[str], T: int, min_btwn_goals: int, max_btwn_goals: int,
+                 p_uncond: float = 0.1, limit: Optional[int] = None, every_nth: Optional[int] = None,
+                 seed: int = 0, storage_cls=None):
+        if min_btwn_goals < FIRST_USABLE_FRAME:
+            raise ValueError(f"min_btwn_goals must be >= {FIRST_USABLE_FRAME} (frames before {FIRST_USABLE_FRAME} "
+                             f"have no goal embedding), got {min_btwn_goals}")
+        if min_btwn_goals >= max_btwn_goals:
+            raise ValueError(f"need min_btwn_goals < max_btwn_goals, got {min_btwn_goals} >= {max_btwn_goals}")
+        if T < 1:
+            raise ValueError(f"T must be >= 1, got {T}")
+        if not 0.0 <= p_uncond <= 1.0:
+            raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond}")
+        if storage_cls is None:
+            from steve1.data.EpisodeStorage import EpisodeStorage as storage_cls
+        self.storage_cls = storage_cls
+        self.T = int(T)
+        self.min_btwn_goals = int(min_btwn_goals)
+        self.max_btwn_goals = int(max_btwn_goals)
+        self.p_uncond = float(p_uncond)
+        self.seed = int(seed)
+        self.epoch = 0
+        #: Minimum episode length to be used (spec §3.5 ``min_frames_training``).
+        self.min_frames = max(self.min_btwn_goals + FIRST_USABLE_FRAME, self.T + FIRST_USABLE_FRAME)
+
+        episode_dirs = [str(d) for d in episode_dirs]
+        if limit is not None:
+            episode_dirs = episode_dirs[:limit]
+        self.episode_dirs: list[str] = []
+        self.episode_lens: list[int] = []
+        self.episode_sims: list[str] = []
+        self.n_skipped_short = 0
+        chunks = []
+        for d in episode_dirs:
+            storage = self._storage(d)
+            reason = storage.invalid_reason(for_training=False, require_embeds=True)
+            if reason is not None:
+                raise ValueError(f"{d}: not a usable episode: {reason}")
+            length = int(storage.get_len())
+            if length < self.min_frames:
+                self.n_skipped_short += 1
+                continue
+            ep = len(self.episode_dirs)
+            self.episode_dirs.append(d)
+            self.episode_lens.append(length)
+            self.episode_sims.append(self._episode_sim(storage))
+            chunks.extend((ep, s) for s in chunk_starts(length, self.T))
+        if every_nth is not None:
+            if every_nth < 1:
+                raise ValueError(f"every_nth must be >= 1, got {every_nth}")
+            chunks = chunks[::every_nth]
+        if not chunks:
+            raise ValueError(f"no usable chunk: {len(episode_dirs)} episode dir(s), {self.n_skipped_short} shorter "
+                             f"than the minimum {self.min_frames} frames (= max(min_btwn_goals, T) + "
+                             f"{FIRST_USABLE_FRAME})")
+        self.chunks: list[tuple[int, int]] = chunks
+        self._converters: dict[str, Callable] = {}
+        self._goal_dim: Optional[int] = None
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _storage(self, episode_dir: str):
+        return self.storage_cls(episode_dir)
+
+    @staticmethod
+    def _episode_sim(storage) -> str:
+        meta = storage.load_metadata() if hasattr(storage, "load_metadata") else {}
+        return (meta or {}).get("sim", DEFAULT_SIM)
+
+    def _env_action_to_agent(self, sim: str) -> Callable:
+        if sim not in self._converters:
+            self._converters[sim] = get_env_action_to_agent(sim)
+        return self._converters[sim]
+
+    @property
+    def sim(self) -> str:
+        """The simulator of the episodes (``metadata.json`` ``"sim"``).
+
+        Raises:
+            ValueError: the episodes come from several simulators.
+        """
+        sims = sorted(set(self.episode_sims))
+        if len(sims) != 1:
+            raise ValueError(f"episodes from several simulators {sims} in one dataset")
+        return sims[0]
+
+    @property
+    def goal_dim(self) -> int:
+        """D, the goal-embedding size, read from the first episode's first non-None embedding.
+
+        Raises:
+            ValueError: the first episode has no embedding at all.
+        """
+        if self._goal_dim is None:
+            embeds = self._storage(self.episode_dirs[0]).load_embeds()
+            dims = [np.asarray(e).size for e in embeds if e is not None]
+            if not dims:
+                raise ValueError(f"{self.episode_dirs[0]}: embeds_attn.pkl holds no embedding (all None)")
+            self._goal_dim = int(dims[0])
+        return self._goal_dim
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the relabeling draw: item ``idx`` uses ``default_rng([seed, epoch, idx])``."""
+        self.epoch = int(epoch)
+
+    def item_rng(self, idx: int) -> np.random.Generator:
+        """The numpy Generator of item ``idx`` in the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, int(idx)])
+
+    def get_total_frames(self) -> int:
+        """Frames covered by the chunks (``len(self) * T``)."""
+        return len(self.chunks) * self.T
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    # -- relabeling --------------------------------------------------------------------------------------------
+    def chunk_goal_times(self, episode_len: int, start: int, rng: np.random.Generator) -> np.ndarray:
+        """Per-frame goal times (absolute frame indices, int64 ``[T]``) for the chunk ``[start, start+T)``.
+
+        Draws a fresh set of goal times over the whole episode from ``rng`` (spec §3.8 steps 1-2).
+        """
+        goals = sample_goal_times(episode_len, self.min_btwn_goals, self.max_btwn_goals, rng)
+        return frame_goal_times(goals, episode_len)[start:start + self.T]
+
+    def load_chunk(self, idx: int) -> LoadedChunk:
+        """Load chunk ``idx``'s frames, env actions and embeddings and draw its per-frame goal times.
+
+        Raises:
+            IndexError: ``idx`` out of range.
+            ValueError: the episode's stored data is inconsistent (message names the episode dir).
+        """
+        ep, start = self.chunks[idx]
+        episode_dir = self.episode_dirs[ep]
+        length = self.episode_lens[ep]
+        rng = self.item_rng(idx)
+        goal_times = self.chunk_goal_times(length, start, rng)
+        storage = self._storage(episode_dir)
+        end = start + self.T
+        frames = storage.load_frame_array((start, end))
+        actions = storage.load_actions()
+        embeds = storage.load_embeds()
+        if len(actions) < end or len(embeds) < length:
+            raise ValueError(f"{episode_dir}: {len(actions)} actions / {len(embeds)} embeds for len {length}")
+        return LoadedChunk(episode_dir=episode_dir, start=start, frames=frames,
+                           env_actions=list(actions[start:end]), goal_times=goal_times, embeds=embeds, rng=rng,
+                           sim=self.episode_sims[ep])
+
+    def goal_embeddings(self, chunk: LoadedChunk) -> np.ndarray:
+        """float32 ``[T, D]``: the embedding at each frame's goal time (spec §3.8 step 3).
+
+        Raises:
+            ValueError: a goal time has no embedding (``None``; names the episode dir and frame).
+        """
+        rows = []
+        for g in chunk.goal_times:
+            e = chunk.embeds[int(g)]
+            if e is None:
+                raise ValueError(f"{chunk.episode_dir}: frame {int(g)} is a goal but has no embedding "
+                                 f"(embeds_attn.pkl entry is None)")
+            rows.append(np.asarray(e, dtype=np.float32).reshape(1, -1))
+        return np.concatenate(rows, axis=0)
+
+    def agent_actions(self, chunk: LoadedChunk) -> Any:
+        """The chunk's actions converted by the simulator plugin, leaves int64 ``[T, d]``."""
+        convert = self._env_action_to_agent(chunk.sim)
+        return _stack_actions([convert(a) for a in chunk.env_actions])
+
+    def make_item(self, chunk: LoadedChunk):
+        """Build ``(obs, actions, firsts)`` from a loaded chunk (override for other labels, e.g. the goal prior).
+
+        Applies the whole-chunk classifier-free-guidance dropout with one Bernoulli(``p_uncond``) draw from
+        ``chunk.rng`` (spec §3.8 step 4).
+        """
+        goal = self.goal_embeddings(chunk)
+        if chunk.rng.random() < self.p_uncond:
+            goal = np.zeros_like(goal)
+        firsts = np.zeros((self.T, 1), dtype=bool)
+        firsts[0] = True
+        obs = {"img": chunk.frames, "mineclip_embed": goal}
+        return obs, self.agent_actions(chunk), firsts
+
+    def __getitem__(self, idx: int):
+        return self.make_item(self.load_chunk(idx))
+
+
+def load_sampling(sampling_dir: str, sampling: str, data_dir: Optional[str] = None) -> tuple[list[str], list[str]]:
+    """Episode dirs of a train/val split: the lines of ``<sampling_dir>/<sampling>_{train,val}.txt`` (spec §3.7,
+    written by ``steve1/data/sampling/generate_sampling.py``).
+
+    Args:
+        sampling_dir: folder of the sampling files.
+        sampling: sampling name (e.g. ``seed1``).
+        data_dir: if given, every listed episode is taken as ``<data_dir>/<basename of the listed path>`` (a
+            dataset moved or mounted elsewhere than where the lists were made).
+
+    Returns:
+        ``(train_dirs, val_dirs)``.
+
+    Raises:
+        FileNotFoundError: a sampling file is missing (the message names it).
+    """
+    from steve1.data.sampling.generate_sampling import read_episode_list
+
+    out = []
+    for split in ("train", "val"):
+        path = os.path.join(sampling_dir, f"{sampling}_{split}.txt")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"sampling file not found: {path} (write it with "
+                                    f"python -m steve1.data.sampling.generate_sampling)")
+        dirs = read_episode_list(path)
+        if data_dir is not None:
+            dirs = [os.path.join(data_dir, os.path.basename(os.path.normpath(d))) for d in dirs]
+        out.append(dirs)
+    return out[0], out[1]

@@ -1,0 +1,134 @@
+"""The goal-conditioned low-level policy (STEVE-1) with classifier-free guidance (spec §5.1-§5.2; STEVE-1 §3.1,
+PTGM §3.1).
+
+The network is VPT's (:class:`VPT.lib.policy.MinecraftAgentPolicy`) built with ``goal_dim``: a goal embedding
+``mineclip_embed`` float ``[B, T, goal_dim]`` (raw, not normalised; all zeros = no goal) is projected by
+``net.mineclip_embed_linear = Linear(goal_dim, hidsize)`` and added to the image embedding before the transformer.
+Training drops the goal of 10 % of the chunks, so the same network is also an unconditional policy, and at
+inference the two are combined per head on the tempered log-softmax outputs (classifier-free guidance)::
+
+    l_guided = (1 + cond_scale) * l_cond - cond_scale * l_uncond
+
+which is sampled with Gumbel-max (i.e. from ``softmax(l_guided)``) or argmax. As upstream, the returned ``pd`` is
+this combination, **not** renormalised (fixtures README §4), and the log-probability of the action is read from it.
+
+Row layout of classifier-free guidance (:meth:`GoalConditionedAgentPolicy.act` with ``cond_scale``): an observation
+batch of ``B`` sequences runs as ``2B`` rows, ``[cond_0, ..., cond_{B-1}, uncond_0, ..., uncond_{B-1}]``: row ``i``
+is sequence ``i`` with its goal, row ``B + i`` the same frame with an all-zero goal. Each row keeps its own
+recurrent state, so the state is ``initial_state(2 * B)`` and the returned ``state_out``/``vpred`` have ``2B``
+rows in that order. ``first[i]`` resets both rows ``i`` and ``B + i``.
+
+Where we deliberately differ from upstream (STEVE-1 ``embed_conditioned_policy.py``):
+
+* classifier-free guidance accepts any batch ``B`` (upstream asserts ``B == 1``); ``B = 1`` is bit-for-bit the
+  upstream computation (rows ``[cond; uncond]``);
+* the action space is any gymnasium space (Minecraft's ``Dict(camera, buttons)``, Crafter's ``Discrete(17)``, ...),
+  not only MineRL's;
+* the policy takes the goal size as an argument (512 for MineCLIP) instead of hard-coding it, and
+  ``act`` checks the goal and state shapes with clear errors (a ``(512,)`` goal broke guidance silently upstream,
+  spec §12.1.2);
+* the upstream debugging side-effect (``entropy_last`` of the buttons head) is left out.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+import torch
+
+from VPT.lib.policy import MinecraftAgentPolicy, tree_map
+
+__all__ = ["GoalConditionedAgentPolicy", "GOAL_KEY", "DEFAULT_GOAL_DIM"]
+
+#: Observation key of the goal embedding (the upstream name, kept for weight and data compatibility).
+GOAL_KEY = "mineclip_embed"
+#: MineCLIP's embedding size.
+DEFAULT_GOAL_DIM = 512
+
+
+class GoalConditionedAgentPolicy(MinecraftAgentPolicy):
+    """VPT policy conditioned on a goal embedding, with classifier-free guidance in :meth:`act` (module docstring).
+
+    Args:
+        action_space: gymnasium action space (see :class:`VPT.lib.policy.MinecraftAgentPolicy`).
+        policy_kwargs: VPT ``policy_kwargs`` (from ``load_model_config``); a ``goal_dim`` entry must agree with
+            ``goal_dim``.
+        pi_head_kwargs: action-head options (``temperature``).
+        goal_dim: goal-embedding size ``D`` (512 for MineCLIP).
+
+    State-dict keys: the VPT keys plus ``net.mineclip_embed_linear.{weight [hidsize, D], bias [hidsize]}``.
+
+    Raises:
+        ValueError: ``policy_kwargs['goal_dim']`` contradicts ``goal_dim``, or ``goal_dim < 1``.
+    """
+
+    def __init__(self, action_space: Any, policy_kwargs: Mapping[str, Any],
+                 pi_head_kwargs: Optional[Mapping[str, Any]] = None, goal_dim: int = DEFAULT_GOAL_DIM):
+        policy_kwargs = dict(policy_kwargs)
+        given = policy_kwargs.get("goal_dim")
+        if given is not None and int(given) != int(goal_dim):
+            raise ValueError(f"policy_kwargs goal_dim={given} contradicts goal_dim={goal_dim}")
+        if int(goal_dim) < 1:
+            raise ValueError(f"goal_dim must be >= 1, got {goal_dim}")
+        policy_kwargs["goal_dim"] = int(goal_dim)
+        super().__init__(action_space, policy_kwargs, pi_head_kwargs)
+        self.goal_dim = int(goal_dim)
+
+    @staticmethod
+    def state_batch_size(state: Sequence[Any]) -> int:
+        """Batch size of a recurrent state (list over blocks of ``(mask, (K, V))``)."""
+        return int(state[0][1][0].shape[0])
+
+    @torch.inference_mode()
+    def act(self, obs: Mapping[str, torch.Tensor], first: torch.Tensor, state_in: Sequence[Any],
+            stochastic: bool = True, taken_action: Any = None, return_pd: bool = False,
+            cond_scale: Optional[float] = None):
+        """One step for ``B`` sequences, with classifier-free guidance when ``cond_scale`` is given (spec §5.2).
+
+        Args:
+            obs: ``{"img": uint8 [B, H, W, 3], "mineclip_embed": float [B, goal_dim]}`` (no time axis).
+            first: bool ``[B]``, True at an episode start.
+            state_in: recurrent state of ``B`` rows (``cond_scale is None``) or ``2B`` rows (with guidance; layout in
+                the module docstring): ``initial_state(B)`` / ``initial_state(2 * B)`` at the start.
+            stochastic: Gumbel-max sample instead of argmax.
+            taken_action: score this action (per head int64 ``[B, 1]``) instead of choosing one.
+            return_pd: also return the (guided) distribution.
+            cond_scale: guidance scale ``λ`` (``None``: the plain conditional policy; ``0.0`` gives the same actions
+                through the two-row path; PTGM uses 7.0).
+
+        Returns:
+            ``(action, state_out, result)``: ``action`` per head int64 ``[B, 1]``; ``state_out`` with ``B`` (or
+            ``2B``) rows; ``result = {"log_prob": [B], "vpred": [B, 1] (or [2B, 1]: per row, not combined)}`` plus
+            ``"pd"`` per head ``[B, 1, n]`` (the guided log-probs, not renormalised) with ``return_pd``.
+
+        Raises:
+            ValueError: a goal that is not ``[B, goal_dim]``, or a state whose batch is not ``B``/``2B``.
+        """
+        if cond_scale is None:
+            return super().act(obs, first, state_in, stochastic=stochastic, taken_action=taken_action,
+                                return_pd=return_pd)
+        img, goal = obs["img"], obs.get(GOAL_KEY)
+        batch = int(img.shape[0])
+        if goal is None or tuple(goal.shape) != (batch, self.goal_dim):
+            got = "nothing" if goal is None else list(goal.shape)
+            raise ValueError(f"act: obs['{GOAL_KEY}'] must be float [B, {self.goal_dim}] = [{batch}, "
+                             f"{self.goal_dim}], got {got}")
+        if self.state_batch_size(state_in) != 2 * batch:
+            raise ValueError(f"act with cond_scale: the state must have 2B = {2 * batch} rows ([cond; uncond], "
+                             f"initial_state(2 * B)), got {self.state_batch_size(state_in)}")
+        rows = {key: torch.cat([value, value], dim=0) for key, value in obs.items()}
+        rows[GOAL_KEY] = torch.cat([goal, torch.zeros_like(goal)], dim=0)
+        rows = tree_map(lambda x: x.unsqueeze(1), rows)
+        first_rows = torch.cat([first, first], dim=0).unsqueeze(1)
+        (pd, vpred, _), state_out = self(rows, first_rows, state_in)
+        pd = tree_map(lambda x: (1.0 + cond_scale) * x[:batch] - cond_scale * x[batch:], pd)
+        if taken_action is None:
+            action = self.pi_head.sample(pd, deterministic=not stochastic)
+        else:
+            action = tree_map(lambda a: a.unsqueeze(1), taken_action)
+        log_prob = self.pi_head.logprob(action, pd)
+        if torch.isnan(log_prob).any():
+            raise ValueError("act: NaN log-probability (action out of range or invalid network output?)")
+        result = {"log_prob": log_prob[:, 0], "vpred": self.value_head.denormalize(vpred)[:, 0]}
+        if return_pd:
+            result["pd"] = tree_map(lambda x: x[:, 0], pd)
+        return tree_map(lambda a: a[:, 0], action), state_out, result
