@@ -1,0 +1,157 @@
+"""Goal codebook: generate_codebook.py outputs and the KMeansCodebook loader (spec §7, §14.6)."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from goal_prior import generate_codebook as gc
+from hierarchical.load_codebook import KMeansCodebook, nearest_code
+from steve1.data.EpisodeStorage import EpisodeStorage
+
+
+def _run(tmp_path, *extra):
+    return gc.main(["--sampling", "syn", "--sampling_dir", str(tmp_path / "samplings"), "--output-dir",
+                    str(tmp_path / "codebook"), "--n-codebook", "4", "--video-num", "-1", "--sample-interval", "3",
+                    "--perplexity", "5", "--no-progress", *extra])
+
+
+def test_tsne_codebook_files_format_and_codes_are_dataset_embeddings(tmp_path, episodes):
+    # the summed actions (up to 16 per button) would swamp the small embeddings: weight them down
+    meta = _run(tmp_path, "--action-scale", "0.02")
+    out = tmp_path / "codebook" / "tsne_n4_s1"
+    assert meta["out_dir"] == str(out)
+
+    with open(out / "centers.pkl", "rb") as f:
+        centers = pickle.load(f)
+    assert isinstance(centers, list) and len(centers) == 4
+    for c in centers:
+        assert isinstance(c, np.ndarray) and c.shape == (1, 8) and c.dtype == np.float64
+
+    # every code is a real dataset embedding: embeds[frame] of the episode the metadata names
+    info = json.loads((out / "codebook.json").read_text())
+    assert info["n_codes"] == 4 and info["embed_dim"] == 8 and info["label_space"] == "cosine"
+    for k, code in enumerate(info["codes"]):
+        embeds = EpisodeStorage(code["episode_dir"]).load_embeds()
+        np.testing.assert_array_equal(centers[k], embeds[code["frame"]].astype(np.float64))
+        assert code["clip"] == [code["frame"] - 15, code["frame"] + 1]
+    # four well-separated goal types -> four codes of four different types (distinct argmax dimension)
+    assert sorted(int(np.argmax(np.abs(c))) for c in centers) == [0, 1, 2, 3]
+    assert 0.9 < info["label_agreement"] <= 1.0
+
+    # the cluster picture and one GIF per code (its 16-frame clip)
+    assert (out / "tsne.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for k, code in enumerate(info["codes"]):
+        gif = iio.imread(out / f"center_{k}.gif", index=None)
+        assert gif.shape == (16, 16, 16, 3)
+        clip = EpisodeStorage(code["episode_dir"]).load_frame_array(tuple(code["clip"]))
+        assert np.abs(gif.astype(int).mean(axis=(1, 2)) - clip.astype(int).mean(axis=(1, 2))).max() < 8
+    assert not [p for p in os.listdir(out) if ".tmp-" in p]
+
+    # the loader reads it back
+    cb = KMeansCodebook(out / "centers.pkl")
+    assert cb.N == 4 and cb.embed_dim == 8 and cb.codes.dtype == np.float32 and cb.codes.shape == (4, 8)
+    assert cb.get_code(2).shape == (1, 8) and cb.get_code(2).dtype == np.float32
+    np.testing.assert_allclose(cb.get_code(np.array([2])), centers[2].astype(np.float32))
+
+
+def test_embedding_none_without_actions(tmp_path, episodes):
+    _run(tmp_path, "--embedding", "none", "--no-action-features", "--gif-frames", "0")
+    out = tmp_path / "codebook" / "none_n4_s1_noact"
+    assert len(KMeansCodebook(out / "centers.pkl").codes) == 4
+    assert (out / "pca.png").is_file() and not list(out.glob("*.gif"))
+    with np.load(out / "kmeans.npz") as km:
+        assert km["centroids"].shape == (4, 8) and not bool(km["use_action_features"])
+
+
+def test_action_history_sums_current_and_15_previous_actions():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(40, 5))
+    hist = gc.action_history(a)
+    upstream = sum(np.roll(a, k, axis=0) for k in range(16))  # spec §7 'add' (wraps only in rows < 15)
+    np.testing.assert_allclose(hist[15:], upstream[15:])
+    np.testing.assert_allclose(hist[3], a[:4].sum(0))
+
+
+def test_goal_points_stride_runs_over_the_concatenation(episodes):
+    pts = gc.sample_goal_points(episodes[:3], video_num=-1, sample_interval=5, seed=1, progress=False)
+    per_episode = 48 - 15
+    total = 3 * per_episode
+    assert len(pts) == len(range(0, total, 5))
+    # point i of the concatenation, in the order the episodes were chosen
+    chosen = pts.chosen_episodes
+    for j, g in enumerate(range(0, total, 5)):
+        assert pts.episode_dirs[j] == chosen[g // per_episode]
+        assert pts.frames[j] == 15 + g % per_episode
+    # features = [embedding ; 25-number MineRL action history]
+    assert pts.features.shape == (len(pts), 8 + 25)
+    np.testing.assert_array_equal(pts.features[:, :8], pts.embeds)
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path, episodes):
+    with pytest.raises(ValueError, match="goal points for 500 codes"):
+        _run(tmp_path, "--n-codebook", "500", "--embedding", "none")
+    with pytest.raises(ValueError, match="--video-num 99: .*syn_train.txt lists 8 episodes"):
+        _run(tmp_path, "--video-num", "99")
+    with pytest.raises(FileNotFoundError, match="nope_train.txt"):
+        _run(tmp_path, "--sampling", "nope")
+    # an episode whose embedding step did not finish
+    storage = EpisodeStorage(episodes[0])
+    embeds = storage.load_embeds()
+    embeds[20] = None
+    storage.update_embeds(embeds)
+    with pytest.raises(ValueError, match=r"ep_000.*entry 20 is None"):
+        _run(tmp_path)
+
+
+def test_config_file_sets_flags_and_command_line_wins(tmp_path, episodes):
+    cfg = tmp_path / "codebook.yaml"
+    cfg.write_text("n-codebook: 3\nembedding: none\nsample_interval: 4\nno_action_features: true\n")
+    args = gc.parse_args(["--config", str(cfg), "--n-codebook", "2"])
+    assert (args.n_codebook, args.embedding, args.sample_interval, args.no_action_features) == (2, "none", 4, True)
+    cfg.write_text("n_codebok: 3\n")
+    with pytest.raises(ValueError, match="unknown flag 'n_codebok'"):
+        gc.parse_args(["--config", str(cfg)])
+
+
+def _write(path, obj):
+    with open(path, "wb") as f:
+        pickle.dump(obj, f)
+    return path
+
+
+def test_codebook_loader_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pkl"):
+        KMeansCodebook(tmp_path / "missing.pkl")
+    with pytest.raises(ValueError, match=r"dict.pkl.*non-empty list"):
+        KMeansCodebook(_write(tmp_path / "dict.pkl", {"a": 1}))
+    with pytest.raises(ValueError, match=r"mixed dimensions.*code 2 has D=5"):
+        KMeansCodebook(_write(tmp_path / "mixed.pkl", [np.ones((1, 4)), np.ones((1, 4)), np.ones((1, 5))]))
+    with pytest.raises(ValueError, match=r"code 1 has shape \(2, 4\)"):
+        KMeansCodebook(_write(tmp_path / "shape.pkl", [np.ones((1, 4)), np.ones((2, 4))]))
+    with pytest.raises(ValueError, match="not a readable pickle"):
+        (tmp_path / "text.pkl").write_text("hello")
+        KMeansCodebook(tmp_path / "text.pkl")
+    cb = KMeansCodebook(_write(tmp_path / "ok.pkl", [np.ones((1, 4)), -np.ones((1, 4))]))
+    with pytest.raises(IndexError, match="N=2"):
+        cb.get_code(2)
+    with pytest.raises(TypeError):
+        cb.get_code(0.5)
+
+
+def test_nearest_code_is_the_cosine_argmax():
+    rng = np.random.default_rng(1)
+    codes = rng.normal(size=(6, 5))
+    goals = rng.normal(size=(3, 7, 5)) * rng.uniform(0.1, 10, size=(3, 7, 1))
+    cos = np.einsum("btd,nd->btn", goals / np.linalg.norm(goals, axis=-1, keepdims=True),
+                    codes / np.linalg.norm(codes, axis=-1, keepdims=True))
+    np.testing.assert_array_equal(nearest_code(goals, codes), cos.argmax(-1))
+    # not the Euclidean nearest code: a long vector along code 0's direction still maps to code 0
+    codes2 = np.array([[1.0, 0.0], [5.0, 0.2]])
+    assert nearest_code(np.array([[1.0, 0.0]]), codes2)[0] == 0
+    with pytest.raises(ValueError, match="D=3 but the codebook has D=2"):
+        nearest_code(np.ones((1, 3)), codes2)
