@@ -1,0 +1,339 @@
+"""Convert OpenAI VPT contractor episodes (mp4 + JSONL) into the episode dataset: frames, actions, MineCLIP goal
+embeddings (spec §3.1-§3.6).
+
+Per episode of the index: download the pair (or read it locally), convert it
+(:func:`steve1.data.contractor.load_episode`: null steps dropped, cursor drawn while a GUI is open, 128x128 agent
+frames, 160x256 MineCLIP frames), embed every 16-frame window of kept frames with MineCLIP
+(:func:`steve1.data.generation.window_embedding.embed_episode_windows`; ``embeds[t]`` for ``t >= 15`` embeds frames
+``[t-15, t]``, None before), and write it atomically as an :class:`steve1.data.EpisodeStorage.EpisodeStorage`
+directory ``<output_dir>/contractor_<index with . -> _>_<idx>_contractor_nmFrm<kept frames>_term``.
+
+Upstream (README) usage, one run per data version::
+
+    python -m steve1.data.generation.convert_from_contractor --index 8.x --batch_size 32 --num_episodes -1 \
+        --min_timesteps 1 --output_dir downloads/dataset_contractor
+
+Local copies of the data (``<name>.mp4`` + ``<name>.jsonl`` pairs) convert without downloading::
+
+    python -m steve1.data.generation.convert_from_contractor --source_dir /data/contractor/8xx --index 8.x ...
+    python -m steve1.data.generation.convert_from_contractor --local_index my_index.json --index 8.x ...
+
+Episode range: ``[start_idx + worker_id * num_episodes, + num_episodes)``; ``--num_episodes -1``: from
+``start_idx`` to the end of the index. ``--workers N`` converts N episodes at a time in N processes, each with its
+own MineCLIP (``--worker_id`` instead shards the index between separate runs, e.g. on several machines).
+
+Resumable: a rerun skips every episode whose directory exists (an interrupted write leaves only a hidden temporary
+directory, never one that reads as valid). An episode whose files are corrupt or truncated, whose download fails,
+or that has fewer than ``--min_timesteps`` kept frames is logged with the reason (stderr and
+``<output_dir>/convert_from_contractor.log``) and skipped.
+
+Where we deliberately differ from upstream:
+
+* ``--legacy_int_camera`` reproduces upstream's integer-degree camera (spec §12.1.6); the default keeps float
+  degrees (see :mod:`steve1.data.contractor`);
+* embeddings are float32; on CUDA MineCLIP runs under float16 autocast as upstream, on CPU in float32;
+* ``--start_idx`` also offsets ``--worker_id`` ranges (upstream uses it only with ``--num_episodes -1``);
+  ``--min_timesteps`` below 16 is raised to 16 (shorter episodes are not valid episodes);
+* a directory that exists but is not a valid episode is reported and left alone (upstream: skipped silently);
+* each episode's ``metadata.json`` also holds ``"sim"`` (the Minecraft plugin key), its relative path in the index,
+  the camera mode and the embedder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import tqdm
+
+from steve1.data.contractor import (INDEX_FILES, SIM, ContractorData, ContractorDataError, ContractorIndex,
+                                    index_from_source_dir, load_index)
+from steve1.data.EpisodeStorage import FRAME_FILES, MIN_EPISODE_FRAMES, EpisodeStorage
+
+LOG_FILE = "convert_from_contractor.log"
+LOGGER = logging.getLogger("convert_from_contractor")
+_DIR_RE = re.compile(r"^contractor_(?P<version>.+)_(?P<idx>\d+)_contractor_nmFrm(?P<length>\d+)_term$")
+
+
+# ---------------------------------------------------------------------------------------------------- naming
+def episode_prefix(version: str, idx: int) -> str:
+    """``contractor_<version with . -> _>_<idx>``: the part of an episode's directory name known before conversion."""
+    return f"contractor_{version.replace('.', '_')}_{idx}"
+
+
+def episode_dir_name(version: str, idx: int, length: int) -> str:
+    """Directory name of a converted episode (spec §3.5): ``<prefix>_contractor_nmFrm<length>_term``."""
+    return f"{episode_prefix(version, idx)}_contractor_nmFrm{length}_term"
+
+
+def existing_episodes(output_dir: os.PathLike, version: str) -> Dict[int, Path]:
+    """Episode index -> directory, for the directories of ``version`` under ``output_dir`` (hidden temporary
+    directories of unfinished writes are ignored)."""
+    out: Dict[int, Path] = {}
+    if not os.path.isdir(output_dir):
+        return out
+    tag = version.replace(".", "_")
+    for name in os.listdir(output_dir):
+        m = _DIR_RE.match(name)
+        if m and m.group("version") == tag and os.path.isdir(os.path.join(output_dir, name)):
+            out[int(m.group("idx"))] = Path(output_dir) / name
+    return out
+
+
+def episode_range(num_in_index: int, worker_id: int, num_episodes: int, start_idx: int) -> range:
+    """Indices to convert (see the module doc), clipped to the index.
+
+    Raises:
+        ValueError: negative ``start_idx``/``worker_id``, ``num_episodes`` 0 or below -1, or ``num_episodes=-1``
+            with ``worker_id != 0``.
+    """
+    if start_idx < 0 or worker_id < 0:
+        raise ValueError(f"start_idx and worker_id must be >= 0, got {start_idx}, {worker_id}")
+    if num_episodes == -1:
+        if worker_id != 0:
+            raise ValueError("--num_episodes -1 (everything from --start_idx) needs --worker_id 0")
+        return range(min(start_idx, num_in_index), num_in_index)
+    if num_episodes < 1:
+        raise ValueError(f"--num_episodes must be >= 1 or -1, got {num_episodes}")
+    start = start_idx + worker_id * num_episodes
+    return range(min(start, num_in_index), min(start + num_episodes, num_in_index))
+
+
+# ---------------------------------------------------------------------------------------------------- embedder
+def make_embedder(args: argparse.Namespace):
+    """The MineCLIP :class:`steve1.mineclip.GoalEmbedder` of the run (None with ``--no_embeds``).
+
+    Raises:
+        FileNotFoundError, ValueError: from :func:`steve1.mineclip.load_mineclip` (missing or wrong checkpoint).
+    """
+    if args.no_embeds:
+        return None
+    import torch
+
+    from steve1.mineclip import MineCLIPEmbedder
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    overrides = _read_json_arg(args.mineclip_config, "--mineclip_config") or {}
+    md5 = None if args.mineclip_md5.lower() == "none" else args.mineclip_md5
+    return MineCLIPEmbedder.from_checkpoint(args.mineclip_path, device=device, amp=True, md5=md5, **overrides)
+
+
+def _read_json_arg(value: Optional[str], flag: str) -> Optional[dict]:
+    """A JSON object given inline or as a file path."""
+    if value is None:
+        return None
+    text = Path(value).read_text() if os.path.isfile(value) else value
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{flag}: neither a JSON file nor a JSON object: {value!r} ({e})") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{flag}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------- one episode
+@dataclass
+class EpisodeResult:
+    """Outcome of one episode: ``status`` is ``converted``, ``exists``, ``too_short`` or ``failed``."""
+
+    idx: int
+    status: str
+    detail: str = ""
+    length: int = 0
+    seconds: float = 0.0
+
+
+def convert_episode(data: ContractorData, idx: int, embedder: Any, args: argparse.Namespace) -> EpisodeResult:
+    """Fetch, convert, embed and write episode ``idx``. Never raises for a bad episode: the reason is in the
+    returned :class:`EpisodeResult` (``KeyboardInterrupt`` and other non-``Exception`` errors propagate)."""
+    from steve1.data.generation.window_embedding import embed_episode_windows
+
+    t0 = time.perf_counter()
+    where = f"{data.version} #{idx} ({data.index.relpaths[idx]})"
+    try:
+        episode = data.load(idx, legacy_int_camera=args.legacy_int_camera, max_missing_frames=args.max_missing_frames)
+    except (ContractorDataError, OSError) as e:
+        return EpisodeResult(idx, "failed", f"{where}: {type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
+    length = len(episode.actions)
+    min_frames = max(args.min_timesteps, MIN_EPISODE_FRAMES)
+    if length < min_frames:
+        return EpisodeResult(idx, "too_short", f"{where}: {length} kept frames < {min_frames}", length,
+                             time.perf_counter() - t0)
+    try:
+        embeds = None
+        metadata: Dict[str, Any] = {
+            "contractor_version": data.version,
+            "contractor_index": idx,
+            "sim": SIM,
+            "contractor_relpath": data.index.relpaths[idx],
+            "camera": "legacy_int_degrees" if args.legacy_int_camera else "float_degrees",
+        }
+        if embedder is not None:
+            embeds = embed_episode_windows(embedder, episode.frames_mineclip, batch_size=args.batch_size)
+            metadata.update(embedder="mineclip", embed_dim=int(embedder.embed_dim))
+        path = Path(args.output_dir) / episode_dir_name(data.version, idx, length)
+        EpisodeStorage(path).write_episode(episode.frames, episode.actions, metadata=metadata, embeds=embeds,
+                                           frame_format=args.frame_format)
+    except Exception as e:  # a write or model error for this episode: report it, go on with the others
+        return EpisodeResult(idx, "failed", f"{where}: {type(e).__name__}: {e}", length, time.perf_counter() - t0)
+    return EpisodeResult(idx, "converted", str(path), length, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------------- workers
+_WORKER: Dict[str, Any] = {}
+
+
+def _worker_init(args: argparse.Namespace, index: ContractorIndex) -> None:
+    import torch
+
+    if args.torch_threads is not None:
+        torch.set_num_threads(max(1, args.torch_threads))
+    _WORKER["args"] = args
+    _WORKER["data"] = ContractorData(index, args.cache_dir, keep_cache=args.keep_cache)
+    _WORKER["embedder"] = make_embedder(args)
+
+
+def _worker_convert(idx: int) -> EpisodeResult:
+    return convert_episode(_WORKER["data"], idx, _WORKER["embedder"], _WORKER["args"])
+
+
+# ---------------------------------------------------------------------------------------------------- main
+class _TqdmHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.tqdm.write(self.format(record), file=sys.stderr)
+
+
+def _setup_logging(output_dir: str) -> logging.Logger:
+    LOGGER.setLevel(logging.INFO)
+    LOGGER.propagate = False
+    for handler in list(LOGGER.handlers):
+        LOGGER.removeHandler(handler)
+        handler.close()
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    for handler in (logging.FileHandler(os.path.join(output_dir, LOG_FILE)), _TqdmHandler()):
+        handler.setFormatter(formatter)
+        LOGGER.addHandler(handler)
+    return LOGGER
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    src = p.add_argument_group("source")
+    src.add_argument("--index", default="10.x", choices=sorted(INDEX_FILES),
+                     help="contractor data version (also the label of --local_index/--source_dir episodes)")
+    src.add_argument("--local_index", default=None,
+                     help="index JSON {basedir, relpaths} to use instead of the official one; a relative basedir is "
+                          "relative to the file; basedir may be a local folder or a URL")
+    src.add_argument("--source_dir", default=None,
+                     help="folder of local <name>.mp4 + <name>.jsonl pairs (searched recursively, sorted) to convert "
+                          "instead of an index")
+    src.add_argument("--cache_dir", default="downloads/contractor_cache", help="where downloads are kept meanwhile")
+    src.add_argument("--keep_cache", action="store_true", help="keep downloaded mp4/jsonl files after conversion")
+    rng = p.add_argument_group("episode range")
+    rng.add_argument("--worker_id", type=int, default=0, help="shard number: episodes start_idx + worker_id * num_episodes ...")
+    rng.add_argument("--start_idx", type=int, default=0, help="first episode index")
+    rng.add_argument("--num_episodes", type=int, default=200, help="episodes per shard (-1: all from start_idx)")
+    conv = p.add_argument_group("conversion")
+    conv.add_argument("--output_dir", default="downloads/dataset_contractor", help="dataset folder (episode dirs)")
+    conv.add_argument("--min_timesteps", type=int, default=1000, help="skip episodes with fewer kept frames (>= 16)")
+    conv.add_argument("--legacy_int_camera", action="store_true",
+                      help="truncate the camera to whole degrees as upstream did (the released PTGM/STEVE-1 "
+                           "checkpoints were trained on that); default: float degrees")
+    conv.add_argument("--max_missing_frames", type=int, default=0,
+                      help="tolerate a video this many frames shorter than its JSONL (the last records are dropped)")
+    conv.add_argument("--frame_format", default="mp4", choices=sorted(FRAME_FILES),
+                      help="frames file: mp4 (official, lossy mp4v), npz or npy (lossless)")
+    emb = p.add_argument_group("MineCLIP goal embeddings")
+    emb.add_argument("--no_embeds", action="store_true",
+                     help="do not embed (write embeds_attn.pkl later with steve1/data/generation/embed_episodes.py)")
+    emb.add_argument("--batch_size", type=int, default=8, help="16-frame windows per MineCLIP forward (README: 32)")
+    emb.add_argument("--mineclip_path", default="downloads/mineclip_attn.pth", help="MineCLIP checkpoint")
+    emb.add_argument("--mineclip_md5", default="b5ece9198337cfd117a3bfbd921e56da",
+                     help="expected md5 of the checkpoint ('none': no check)")
+    emb.add_argument("--mineclip_config", default=None,
+                     help="JSON object (inline or file) of MineCLIP constructor overrides, e.g. {\"clip_config\": "
+                          "{...}, \"hidden_dim\": 64, \"image_feature_dim\": 64} for small test models")
+    emb.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    par = p.add_argument_group("parallelism")
+    par.add_argument("--workers", type=int, default=1, help="worker processes, each with its own MineCLIP")
+    par.add_argument("--torch_threads", type=int, default=None,
+                     help="torch threads per worker (default: cores / workers with --workers > 1, else torch's own)")
+    args = p.parse_args(argv)
+    if args.local_index is not None and args.source_dir is not None:
+        p.error("give at most one of --local_index and --source_dir")
+    if args.workers < 1:
+        p.error(f"--workers must be >= 1, got {args.workers}")
+    if args.batch_size < 1:
+        p.error(f"--batch_size must be >= 1, got {args.batch_size}")
+    if args.torch_threads is None and args.workers > 1:
+        args.torch_threads = max(1, (os.cpu_count() or 1) // args.workers)
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]:
+    """Run the conversion; returns the results grouped by status (``converted``, ``exists``, ``too_short``,
+    ``failed``)."""
+    args = parse_args(argv)
+    os.makedirs(args.output_dir, exist_ok=True)
+    log = _setup_logging(args.output_dir)
+    if args.source_dir is not None:
+        index = index_from_source_dir(args.source_dir, args.index)
+    else:
+        index = load_index(args.index, args.local_index, cache_dir=args.cache_dir)
+    todo_range = episode_range(len(index), args.worker_id, args.num_episodes, args.start_idx)
+    log.info(f"index {index.source} ({args.index}): {len(index)} episodes; converting [{todo_range.start}, "
+             f"{todo_range.stop}) into {args.output_dir} with {args.workers} worker(s)")
+
+    results: Dict[str, List[EpisodeResult]] = {"converted": [], "exists": [], "too_short": [], "failed": []}
+    existing = existing_episodes(args.output_dir, args.index)
+    todo = []
+    for idx in todo_range:
+        if idx in existing:
+            reason = EpisodeStorage(existing[idx]).invalid_reason()
+            if reason is not None:
+                log.warning(f"episode {idx}: {existing[idx]} exists but is not a valid episode ({reason}); "
+                            "delete it to convert the episode again")
+            results["exists"].append(EpisodeResult(idx, "exists", str(existing[idx])))
+        else:
+            todo.append(idx)
+    if results["exists"]:
+        log.info(f"{len(results['exists'])} episodes already converted, skipped")
+
+    def record(result: EpisodeResult) -> None:
+        results[result.status].append(result)
+        if result.status == "converted":
+            log.info(f"episode {result.idx}: {result.length} frames -> {result.detail} ({result.seconds:.1f} s)")
+        else:
+            log.warning(f"episode {result.idx} skipped ({result.status}): {result.detail}")
+
+    if todo:
+        with tqdm.tqdm(total=len(todo), desc="episodes", unit="ep", file=sys.stderr) as bar:
+            if args.workers == 1:
+                _worker_init(args, index)
+                for idx in todo:
+                    record(_worker_convert(idx))
+                    bar.update(1)
+            else:
+                ctx = multiprocessing.get_context("spawn")  # fresh interpreters: safe with torch threads and CUDA
+                with ctx.Pool(args.workers, initializer=_worker_init, initargs=(args, index)) as pool:
+                    for result in pool.imap_unordered(_worker_convert, todo):
+                        record(result)
+                        bar.update(1)
+    frames = sum(r.length for r in results["converted"])
+    log.info(f"done: {len(results['converted'])} converted ({frames} frames), {len(results['exists'])} already there, "
+             f"{len(results['too_short'])} too short, {len(results['failed'])} failed")
+    return results
+
+
+if __name__ == "__main__":
+    main()
