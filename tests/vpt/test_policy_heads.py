@@ -1,0 +1,123 @@
+"""Action spaces by configuration (Discrete(n) for Crafter/codebooks, Box(d) Gaussian, MineRL dict), any image size,
+the optional goal conditioning, and clear errors for bad configs/inputs."""
+import math
+
+import pytest
+import torch
+from gymnasium import spaces
+from torch.distributions import Categorical, Normal, kl_divergence
+
+from VPT.lib.action_head import make_action_head
+from VPT.lib.policy import MinecraftAgentPolicy
+
+
+def crafter_frames(b, t, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (b, t, 64, 64, 3), dtype=torch.uint8, generator=g)
+
+
+def test_discrete_head_on_64x64_crafter_frames(tiny_policy_factory):
+    policy = tiny_policy_factory(spaces.Discrete(17), img_shape=[64, 64, 3], temperature=2.0)
+    keys = [k for k in policy.state_dict() if k.startswith("pi_head.")]
+    assert keys == ["pi_head.linear_layer.weight", "pi_head.linear_layer.bias"]
+    first = torch.zeros(2, 3, dtype=torch.bool)
+    with torch.no_grad():
+        (pd, vpred, _), _ = policy({"img": crafter_frames(2, 3)}, first, policy.initial_state(2))
+        (latent, _), _ = policy.net({"img": crafter_frames(2, 3)}, policy.initial_state(2), {"first": first})
+    assert pd.shape == (2, 3, 1, 17) and pd.dtype == torch.float32 and vpred.shape == (2, 3, 1)
+    assert torch.allclose(pd.exp().sum(-1), torch.ones(2, 3, 1), atol=1e-5)
+    expected = torch.log_softmax(policy.pi_head.linear_layer(latent) / 2.0, dim=-1)[:, :, None]
+    assert torch.allclose(pd, expected, atol=1e-5)  # the temperature divides the logits
+
+    action, state, result = policy.act({"img": crafter_frames(2, 1)[:, 0]}, torch.zeros(2, dtype=torch.bool),
+                                       policy.initial_state(2), return_pd=True)
+    assert action.shape == (2, 1) and action.dtype == torch.int64 and 0 <= action.min() and action.max() < 17
+    assert result["log_prob"].shape == (2,) and result["vpred"].shape == (2, 1)
+    picked = result["pd"].gather(-1, action[:, :, None])[:, 0, 0]
+    assert torch.allclose(result["log_prob"], picked)
+    # KL and entropy against torch.distributions
+    head = policy.pi_head
+    q, p = pd[:, :, 0], pd.flip(0)[:, :, 0]
+    assert torch.allclose(head.kl_divergence(pd, pd.flip(0))[..., 0], kl_divergence(Categorical(logits=q), Categorical(logits=p)), atol=1e-5)
+    assert torch.allclose(head.entropy(pd), Categorical(logits=q).entropy(), atol=1e-5)
+
+
+def test_gumbel_sampling_follows_the_distribution():
+    head = make_action_head(spaces.Discrete(3), 4)
+    pd = torch.log(torch.tensor([0.6, 0.3, 0.1]))[None, None, None].expand(4000, 1, 1, 3)
+    torch.manual_seed(0)
+    counts = torch.bincount(head.sample(pd).flatten(), minlength=3).float() / 4000
+    assert torch.allclose(counts, torch.tensor([0.6, 0.3, 0.1]), atol=0.03)
+    assert torch.equal(head.sample(pd, deterministic=True), torch.zeros(4000, 1, 1, dtype=torch.long))
+
+
+def test_box_action_space_gaussian_head(tiny_policy_factory):
+    policy = tiny_policy_factory(spaces.Box(-10, 10, (4,)), temperature=1.0)
+    assert {k for k in policy.state_dict() if k.startswith("pi_head.")} == {
+        "pi_head.log_std", "pi_head.linear_layer.weight", "pi_head.linear_layer.bias"}
+    with torch.no_grad():
+        policy.pi_head.log_std.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))
+    img = torch.randint(0, 256, (3, 16, 16, 3), dtype=torch.uint8)
+    action, _, result = policy.act({"img": img}, torch.zeros(3, dtype=torch.bool), policy.initial_state(3), return_pd=True)
+    pd = result["pd"]
+    assert action.shape == (3, 4) and pd.shape == (3, 4, 2)
+    normal = Normal(pd[..., 0], pd[..., 1].exp())
+    assert torch.allclose(result["log_prob"], normal.log_prob(action).sum(-1), atol=1e-5)
+    other = torch.stack([pd[..., 0] + 0.5, pd[..., 1] - 0.1], dim=-1)
+    ours = policy.pi_head.kl_divergence(pd, other)[..., 0]
+    ref = kl_divergence(normal, Normal(other[..., 0], other[..., 1].exp())).sum(-1)
+    assert torch.allclose(ours, ref, atol=1e-5)
+    assert torch.allclose(policy.pi_head.entropy(pd), normal.entropy().sum(-1), atol=1e-5)
+    deterministic, _, _ = policy.act({"img": img}, torch.zeros(3, dtype=torch.bool), policy.initial_state(3), stochastic=False, return_pd=True)
+    assert torch.allclose(deterministic, pd[..., 0])
+
+
+def test_goal_conditioning_hook(tiny_policy_factory):
+    policy = tiny_policy_factory(spaces.Discrete(5), goal_dim=8)
+    assert list(policy.state_dict())[-9:-7] == ["net.mineclip_embed_linear.weight", "net.mineclip_embed_linear.bias"]
+    img = torch.randint(0, 256, (1, 2, 16, 16, 3), dtype=torch.uint8)
+    first = torch.zeros(1, 2, dtype=torch.bool)
+    goal = torch.randn(1, 2, 8)
+    with torch.no_grad():
+        (pd_goal, _, _), _ = policy({"img": img, "mineclip_embed": goal}, first, policy.initial_state(1))
+        (pd_zero, _, _), _ = policy({"img": img, "mineclip_embed": torch.zeros(1, 2, 8)}, first, policy.initial_state(1))
+        # the goal is added to the image embedding: zeroing the projection's weight makes the goal irrelevant
+        weight = policy.net.mineclip_embed_linear.weight.clone()
+        policy.net.mineclip_embed_linear.weight.zero_()
+        (pd_nogoal_w, _, _), _ = policy({"img": img, "mineclip_embed": goal}, first, policy.initial_state(1))
+        policy.net.mineclip_embed_linear.weight.copy_(weight)
+    assert not torch.allclose(pd_goal, pd_zero, atol=1e-4)
+    assert torch.allclose(pd_nogoal_w, pd_zero, atol=1e-6)
+    with pytest.raises(ValueError, match="mineclip_embed"):
+        policy({"img": img}, first, policy.initial_state(1))
+    plain = tiny_policy_factory(spaces.Discrete(5))
+    assert not any("mineclip" in k for k in plain.state_dict())
+
+
+def test_bad_config_and_inputs_raise(tiny_kwargs, tiny_policy_factory):
+    with pytest.raises(TypeError, match="hidsizee"):
+        MinecraftAgentPolicy(spaces.Discrete(3), tiny_kwargs(hidsizee=3), {})
+    with pytest.raises(ValueError, match="lstm"):
+        MinecraftAgentPolicy(spaces.Discrete(3), tiny_kwargs(recurrence_type="multi_layer_lstm"), {})
+    with pytest.raises(ValueError, match="timesteps"):
+        MinecraftAgentPolicy(spaces.Discrete(3), tiny_kwargs(attention_memory_size=4), {})
+    with pytest.raises(TypeError, match="MultiDiscrete"):
+        MinecraftAgentPolicy(spaces.MultiDiscrete([2, 3]), tiny_kwargs(), {})
+    policy = tiny_policy_factory(spaces.Discrete(3))
+    with pytest.raises(ValueError, match="img_shape"):
+        policy({"img": torch.zeros(1, 1, 32, 32, 3, dtype=torch.uint8)}, torch.zeros(1, 1, dtype=torch.bool),
+               policy.initial_state(1))
+
+
+def test_minerl_dict_space_sums_heads():
+    space = spaces.Dict({"camera": spaces.Discrete(121), "buttons": spaces.Discrete(8641)})
+    assert list(space) == ["buttons", "camera"]  # gymnasium sorts plain dicts: state-dict order follows the space
+    head = make_action_head(space, 8, temperature=2.0)
+    latent = torch.randn(2, 3, 8)
+    pd = head(latent)
+    action = head.sample(pd)
+    total = head.logprob(action, pd)
+    parts = sum(head[k].logprob(action[k], pd[k]) for k in ("camera", "buttons"))
+    assert total.shape == (2, 3) and torch.allclose(total, parts)
+    assert head.kl_divergence(pd, pd).shape == (2, 3, 1)
+    assert math.isclose(head["buttons"].temperature, 2.0)
