@@ -67,8 +67,8 @@ Reusable core (the goal prior's ``goal_prior/train.py`` calls it with its own da
 where ``make_datasets(args) -> (train_dataset, val_dataset)`` returns map-style datasets of ``(obs, actions,
 firsts)`` items (``firsts`` bool ``[T, 1]``; optional ``set_epoch(epoch)``), and ``make_policy(args,
 train_dataset) -> nn.Module`` returns a policy with ``initial_state(B)``, ``forward(obs, first [B, t], state_in) ->
-((pd, vpred, _), state_out)`` and ``get_logprob_of_action(pd, action) -> [B, t]`` (VPT's
-``MinecraftAgentPolicy`` and its subclasses).
+((pd, vpred, _), state_out)`` and an action head ``pi_head`` with ``logprob(action, pd) -> [B, t]`` (VPT's
+``MinecraftAgentPolicy`` and its subclasses, any action space).
 """
 from __future__ import annotations
 
@@ -261,8 +261,8 @@ class BehaviourCloningLoss(nn.Module):
     """Wraps a policy so DDP sees one module whose forward returns the loss (upstream ``DDPPolicy``).
 
     ``forward(obs, first, actions, state_in) -> (loss, state_out)`` with ``obs`` leaves ``[B, t, ...]``, ``first``
-    bool ``[B, t]``, ``actions`` as :meth:`policy.get_logprob_of_action` takes them (int64 ``[B, t, 1]`` per
-    categorical head, the official ``(1,)``-shaped action; float ``[B, t, d]`` for a Gaussian head);
+    bool ``[B, t]``, ``actions`` as ``policy.pi_head.logprob`` takes them (int64 ``[B, t, 1]`` per categorical
+    head, the official ``(1,)``-shaped action; float ``[B, t, d]`` for a Gaussian head);
     ``loss = -mean_b sum_t log pi(a_bt)``, a float32 scalar (spec §6).
     """
 
@@ -272,8 +272,11 @@ class BehaviourCloningLoss(nn.Module):
 
     def forward(self, obs, first, actions, state_in):
         (pd, _vpred, _), state_out = self.policy(obs, first, state_in)
-        log_prob = self.policy.get_logprob_of_action(pd, actions)
-        log_prob = log_prob.reshape(first.shape[0], -1).float()
+        log_prob = self.policy.pi_head.logprob(actions, pd)  # [B, t], summed over heads and action axes
+        if tuple(log_prob.shape) != tuple(first.shape):
+            raise ValueError(f"log-likelihood of shape {list(log_prob.shape)} for a window {list(first.shape)}: "
+                             f"actions must be per head [B, t, 1] (int64) or [B, t, d] (Box)")
+        log_prob = log_prob.float()
         return -log_prob.sum(dim=1).mean(), state_out
 
 
@@ -405,7 +408,8 @@ def save_checkpoint(checkpoint_dir: str, accelerator, policy: nn.Module, optimiz
     n = state.n_steps
     os.makedirs(checkpoint_dir, exist_ok=True)
     accelerator.wait_for_everyone()
-    atomic_torch_save({"agent_state": tree_map(lambda x: x.detach().cpu(), agent_state), "rng": _rng_state()},
+    atomic_torch_save({"agent_state": tree_map(lambda x: x.detach().cpu().clone(), agent_state),
+                       "rng": _rng_state()},
                       os.path.join(checkpoint_dir, f"process{accelerator.process_index}_{n}.pt"))
     if accelerator.is_main_process:
         atomic_torch_save({"policy": policy.state_dict(), "optimizer": optimizer.state_dict(),
