@@ -1,0 +1,397 @@
+r"""Train CrafterCLIP, the Crafter goal embedder (MineCLIP's role, spec §3.4), on the Crafter play dataset.
+
+    python tasks/crafter/crafterclip/train.py --config configs/crafter/crafterclip.yaml \
+        --sampling downloads/samplings/crafter_seed1 --out downloads/crafter/crafterclip.pt
+
+The recipe:
+
+1. **Split.** ``--sampling PREFIX`` reads ``PREFIX_train.txt`` / ``PREFIX_val.txt`` (written by
+   ``steve1/data/sampling/generate_sampling.py``; ``--data_dir`` re-roots their paths); without it, the episodes of
+   ``--data_dir`` are split as generate_sampling does (``val_frames`` of val, the rest train).
+2. **Captions.** Every 16-frame clip of every episode is captioned from its per-frame infos
+   (:mod:`tasks.crafter.crafterclip.captions`: "collect wood", "make a stone pickaxe", "walk left", ...).
+3. **Clips.** ``train_clips`` training clips and ``val_clips`` held-out clips are chosen balanced over primary
+   captions (:func:`.data.select_clips`) and decoded once into a frame cache in ``--cache_dir``.
+4. **Training.** Each step draws ``batch_size`` clips (weight ~ count(primary caption) ^ -``caption_balance``), takes
+   for each its primary caption (or, with probability ``p_full_caption``, its full caption), and minimises the CLIP
+   loss of :func:`.model.clip_loss` between the clips and the distinct texts of the batch plus every single caption
+   (true-but-not-target captions are left out of a clip's softmax). AdamW, linear warm-up then cosine to 0, gradient
+   norm clipping.
+5. **Evaluation** (:mod:`.evaluate`) on the held-out episodes: caption retrieval top-1 vs chance and, for each
+   downstream task prompt, the precision of its 20 nearest pool clips. Written to ``--eval_out`` (JSON) and into the
+   model file.
+
+Outputs: the model file ``--out`` (~5 MB, :mod:`.embedder` format), ``--eval_out``, and in ``--run_dir``: a resumable
+``checkpoint.pt`` every ``checkpoint_every`` steps (model, optimiser, step, RNG states; a rerun resumes from it unless
+``--no_resume``), ``config.yaml`` (resolved) and TensorBoard logs in ``tb/`` (tags ``losses/clip_loss``,
+``charts/learning_rate``, ``charts/logit_scale``, ``charts/clips_per_second``, ``charts/train_top1``,
+``eval/caption_top1``, ``eval/caption_balanced_top1``; x axis = optimiser steps).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from steve1.data.EpisodeStorage import list_valid_episodes
+from steve1.data.sampling.generate_sampling import generate_train_val_split
+from tasks.crafter.crafterclip.captions import (CAPTION_INDEX, CAPTIONS, JOIN_WORD, ClipCaptions, WordTokenizer,
+                                                caption_vocabulary, full_caption_from_row)
+from tasks.crafter.crafterclip.data import ClipCache, ClipSet, clip_set, load_episode_captions, select_clips
+from tasks.crafter.crafterclip.embedder import DEFAULT_CRAFTERCLIP_PATH, save_crafterclip
+from tasks.crafter.crafterclip.evaluate import embed_clips, evaluate_model, retrieval_metrics, write_json
+from tasks.crafter.crafterclip.model import CrafterCLIP, clip_loss
+
+DEFAULT_CONFIG = "configs/crafter/crafterclip.yaml"
+DEFAULT_CACHE_DIR = "downloads/crafterclip_cache"
+DEFAULT_RUN_DIR = "runs/crafterclip"
+CHECKPOINT_NAME = "checkpoint.pt"
+_REQUIRED = ("model", "train_clips", "val_clips", "max_clips_per_caption", "min_gap", "val_frames", "pool_stride",
+             "steps", "batch_size", "lr", "warmup_steps", "weight_decay", "max_grad_norm", "caption_balance",
+             "p_full_caption", "torch_threads", "log_every", "eval_every", "checkpoint_every", "nearest_k")
+
+
+# ---------------------------------------------------------------------- config and data
+def load_config(path: os.PathLike) -> dict:
+    """Read the YAML config.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a mapping, or a required key is missing (the message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CrafterCLIP config not found: {path}")
+    with open(path) as f:
+        config = yaml.safe_load(f)
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a mapping of hyperparameters")
+    missing = [k for k in _REQUIRED if k not in config]
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}")
+    return config
+
+
+def _reroot(paths: list[str], data_dir: Optional[str]) -> list[str]:
+    return [os.path.join(data_dir, os.path.basename(os.path.normpath(p))) for p in paths] if data_dir else paths
+
+
+def read_split(sampling: Optional[str], data_dir: Optional[str], config: dict, seed: int) -> tuple[list, list]:
+    """(train episode dirs, val episode dirs) from ``PREFIX_{train,val}.txt`` or by splitting ``data_dir``.
+
+    Raises:
+        FileNotFoundError: a sampling list or the data folder is missing.
+        ValueError: neither is given, or a list is empty.
+    """
+    if sampling:
+        lists = []
+        for part in ("train", "val"):
+            path = Path(f"{sampling}_{part}.txt")
+            if not path.is_file():
+                raise FileNotFoundError(f"sampling list not found: {path} (make it with "
+                                        f"steve1/data/sampling/generate_sampling.py)")
+            paths = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+            if not paths:
+                raise ValueError(f"{path}: no episodes listed")
+            lists.append(_reroot(paths, data_dir))
+        return lists[0], lists[1]
+    if not data_dir:
+        raise ValueError("give --sampling PREFIX or --data_dir")
+    episodes = list_valid_episodes(data_dir, for_training=False)
+    if len(episodes) < 2:
+        raise ValueError(f"{data_dir}: {len(episodes)} valid episodes, need at least 2 to split train/val")
+    train, val = generate_train_val_split(episodes, -1, int(config["val_frames"]), seed)
+    return [p for p, _ in train], [p for p, _ in val]
+
+
+def caption_episodes(episode_dirs: Sequence[str], desc: str = "captioning") -> list[ClipCaptions]:
+    """Caption every clip of every episode (see :func:`.data.load_episode_captions`, same errors)."""
+    return [load_episode_captions(p) for p in tqdm(episode_dirs, desc=desc, unit="episode")]
+
+
+def build_clip_set(episode_dirs: Sequence[str], captions: Sequence[ClipCaptions], n_clips: int, config: dict,
+                   seed: int, cache_dir: os.PathLike, desc: str) -> ClipSet:
+    """Choose ``n_clips`` clips (:func:`.data.select_clips`) and load their frames through the cache."""
+    clips = select_clips(captions, n_clips, int(config["max_clips_per_caption"]), int(config["min_gap"]), seed)
+    if len(clips) == 0:
+        raise ValueError(f"no clips of >= 16 frames in the {len(episode_dirs)} episodes ({desc})")
+    return ClipCache(cache_dir).load_or_build(clip_set(list(episode_dirs), captions, clips), desc)
+
+
+def summary_text(result: dict) -> str:
+    """A few readable lines of an evaluation result."""
+    lines = []
+    r = result.get("caption_retrieval")
+    if r and r.get("n_clips"):
+        lines.append(f"caption retrieval on {r['n_clips']} held-out clips: top-1 {r['top1_accuracy']:.3f} "
+                     f"(balanced {r['balanced_top1_accuracy']:.3f}, top-5 {r['top5_accuracy']:.3f}) vs chance "
+                     f"{r['chance']:.3f} ({r['n_captions']} captions)")
+    r = result.get("caption_retrieval_natural_pool")
+    if r and r.get("n_clips"):
+        lines.append(f"caption retrieval on the natural pool ({r['n_clips']} clips): top-1 {r['top1_accuracy']:.3f}")
+    pr = result.get("prompt_retrieval", {})
+    for prompt, v in pr.get("prompts", {}).items():
+        k = pr["k"]
+        lines.append(f"  {prompt!r:28s} precision@{k} {v[f'precision_at_{k}']:.2f} (max {v['max_precision']:.2f}, "
+                     f"{v['n_positive']} positives, base rate {v['base_rate']:.4f})")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- batches
+class CaptionBatcher:
+    """Draws training batches: clip indices (weighted by caption rarity), their texts, and the loss targets.
+
+    Args:
+        clips: the training :class:`ClipSet` (frames loaded).
+        balance: weight of a clip = count(its primary caption) ^ -balance.
+        p_full: probability of using the full caption instead of the primary one.
+        tokenizer: the caption tokenizer.
+    """
+
+    def __init__(self, clips: ClipSet, balance: float, p_full: float, tokenizer: WordTokenizer):
+        self.clips = clips
+        counts = np.bincount(clips.primary, minlength=len(CAPTIONS)).astype(np.float64)
+        weights = counts[clips.primary] ** -float(balance)
+        self.probs = weights / weights.sum()
+        self.p_full = float(p_full)
+        self.tokenizer = tokenizer
+        self.full = [full_caption_from_row(row) for row in clips.captions]
+
+    def draw(self, batch_size: int, rng: np.random.Generator) -> dict[str, Any]:
+        """One batch: ``frames`` uint8 [B, 16, H, W, 3], ``tokens`` int64 [M, L] of the M distinct texts (every
+        single caption first, then the batch's full captions), ``target`` int64 [B], ``ignore`` bool [B, M],
+        ``primary`` int64 [B]."""
+        idx = np.sort(rng.choice(len(self.probs), size=batch_size, p=self.probs))
+        use_full = rng.random(batch_size) < self.p_full
+        texts = [self.full[i] if f else CAPTIONS[self.clips.primary[i]] for i, f in zip(idx, use_full)]
+        distinct = list(CAPTIONS) + sorted(set(texts) - set(CAPTIONS))
+        position = {t: m for m, t in enumerate(distinct)}
+        target = np.array([position[t] for t in texts], dtype=np.int64)
+        text_sets = np.zeros((len(distinct), len(CAPTIONS)), dtype=bool)
+        for m, text in enumerate(distinct):
+            text_sets[m, [CAPTION_INDEX[c] for c in text.split(f" {JOIN_WORD} ")]] = True
+        rows = self.clips.captions[idx]  # [B, C]
+        true_text = ~(text_sets[None] & ~rows[:, None]).any(-1)  # [B, M]: every caption of the text holds
+        ignore = true_text.copy()
+        ignore[np.arange(batch_size), target] = False
+        return {
+            "frames": torch.from_numpy(np.ascontiguousarray(self.clips.frames[idx])),
+            "tokens": torch.from_numpy(self.tokenizer(distinct)),
+            "target": torch.from_numpy(target),
+            "ignore": torch.from_numpy(ignore),
+            "primary": torch.from_numpy(self.clips.primary[idx]),
+        }
+
+
+def make_optimizer(model: CrafterCLIP, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on conv/linear weight matrices only (not biases, norms, embeddings, logit scale)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        is_matrix = p.ndim >= 2 and "embed" not in name
+        (decay if is_matrix else no_decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+
+def learning_rate(step: int, lr: float, warmup: int, total: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine from ``lr`` to 0 at ``total`` steps."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * lr * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_checkpoint(path: Path, step: int, model, optimizer, rng: np.random.Generator, config: dict) -> None:
+    _atomic_torch_save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                        "config": config}, path)
+
+
+def load_checkpoint(path: Path, model, optimizer, rng: np.random.Generator, config: dict) -> int:
+    """Restore a checkpoint; returns the step to continue from.
+
+    Raises:
+        ValueError: the checkpoint was made with another config (start over with --no_resume or another --run_dir).
+    """
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["config"] != config:
+        changed = sorted(k for k in set(config) | set(state["config"]) if config.get(k) != state["config"].get(k))
+        raise ValueError(f"{path}: checkpoint made with another config (differs in {changed}); pass --no_resume or "
+                         f"another --run_dir")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    rng.bit_generator.state = state["numpy_rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
+
+
+# ---------------------------------------------------------------------- main
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, dict]:
+    """Parse the command line; every top-level scalar of the config gets a flag that overrides it."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=DEFAULT_CONFIG)
+    known, _ = pre.parse_known_args(argv)
+    config = load_config(known.config)
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="YAML hyperparameters (flags below override)")
+    parser.add_argument("--data_dir", default=None, help="dataset folder (re-roots the --sampling lists; without "
+                        "--sampling it is split into train/val here)")
+    parser.add_argument("--sampling", default=None, help="sampling prefix: PREFIX_train.txt and PREFIX_val.txt")
+    parser.add_argument("--out", default=DEFAULT_CRAFTERCLIP_PATH, help="model file to write")
+    parser.add_argument("--eval_out", default=None, help="evaluation JSON (default <out without .pt>_eval.json)")
+    parser.add_argument("--run_dir", default=DEFAULT_RUN_DIR, help="checkpoint, resolved config and TensorBoard logs")
+    parser.add_argument("--cache_dir", default=DEFAULT_CACHE_DIR, help="decoded clip cache (uint8 memory maps)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the split, the clip choice and training")
+    parser.add_argument("--no_resume", action="store_true", help=f"ignore <run_dir>/{CHECKPOINT_NAME}")
+    parser.add_argument("--no_progress", action="store_true", help="no tqdm bars")
+    group = parser.add_argument_group("config overrides (default: the config file's value)")
+    for key, value in config.items():
+        if isinstance(value, (bool, int, float, str)):
+            kind = float if isinstance(value, float) else int if isinstance(value, int) and not isinstance(
+                value, bool) else str
+            group.add_argument(f"--{key}", type=kind, default=None, help=f"(config: {value})")
+    args = parser.parse_args(argv)
+    for key in config:
+        override = getattr(args, key, None)
+        if override is not None and key not in ("config",):
+            config[key] = override
+    return args, config
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args, config = parse_args(argv)
+    torch.set_num_threads(int(config["torch_threads"]))
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({**config, "args": vars(args)}, sort_keys=False))
+    t_start = time.time()
+
+    # ---- data
+    train_dirs, val_dirs = read_split(args.sampling, args.data_dir, config, args.seed)
+    train_caps = caption_episodes(train_dirs, "captioning train episodes")
+    val_caps = caption_episodes(val_dirs, "captioning val episodes")
+    train_set = build_clip_set(train_dirs, train_caps, int(config["train_clips"]), config, args.seed,
+                               args.cache_dir, "caching train clips")
+    val_set = build_clip_set(val_dirs, val_caps, int(config["val_clips"]), config, args.seed + 1,
+                             args.cache_dir, "caching val clips")
+    train_frames = int(sum(len(c) for c in train_caps))
+    print(f"train: {len(train_dirs)} episodes, {train_frames} frames, {len(train_set)} clips of "
+          f"{len(np.unique(train_set.primary))} primary captions; val: {len(val_dirs)} episodes, {len(val_set)} clips")
+
+    # ---- model
+    tokenizer = WordTokenizer(caption_vocabulary(), max_len=int(config["model"]["text"]["max_len"]))
+    model_kwargs = {"vocab_size": len(tokenizer), **copy.deepcopy(config["model"])}
+    model = CrafterCLIP(**model_kwargs)
+    optimizer = make_optimizer(model, float(config["lr"]), float(config["weight_decay"]))
+    batcher = CaptionBatcher(train_set, float(config["caption_balance"]), float(config["p_full_caption"]), tokenizer)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    step = 0
+    if ckpt_path.is_file() and not args.no_resume:
+        step = load_checkpoint(ckpt_path, model, optimizer, rng, config)
+        print(f"resumed from {ckpt_path} at step {step}")
+    writer = SummaryWriter(str(run_dir / "tb"))
+
+    # ---- training
+    total = int(config["steps"])
+    bs = int(config["batch_size"])
+    model.train()
+    t_log, n_log, loss_sum, acc_sum = time.time(), 0, 0.0, 0.0
+    bar = tqdm(total=total, initial=step, desc="training CrafterCLIP", unit="step", disable=args.no_progress)
+    while step < total:
+        lr = learning_rate(step, float(config["lr"]), int(config["warmup_steps"]), total)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = batcher.draw(bs, rng)
+        video = model.encode_video(batch["frames"])
+        text = model.encode_text(batch["tokens"])
+        loss = clip_loss(video, text, batch["target"], batch["ignore"], model.scale())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(config["max_grad_norm"]))
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        with torch.no_grad():
+            sims = torch.nn.functional.normalize(video, dim=-1) @ torch.nn.functional.normalize(
+                text[: len(CAPTIONS)], dim=-1).T
+            acc_sum += float((sims.argmax(1) == batch["primary"]).float().mean())
+        loss_sum += float(loss.detach())
+        n_log += 1
+        if step % int(config["log_every"]) == 0 or step == total:
+            elapsed = time.time() - t_log
+            writer.add_scalar("losses/clip_loss", loss_sum / n_log, step)
+            writer.add_scalar("charts/train_top1", acc_sum / n_log, step)
+            writer.add_scalar("charts/learning_rate", lr, step)
+            writer.add_scalar("charts/logit_scale", float(model.scale()), step)
+            writer.add_scalar("charts/clips_per_second", n_log * bs / max(elapsed, 1e-9), step)
+            bar.set_postfix(loss=f"{loss_sum / n_log:.3f}", top1=f"{acc_sum / n_log:.2f}")
+            t_log, n_log, loss_sum, acc_sum = time.time(), 0, 0.0, 0.0
+        if int(config["eval_every"]) > 0 and step % int(config["eval_every"]) == 0 and step < total:
+            model.eval()
+            with torch.no_grad():
+                caption_text = model.encode_text(torch.from_numpy(tokenizer(list(CAPTIONS))))
+                r = retrieval_metrics(embed_clips(model, val_set.frames), caption_text, val_set.primary,
+                                      val_set.captions)
+            model.train()
+            writer.add_scalar("eval/caption_top1", r["top1_accuracy"], step)
+            writer.add_scalar("eval/caption_balanced_top1", r["balanced_top1_accuracy"], step)
+        if step % int(config["checkpoint_every"]) == 0 or step == total:
+            save_checkpoint(ckpt_path, step, model, optimizer, rng, config)
+    bar.close()
+    train_seconds = time.time() - t_start
+
+    # ---- evaluation and the model file
+    result = evaluate_model(model, tokenizer, val_set, val_dirs, val_caps, int(config["pool_stride"]),
+                            k=int(config["nearest_k"]), batch_size=bs, progress=not args.no_progress)
+    r = result.get("caption_retrieval", {})
+    if r.get("n_clips"):
+        writer.add_scalar("eval/caption_top1", r["top1_accuracy"], step)
+        writer.add_scalar("eval/caption_balanced_top1", r["balanced_top1_accuracy"], step)
+    writer.close()
+    result.update({
+        "steps": step, "seed": args.seed, "config": config,
+        "train": {"episodes": len(train_dirs), "frames": train_frames, "clips": len(train_set),
+                  "primary_caption_counts": {CAPTIONS[k]: int(n) for k, n in
+                                             enumerate(np.bincount(train_set.primary, minlength=len(CAPTIONS))) if n}},
+        "val": {"episodes": len(val_dirs), "frames": int(sum(len(c) for c in val_caps)), "clips": len(val_set)},
+        "seconds_until_evaluation": round(train_seconds, 1), "seconds_total": round(time.time() - t_start, 1),
+        "torch_threads": int(config["torch_threads"]),
+    })
+    eval_out = args.eval_out or str(Path(args.out).with_suffix("")) + "_eval.json"
+    write_json(eval_out, result)
+    summary = {k: result[k] for k in ("caption_retrieval", "prompt_retrieval") if k in result}
+    save_crafterclip(args.out, model, model_kwargs, tokenizer,
+                     info={"config": config, "seed": args.seed, "steps": step, "evaluation": summary})
+    print(summary_text(result))
+    print(f"wrote {args.out} and {eval_out} ({result['seconds_total']:.0f} s)")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,388 @@
+"""CrafterCLIP: captions from the game's state, the CLIP loss, training, the model file and dataset embedding.
+
+A tiny dataset of real Crafter episodes is written to a temporary folder: one scripted episode in which the player
+collects wood at a known step (a tree is put in front of it), and a few random-action episodes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from steve1.data.EpisodeStorage import EpisodeStorage
+from tasks.crafter.crafterclip.captions import (ACHIEVEMENT_CAPTIONS, ACHIEVEMENTS, CAPTION_INDEX, CAPTIONS,
+                                                INVENTORY_ITEMS, CaptionError, WordTokenizer, caption_clips,
+                                                caption_vocabulary)
+from tasks.crafter.crafterclip.model import CrafterCLIP, clip_loss
+
+ACTION = {"noop": 0, "move_left": 1, "move_right": 2, "move_up": 3, "move_down": 4, "do": 5, "sleep": 6}
+TINY_MODEL = {"embed_dim": 512,
+              "video": {"frame_size": [64, 64], "frames_per_clip": 16, "channels": [8, 16, 16], "width": 32,
+                        "heads": 2, "layers": 1},
+              "text": {"max_len": 16, "width": 32, "heads": 2, "layers": 1}}
+WOOD_STEP = 20  # the scripted episode collects wood with the action taken on frame WOOD_STEP
+
+
+# ---------------------------------------------------------------------- tiny dataset
+def _infos_row(info: dict) -> dict:
+    return {
+        "achievements": np.array([info["achievements"][a] for a in ACHIEVEMENTS], np.int64),
+        "inventory": np.array([info["inventory"][k] for k in INVENTORY_ITEMS], np.int64),
+        "player_pos": np.asarray(info["player_pos"], np.int64),
+        "facing": np.asarray(info["facing"], np.int64),
+        "sleeping": bool(info["sleeping"]),
+    }
+
+
+def _record(env, world_seed: int, policy) -> tuple[np.ndarray, list, dict]:
+    """Play one episode; frames[t] is the observation on which actions[t] is taken, infos row t its state."""
+    obs, info = env.reset(options={"world_seed": world_seed})
+    policy_state = {"env": env}
+    frames, actions, rows = [], [], []
+    t = 0
+    while True:
+        action = policy(t, policy_state)
+        frames.append(obs["pov"])
+        actions.append(0 if action is None else int(action))  # the last frame's action is never taken
+        rows.append(_infos_row(info))
+        if action is None:
+            break
+        obs, _, terminated, truncated, info = env.step(int(action))
+        t += 1
+        if terminated or truncated:
+            frames.append(obs["pov"])
+            actions.append(0)
+            rows.append(_infos_row(info))
+            break
+    infos = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    return np.stack(frames), actions, infos
+
+
+def _wood_policy(length: int):
+    def policy(t, state):
+        env = state["env"].crafter_env
+        if t == 0:  # a tree in front of the player (facing down at reset)
+            player = env._player
+            env._world[(player.pos[0] + player.facing[0], player.pos[1] + player.facing[1])] = "tree"
+        if t == length - 1:
+            return None
+        if t == WOOD_STEP:
+            return ACTION["do"]
+        if t > WOOD_STEP + 20:  # then walk left (moves or turns)
+            return ACTION["move_left"]
+        return ACTION["noop"]
+    return policy
+
+
+def _random_policy(length: int, seed: int):
+    rng = np.random.default_rng(seed)
+
+    def policy(t, state):
+        if t == length - 1:
+            return None
+        return int(rng.choice([1, 2, 3, 4, 5, 0]))
+    return policy
+
+
+def write_tiny_dataset(root: Path) -> list[str]:
+    from tasks.crafter.env import CrafterEnv
+
+    env = CrafterEnv(max_steps=1000)
+    specs = [("ep_wood", 7, _wood_policy(64))] + [(f"ep_rand{i}", 100 + i, _random_policy(48 + 8 * i, i))
+                                                   for i in range(3)]
+    dirs = []
+    for name, world_seed, policy in specs:
+        frames, actions, infos = _record(env, world_seed, policy)
+        path = root / name
+        EpisodeStorage(path).write_episode(frames, actions, metadata={"sim": "crafter", "world_seed": world_seed},
+                                           infos=infos, frame_format="npz")
+        dirs.append(str(path))
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("dataset_crafter")
+    write_tiny_dataset(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_model_file(tmp_path_factory) -> Path:
+    from tasks.crafter.crafterclip.embedder import save_crafterclip
+
+    torch.manual_seed(0)
+    tokenizer = WordTokenizer(caption_vocabulary())
+    kwargs = {"vocab_size": len(tokenizer), **TINY_MODEL}
+    path = tmp_path_factory.mktemp("weights") / "crafterclip.pt"
+    save_crafterclip(path, CrafterCLIP(**kwargs), kwargs, tokenizer)
+    return path
+
+
+# ---------------------------------------------------------------------- captions
+def test_scripted_wood_clip_is_captioned_collect_wood(tiny_dataset):
+    episode = EpisodeStorage(tiny_dataset / "ep_wood")
+    infos = episode.load_infos()
+    wood = infos["inventory"][:, INVENTORY_ITEMS.index("wood")]
+    assert wood[WOOD_STEP] == 0 and wood[WOOD_STEP + 1] == 1, "the scripted 'do' on the tree must give one wood"
+    caps = caption_clips(infos)
+    # The wood appears in frame WOOD_STEP + 1: the clips [t-15, t] holding both frames end at t in [21, 35].
+    for t in range(len(caps)):
+        has_wood = bool(caps.captions[t, CAPTION_INDEX["collect wood"]])
+        assert has_wood == (WOOD_STEP + 1 <= t <= WOOD_STEP + 15), t
+    assert caps.primary_caption(WOOD_STEP + 1) == "collect wood"
+    assert caps.primary_caption(WOOD_STEP + 15) == "collect wood"
+    assert caps.primary_caption(WOOD_STEP) == "stand still"
+    assert caps.full_caption(WOOD_STEP + 5) == "collect wood and stand still"
+    assert caps.primary_caption(14) is None and caps.primary[:15].tolist() == [-1] * 15
+    # Then the player walks left for the last frames (moves or turns towards obstacles).
+    moved = np.any(np.diff(infos["player_pos"][-16:], axis=0) != 0, axis=1).sum()
+    if moved >= 3:
+        assert caps.primary_caption(len(caps) - 1) in ("walk left", "walk around")
+
+
+def _synthetic_infos(length: int) -> dict:
+    return {"achievements": np.zeros((length, len(ACHIEVEMENTS)), np.int64),
+            "inventory": np.tile(np.array([9, 9, 9, 9] + [0] * 12), (length, 1)),
+            "player_pos": np.tile(np.array([32, 32]), (length, 1)),
+            "sleeping": np.zeros(length, bool)}
+
+
+def test_captions_priority_state_and_attack():
+    length = 40
+    infos = _synthetic_infos(length)
+    a = {name: i for i, name in enumerate(ACHIEVEMENTS)}
+    infos["achievements"][20:, a["collect_wood"]] = 1
+    infos["achievements"][22:, a["place_table"]] = 1
+    infos["player_pos"][25:30, 0] = np.arange(31, 26, -1)  # five steps left...
+    infos["player_pos"][30:, 0] = 27
+    caps = caption_clips(infos)
+    t = 30  # clip [15, 30] holds both events and the walk
+    assert caps.caption_list(t) == ["place a table", "collect wood", "walk left"]
+    assert caps.primary_caption(t) == "place a table"
+    assert caps.full_caption(t) == "place a table and collect wood and walk left"
+    assert caps.primary_caption(39) == "walk left"
+
+    infos = _synthetic_infos(length)
+    infos["sleeping"][10:] = True
+    infos["inventory"][5:, 0] = 8  # health 9 -> 8 at frame 5
+    caps = caption_clips(infos)
+    assert caps.caption_list(15) == ["take damage", "stand still"]  # 6 of 16 frames asleep: not "sleep"
+    assert caps.caption_list(25) == ["sleep"]  # 16 of 16 frames asleep, the damage is out of the clip
+
+    # Attacking a zombie (do on a faced zombie) without defeating it; needs the faced tile and the actions.
+    infos = _synthetic_infos(length)
+    infos["target"] = np.full(length, 2)
+    infos["target"][18] = 15
+    actions = np.zeros(length, np.int64)
+    actions[18] = ACTION["do"]
+    caps = caption_clips(infos, actions)
+    assert caps.primary_caption(20) == "attack a zombie"
+    assert caption_clips(infos).primary_caption(20) == "stand still"  # without actions: no attack event
+
+
+def test_caption_errors_name_the_source():
+    infos = _synthetic_infos(20)
+    del infos["player_pos"]
+    with pytest.raises(CaptionError, match="my_episode.*player_pos"):
+        caption_clips(infos, source="my_episode")
+    infos = _synthetic_infos(20)
+    infos["achievements"] = infos["achievements"][:, :5]
+    with pytest.raises(CaptionError, match="achievements"):
+        caption_clips(infos)
+
+
+def test_task_prompts_are_captions():
+    """Every Crafter task prompt is the caption of its achievement, so the model was trained on it."""
+    from tasks.crafter.crafterclip.evaluate import task_prompts
+
+    tokenizer = WordTokenizer(caption_vocabulary())
+    prompts = task_prompts()
+    assert {p["achievement"] for p in prompts} >= {"collect_wood", "collect_stone", "collect_iron",
+                                                   "make_stone_pickaxe", "make_iron_pickaxe", "collect_drink",
+                                                   "defeat_zombie"}
+    for p in prompts:
+        assert p["prompt"] == ACHIEVEMENT_CAPTIONS[p["achievement"]], p
+        assert p["prompt"] in CAPTIONS and not tokenizer.unknown_words(p["prompt"])
+
+
+def test_tokenizer():
+    tokenizer = WordTokenizer(caption_vocabulary(), max_len=6)
+    tokens = tokenizer(["Collect wood!", "fly to the moon", ""])
+    assert tokens.shape == (3, 6) and tokens.dtype == np.int64
+    assert tokens[0, 2:].tolist() == [0] * 4 and 1 not in tokens[0]
+    assert tokens[1, 0] == 1 and tokens[2].tolist() == [1, 0, 0, 0, 0, 0]
+    with pytest.raises(TypeError):
+        tokenizer("collect wood")
+
+
+# ---------------------------------------------------------------------- loss, model, training
+def test_clip_loss_is_clip_without_duplicates_and_ignores_true_captions():
+    torch.manual_seed(0)
+    v, t = torch.randn(6, 8, requires_grad=True), torch.randn(6, 8, requires_grad=True)
+    scale = torch.tensor(10.0)
+    logits = scale * torch.nn.functional.normalize(v, dim=-1) @ torch.nn.functional.normalize(t, dim=-1).T
+    labels = torch.arange(6)
+    reference = (torch.nn.functional.cross_entropy(logits, labels)
+                 + torch.nn.functional.cross_entropy(logits.T, labels)) / 2
+    assert torch.allclose(clip_loss(v, t, labels, None, scale), reference, atol=1e-6)
+    # Ignoring a column for a clip removes it from that clip's softmax: the loss drops and stays finite.
+    ignore = torch.zeros(6, 6, dtype=torch.bool)
+    ignore[0, 1:] = True
+    masked = clip_loss(v, t, labels, ignore, scale)
+    assert torch.isfinite(masked) and masked < reference
+    masked.backward()
+    assert torch.isfinite(v.grad).all() and torch.isfinite(t.grad).all()
+
+
+def test_training_steps_reduce_the_loss(tiny_dataset, tmp_path):
+    from tasks.crafter.crafterclip.data import ClipCache, clip_set, load_episode_captions, select_clips
+    from tasks.crafter.crafterclip.train import CaptionBatcher, make_optimizer
+
+    dirs = sorted(str(p) for p in tiny_dataset.iterdir())
+    caps = [load_episode_captions(p) for p in dirs]
+    clips = select_clips(caps, n_clips=40, max_per_caption=40, min_gap=2, seed=0)
+    assert len(clips) > 10
+    cached = ClipCache(tmp_path).load_or_build(clip_set(dirs, caps, clips))
+    e, t = cached.clips[0]
+    expected = EpisodeStorage(dirs[e]).load_frame_array((t - 15, t + 1))
+    assert np.array_equal(cached.frames[0], expected)
+
+    torch.manual_seed(0)
+    tokenizer = WordTokenizer(caption_vocabulary())
+    model = CrafterCLIP(len(tokenizer), **{k: v for k, v in TINY_MODEL.items()})
+    batch = CaptionBatcher(cached, 0.5, 0.25, tokenizer).draw(16, np.random.default_rng(0))
+    optimizer = make_optimizer(model, 3e-3, 0.0)
+
+    def loss_fn():
+        return clip_loss(model.encode_video(batch["frames"]), model.encode_text(batch["tokens"]), batch["target"],
+                         batch["ignore"], model.scale())
+
+    with torch.no_grad():
+        before = float(loss_fn())
+    for _ in range(25):
+        loss = loss_fn()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = float(loss_fn())
+    assert after < 0.7 * before, (before, after)
+
+
+def test_train_script_writes_model_and_eval_and_resumes(tiny_dataset, tmp_path):
+    from tasks.crafter.crafterclip import train
+
+    config = yaml.safe_load(open(train.DEFAULT_CONFIG))
+    config.update(model=TINY_MODEL, train_clips=40, val_clips=20, max_clips_per_caption=20, min_gap=2,
+                  val_frames=60, steps=3, batch_size=8, warmup_steps=1, log_every=1, eval_every=2,
+                  checkpoint_every=2, torch_threads=1, pool_stride=4)
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "crafterclip.pt"
+    common = ["--config", str(config_path), "--data_dir", str(tiny_dataset), "--out", str(out), "--run_dir",
+              str(tmp_path / "run"), "--cache_dir", str(tmp_path / "cache"), "--no_progress"]
+    result = train.main(common)
+    assert out.is_file() and out.stat().st_size < 10 * 2**20
+    evaluation = json.loads((tmp_path / "crafterclip_eval.json").read_text())
+    r = evaluation["caption_retrieval"]
+    assert r["n_clips"] > 0 and r["chance"] == pytest.approx(1 / len(CAPTIONS))
+    assert 0.0 <= r["top1_accuracy"] <= 1.0
+    prompts = evaluation["prompt_retrieval"]["prompts"]
+    assert "collect wood" in prompts and 0.0 <= prompts["collect wood"]["precision_at_20"] <= 1.0
+    assert result["steps"] == 3
+    assert list((tmp_path / "run" / "tb").iterdir())
+    # A rerun with more steps resumes from the checkpoint of step 3 (same config apart from steps is refused).
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 3
+    with pytest.raises(ValueError, match="another config"):
+        train.main(common + ["--steps", "5"])
+    result = train.main(common + ["--no_resume", "--steps", "2"])
+    assert result["steps"] == 2
+
+
+# ---------------------------------------------------------------------- model file and embedder
+def test_embedder_round_trip_and_errors(tiny_model_file, tmp_path):
+    from tasks.crafter.crafterclip.embedder import (CrafterCLIPEmbedder, CrafterCLIPFileError, load_crafterclip,
+                                                    save_crafterclip)
+    from steve1.mineclip import GoalEmbedder
+
+    embedder = CrafterCLIPEmbedder.from_checkpoint(tiny_model_file)
+    assert isinstance(embedder, GoalEmbedder)
+    assert (embedder.embed_dim, embedder.window, embedder.frame_size) == (512, 16, (64, 64))
+    rng = np.random.default_rng(0)
+    clips = rng.integers(0, 256, (3, 16, 64, 64, 3), dtype=np.uint8)
+    video = embedder.encode_video(clips)
+    text = embedder.encode_text(["collect wood", "defeat a zombie"])
+    assert video.shape == (3, 512) and video.dtype == torch.float32 and text.shape == (2, 512)
+    # Save again and reload: identical outputs.
+    model, tokenizer, meta = load_crafterclip(tiny_model_file)
+    copy_path = tmp_path / "copy.pt"
+    save_crafterclip(copy_path, model, meta["model_kwargs"], tokenizer)
+    again = CrafterCLIPEmbedder.from_checkpoint(copy_path)
+    assert torch.equal(again.encode_video(clips), video)
+    assert torch.equal(again.encode_text(["collect wood", "defeat a zombie"]), text)
+    # The per-frame path gives the same clip embeddings; other frame sizes are resized.
+    features = embedder.encode_frames(clips.reshape(48, 64, 64, 3)).view(3, 16, -1)
+    assert torch.allclose(embedder.pool_frames(features), video, atol=1e-5)
+    assert embedder.encode_video(np.zeros((1, 16, 128, 128, 3), np.uint8)).shape == (1, 512)
+    with pytest.raises(ValueError, match="uint8"):
+        embedder.encode_video(clips.astype(np.float32))
+    with pytest.raises(ValueError):
+        embedder.encode_video(clips[:, :8])
+    # Clear errors for bad files.
+    with pytest.raises(FileNotFoundError, match="train.py"):
+        load_crafterclip(tmp_path / "missing.pt")
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(CrafterCLIPFileError, match="not a CrafterCLIP"):
+        load_crafterclip(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(CrafterCLIPFileError, match="cannot read"):
+        load_crafterclip(tmp_path / "junk.pt")
+    payload = torch.load(tiny_model_file, weights_only=True)
+    payload["state_dict"].pop("logit_scale")
+    torch.save(payload, tmp_path / "broken.pt")
+    with pytest.raises(CrafterCLIPFileError, match="do not fit"):
+        load_crafterclip(tmp_path / "broken.pt")
+
+
+def test_embed_episodes_writes_all_and_rerun_skips(tiny_dataset, tiny_model_file, tmp_path):
+    import shutil
+
+    from steve1.data.generation import embed_episodes
+    from tasks.crafter.crafterclip.embedder import CrafterCLIPEmbedder
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    args = ["--embedder", "crafterclip", "--weights", str(tiny_model_file), "--data_dir", str(data),
+            "--batch_size", "8", "--no_progress"]
+    summary = embed_episodes.main(args)
+    assert summary["embedded"] == 4 and summary["skipped_existing"] == 0
+    embedder = CrafterCLIPEmbedder.from_checkpoint(tiny_model_file)
+    for path in sorted(data.iterdir()):
+        episode = EpisodeStorage(path)
+        embeds = episode.load_embeds()
+        assert len(embeds) == episode.get_len()
+        assert all(e is None for e in embeds[:15])
+        assert all(e.shape == (1, 512) and e.dtype == np.float32 for e in embeds[15:])
+        frames = episode.load_frame_array()
+        t = episode.get_len() - 1
+        expected = embedder.encode_video(frames[None, t - 15:t + 1]).numpy()
+        np.testing.assert_allclose(embeds[t], expected, atol=1e-5)
+        meta = episode.load_metadata()
+        assert meta["embedder"] == "crafterclip" and meta["embed_dim"] == 512 and meta["sim"] == "crafter"
+    mtimes = {p: (p / "embeds_attn.pkl").stat().st_mtime_ns for p in data.iterdir()}
+    summary = embed_episodes.main(args)
+    assert summary["embedded"] == 0 and summary["skipped_existing"] == 4
+    assert mtimes == {p: (p / "embeds_attn.pkl").stat().st_mtime_ns for p in data.iterdir()}
+    # Embeddings of another embedder are never mixed in silently.
+    EpisodeStorage(data / "ep_rand0").update_metadata({"embedder": "mineclip"})
+    with pytest.raises(ValueError, match="another embedder"):
+        embed_episodes.main(args)
+    assert embed_episodes.main(args + ["--overwrite"])["embedded"] == 4
