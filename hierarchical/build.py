@@ -1,0 +1,286 @@
+"""Building a high-level run from its config: config resolution, model loading, the hierarchical VecEnv.
+
+Shared by ``ppo_highlevel.py`` (training) and ``hierarchical/evaluate.py`` (evaluation), so both build exactly the
+same environment from a run's ``config.yaml``.
+
+**One source of truth per hyperparameter.** A task's spec (``tasks/task_specs.yaml``) names its simulator's
+high-level config file (key ``highlevel_config``, e.g. ``configs/minecraft/highlevel.yaml``); that file holds every
+value; command-line flags that are given (not None) override it; the result is written with the run.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Union
+
+import numpy as np
+import torch
+import yaml
+
+__all__ = ["FILE_HINTS", "resolve_config", "check_files", "select_device", "load_codebook", "load_low_level",
+           "load_prior", "load_trunk", "make_envs", "make_highlevel_env", "write_yaml_atomic", "read_yaml",
+           "prior_temperature"]
+
+#: How to produce each model file a run needs (used in the missing-file errors).
+FILE_HINTS = {
+    "in_model": "the VPT model config: `bash downloads.sh` fetches downloads/2x.model (the Crafter YAML configs ship "
+                "in downloads/crafter/)",
+    "highlevel_model": "the high-level trunk's model config (VPT .model pickle or YAML with policy_kwargs)",
+    "in_weights": "the goal-conditioned low-level policy: train it with `bash steve1/train_goal_conditioned_policy.sh` "
+                  "or fetch the official STEVE-1 weights with `bash downloads.sh`",
+    "weights": "VPT weights for the high-level trunk: `bash downloads.sh` fetches "
+               "downloads/rl-from-foundation-2x.weights",
+    "prior_weights": "the goal prior: train it with `bash goal_prior/train_goal_prior.sh`",
+    "codebook": "the goal codebook: `python goal_prior/generate_codebook.py --embedding tsne --n-codebook 100`",
+}
+
+
+def read_yaml(path: Union[str, os.PathLike]) -> dict[str, Any]:
+    """A YAML mapping (raises FileNotFoundError / ValueError naming the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def write_yaml_atomic(path: Union[str, os.PathLike], data: Mapping[str, Any]) -> None:
+    """Write ``data`` as YAML to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(dict(data), sort_keys=False))
+    os.replace(tmp, path)
+
+
+def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], known_keys: Iterable[str],
+                   config_path: Optional[Union[str, os.PathLike]] = None) -> dict[str, Any]:
+    """The run's config: the simulator's high-level config file overlaid with the given overrides.
+
+    Args:
+        task_spec: ``tasks.get_specs(task)``; its ``highlevel_config`` names the config file.
+        overrides: values that were set on the command line (None values are ignored).
+        known_keys: every valid config key (the command-line flag names).
+        config_path: use this file instead of the spec's ``highlevel_config``.
+    Returns:
+        dict with every key of the file, the overrides, ``config`` (task name), ``sim`` and ``highlevel_config``.
+    Raises:
+        KeyError: the task spec names no config file and none is given.
+        ValueError: unknown keys in the file, inconsistent options (message names the file and the key).
+    """
+    path = config_path or task_spec.get("highlevel_config")
+    if not path:
+        raise KeyError(f"task {task_spec.get('name')!r} has no 'highlevel_config' key in tasks/task_specs.yaml; "
+                       "add one (e.g. configs/crafter/highlevel.yaml) or pass --highlevel_config")
+    cfg = read_yaml(path)
+    known = set(known_keys)
+    unknown = set(cfg) - known
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    cfg.update({k: copy.deepcopy(v) for k, v in overrides.items() if v is not None})
+    cfg["config"] = task_spec["name"]
+    cfg["sim"] = task_spec["sim"]
+    cfg["highlevel_config"] = str(path)
+    _check_config(cfg, str(path))
+    return cfg
+
+
+def _check_config(cfg: Mapping[str, Any], where: str) -> None:
+    def need(key: str) -> Any:
+        if cfg.get(key) is None:
+            raise ValueError(f"{where}: '{key}' is not set (set it in the file or pass --{key})")
+        return cfg[key]
+
+    for key in ("in_model", "in_weights", "weights", "low_level_steps", "steps_per_iter", "batch_size", "n_epochs",
+                "lr", "gamma", "n_envs"):
+        need(key)
+    if int(cfg["low_level_steps"]) < 1:
+        raise ValueError(f"{where}: low_level_steps must be >= 1 env step, got {cfg['low_level_steps']}")
+    if int(cfg["n_envs"]) < 1:
+        raise ValueError(f"{where}: n_envs must be >= 1, got {cfg['n_envs']}")
+    if cfg.get("kl_direction", "forward") not in ("forward", "reverse"):
+        raise ValueError(f"{where}: kl_direction must be 'forward' or 'reverse', got {cfg['kl_direction']!r}")
+    if cfg.get("discrete"):
+        need("codebook")
+    if cfg.get("goal_prior"):
+        if not cfg.get("discrete"):
+            raise ValueError(f"{where}: goal_prior needs discrete goals (the prior is a distribution over the codes; "
+                             "spec §12.1.2)")
+        need("prior_weights")
+    if cfg.get("initialize_with_prior"):
+        if not cfg.get("discrete"):
+            raise ValueError(f"{where}: initialize_with_prior needs discrete goals")
+        need("prior_weights")
+    if cfg.get("steps") is None and cfg.get("env_steps") is None:
+        raise ValueError(f"{where}: set a budget: steps (high-level steps) and/or env_steps")
+
+
+def check_files(cfg: Mapping[str, Any]) -> None:
+    """Raise ``FileNotFoundError`` naming the first missing model file of the run and how to produce it."""
+    keys = ["in_model", "in_weights", "weights"]
+    if cfg.get("highlevel_model"):
+        keys.append("highlevel_model")
+    if cfg.get("discrete"):
+        keys.append("codebook")
+    if cfg.get("goal_prior") or cfg.get("initialize_with_prior"):
+        keys.append("prior_weights")
+    for key in keys:
+        if not Path(cfg[key]).is_file():
+            raise FileNotFoundError(f"{key} file not found: {cfg[key]} -- {FILE_HINTS[key]} (or pass --{key} PATH)")
+
+
+def select_device(device: Optional[str] = None, cpu: bool = False) -> torch.device:
+    """``cpu`` if asked, else ``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    if cpu:
+        return torch.device("cpu")
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_codebook(cfg: Mapping[str, Any]):
+    """The run's ``KMeansCodebook`` (or None for continuous goals)."""
+    if not cfg.get("discrete"):
+        return None
+    from hierarchical.load_codebook import KMeansCodebook
+
+    return KMeansCodebook(cfg["codebook"])
+
+
+def load_low_level(cfg: Mapping[str, Any], action_space: Any, goal_dim: Optional[int], device: torch.device):
+    """The frozen goal-conditioned low-level policy (STEVE-1 format), strictly loaded, eval, on ``device``.
+
+    ``goal_dim``: the goal size the high level feeds (the codebook's D); it must match the model config's
+    ``goal_dim`` when that has one.
+
+    Raises:
+        ValueError: goal sizes disagree. FileNotFoundError / WeightsLoadError: see ``VPT.lib.loading``.
+    """
+    from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM, GoalConditionedAgentPolicy
+    from VPT.lib.loading import load_model_config, load_policy_weights
+
+    policy_kwargs, pi_head_kwargs = load_model_config(cfg["in_model"])
+    config_dim = policy_kwargs.pop("goal_dim", None)
+    if config_dim is not None and goal_dim is not None and int(config_dim) != int(goal_dim):
+        raise ValueError(f"{cfg['in_model']}: the low-level policy takes goals of size {config_dim}, but the codebook "
+                         f"{cfg.get('codebook')} holds goals of size {goal_dim}")
+    dim = int(goal_dim or config_dim or DEFAULT_GOAL_DIM)
+    policy = GoalConditionedAgentPolicy(action_space, policy_kwargs, pi_head_kwargs, goal_dim=dim)
+    load_policy_weights(policy, cfg["in_weights"], strict=True)
+    for p in policy.parameters():
+        p.requires_grad_(False)
+    return policy.to(device).eval()
+
+
+def prior_temperature(cfg: Mapping[str, Any]) -> float:
+    """The goal prior's softmax temperature: the one stored in its weights file, else its model config's."""
+    from goal_prior.load_prior import read_prior_info
+    from VPT.lib.loading import load_model_config
+
+    info = read_prior_info(cfg["prior_weights"])
+    if info.temperature is not None:
+        return float(info.temperature)
+    return float(load_model_config(cfg["in_model"])[1].get("temperature", 1.0))
+
+
+def load_prior(cfg: Mapping[str, Any], n_codes: int, device: torch.device):
+    """The goal prior (``goal_prior.load_prior.make_prior_model``, strict), or None without ``goal_prior``."""
+    if not cfg.get("goal_prior"):
+        return None
+    from goal_prior.load_prior import make_prior_model
+
+    prior = make_prior_model(cfg["in_model"], cfg["prior_weights"], n_codes=n_codes, device=device,
+                             codebook_path=cfg.get("codebook"))
+    for p in prior.parameters():
+        p.requires_grad_(False)
+    return prior.eval()
+
+
+def load_trunk(cfg: Mapping[str, Any], device: torch.device):
+    """The frozen high-level trunk (:class:`sb3_vpt.policy.VPTTrunk`).
+
+    Architecture: ``highlevel_model`` (default ``in_model``; its goal input, if any, is dropped). Weights: the
+    trunk tensors of ``weights`` (VPT), or of ``prior_weights`` with ``initialize_with_prior`` (upstream loads the
+    whole prior then).
+    """
+    from goal_prior.load_prior import load_part_vpt_weights
+    from sb3_vpt.policy import TRUNK_PREFIXES, VPTTrunk
+    from VPT.lib.loading import load_model_config
+    from VPT.lib.policy import MinecraftPolicy
+
+    policy_kwargs, _ = load_model_config(cfg.get("highlevel_model") or cfg["in_model"])
+    policy_kwargs.pop("goal_dim", None)
+    trunk = VPTTrunk(MinecraftPolicy(**policy_kwargs))
+    source = cfg["prior_weights"] if cfg.get("initialize_with_prior") else cfg["weights"]
+    load_part_vpt_weights(trunk, source, prefixes=TRUNK_PREFIXES)
+    return trunk.to(device).eval()
+
+
+def _resolve_auto_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_auto_device(v, device) for k, v in value.items()}
+    return str(device) if value == "auto" else value
+
+
+def make_envs(cfg: Mapping[str, Any], n_envs: int, device: torch.device) -> list:
+    """``n_envs`` instances of the task (``tasks.make(config, **env_overrides)``)."""
+    import tasks
+
+    overrides = _resolve_auto_device(dict(cfg.get("env_overrides") or {}), device)
+    return [tasks.make(cfg["config"], **overrides) for _ in range(n_envs)]
+
+
+def _plugin_actions(cfg: Mapping[str, Any], env: Any):
+    """(agent action space, agent_action_to_env) from the simulator plugin; for a plugin without them and a
+    ``Discrete`` env the agent action is the env action (an int)."""
+    import tasks
+    from gymnasium import spaces
+
+    plugin = tasks.get_plugin(cfg["sim"])
+    action_space = getattr(plugin, "ACTION_SPACE", None)
+    to_env = getattr(plugin, "agent_action_to_env", None)
+    if action_space is None or to_env is None:
+        if not isinstance(env.action_space, spaces.Discrete):
+            raise AttributeError(f"simulator plugin {plugin.__name__} must define ACTION_SPACE and agent_action_to_env")
+        action_space = action_space or env.action_space
+
+        def to_env(agent_action):  # noqa: F811 - Discrete: the agent's int64 [1, 1] action is the env's int
+            return int(np.asarray(agent_action).reshape(-1)[0])
+    return action_space, to_env
+
+
+def make_highlevel_env(cfg: Mapping[str, Any], device: torch.device, n_envs: Optional[int] = None,
+                       record_frames: bool = False, envs: Optional[list] = None):
+    """Build every model of the run and the :class:`HighlevelVecEnv` (not yet reset).
+
+    Returns:
+        ``(venv, parts)`` with ``parts = {'codebook', 'low_level', 'prior', 'trunk'}``.
+    Raises:
+        SimulatorNotInstalledError: the task's simulator is missing. FileNotFoundError: a model file is missing
+        (message says how to produce it). ValueError / WeightsLoadError: files that do not fit together.
+    """
+    from hierarchical.high_level_wrapper import HighlevelVecEnv
+
+    check_files(cfg)
+    n_envs = int(n_envs or cfg["n_envs"])
+    codebook = load_codebook(cfg)
+    envs = envs if envs is not None else make_envs(cfg, n_envs, device)
+    action_space, to_env = _plugin_actions(cfg, envs[0])
+    goal_dim = codebook.codes.shape[1] if codebook is not None else cfg.get("goal_dim")
+    low_level = load_low_level(cfg, action_space, goal_dim, device)
+    prior = load_prior(cfg, codebook.N, device) if codebook is not None else None
+    trunk = load_trunk(cfg, device)
+    img_shape = getattr(trunk.net, "img_shape", None)
+    venv = HighlevelVecEnv(
+        envs, low_level, trunk, to_env, codebook=codebook, goal_dim=low_level.goal_dim,
+        goal_bound=float(cfg.get("goal_bound", 10.0)), prior=prior, cond_scale=cfg.get("cond_scale"),
+        low_level_steps=int(cfg["low_level_steps"]), kl_reward=float(cfg.get("kl_reward") or 0.0) if prior else 0.0,
+        kl_direction=cfg.get("kl_direction", "forward"), device=device,
+        frame_size=None if img_shape is None else tuple(img_shape[:2]), record_frames=record_frames,
+        bootstrap_truncation=bool(cfg.get("bootstrap_truncation", False)))
+    return venv, {"codebook": codebook, "low_level": low_level, "prior": prior, "trunk": trunk}

@@ -1,0 +1,301 @@
+"""Train PTGM's high-level policy over the goal codebook with PPO (paper §4.3; spec §9).
+
+Recipe: parse args -> resolve the config -> build the hierarchical env and PPO -> learn -> write artefacts.
+
+* The task (``--config``, a ``tasks/task_specs.yaml`` name) names its simulator's high-level config file
+  (``highlevel_config``, e.g. ``configs/minecraft/highlevel.yaml``), which holds every hyperparameter; the flags
+  below default to None and only override the values they are given. The resolved config is written to
+  ``<run dir>/config.yaml``.
+* One high-level step = one goal (a code of the codebook) executed by the frozen goal-conditioned low-level policy
+  for up to ``low_level_steps`` env steps (:class:`hierarchical.high_level_wrapper.HighlevelVecEnv`); reward =
+  summed env rewards - ``kl_reward`` * KL(pi_high || goal prior).
+* The high-level network is VPT-shaped with a frozen image encoder and transformer (run inside the VecEnv) and a
+  trainable head (:class:`sb3_vpt.policy.VPTHeadPolicy`), trained by ``stable_baselines3.PPO``.
+
+Outputs in ``<results_dir>/<name>_<YYYY-mm-dd_HH-MM-SS>/``: ``config.yaml``, ``stats.csv`` (one row per PPO
+iteration), ``tb/`` (TensorBoard), ``checkpoints/`` (SB3 zips + counters/RNG sidecars; ``final.zip``),
+``results.json`` (final success rate, counters) and ``success_rate.png`` (success rate vs env steps).
+
+Examples::
+
+    python ppo_highlevel.py --config crafter_wood --env_steps 200000
+    python ppo_highlevel.py --config log_plains --name ppo_highlevel_log --discrete --goal_prior --kl_reward 0.05 \
+        --low_level_steps 100 --steps_per_iter 40 --steps 15000 --in_weights <steve1>.weights \
+        --prior_weights <prior>.weights --codebook <codebook>/centers.pkl
+    python ppo_highlevel.py --load results/<run>/checkpoints/final.zip --env_steps 400000   # resume
+
+Where we deliberately differ from upstream ``ppo_highlevel.py`` (spec §9.6, §12): no forked PPO (see
+``sb3_vpt/policy.py``); ``--load`` resumes (parameters, optimizer, step counters, RNG); ``--cpu``/``--device`` work;
+``--env_steps`` budget; seeds for torch, NumPy, Python and the envs; missing files give an error saying how to get
+them; the config is not hard-coded (one source of truth).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+__all__ = ["parse_args", "main", "run"]
+
+_RUN_KEYS_NOT_IN_CONFIG = ("load", "cpu", "device", "highlevel_config", "config")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI. Every option defaults to None: its value comes from the task's high-level config file."""
+    p = argparse.ArgumentParser(
+        description="PTGM high-level PPO over a goal codebook. Defaults come from the task's high-level config "
+                    "(tasks/task_specs.yaml key highlevel_config); flags override them.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    bool_flag = argparse.BooleanOptionalAction
+    g = p.add_argument_group("task and run")
+    g.add_argument("--config", type=str, default=None,
+                   help="task name in tasks/task_specs.yaml (e.g. crafter_wood, log_plains); not needed with --load")
+    g.add_argument("--highlevel_config", type=str, default=None,
+                   help="high-level config YAML to use instead of the task spec's highlevel_config")
+    g.add_argument("--name", type=str, default=None, help="run name; the run directory is <results_dir>/<name>_<time>")
+    g.add_argument("--results_dir", type=str, default=None, help="where run directories are created (./results)")
+    g.add_argument("--seed", type=int, default=None, help="seed of torch, NumPy, Python random and the envs")
+    g.add_argument("--n_envs", type=int, default=None, help="parallel envs (batched through every network)")
+    g.add_argument("--steps", type=int, default=None,
+                   help="budget in high-level steps, summed over envs (upstream semantics)")
+    g.add_argument("--env_steps", type=int, default=None,
+                   help="budget in env steps; training stops when either budget is reached")
+    g.add_argument("--load", type=str, default=None,
+                   help="resume the run of this checkpoint zip (parameters, optimizer, step counters, RNG; "
+                        "its run directory and config.yaml are reused, given flags override them)")
+    g.add_argument("--save_freq", type=int, default=None, help="checkpoint every N PPO iterations")
+    g.add_argument("--print_freq", type=int, default=None, help="print the recent success rate every N iterations")
+    g.add_argument("--cpu", action="store_true", default=None, help="run every network on the CPU")
+    g.add_argument("--device", type=str, default=None, help="torch device (default: cuda if available, else cpu)")
+
+    g = p.add_argument_group("models and goals")
+    g.add_argument("--in_model", type=str, default=None,
+                   help="model config (VPT .model pickle or YAML) of the low-level policy and the goal prior")
+    g.add_argument("--in_weights", type=str, default=None, help="weights of the goal-conditioned low-level policy")
+    g.add_argument("--highlevel_model", type=str, default=None,
+                   help="model config of the high-level trunk (default: --in_model)")
+    g.add_argument("--weights", type=str, default=None,
+                   help="VPT weights whose image encoder + transformer initialise the frozen high-level trunk")
+    g.add_argument("--prior_weights", type=str, default=None, help="weights of the goal prior")
+    g.add_argument("--codebook", type=str, default=None, help="goal codebook centers.pkl")
+    g.add_argument("--discrete", action=bool_flag, default=None,
+                   help="actions are code indices of the codebook (--no-discrete: continuous goal embeddings)")
+    g.add_argument("--goal_dim", type=int, default=None, help="continuous goals: their size D")
+    g.add_argument("--goal_bound", type=float, default=None, help="continuous goals: box [-b, b]^D")
+    g.add_argument("--goal_prior", action=bool_flag, default=None, help="use the goal prior and its KL reward")
+    g.add_argument("--initialize_with_prior", action=bool_flag, default=None,
+                   help="initialise the high-level head and trunk from the goal prior, with the prior's temperature, "
+                        "so the initial policy is the prior")
+    g.add_argument("--temperature", type=float, default=None,
+                   help="softmax temperature of the high-level head (ignored with --initialize_with_prior)")
+
+    g = p.add_argument_group("hierarchy and reward")
+    g.add_argument("--cond_scale", type=float, default=None, help="classifier-free guidance scale of the low level")
+    g.add_argument("--low_level_steps", type=int, default=None, help="env steps per goal")
+    g.add_argument("--kl_reward", type=float, default=None,
+                   help="alpha: reward = sum of env rewards - alpha * KL (0 or no prior: no KL term)")
+    g.add_argument("--kl_direction", choices=["forward", "reverse"], default=None,
+                   help="forward: KL(pi_high || prior) (upstream); reverse: KL(prior || pi_high)")
+    g.add_argument("--bootstrap_truncation", action=bool_flag, default=None,
+                   help="bootstrap the value at time-limit ends (upstream: no, truncation = termination)")
+
+    g = p.add_argument_group("PPO (stable_baselines3.PPO)")
+    g.add_argument("--steps_per_iter", type=int, default=None, help="high-level steps per env per rollout (n_steps)")
+    g.add_argument("--batch_size", type=int, default=None, help="minibatch size")
+    g.add_argument("--n_epochs", type=int, default=None, help="epochs per rollout")
+    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (constant)")
+    g.add_argument("--gamma", type=float, default=None, help="discount per high-level step")
+    g.add_argument("--gae_lambda", type=float, default=None, help="GAE lambda")
+    g.add_argument("--clip_range", type=float, default=None, help="PPO clip range")
+    g.add_argument("--vf_coef", type=float, default=None, help="value loss coefficient")
+    g.add_argument("--ent_coef", type=float, default=None, help="entropy bonus coefficient")
+    g.add_argument("--max_grad_norm", type=float, default=None, help="gradient clipping norm")
+    g.add_argument("--normalize_advantage", action=bool_flag, default=None, help="normalise advantages per minibatch")
+    g.add_argument("--target_kl", type=float, default=None, help="early-stop an update above this approx KL")
+    return p
+
+
+#: Keys a high-level config file may hold: every flag except the run-only ones, plus the env overrides.
+def config_keys(parser: Optional[argparse.ArgumentParser] = None) -> set[str]:
+    parser = parser or build_parser()
+    keys = {a.dest for a in parser._actions if a.dest != "help"} - set(_RUN_KEYS_NOT_IN_CONFIG)
+    return keys | {"env_overrides"}
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line (see ``--help``)."""
+    return build_parser().parse_args(argv)
+
+
+def _fail(msg: str) -> None:
+    raise SystemExit(f"ppo_highlevel.py: error: {msg}")
+
+
+def _resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Optional[Path]]:
+    """(config, run dir, checkpoint to resume or None); bad task names or config files end the program."""
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in _RUN_KEYS_NOT_IN_CONFIG}
+    try:
+        return _resolve_or_raise(args, given)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
+
+
+def _resolve_or_raise(args: argparse.Namespace, given: dict[str, Any]):
+    import tasks
+    from hierarchical.build import read_yaml, resolve_config
+
+    if args.load:
+        ckpt = Path(args.load)
+        if not ckpt.is_file():
+            _fail(f"--load: checkpoint {ckpt} does not exist")
+        run_dir = ckpt.resolve().parent.parent
+        cfg = read_yaml(run_dir / "config.yaml")
+        cfg.update(given)
+        tasks.get_plugin(cfg["sim"])  # fail fast if the simulator is missing
+        return cfg, run_dir, ckpt
+    if not args.config:
+        _fail("--config TASK is required (a name in tasks/task_specs.yaml), unless --load is given")
+    spec = tasks.get_specs(args.config)
+    tasks.get_plugin(spec["sim"])  # fail fast, before loading any model, if the simulator is missing
+    cfg = resolve_config(spec, given, config_keys(), config_path=args.highlevel_config)
+    cfg.setdefault("name", None)
+    cfg["name"] = cfg.get("name") or f"ppo_highlevel_{cfg['config']}"
+    cfg["results_dir"] = cfg.get("results_dir") or "results"
+    run_dir = Path(cfg["results_dir"]) / f"{cfg['name']}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    return cfg, run_dir, None
+
+
+def _plot_success(stats_path: Path, out: Path) -> Optional[Path]:
+    """success_rate vs env_steps as a PNG (None when there is nothing to plot)."""
+    from sb3_vpt.logging import read_stats
+
+    rows = [r for r in read_stats(stats_path) if r.get("success_rate") not in ("", None)]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [float(r["env_steps"]) for r in rows]
+    y = [float(r["success_rate"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(x, y, marker=".")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("success rate (episodes ended per iteration)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out.with_name(out.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train (or resume) one high-level run; returns the final results dict (also written to results.json)."""
+    import numpy as np
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.utils import set_random_seed
+
+    from hierarchical.build import make_highlevel_env, prior_temperature, select_device, write_yaml_atomic
+    from sb3_vpt.logging import HighLevelLogger, load_checkpoint_state, set_rng_state
+    from sb3_vpt.policy import VPTHeadPolicy
+
+    cfg, run_dir, ckpt = _resolve(args)
+    device = select_device(args.device, bool(args.cpu))
+    seed = int(cfg.get("seed") or 0)
+    set_random_seed(seed, using_cuda=device.type == "cuda")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml_atomic(run_dir / "config.yaml", cfg)
+
+    venv, parts = make_highlevel_env(cfg, device)
+    venv.seed(seed)
+    temperature = float(cfg.get("temperature") or 1.0)
+    if cfg.get("initialize_with_prior"):
+        temperature = prior_temperature(cfg)  # the initial policy must be the prior's distribution (fix §12.1.3)
+    counters = {"env_steps": 0, "iteration": 0}
+    if ckpt is None:
+        model = PPO(
+            VPTHeadPolicy, venv, learning_rate=float(cfg["lr"]), n_steps=int(cfg["steps_per_iter"]),
+            batch_size=int(cfg["batch_size"]), n_epochs=int(cfg["n_epochs"]), gamma=float(cfg["gamma"]),
+            gae_lambda=float(cfg.get("gae_lambda", 0.95)), clip_range=float(cfg.get("clip_range", 0.2)),
+            normalize_advantage=bool(cfg.get("normalize_advantage", True)), ent_coef=float(cfg.get("ent_coef", 0.0)),
+            vf_coef=float(cfg.get("vf_coef", 1.0)), max_grad_norm=float(cfg.get("max_grad_norm", 0.5)),
+            target_kl=cfg.get("target_kl"), policy_kwargs={"temperature": temperature}, seed=seed, device=device,
+            verbose=0)
+        if cfg.get("initialize_with_prior"):
+            from goal_prior.load_prior import make_prior_model
+
+            prior = parts["prior"] or make_prior_model(cfg["in_model"], cfg["prior_weights"],
+                                                       n_codes=parts["codebook"].N, device=device)
+            model.policy.copy_head_from(prior)
+    else:
+        state = load_checkpoint_state(ckpt)
+        model = PPO.load(ckpt, env=venv, device=device)
+        model._last_obs = None  # the simulator cannot be restored: learn() starts from a fresh reset
+        counters = state["counters"]
+        set_rng_state(state["rng"])
+    venv.attach_policy(model.policy)
+
+    budget_env = cfg.get("env_steps")
+    budget_high = cfg.get("steps")
+    total_timesteps = int(budget_high) if budget_high is not None else 2**62
+    logger = HighLevelLogger(run_dir, env_step_budget=budget_env, save_freq=int(cfg.get("save_freq") or 0),
+                             print_freq=int(cfg.get("print_freq") or 0), env_steps=int(counters["env_steps"]),
+                             iteration=int(counters["iteration"]), episodes=int(counters.get("episodes", 0)))
+    print(f"run directory: {run_dir}\ndevice: {device} | task {cfg['config']} | {venv.num_envs} env(s) | "
+          f"{venv.action_space} | budget: {budget_high} high-level steps, {budget_env} env steps", flush=True)
+    already_done = (budget_env is not None and logger.env_steps >= int(budget_env)) or \
+                   (model.num_timesteps >= total_timesteps)
+    if not already_done:
+        model.learn(total_timesteps=total_timesteps, callback=logger, reset_num_timesteps=ckpt is None,
+                    progress_bar=False)
+    else:
+        logger.model = model
+    final = logger.save("final")
+    venv.close()
+
+    recent = list(logger.recent_success)
+    results = {
+        "task": cfg["config"],
+        "final_success_rate": float(np.mean(recent)) if recent else float("nan"),
+        "final_success_rate_episodes": len(recent),
+        "env_steps": logger.env_steps,
+        "high_level_steps": int(model.num_timesteps),
+        "iterations": logger.iteration,
+        "final_checkpoint": str(final),
+    }
+    tmp = run_dir / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=2))
+    tmp.replace(run_dir / "results.json")
+    plot = _plot_success(run_dir / "stats.csv", run_dir / "success_rate.png")
+    rate = results["final_success_rate"]
+    print(f"final success rate: {'n/a (no episode ended)' if math.isnan(rate) else f'{rate:.3f}'} "
+          f"(last {len(recent)} episodes) after {logger.env_steps} env steps\n"
+          f"logs: {run_dir}/stats.csv, TensorBoard: tensorboard --logdir {run_dir}/tb\n"
+          f"checkpoints: {run_dir}/checkpoints (final: {final})"
+          + (f"\nplot: {plot}" if plot else ""), flush=True)
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Entry point; errors about missing simulators or files end the program with a one-line message."""
+    from goal_prior.load_prior import PriorSizeMismatchError
+    from tasks import SimulatorNotInstalledError
+    from VPT.lib.loading import WeightsLoadError
+
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (SimulatorNotInstalledError, FileNotFoundError, PriorSizeMismatchError, WeightsLoadError) as exc:
+        _fail(str(exc))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
