@@ -62,6 +62,7 @@ import os
 import pickle
 import random
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -501,6 +502,11 @@ def run(args: argparse.Namespace) -> dict:
           f"--embedding {args.embedding} into {args.n_codebook} codes", flush=True)
     result = cluster_goal_points(points.features, args.n_codebook, args.embedding, args.seed, args.perplexity)
     codes = points.embeds[result.representatives]
+    n_distinct = len(np.unique(codes, axis=0))
+    if n_distinct < len(codes):
+        warnings.warn(f"only {n_distinct} of the {len(codes)} codes are distinct embeddings (repeated frames in the "
+                      f"data?): cosine labels never pick the later copies; consider a smaller --n-codebook",
+                      stacklevel=2)
     agreement = label_agreement(points.embeds, result.labels, codes)
 
     out_dir = os.path.join(args.output_dir, codebook_dir_name(args.embedding, args.n_codebook, args.seed,
@@ -518,6 +524,10 @@ def run(args: argparse.Namespace) -> dict:
             use_action_features=np.bool_(use_actions), action_history=np.int64(ACTION_HISTORY),
             embed_dim=np.int64(points.embeds.shape[1])))
 
+    for name in os.listdir(out_dir):  # GIFs of a previous run with more codes would be misleading
+        if name.startswith("center_") and name.endswith(".gif") and name[7:-4].isdigit() and \
+                (int(name[7:-4]) >= args.n_codebook or args.gif_frames <= 0):
+            os.remove(os.path.join(out_dir, name))
     code_info = []
     for k, i in enumerate(tqdm(result.representatives, desc="code gifs", disable=args.no_progress,
                                dynamic_ncols=True)):
