@@ -47,9 +47,12 @@ _RUN_KEYS_NOT_IN_CONFIG = ("load", "cpu", "device", "highlevel_config", "config"
 def build_parser() -> argparse.ArgumentParser:
     """The CLI. Every option defaults to None: its value comes from the task's high-level config file."""
     p = argparse.ArgumentParser(
-        description="PTGM high-level PPO over a goal codebook. Defaults come from the task's high-level config "
-                    "(tasks/task_specs.yaml key highlevel_config); flags override them.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="PTGM high-level PPO over a goal codebook. Every option's default is the value in the task's "
+                    "high-level config (tasks/task_specs.yaml key highlevel_config, else configs/<sim>/highlevel.yaml: "
+                    "configs/minecraft/highlevel.yaml, configs/crafter/highlevel.yaml); a given flag overrides it.",
+        epilog="Example: python ppo_highlevel.py --config crafter_wood --env_steps 200000. Outputs go to "
+               "<results_dir>/<name>_<time>/ (config.yaml, stats.csv, tb/, checkpoints/, results.json, "
+               "success_rate.png).")
     bool_flag = argparse.BooleanOptionalAction
     g = p.add_argument_group("task and run")
     g.add_argument("--config", type=str, default=None,
@@ -203,11 +206,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from stable_baselines3 import PPO
     from stable_baselines3.common.utils import set_random_seed
 
-    from hierarchical.build import make_highlevel_env, prior_temperature, select_device, write_yaml_atomic
+    from hierarchical.build import (check_files, make_highlevel_env, prior_temperature, select_device,
+                                    write_yaml_atomic)
     from sb3_vpt.logging import HighLevelLogger, load_checkpoint_state, set_rng_state
     from sb3_vpt.policy import VPTHeadPolicy
 
     cfg, run_dir, ckpt = _resolve(args)
+    check_files(cfg)  # before the run directory is created
     device = select_device(args.device, bool(args.cpu))
     seed = int(cfg.get("seed") or 0)
     set_random_seed(seed, using_cuda=device.type == "cuda")

@@ -63,7 +63,8 @@ def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], k
     """The run's config: the simulator's high-level config file overlaid with the given overrides.
 
     Args:
-        task_spec: ``tasks.get_specs(task)``; its ``highlevel_config`` names the config file.
+        task_spec: ``tasks.get_specs(task)``; its ``highlevel_config`` names the config file (default
+            ``configs/<sim>/highlevel.yaml`` when that exists, relative to the working directory).
         overrides: values that were set on the command line (None values are ignored).
         known_keys: every valid config key (the command-line flag names).
         config_path: use this file instead of the spec's ``highlevel_config``.
@@ -74,9 +75,12 @@ def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], k
         ValueError: unknown keys in the file, inconsistent options (message names the file and the key).
     """
     path = config_path or task_spec.get("highlevel_config")
+    if not path and Path(f"configs/{task_spec['sim']}/highlevel.yaml").is_file():
+        path = f"configs/{task_spec['sim']}/highlevel.yaml"  # convention when the spec names none
     if not path:
-        raise KeyError(f"task {task_spec.get('name')!r} has no 'highlevel_config' key in tasks/task_specs.yaml; "
-                       "add one (e.g. configs/crafter/highlevel.yaml) or pass --highlevel_config")
+        raise KeyError(f"task {task_spec.get('name')!r} has no 'highlevel_config' key in tasks/task_specs.yaml and "
+                       f"configs/{task_spec['sim']}/highlevel.yaml does not exist; add the key (e.g. "
+                       "configs/crafter/highlevel.yaml) or pass --highlevel_config")
     cfg = read_yaml(path)
     known = set(known_keys)
     unknown = set(cfg) - known
@@ -153,25 +157,27 @@ def load_codebook(cfg: Mapping[str, Any]):
 
 
 def load_low_level(cfg: Mapping[str, Any], action_space: Any, goal_dim: Optional[int], device: torch.device):
-    """The frozen goal-conditioned low-level policy (STEVE-1 format), strictly loaded, eval, on ``device``.
+    """The frozen goal-conditioned low-level policy (STEVE-1 format, ``steve1.MineRLConditionalAgent``'s builder and
+    strict loader), eval, on ``device``.
 
     ``goal_dim``: the goal size the high level feeds (the codebook's D); it must match the model config's
     ``goal_dim`` when that has one.
 
     Raises:
-        ValueError: goal sizes disagree. FileNotFoundError / WeightsLoadError: see ``VPT.lib.loading``.
+        ValueError: goal sizes disagree. FileNotFoundError / WeightsLoadError: missing, unreadable or mismatching
+            weights (plain VPT weights included).
     """
-    from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM, GoalConditionedAgentPolicy
-    from VPT.lib.loading import load_model_config, load_policy_weights
+    from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM
+    from steve1.MineRLConditionalAgent import build_conditional_policy, load_conditional_policy_weights
+    from VPT.lib.loading import load_model_config
 
-    policy_kwargs, pi_head_kwargs = load_model_config(cfg["in_model"])
-    config_dim = policy_kwargs.pop("goal_dim", None)
+    config_dim = load_model_config(cfg["in_model"])[0].get("goal_dim")
     if config_dim is not None and goal_dim is not None and int(config_dim) != int(goal_dim):
         raise ValueError(f"{cfg['in_model']}: the low-level policy takes goals of size {config_dim}, but the codebook "
                          f"{cfg.get('codebook')} holds goals of size {goal_dim}")
-    dim = int(goal_dim or config_dim or DEFAULT_GOAL_DIM)
-    policy = GoalConditionedAgentPolicy(action_space, policy_kwargs, pi_head_kwargs, goal_dim=dim)
-    load_policy_weights(policy, cfg["in_weights"], strict=True)
+    policy = build_conditional_policy(cfg["in_model"], action_space,
+                                      goal_dim=int(goal_dim or config_dim or DEFAULT_GOAL_DIM))
+    load_conditional_policy_weights(policy, cfg["in_weights"])  # strict: plain VPT weights are refused (§12.1.12)
     for p in policy.parameters():
         p.requires_grad_(False)
     return policy.to(device).eval()

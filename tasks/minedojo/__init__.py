@@ -16,8 +16,8 @@ Construction (spec §10.2-§10.3): MineDojo spec of ``task_id`` (deep-copied, fi
 adapter -> terminal -> MineCLIP shaping (``clip_specs``) -> VPT action/obs -> restart-on-crash.
 
 ``overrides`` of :func:`make_env`: ``mineclip_path`` (default ``downloads/mineclip_attn.pth``), ``device``
-(MineCLIP's, default ``cpu``), ``max_restarts`` (default 5), ``clip_scorer`` (a ready scorer, e.g. shared by all
-envs of a run so MineCLIP is loaded once), ``seed`` (MineDojo world seed).
+(MineCLIP's, default ``cpu``), ``max_restarts`` (default 5), ``clip_scorer`` (a ready scorer; by default one MineCLIP
+per prompts/checkpoint/device is loaded per process and shared by every env), ``seed`` (MineDojo world seed).
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ import importlib
 from typing import Any, Mapping
 
 import numpy as np
-from gymnasium import spaces
 
 from VPT.lib import action_mapping as _vpt_actions
 from VPT.lib.frames import AGENT_RESOLUTION
@@ -43,8 +42,9 @@ MINEDOJO_INSTALL_HINT = (
     "`pip install -e .[minecraft]`, then `pip uninstall minedojo` and install https://github.com/PKU-RL/MCEnv "
     "(`python setup.py install`); see README 'Minecraft setup'. The Crafter tasks (crafter_*) need none of this.")
 
-#: The low-level policy's action space (VPT joint actions, spec §4.6).
-ACTION_SPACE = spaces.Dict({"camera": spaces.Discrete(121), "buttons": spaces.Discrete(8641)})
+#: The low-level policy's action space (VPT joint actions, spec §4.6): ``Dict(camera=Discrete(121),
+#: buttons=Discrete(8641))``, camera first (the official head order).
+ACTION_SPACE = _vpt_actions.default_action_mapper().get_action_space_update()
 #: Agent observation ``pov`` shape (H, W, 3).
 FRAME_SHAPE = tuple(AGENT_RESOLUTION) + (3,)
 #: The 25 scalars of a contractor-data MineRL action in dict order, camera as (pitch, yaw) (spec §3.2).
@@ -105,6 +105,21 @@ def _splice_semifast_reset(task_env: Any, sim_cls: type, fast_reset_cls: type, r
     raise ValueError(f"fast_reset: no {sim_cls.__name__} found in the env's .env chain")
 
 
+_MINECLIP_PATH = "downloads/mineclip_attn.pth"
+_SCORERS: dict[tuple, Any] = {}
+
+
+def _shared_scorer(prompts: tuple, path: str, device: str):
+    """One MineCLIP scorer per (prompts, checkpoint, device) in this process, shared by all envs of a run (the
+    scorer is stateless; each ClipRewardWrapper keeps its own frame history)."""
+    key = (prompts, path, device)
+    if key not in _SCORERS:
+        from tasks.minedojo.clip_reward import MineCLIPPromptScorer
+
+        _SCORERS[key] = MineCLIPPromptScorer.from_checkpoint(list(prompts), path, device=device)
+    return _SCORERS[key]
+
+
 def make_env(spec: Mapping[str, Any], **overrides):
     """Build a MineDojo task as a gymnasium env (module docstring).
 
@@ -125,10 +140,8 @@ def make_env(spec: Mapping[str, Any], **overrides):
     clip_specs = spec.get("clip_specs")
     scorer = overrides.get("clip_scorer")
     if clip_specs and scorer is None:
-        from tasks.minedojo.clip_reward import MineCLIPPromptScorer
-        scorer = MineCLIPPromptScorer.from_checkpoint(
-            clip_specs["prompts"], overrides.get("mineclip_path", "downloads/mineclip_attn.pth"),
-            device=overrides.get("device", "cpu"))
+        scorer = _shared_scorer(tuple(clip_specs["prompts"]), str(overrides.get("mineclip_path", _MINECLIP_PATH)),
+                                str(overrides.get("device", "cpu")))
 
     def build():
         from minedojo.sim import MineDojoSim

@@ -139,6 +139,7 @@ def test_missing_model_file_is_a_clear_error(tiny_run, tmp_path):
                             "--prior_weights", str(tmp_path / "nope.weights"), "--results_dir", str(tmp_path), "--cpu"])
     msg = str(exc.value)
     assert "nope.weights" in msg and "train_goal_prior.sh" in msg
+    assert not list(tmp_path.iterdir())  # failed before creating a run directory
 
 
 def test_evaluate_writes_report_and_gif(tiny_run, tmp_path):

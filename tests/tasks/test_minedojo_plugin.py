@@ -20,7 +20,7 @@ from tasks.minedojo import (ACTION_SPACE, MINERL_ACTION_KEYS, _splice_semifast_r
                             agent_action_to_env, make_env)
 from tasks.minedojo.specs import FORCED_SIM_SPECS, check_task_spec, minedojo_env_specs
 from tasks.minedojo.wrappers import (FROZEN_EQUIPMENT_KEYS, ClipRewardWrapper, MinedojoGymnasium, RestartOnCrash,
-                                     SemifastReset, TerminalWrapper, VPTActionWrapper, mineclip_score)
+                                     TerminalWrapper, VPTActionWrapper, mineclip_score)
 
 HANDLER_NAMES = (["camera", "smelt", "craft", "craft_with_table", "forward", "back", "left", "right", "jump", "sneak",
                   "sprint", "use", "attack", "drop", "swap_slot", "pickItem"] + [f"hotbar.{i}" for i in range(1, 10)])
@@ -159,7 +159,7 @@ def test_clip_reward_wrapper_shaping():
                             clip_min=0.0, clip_target=16.0, smoothing=2)
     env.reset()
     # step t: frame value t; window = 15 past (zeros at start) + current -> logit = sum_{i<=t} i / 16
-    expected_logits, rewards = [], []
+    rewards = []
     best, fifo = 0.0, []
     for t in range(1, 6):
         _, r, _, _, info = env.step({})
