@@ -233,14 +233,11 @@ def make_prior_model(in_model: PathLike, weights: PathLike, n_codes: Optional[in
                       f"{os.fspath(in_model)!r} says {config_t}: using the checkpoint's {temperature}", stacklevel=2)
     policy = build_prior_policy(in_model, info.n_codes, temperature)
     own = policy.state_dict()
-    if info.temperature is None:  # upstream file: no metadata buffers
-        state_dict = dict(state_dict)
-        state_dict.update({k: own[k] for k in PRIOR_META_KEYS})
-    if set(state_dict) != set(own) or any(tuple(state_dict[k].shape) != tuple(own[k].shape)
-                                          for k in own if k in state_dict):
-        if strict or any(k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape) for k in own):
-            load_policy_weights(policy, weights, strict=True)  # raises with a diagnosis of the mismatch
-        policy.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
-    else:
-        policy.load_state_dict(state_dict, strict=True)
+    state_dict = dict(state_dict)
+    for key in PRIOR_META_KEYS:  # upstream files have no metadata buffers: keep the values just built
+        state_dict.setdefault(key, own[key])
+    shapes_ok = all(tuple(state_dict[k].shape) == tuple(own[k].shape) for k in own if k in state_dict)
+    if not shapes_ok or (strict and set(state_dict) != set(own)):
+        load_policy_weights(policy, weights, strict=True)  # raises WeightsLoadError with a diagnosis
+    policy.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
     return policy.to(device).eval()
