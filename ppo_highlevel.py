@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg, run_dir, ckpt = _resolve(args)
     check_files(cfg)  # before the run directory is created
     device = select_device(args.device, bool(args.cpu))
-    seed = int(cfg.get("seed") or 0)
+    seed = int(cfg["seed"])
     set_random_seed(seed, using_cuda=device.type == "cuda")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_yaml_atomic(run_dir / "config.yaml", cfg)
@@ -229,9 +229,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model = PPO(
             VPTHeadPolicy, venv, learning_rate=float(cfg["lr"]), n_steps=int(cfg["steps_per_iter"]),
             batch_size=int(cfg["batch_size"]), n_epochs=int(cfg["n_epochs"]), gamma=float(cfg["gamma"]),
-            gae_lambda=float(cfg.get("gae_lambda", 0.95)), clip_range=float(cfg.get("clip_range", 0.2)),
-            normalize_advantage=bool(cfg.get("normalize_advantage", True)), ent_coef=float(cfg.get("ent_coef", 0.0)),
-            vf_coef=float(cfg.get("vf_coef", 1.0)), max_grad_norm=float(cfg.get("max_grad_norm", 0.5)),
+            gae_lambda=float(cfg["gae_lambda"]), clip_range=float(cfg["clip_range"]),
+            normalize_advantage=bool(cfg["normalize_advantage"]), ent_coef=float(cfg["ent_coef"]),
+            vf_coef=float(cfg["vf_coef"]), max_grad_norm=float(cfg["max_grad_norm"]),
             target_kl=cfg.get("target_kl"), policy_kwargs={"temperature": temperature}, seed=seed, device=device,
             verbose=0)
         if cfg.get("initialize_with_prior"):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import yaml
 
-__all__ = ["FILE_HINTS", "resolve_config", "check_files", "select_device", "load_codebook", "load_low_level",
+__all__ = ["FILE_HINTS", "REQUIRED_KEYS", "resolve_config", "check_files", "select_device", "load_codebook", "load_low_level",
            "load_prior", "load_trunk", "make_envs", "make_highlevel_env", "write_yaml_atomic", "read_yaml",
            "prior_temperature"]
 
@@ -34,6 +34,13 @@ FILE_HINTS = {
     "prior_weights": "the goal prior: train it with `bash goal_prior/train_goal_prior.sh`",
     "codebook": "the goal codebook: `python goal_prior/generate_codebook.py --embedding tsne --n-codebook 100`",
 }
+
+
+#: Keys every high-level config must set (non-null); the others may be null (``cond_scale``: no guidance,
+#: ``target_kl``: no early stop, ``goal_dim``: from the models, budgets: see ``steps``/``env_steps``).
+REQUIRED_KEYS = ("in_model", "in_weights", "weights", "low_level_steps", "kl_direction", "steps_per_iter",
+                 "batch_size", "n_epochs", "lr", "gamma", "gae_lambda", "clip_range", "vf_coef", "ent_coef",
+                 "max_grad_norm", "normalize_advantage", "n_envs", "seed")
 
 
 def read_yaml(path: Union[str, os.PathLike]) -> dict[str, Any]:
@@ -100,14 +107,13 @@ def _check_config(cfg: Mapping[str, Any], where: str) -> None:
             raise ValueError(f"{where}: '{key}' is not set (set it in the file or pass --{key})")
         return cfg[key]
 
-    for key in ("in_model", "in_weights", "weights", "low_level_steps", "steps_per_iter", "batch_size", "n_epochs",
-                "lr", "gamma", "n_envs"):
+    for key in REQUIRED_KEYS:
         need(key)
     if int(cfg["low_level_steps"]) < 1:
         raise ValueError(f"{where}: low_level_steps must be >= 1 env step, got {cfg['low_level_steps']}")
     if int(cfg["n_envs"]) < 1:
         raise ValueError(f"{where}: n_envs must be >= 1, got {cfg['n_envs']}")
-    if cfg.get("kl_direction", "forward") not in ("forward", "reverse"):
+    if cfg["kl_direction"] not in ("forward", "reverse"):
         raise ValueError(f"{where}: kl_direction must be 'forward' or 'reverse', got {cfg['kl_direction']!r}")
     if cfg.get("discrete"):
         need("codebook")
@@ -286,7 +292,7 @@ def make_highlevel_env(cfg: Mapping[str, Any], device: torch.device, n_envs: Opt
         envs, low_level, trunk, to_env, codebook=codebook, goal_dim=low_level.goal_dim,
         goal_bound=float(cfg.get("goal_bound", 10.0)), prior=prior, cond_scale=cfg.get("cond_scale"),
         low_level_steps=int(cfg["low_level_steps"]), kl_reward=float(cfg.get("kl_reward") or 0.0) if prior else 0.0,
-        kl_direction=cfg.get("kl_direction", "forward"), device=device,
+        kl_direction=cfg["kl_direction"], device=device,
         frame_size=None if img_shape is None else tuple(img_shape[:2]), record_frames=record_frames,
         bootstrap_truncation=bool(cfg.get("bootstrap_truncation", False)))
     return venv, {"codebook": codebook, "low_level": low_level, "prior": prior, "trunk": trunk}
