@@ -559,8 +559,8 @@ def load_episode(video_path: PathLike, jsonl: Union[PathLike, Sequence[Mapping[s
             actions.append(action)
     finally:
         video.release()
-    length = len(actions)
-    return ContractorEpisode(frames[:length].copy(), frames_mineclip[:length].copy(), actions)
+    length = len(actions)  # views: the untouched tail of the buffers is never paged in, so no copy is needed
+    return ContractorEpisode(frames[:length], frames_mineclip[:length], actions)
 
 
 # ---------------------------------------------------------------------------------------------------- data

@@ -410,7 +410,9 @@ def test_convert_cli_converts_skips_corrupt_and_resumes(tmp_path, tiny_mineclip)
 
     # a rerun skips the finished episodes (nothing rewritten) and retries the skipped ones
     mtimes = {n: (out / n / "embeds_attn.pkl").stat().st_mtime_ns for n in names}
+    (out / ".contractor_8_x_3_contractor_nmFrm40_term.tmp-123-abcd").mkdir()  # left by a killed run
     again = convert.main(cli_args(src, out, tiny_mineclip))
+    assert "1 temporary directories of interrupted writes" in (out / convert.LOG_FILE).read_text()
     assert sorted(r.idx for r in again["exists"]) == [0, 1] and not again["converted"]
     assert sorted(r.idx for r in again["failed"]) == [3, 4]
     assert {n: (out / n / "embeds_attn.pkl").stat().st_mtime_ns for n in names} == mtimes
@@ -436,6 +438,18 @@ def test_convert_cli_parallel_workers_and_legacy_camera(tmp_path, tiny_mineclip)
     results = convert.main(cli_args(src, tmp_path / "no_embeds", tiny_mineclip, "--no_embeds", "--num_episodes", "1"))
     episode = EpisodeStorage(results["converted"][0].detail)
     assert episode.is_valid() and not episode.has_embeds() and "embedder" not in episode.load_metadata()
+
+
+def test_convert_cli_stops_on_a_bad_mineclip(tmp_path, tiny_mineclip):
+    records, _ = sync_episode()
+    write_episode(tmp_path / "src", "ep0", records)
+    with pytest.raises(FileNotFoundError, match="MineCLIP checkpoint not found"):
+        convert.main(cli_args(tmp_path / "src", tmp_path / "out", tmp_path / "missing.pth"))
+    # a worker whose model fails to load raises on its first episode instead of respawning forever
+    args = convert.parse_args(cli_args(tmp_path / "src", tmp_path / "out", tiny_mineclip, "--mineclip_md5", "0" * 32))
+    convert._worker_init(args, C.index_from_source_dir(tmp_path / "src"))
+    with pytest.raises(RuntimeError, match="worker setup failed: ValueError: .*md5"):
+        convert._worker_convert(0)
 
 
 def test_episode_range_and_help(capsys):

@@ -5,7 +5,8 @@ Per episode of the index: download the pair (or read it locally), convert it
 (:func:`steve1.data.contractor.load_episode`: null steps dropped, cursor drawn while a GUI is open, 128x128 agent
 frames, 160x256 MineCLIP frames), embed every 16-frame window of kept frames with MineCLIP
 (:func:`steve1.data.generation.window_embedding.embed_episode_windows`; ``embeds[t]`` for ``t >= 15`` embeds frames
-``[t-15, t]``, None before), and write it atomically as an :class:`steve1.data.EpisodeStorage.EpisodeStorage`
+``[t-15, t]``, None before; each frame goes through the ViT once when the embedder offers ``encode_frames`` /
+``pool_frames``, else once per window as upstream), and write it atomically as an :class:`steve1.data.EpisodeStorage.EpisodeStorage`
 directory ``<output_dir>/contractor_<index with . -> _>_<idx>_contractor_nmFrm<kept frames>_term``.
 
 Upstream (README) usage, one run per data version::
@@ -56,7 +57,7 @@ import tqdm
 
 from steve1.data.contractor import (INDEX_FILES, SIM, ContractorData, ContractorDataError, ContractorIndex,
                                     index_from_source_dir, load_index)
-from steve1.data.EpisodeStorage import FRAME_FILES, MIN_EPISODE_FRAMES, EpisodeStorage
+from steve1.data.EpisodeStorage import FRAME_FILES, MIN_EPISODE_FRAMES, TMP_MARKER, EpisodeStorage
 
 LOG_FILE = "convert_from_contractor.log"
 LOGGER = logging.getLogger("convert_from_contractor")
@@ -193,16 +194,24 @@ _WORKER: Dict[str, Any] = {}
 
 
 def _worker_init(args: argparse.Namespace, index: ContractorIndex) -> None:
+    """Set up a worker: its torch threads, data source and own MineCLIP. A failure is kept and raised by the first
+    :func:`_worker_convert` (an exception escaping a ``Pool`` initializer makes the pool respawn workers forever)."""
     import torch
 
-    if args.torch_threads is not None:
-        torch.set_num_threads(max(1, args.torch_threads))
-    _WORKER["args"] = args
-    _WORKER["data"] = ContractorData(index, args.cache_dir, keep_cache=args.keep_cache)
-    _WORKER["embedder"] = make_embedder(args)
+    _WORKER.clear()
+    try:
+        if args.torch_threads is not None:
+            torch.set_num_threads(max(1, args.torch_threads))
+        _WORKER["args"] = args
+        _WORKER["data"] = ContractorData(index, args.cache_dir, keep_cache=args.keep_cache)
+        _WORKER["embedder"] = make_embedder(args)
+    except Exception as e:
+        _WORKER["init_error"] = f"{type(e).__name__}: {e}"
 
 
 def _worker_convert(idx: int) -> EpisodeResult:
+    if "init_error" in _WORKER:
+        raise RuntimeError(f"worker setup failed: {_WORKER['init_error']}")
     return convert_episode(_WORKER["data"], idx, _WORKER["embedder"], _WORKER["args"])
 
 
@@ -265,7 +274,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                           "{...}, \"hidden_dim\": 64, \"image_feature_dim\": 64} for small test models")
     emb.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     par = p.add_argument_group("parallelism")
-    par.add_argument("--workers", type=int, default=1, help="worker processes, each with its own MineCLIP")
+    par.add_argument("--workers", type=int, default=1,
+                     help="worker processes, each with its own MineCLIP and one episode in memory (~170 kB per "
+                          "kept frame: ~1 GB for a 6000-frame episode)")
     par.add_argument("--torch_threads", type=int, default=None,
                      help="torch threads per worker (default: cores / workers with --workers > 1, else torch's own)")
     args = p.parse_args(argv)
@@ -284,6 +295,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]
     """Run the conversion; returns the results grouped by status (``converted``, ``exists``, ``too_short``,
     ``failed``)."""
     args = parse_args(argv)
+    if not args.no_embeds and not os.path.isfile(args.mineclip_path):
+        raise FileNotFoundError(f"MineCLIP checkpoint not found: {args.mineclip_path} (bash downloads.sh fetches it; "
+                                "or pass --no_embeds and embed later with embed_episodes.py)")
     os.makedirs(args.output_dir, exist_ok=True)
     log = _setup_logging(args.output_dir)
     if args.source_dir is not None:
@@ -296,6 +310,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]
 
     results: Dict[str, List[EpisodeResult]] = {"converted": [], "exists": [], "too_short": [], "failed": []}
     existing = existing_episodes(args.output_dir, args.index)
+    leftovers = sorted(name for name in os.listdir(args.output_dir)
+                       if name.startswith(f".contractor_{args.index.replace('.', '_')}_") and TMP_MARKER in name)
+    if leftovers:
+        log.warning(f"{len(leftovers)} temporary directories of interrupted writes in {args.output_dir} (e.g. "
+                    f"{leftovers[0]}): they are ignored; delete them when no other conversion is running")
     todo = []
     for idx in todo_range:
         if idx in existing:
