@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import GOAL_DIM, StandInEnv
+from highlevel_testutils import GOAL_DIM, StandInEnv
 
 
 def _run_until_done(venv, action, max_calls=20):

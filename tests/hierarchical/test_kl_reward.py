@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import N_CODES, StandInEnv
+from highlevel_testutils import N_CODES, StandInEnv
 from hierarchical.high_level_wrapper import categorical_kl, kl_reward_term
 
 

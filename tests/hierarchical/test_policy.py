@@ -6,7 +6,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from conftest import N_CODES, StandInEnv
+from highlevel_testutils import N_CODES, StandInEnv
 from sb3_vpt.policy import VPTHeadPolicy
 
 HID = 32
@@ -55,7 +55,7 @@ def test_initialize_with_prior_reproduces_the_prior(tiny_prior, tmp_path):
     from goal_prior.load_prior import load_part_vpt_weights
     from sb3_vpt.policy import TRUNK_PREFIXES, VPTTrunk
     from VPT.lib.policy import MinecraftPolicy
-    from conftest import TINY_POLICY_KWARGS
+    from highlevel_testutils import TINY_POLICY_KWARGS
 
     path = tmp_path / "prior.weights"
     torch.save(tiny_prior.state_dict(), path)

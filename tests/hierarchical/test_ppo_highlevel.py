@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import write_tiny_files
+from highlevel_testutils import write_tiny_files
 
 REPO = Path(__file__).resolve().parents[2]
 
