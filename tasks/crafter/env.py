@@ -8,6 +8,10 @@ episode replayable from its actions:
   takes ``options={"world_seed": w}``) and generates the world exactly as ``crafter.Env(seed=w).reset()`` would.
   ``info["world_seed"]`` reports it, so ``reset(options={"world_seed": w})`` followed by the recorded actions
   replays an episode frame for frame.
+* **Deterministic object order.** crafter keeps the objects of each world chunk in a ``set``, whose iteration
+  order follows memory addresses; when a chunk has too many creatures, the one despawned is picked from that
+  order, so the same seed and actions can give different episodes in two processes (or after reusing an env).
+  We swap the chunk sets for insertion-ordered ones (:class:`_OrderedSet`), which makes episodes exact replays.
 * **One render per env step.** Crafter's night-time noise draws from the world RNG inside ``render()``, so a
   second render per step would change the rest of the episode. Observations come from crafter's own ``step``;
   :meth:`CrafterEnv.render` returns that cached frame and never renders again.
@@ -41,10 +45,13 @@ Observation: ``{"pov": uint8 [H, W, 3]}`` (RGB, ``size`` = (H, W), 64x64 by defa
 """
 from __future__ import annotations
 
+import collections
+import types
 from typing import Any, Mapping, Optional, Sequence
 
 import crafter
 import crafter.constants
+import crafter.engine
 import gymnasium
 import numpy as np
 from gymnasium import spaces
@@ -62,6 +69,36 @@ SEMANTIC_NAMES: tuple[str, ...] = (
 )
 REWARD_MODES = ("success", "crafter")
 _MAX_WORLD_SEED = 2**31 - 1
+
+
+class _OrderedSet:
+    """The ``set`` operations crafter's ``World`` uses on a chunk's objects, iterating in insertion order."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self):
+        self._items: dict = {}
+
+    def add(self, item) -> None:
+        self._items[item] = None
+
+    def remove(self, item) -> None:
+        del self._items[item]
+
+    def __iter__(self):
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, item) -> bool:
+        return item in self._items
+
+
+def _ordered_world_reset(world, seed=None):
+    """``crafter.engine.World.reset`` with insertion-ordered chunk object sets (see the module docstring)."""
+    crafter.engine.World.reset(world, seed=seed)
+    world._chunks = collections.defaultdict(_OrderedSet)
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
@@ -135,6 +172,7 @@ class CrafterEnv(gymnasium.Env):
 
         # length=None: crafter never ends an episode by length, we truncate at max_steps ourselves.
         self._env = crafter.Env(area=self.area, view=self.view, size=self.size, reward=True, length=None, seed=0)
+        self._env._world.reset = types.MethodType(_ordered_world_reset, self._env._world)
         self.observation_space = spaces.Dict(
             {"pov": spaces.Box(0, 255, (self.size[0], self.size[1], 3), np.uint8)})
         self.action_space = spaces.Discrete(len(ACTION_NAMES))

@@ -1,0 +1,320 @@
+"""Generate the task-agnostic Crafter play dataset with the scripted player, in the EpisodeStorage layout.
+
+    python -m tasks.crafter.generate_play_data --out_dir downloads/dataset_crafter --num_frames 1000000 --workers 2
+
+Episode ``i`` of a run with ``--seed s`` is written to ``<out_dir>/crafter_s<s>_<i:06d>/`` (see
+:mod:`steve1.data.EpisodeStorage`): ``frames.npz`` (uint8 [L, 64, 64, 3] RGB, lossless), ``actions.pkl`` (L ints in
+[0, 17)), ``infos.npz`` (per-frame state, below), ``metadata.json`` and ``len.txt``; no ``embeds_attn.pkl`` (a later
+embedding step adds it). Its env seed and player seed are derived from ``(s, i)`` only, so episodes are identical
+whatever the number of workers, and a rerun skips the episodes already on disk (resume after an interruption: run
+the same command again). Episodes are written atomically, so an interrupted run leaves no half episode that reads
+as valid; the hidden temporary folders it may leave are removed at the next start.
+
+Per-frame ``infos.npz`` (row t = the state shown in ``frames[t]``, before ``actions[t]``):
+
+===============  ==============  ===================================================================
+``inventory``     uint8 [L, 16]   item counts in :data:`tasks.crafter.env.INVENTORY_ITEMS` order
+``achievements``  int32 [L, 22]   achievement counters in :data:`tasks.crafter.env.ACHIEVEMENTS` order
+``player_pos``    int16 [L, 2]    (x, y) world tile
+``facing``        int8 [L, 2]     (dx, dy)
+``sleeping``      bool [L]
+``daylight``      float32 [L]     1 = day, 0 = darkest night
+``subgoal``       int16 [L]       the scripted player's sub-goal, index into metadata ``subgoal_names``
+===============  ==============  ===================================================================
+
+``metadata.json`` holds the world seed (``reset(options={"world_seed": w})`` + the actions replays the episode),
+the player's seed and style, how the episode ended, and the achievements/inventory after the last action (which
+no frame shows). ``<out_dir>/summary.json`` reports frames, episodes, episode lengths, the per-achievement success
+rate (share of episodes that unlocked it), the Crafter score of those rates, and this run's wall-clock time and
+env steps per second; ``<out_dir>/generation.json`` pins the settings a resumed run must match.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from importlib.metadata import version
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from steve1.data.EpisodeStorage import TMP_MARKER, EpisodeStorage
+from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, CrafterEnv
+from tasks.crafter.scripted_player import SUBGOALS, ScriptedPlayer
+
+POLICY = "tasks.crafter.scripted_player.ScriptedPlayer"
+
+
+def episode_name(seed: int, index: int) -> str:
+    return f"crafter_s{seed}_{index:06d}"
+
+
+def episode_seeds(seed: int, index: int) -> tuple[int, int]:
+    """(env seed, player seed) of episode ``index`` of a run seeded ``seed``: a function of the pair only."""
+    env_seed, player_seed = np.random.SeedSequence([seed, index]).generate_state(2)
+    return int(env_seed), int(player_seed)
+
+
+def crafter_score(success_rates: Sequence[float]) -> float:
+    """Crafter score (Hafner 2022): ``exp(mean(ln(1 + s_i))) - 1`` over success rates ``s_i`` in percent."""
+    rates = np.asarray(success_rates, dtype=np.float64) * 100.0
+    return float(np.exp(np.mean(np.log1p(rates))) - 1.0)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_env(size: int, max_episode_len: int) -> CrafterEnv:
+    key = (size, max_episode_len)
+    if _WORKER.get("key") != key:
+        _WORKER["env"] = CrafterEnv(size=size, max_steps=max_episode_len)
+        _WORKER["key"] = key
+    return _WORKER["env"]
+
+
+def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int) -> dict[str, Any]:
+    """Play one episode; returns frames uint8 [L, H, W, 3], actions (L ints), infos (name -> [L, ...]) and the
+    final ``info`` (after the last action)."""
+    obs, info = env.reset(seed=env_seed)
+    player.reset(env, info)
+    frames, actions = [], []
+    rows: dict[str, list] = {k: [] for k in ("inventory", "achievements", "player_pos", "facing", "sleeping",
+                                             "daylight", "subgoal")}
+    world_seed = info["world_seed"]
+    while True:
+        action = player.act(info)
+        frames.append(obs["pov"])
+        actions.append(int(action))
+        rows["inventory"].append([info["inventory"][k] for k in INVENTORY_ITEMS])
+        rows["achievements"].append([info["achievements"][k] for k in ACHIEVEMENTS])
+        rows["player_pos"].append(info["player_pos"])
+        rows["facing"].append(info["facing"])
+        rows["sleeping"].append(info["sleeping"])
+        rows["daylight"].append(info["daylight"])
+        rows["subgoal"].append(player.subgoal_id)
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    infos = {
+        "inventory": np.asarray(rows["inventory"], np.uint8),
+        "achievements": np.asarray(rows["achievements"], np.int32),
+        "player_pos": np.asarray(rows["player_pos"], np.int16),
+        "facing": np.asarray(rows["facing"], np.int8),
+        "sleeping": np.asarray(rows["sleeping"], bool),
+        "daylight": np.asarray(rows["daylight"], np.float32),
+        "subgoal": np.asarray(rows["subgoal"], np.int16),
+    }
+    return {"frames": np.stack(frames), "actions": actions, "infos": infos, "final_info": info,
+            "world_seed": world_seed, "end": "death" if info["dead"] else "max_steps"}
+
+
+def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode_len: int,
+                     frame_format: str) -> dict[str, Any]:
+    """Play and write episode ``index`` (worker entry point). Returns its summary (length, final achievements)."""
+    start = time.time()
+    env = _worker_env(size, max_episode_len)
+    env_seed, player_seed = episode_seeds(seed, index)
+    player = ScriptedPlayer(seed=player_seed)
+    ep = play_episode(env, player, env_seed)
+    final = ep["final_info"]
+    metadata = {
+        "sim": "crafter",
+        "policy": POLICY,
+        "dataset_seed": seed,
+        "episode_index": index,
+        "env_seed": env_seed,
+        "world_seed": ep["world_seed"],
+        "player_seed": player_seed,
+        "player_style": player.style_dict(),
+        "size": [size, size],
+        "max_episode_len": max_episode_len,
+        "length": len(ep["actions"]),
+        "end": ep["end"],
+        "final_achievements": {k: int(v) for k, v in final["achievements"].items()},
+        "final_inventory": {k: int(v) for k, v in final["inventory"].items()},
+        "action_names": list(ACTION_NAMES),
+        "subgoal_names": list(SUBGOALS),
+        "inventory_names": list(INVENTORY_ITEMS),
+        "achievement_names": list(ACHIEVEMENTS),
+        "crafter_version": version("crafter"),
+    }
+    path = os.path.join(out_dir, episode_name(seed, index))
+    EpisodeStorage(path).write_episode(ep["frames"], ep["actions"], metadata=metadata, infos=ep["infos"],
+                                       frame_format=frame_format)
+    return {"index": index, "length": metadata["length"], "end": metadata["end"],
+            "final_achievements": metadata["final_achievements"], "seconds": time.time() - start}
+
+
+def _existing(out_dir: str, seed: int) -> dict[int, dict[str, Any]]:
+    """Valid episodes of this seed already in ``out_dir``: index -> summary (from metadata.json)."""
+    pattern = re.compile(rf"^crafter_s{seed}_(\d+)$")
+    found = {}
+    for name in sorted(os.listdir(out_dir)):
+        m = pattern.match(name)
+        if not m:
+            continue
+        episode = EpisodeStorage(os.path.join(out_dir, name))
+        if not episode.is_valid():
+            continue
+        meta = episode.load_metadata()
+        found[int(m.group(1))] = {"index": int(m.group(1)), "length": episode.get_len(), "end": meta.get("end"),
+                                  "final_achievements": meta["final_achievements"]}
+    return found
+
+
+def _remove_stale_tmp(out_dir: str, seed: int) -> int:
+    removed = 0
+    for name in os.listdir(out_dir):
+        if name.startswith(f".crafter_s{seed}_") and TMP_MARKER in name:
+            shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Dataset statistics from episode summaries."""
+    lengths = np.array([e["length"] for e in episodes], dtype=np.int64)
+    rates = {a: float(np.mean([e["final_achievements"][a] > 0 for e in episodes])) if episodes else 0.0
+             for a in ACHIEVEMENTS}
+    return {
+        "frames": int(lengths.sum()),
+        "episodes": len(episodes),
+        "episode_length": {"mean": float(lengths.mean()) if len(lengths) else 0.0,
+                           "median": float(np.median(lengths)) if len(lengths) else 0.0,
+                           "min": int(lengths.min()) if len(lengths) else 0,
+                           "max": int(lengths.max()) if len(lengths) else 0},
+        "ended_by_death": float(np.mean([e["end"] == "death" for e in episodes])) if episodes else 0.0,
+        "achievement_success_rate": rates,
+        "achievements_unlocked_in_some_episode": int(sum(r > 0 for r in rates.values())),
+        "crafter_score_of_rates": crafter_score(list(rates.values())),
+    }
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out_dir", default="downloads/dataset_crafter", help="dataset folder (episode directories)")
+    p.add_argument("--num_frames", type=int, default=None,
+                   help="generate episodes 0, 1, ... until they hold at least this many frames (env steps)")
+    p.add_argument("--num_episodes", type=int, default=None, help="generate episodes 0 .. N-1 instead")
+    p.add_argument("--workers", type=int, default=2, help="worker processes")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (episode i's seeds derive from (seed, i))")
+    p.add_argument("--max_episode_len", type=int, default=10000,
+                   help="env steps after which an episode is truncated (Crafter's own length is 10000)")
+    p.add_argument("--size", type=int, default=64, help="frame size in pixels (square)")
+    p.add_argument("--frame_format", default="npz", choices=["npz", "npy", "mp4"],
+                   help="EpisodeStorage frame format (npz: lossless, compressed)")
+    args = p.parse_args(argv)
+    if (args.num_frames is None) == (args.num_episodes is None):
+        p.error("give exactly one of --num_frames and --num_episodes")
+    if args.workers < 1:
+        p.error("--workers must be >= 1")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
+    settings = {"seed": args.seed, "max_episode_len": args.max_episode_len, "size": args.size,
+                "frame_format": args.frame_format, "policy": POLICY, "crafter_version": version("crafter")}
+    gen_path = os.path.join(args.out_dir, "generation.json")
+    if os.path.exists(gen_path):
+        with open(gen_path) as f:
+            previous = json.load(f).get(f"seed{args.seed}")
+        if previous is not None and previous != settings:
+            raise SystemExit(f"{gen_path}: episodes of seed {args.seed} were generated with {previous}, not "
+                             f"{settings}; use another --out_dir or --seed")
+        with open(gen_path) as f:
+            all_settings = json.load(f)
+    else:
+        all_settings = {}
+    all_settings[f"seed{args.seed}"] = settings
+    _write_json(gen_path, all_settings)
+    removed = _remove_stale_tmp(args.out_dir, args.seed)
+    if removed:
+        print(f"removed {removed} unfinished episode folder(s) of an interrupted run")
+
+    done = _existing(args.out_dir, args.seed)
+    frames_done = sum(e["length"] for e in done.values())
+    target_episodes = args.num_episodes
+    total = args.num_frames if args.num_frames is not None else args.num_episodes
+    progress = frames_done if args.num_frames is not None else len(done)
+
+    def finished() -> bool:
+        if target_episodes is not None:
+            return all(i in done for i in range(target_episodes))
+        return frames_done >= args.num_frames
+
+    def next_indices():
+        i = 0
+        while True:
+            if target_episodes is not None and i >= target_episodes:
+                return
+            if i not in done:
+                yield i
+            i += 1
+
+    start = time.time()
+    new_frames = new_episodes = 0
+    bar = tqdm(total=total, initial=min(progress, total), unit="frame" if args.num_frames else "episode",
+               dynamic_ncols=True, desc=os.path.basename(os.path.normpath(args.out_dir)))
+    indices = next_indices()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        running = set()
+        while True:
+            while len(running) < args.workers and not finished():
+                i = next(indices, None)
+                if i is None:
+                    break
+                running.add(pool.submit(generate_episode, args.out_dir, args.seed, i, args.size,
+                                        args.max_episode_len, args.frame_format))
+            if not running:
+                break
+            completed, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in completed:
+                result = future.result()
+                done[result["index"]] = result
+                frames_done += result["length"]
+                new_frames += result["length"]
+                new_episodes += 1
+                bar.update(result["length"] if args.num_frames is not None else 1)
+                bar.set_postfix(episodes=len(done), steps_per_s=f"{new_frames / (time.time() - start):.0f}")
+                if new_episodes % 25 == 0:  # progress for long runs
+                    _write_summary(args, argv, done, start, new_episodes, new_frames)
+    bar.close()
+    summary = _write_summary(args, argv, done, start, new_episodes, new_frames)
+    print(json.dumps({k: summary[k] for k in ("frames", "episodes", "this_run", "achievements_unlocked_in_some_episode",
+                                              "crafter_score_of_rates")}, indent=2))
+    return summary
+
+
+def _write_summary(args, argv, done, start, new_episodes, new_frames) -> dict[str, Any]:
+    wall = time.time() - start
+    summary = summarize([done[i] for i in sorted(done)])
+    summary.update({
+        "dataset_seed": args.seed,
+        "this_run": {"episodes": new_episodes, "frames": new_frames, "wall_clock_s": round(wall, 1),
+                     "env_steps_per_s": round(new_frames / wall, 1) if wall > 0 else None,
+                     "workers": args.workers},
+        "command": " ".join([os.path.basename(sys.executable), "-m", "tasks.crafter.generate_play_data"]
+                            + list(argv if argv is not None else sys.argv[1:])),
+    })
+    _write_json(os.path.join(args.out_dir, "summary.json"), summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
