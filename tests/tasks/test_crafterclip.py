@@ -30,80 +30,40 @@ WOOD_STEP = 20  # the scripted episode collects wood with the action taken on fr
 
 
 # ---------------------------------------------------------------------- tiny dataset
-def _infos_row(info: dict) -> dict:
-    return {
-        "achievements": np.array([info["achievements"][a] for a in ACHIEVEMENTS], np.int64),
-        "inventory": np.array([info["inventory"][k] for k in INVENTORY_ITEMS], np.int64),
-        "player_pos": np.asarray(info["player_pos"], np.int64),
-        "facing": np.asarray(info["facing"], np.int64),
-        "sleeping": bool(info["sleeping"]),
-    }
+class WoodPlayer:
+    """Puts a tree in front of the player at reset, waits, chops it once at frame WOOD_STEP, then walks left.
+    Has the scripted player's interface (``reset(env, info)``, ``act(info)``) for C's ``play_episode``."""
 
+    subgoal_id = 0  # recorded by play_episode
 
-def _record(env, world_seed: int, policy) -> tuple[np.ndarray, list, dict]:
-    """Play one episode; frames[t] is the observation on which actions[t] is taken, infos row t its state."""
-    obs, info = env.reset(options={"world_seed": world_seed})
-    policy_state = {"env": env}
-    frames, actions, rows = [], [], []
-    t = 0
-    while True:
-        action = policy(t, policy_state)
-        frames.append(obs["pov"])
-        actions.append(0 if action is None else int(action))  # the last frame's action is never taken
-        rows.append(_infos_row(info))
-        if action is None:
-            break
-        obs, _, terminated, truncated, info = env.step(int(action))
-        t += 1
-        if terminated or truncated:
-            frames.append(obs["pov"])
-            actions.append(0)
-            rows.append(_infos_row(info))
-            break
-    infos = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-    return np.stack(frames), actions, infos
+    def __init__(self, length: int):
+        self.length = length
 
+    def reset(self, env, info):
+        crafter_env = env.crafter_env
+        player = crafter_env._player
+        crafter_env._world[(player.pos[0] + player.facing[0], player.pos[1] + player.facing[1])] = "tree"
+        self.t = 0
 
-def _wood_policy(length: int):
-    def policy(t, state):
-        env = state["env"].crafter_env
-        if t == 0:  # a tree in front of the player (facing down at reset)
-            player = env._player
-            env._world[(player.pos[0] + player.facing[0], player.pos[1] + player.facing[1])] = "tree"
-        if t == length - 1:
-            return None
+    def act(self, info):
+        t, self.t = self.t, self.t + 1
         if t == WOOD_STEP:
             return ACTION["do"]
-        if t > WOOD_STEP + 20:  # then walk left (moves or turns)
-            return ACTION["move_left"]
-        return ACTION["noop"]
-    return policy
-
-
-def _random_policy(length: int, seed: int):
-    rng = np.random.default_rng(seed)
-
-    def policy(t, state):
-        if t == length - 1:
-            return None
-        return int(rng.choice([1, 2, 3, 4, 5, 0]))
-    return policy
+        return ACTION["move_left"] if t > WOOD_STEP + 20 else ACTION["noop"]
 
 
 def write_tiny_dataset(root: Path) -> list[str]:
+    """One WoodPlayer episode and three short scripted-player episodes, written by the play-data generator."""
     from tasks.crafter.env import CrafterEnv
+    from tasks.crafter.generate_play_data import generate_episode, play_episode
 
-    env = CrafterEnv(max_steps=1000)
-    specs = [("ep_wood", 7, _wood_policy(64))] + [(f"ep_rand{i}", 100 + i, _random_policy(48 + 8 * i, i))
-                                                   for i in range(3)]
-    dirs = []
-    for name, world_seed, policy in specs:
-        frames, actions, infos = _record(env, world_seed, policy)
-        path = root / name
-        EpisodeStorage(path).write_episode(frames, actions, metadata={"sim": "crafter", "world_seed": world_seed},
-                                           infos=infos, frame_format="npz")
-        dirs.append(str(path))
-    return dirs
+    ep = play_episode(CrafterEnv(max_steps=64), WoodPlayer(64), env_seed=7)
+    EpisodeStorage(root / "ep_wood").write_episode(ep["frames"], ep["actions"], metadata={"sim": "crafter"},
+                                                   infos=ep["infos"], frame_format="npz")
+    for index in range(3):
+        generate_episode(str(root), seed=0, index=index, size=64, max_episode_len=48 + 8 * index,
+                         frame_format="npz")
+    return sorted(str(p) for p in root.iterdir())
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +217,7 @@ def test_training_steps_reduce_the_loss(tiny_dataset, tmp_path):
     torch.manual_seed(0)
     tokenizer = WordTokenizer(caption_vocabulary())
     model = CrafterCLIP(len(tokenizer), **{k: v for k, v in TINY_MODEL.items()})
-    batch = CaptionBatcher(cached, 0.5, 0.25, tokenizer).draw(16, np.random.default_rng(0))
+    batch = CaptionBatcher(cached, 0.5, 0.25, tokenizer).draw(12, np.random.default_rng(0))
     optimizer = make_optimizer(model, 3e-3, 0.0)
 
     def loss_fn():
@@ -266,7 +226,7 @@ def test_training_steps_reduce_the_loss(tiny_dataset, tmp_path):
 
     with torch.no_grad():
         before = float(loss_fn())
-    for _ in range(25):
+    for _ in range(12):
         loss = loss_fn()
         optimizer.zero_grad()
         loss.backward()
@@ -382,7 +342,7 @@ def test_embed_episodes_writes_all_and_rerun_skips(tiny_dataset, tiny_model_file
     assert summary["embedded"] == 0 and summary["skipped_existing"] == 4
     assert mtimes == {p: (p / "embeds_attn.pkl").stat().st_mtime_ns for p in data.iterdir()}
     # Embeddings of another embedder are never mixed in silently.
-    EpisodeStorage(data / "ep_rand0").update_metadata({"embedder": "mineclip"})
+    EpisodeStorage(data / "ep_wood").update_metadata({"embedder": "mineclip"})
     with pytest.raises(ValueError, match="another embedder"):
         embed_episodes.main(args)
     assert embed_episodes.main(args + ["--overwrite"])["embedded"] == 4

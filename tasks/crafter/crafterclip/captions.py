@@ -35,25 +35,15 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, SEMANTIC_NAMES
+
 #: Frames per clip, as MineCLIP (spec §3.4).
 FRAMES_PER_CLIP = 16
 
-#: Crafter's 22 achievements in crafter's order (``crafter.constants.achievements``; columns of ``achievements``).
-ACHIEVEMENTS: tuple[str, ...] = (
-    "collect_coal", "collect_diamond", "collect_drink", "collect_iron", "collect_sapling", "collect_stone",
-    "collect_wood", "defeat_skeleton", "defeat_zombie", "eat_cow", "eat_plant", "make_iron_pickaxe",
-    "make_iron_sword", "make_stone_pickaxe", "make_stone_sword", "make_wood_pickaxe", "make_wood_sword",
-    "place_furnace", "place_plant", "place_stone", "place_table", "wake_up",
-)
-#: Crafter's 16 inventory items in crafter's order (columns of ``inventory``).
-INVENTORY_ITEMS: tuple[str, ...] = (
-    "health", "food", "drink", "energy", "sapling", "wood", "stone", "coal", "iron", "diamond", "wood_pickaxe",
-    "stone_pickaxe", "iron_pickaxe", "wood_sword", "stone_sword", "iron_sword",
-)
-#: Action id of ``do`` (interact with the faced tile) in crafter's action order.
-DO_ACTION = 5
-#: Semantic ids of the creatures that can be attacked (crafter's semantic map: 14 cow, 15 zombie, 16 skeleton).
-CREATURE_IDS: dict[int, str] = {14: "cow", 15: "zombie", 16: "skeleton"}
+#: Action id of ``do`` (interact with the faced tile).
+DO_ACTION = ACTION_NAMES.index("do")
+#: Semantic ids of the creatures that can be attacked, and their names.
+CREATURE_IDS: dict[int, str] = {SEMANTIC_NAMES.index(c): c for c in ("cow", "zombie", "skeleton")}
 
 #: The caption of each achievement; the wording of the task prompts in ``tasks/task_specs.yaml``.
 ACHIEVEMENT_CAPTIONS: dict[str, str] = {
@@ -106,7 +96,7 @@ MIN_DISPLACEMENT_FOR_DIRECTION = 3
 MAX_EVENTS_IN_FULL_CAPTION = 2
 JOIN_WORD = "and"
 
-assert set(ACHIEVEMENT_CAPTIONS.values()) <= set(EVENT_CAPTIONS)
+assert set(ACHIEVEMENT_CAPTIONS) == set(ACHIEVEMENTS) and set(ACHIEVEMENT_CAPTIONS.values()) <= set(EVENT_CAPTIONS)
 assert len(set(CAPTIONS)) == len(CAPTIONS)
 
 

@@ -348,7 +348,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             writer.add_scalar("losses/clip_loss", loss_sum / n_log, step)
             writer.add_scalar("charts/train_top1", acc_sum / n_log, step)
             writer.add_scalar("charts/learning_rate", lr, step)
-            writer.add_scalar("charts/logit_scale", float(model.scale()), step)
+            writer.add_scalar("charts/logit_scale", float(model.scale().detach()), step)
             writer.add_scalar("charts/clips_per_second", n_log * bs / max(elapsed, 1e-9), step)
             bar.set_postfix(loss=f"{loss_sum / n_log:.3f}", top1=f"{acc_sum / n_log:.2f}")
             t_log, n_log, loss_sum, acc_sum = time.time(), 0, 0.0, 0.0
