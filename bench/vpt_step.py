@@ -1,0 +1,144 @@
+"""CPU speed of the VPT policy (random weights): the MineRLAgent.get_action loop and batched chunks.
+
+Prints and writes (JSON, atomically) two figures:
+
+* **ms per frame** of ``MineRLAgent.get_action`` with batch 1, one frame per call and the recurrent state carried:
+  cv2 resize of a 360x640 frame to 128x128, ``policy.act(stochastic=True)``, action conversion to the MineRL dict.
+  Median (and min/mean/p90) of ``--frames`` calls after ``--warmup`` calls.
+* **frames per second** of one no-grad ``policy(...)`` forward over a chunk of ``--chunk-batch`` x ``--chunk-len``
+  frames (B=8, T=128 by default, the training chunk shape).
+
+The official implementation runs the 2x get_action loop at ~147 ms/frame on the project's 2-core machines
+(fixtures README §9). Timings swing 5-10x when another process uses a core: run it on an idle machine.
+
+    python bench/vpt_step.py --threads 2 --frames 60
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from VPT.agent import PI_HEAD_KWARGS, POLICY_KWARGS, MineRLAgent
+
+DEFAULT_HPARAMS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vpt_hparams.json"
+HPARAMS_ENTRY = {"1x": "foundation-model-1x.model", "2x": "2x.model", "3x": "foundation-model-3x.model"}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variant", choices=sorted(HPARAMS_ENTRY), default="2x", help="VPT model size")
+    p.add_argument("--hparams", type=Path, default=DEFAULT_HPARAMS,
+                   help="vpt_hparams.json with the model configs (falls back to the 2x defaults in VPT/agent.py)")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--frames", type=int, default=60, help="timed get_action calls")
+    p.add_argument("--warmup", type=int, default=5, help="untimed get_action calls first")
+    p.add_argument("--chunk-batch", type=int, default=8, help="B of the batched chunk forward")
+    p.add_argument("--chunk-len", type=int, default=128, help="T of the batched chunk forward")
+    p.add_argument("--skip-chunk", action="store_true", help="only time the get_action loop")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results/bench/vpt_step.json"), help="JSON results file")
+    return p.parse_args()
+
+
+def model_config(args: argparse.Namespace) -> tuple[dict, dict, str]:
+    if args.hparams.is_file():
+        entry = json.loads(args.hparams.read_text())[HPARAMS_ENTRY[args.variant]]
+        return entry["net_args"], entry["pi_head_opts"], str(args.hparams)
+    if args.variant != "2x":
+        raise SystemExit(f"--hparams {args.hparams} not found; only --variant 2x has defaults in code")
+    return dict(POLICY_KWARGS), dict(PI_HEAD_KWARGS), "VPT/agent.py POLICY_KWARGS"
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def time_get_action(agent: MineRLAgent, povs: list, warmup: int, frames: int) -> list:
+    agent.reset()
+    for i in range(warmup):
+        agent.get_action({"pov": povs[i % len(povs)]})
+    times = []
+    for i in tqdm(range(frames), desc="get_action", leave=False):
+        start = time.perf_counter()
+        agent.get_action({"pov": povs[i % len(povs)]})
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def time_chunk(agent: MineRLAgent, batch: int, length: int, seed: int) -> float:
+    policy = agent.policy
+    g = torch.Generator().manual_seed(seed)
+    height, width, channels = policy.net.img_shape
+    img = torch.randint(0, 256, (batch, length, height, width, channels), dtype=torch.uint8, generator=g)
+    first = torch.zeros(batch, length, dtype=torch.bool)
+    first[:, 0] = True
+    with torch.inference_mode():
+        policy({"img": img[:1, :4]}, first[:1, :4], policy.initial_state(1))  # warm-up
+        start = time.perf_counter()
+        policy({"img": img}, first, policy.initial_state(batch))
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    policy_kwargs, pi_head_kwargs, source = model_config(args)
+    agent = MineRLAgent(device="cpu", policy_kwargs=policy_kwargs, pi_head_kwargs=pi_head_kwargs)
+    n_params = sum(p.numel() for p in agent.policy.state_dict().values())
+    rng = np.random.default_rng(args.seed)
+    povs = [rng.integers(0, 256, (360, 640, 3), dtype=np.uint8) for _ in range(8)]
+
+    times_ms = np.array(time_get_action(agent, povs, args.warmup, args.frames)) * 1e3
+    results = {
+        "variant": args.variant,
+        "config_source": source,
+        "num_parameters": n_params,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "get_action_ms": {
+            "frames": args.frames,
+            "warmup": args.warmup,
+            "median": float(np.median(times_ms)),
+            "min": float(times_ms.min()),
+            "mean": float(times_ms.mean()),
+            "p90": float(np.percentile(times_ms, 90)),
+            "stdev": float(statistics.pstdev(times_ms)),
+        },
+    }
+    print(f"VPT-{args.variant} ({n_params:,} parameters), {args.threads} threads, batch 1, one frame per call:")
+    g = results["get_action_ms"]
+    print(f"  get_action: median {g['median']:.1f} ms/frame (min {g['min']:.1f}, mean {g['mean']:.1f}, "
+          f"p90 {g['p90']:.1f}) over {args.frames} frames")
+    if not args.skip_chunk:
+        seconds = time_chunk(agent, args.chunk_batch, args.chunk_len, args.seed)
+        n_frames = args.chunk_batch * args.chunk_len
+        results["chunk_forward"] = {
+            "batch": args.chunk_batch,
+            "length": args.chunk_len,
+            "seconds": seconds,
+            "frames_per_second": n_frames / seconds,
+        }
+        print(f"  chunk forward B={args.chunk_batch} T={args.chunk_len} (no grad): {seconds:.1f} s, "
+              f"{n_frames / seconds:.1f} frames/s")
+    write_json_atomic(args.out, results)
+    print(f"  results written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
