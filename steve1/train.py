@@ -475,8 +475,9 @@ def evaluate(model: nn.Module, dataset, args: argparse.Namespace, accelerator) -
     model.eval()
     policy = accelerator.unwrap_model(model).policy
     per_global = args.batch_size * accelerator.num_processes
-    batches = [list(range(lo, lo + args.batch_size))
-               for lo in range(accelerator.process_index * args.batch_size, len(dataset) - per_global + 1, per_global)]
+    offset = accelerator.process_index * args.batch_size
+    batches = [list(range(g * per_global + offset, g * per_global + offset + args.batch_size))
+               for g in range(len(dataset) // per_global)]
     if not batches:
         raise ValueError(f"validation set has {len(dataset)} chunks, fewer than one batch of "
                          f"{args.batch_size * accelerator.num_processes}")
