@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from steve1.data.EpisodeStorage import TMP_MARKER, EpisodeStorage
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, CrafterEnv
-from tasks.crafter.scripted_player import SUBGOALS, ScriptedPlayer
+from tasks.crafter.scripted_player import PLAYER_VERSION, SUBGOALS, ScriptedPlayer
 
 POLICY = "tasks.crafter.scripted_player.ScriptedPlayer"
 
@@ -126,6 +126,7 @@ def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode
     metadata = {
         "sim": "crafter",
         "policy": POLICY,
+        "policy_version": PLAYER_VERSION,
         "dataset_seed": seed,
         "episode_index": index,
         "env_seed": env_seed,
@@ -229,7 +230,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
     settings = {"seed": args.seed, "max_episode_len": args.max_episode_len, "size": args.size,
-                "frame_format": args.frame_format, "policy": POLICY, "crafter_version": version("crafter")}
+                "frame_format": args.frame_format, "policy": POLICY, "policy_version": PLAYER_VERSION,
+                "crafter_version": version("crafter")}
     gen_path = os.path.join(args.out_dir, "generation.json")
     if os.path.exists(gen_path):
         with open(gen_path) as f:

@@ -4,23 +4,27 @@ The player reads privileged world state from :class:`tasks.crafter.env.CrafterEn
 player position, facing, inventory, achievements) plus plant ripeness from the world, and pursues randomly chosen
 sub-goals with Dijkstra path planning. It never sees a task reward.
 
-Behaviour (all of it randomised per episode by a :class:`PlayerStyle`):
+Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episode metadata):
 
 * **Sub-goals.** Every one of the 22 achievements is a sub-goal: gather each material (wood, stone, coal, iron,
   diamond, sapling, water), place stone/table/furnace/plant, craft every pickaxe and sword, eat a cow, eat a plant
-  (plant a sapling, stay near it until it ripens, eat it), sleep until rested (``wake_up``), fight zombies and
-  skeletons (skeletons live in the tunnels of the mountains) -- plus ``explore`` (walk towards unseen land),
-  ``wander`` (random walk) and ``idle``. Sub-goals are drawn at random, weighted towards achievements not yet
-  unlocked in the episode; with probability ``style.p_prerequisites`` a sub-goal's prerequisites (tools,
-  materials, a table or furnace nearby; read from crafter's ``data.yaml`` rules) are pursued first, otherwise it
-  is attempted as is and may fail (a short, bounded attempt).
-* **Survival.** Low drink, food or energy pre-empts the current sub-goal (drink water, eat a cow or a ripe plant,
-  sleep); a zombie or skeleton within reach is fought. With a wood pickaxe the player sleeps in a two-tile
-  shelter dug into stone and sealed with a stone; otherwise in the open.
-* **Knowledge.** Targets are chosen among tiles the player has seen (its 9x7 local view, remembered); exploring
-  uncovers more. Paths may dig through stone/coal/iron/diamond when the right pickaxe is held, and chop trees.
-  Lava is never entered, also not by random actions.
-* **Noise.** A share ``style.epsilon`` of the actions is replaced by a random action.
+  (plant a sapling walled in by stones, stay within reach until it ripens, eat it), sleep until rested
+  (``wake_up``), fight zombies and skeletons (skeletons live in the tunnels of the mountains) -- plus ``explore``
+  (walk towards unseen land), ``wander`` (random walk) and ``idle``. A freely chosen sub-goal is, with probability
+  ``style.p_progress``, the next step of the tech tree (:data:`_PROGRESSION`: pickaxe, sword, stone tools, coal,
+  iron, iron tools, diamond), otherwise drawn at random, weighted towards achievements not yet unlocked in the
+  episode. With probability ``style.p_prerequisites`` a sub-goal's prerequisites (tools, materials, a table or
+  furnace nearby; read from crafter's ``data.yaml`` rules) are pursued first, otherwise it is attempted as is and
+  may fail (a short, bounded attempt).
+* **Survival** pre-empts free sub-goals, most urgent first: fight a zombie/skeleton within reach (flee from
+  skeletons when hurt), drink, eat (a cow or a ripe plant), sleep when tired, and at night hide in a shelter: two
+  tiles dug into stone or walled up with stones and sealed behind the player, where it sleeps and waits for the
+  morning. Drink and food are topped up at dusk.
+* **Knowledge.** Targets are chosen among tiles the player has seen (its 9x7 local view, remembered), or in the
+  whole map for ``style.full_map`` players; exploring uncovers more. Paths (Dijkstra over the semantic map) may dig
+  through stone/coal/iron/diamond when the right pickaxe is held, and chop trees. Lava is never entered, also not
+  by random actions.
+* **Noise.** A share ``style.epsilon`` of the actions is replaced by a random action (never ``sleep``).
 
 Usage::
 
@@ -47,6 +51,9 @@ import numpy as np
 
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, SEMANTIC_NAMES, CrafterEnv
 
+#: Bump when the behaviour changes: a dataset resumed with another version would mix two players.
+PLAYER_VERSION = 1
+
 A = {name: i for i, name in enumerate(ACTION_NAMES)}
 S = {name: i for i, name in enumerate(SEMANTIC_NAMES)}
 MOVES = {(-1, 0): A["move_left"], (1, 0): A["move_right"], (0, -1): A["move_up"], (0, 1): A["move_down"]}
@@ -68,14 +75,13 @@ _PROGRESSION = (
     ("make_wood_pickaxe", lambda p: p.inv["wood_pickaxe"] > 0),
     ("make_wood_sword", lambda p: p.inv["wood_sword"] > 0),
     ("make_stone_pickaxe", lambda p: p.inv["stone_pickaxe"] > 0),
-    ("make_stone_sword", lambda p: p.inv["stone_sword"] > 0),
-    ("eat_plant", lambda p: p.ach["eat_plant"] > 0 or bool(p.plants)),
-    ("place_furnace", lambda p: p.ach["place_furnace"] > 0),
+    ("eat_plant", lambda p: not p.style.gardener or p.ach["eat_plant"] > 0 or bool(p.plants)),
     ("collect_coal", lambda p: p.inv["coal"] > 0 or p.inv["iron_pickaxe"] > 0),
     ("collect_iron", lambda p: p.inv["iron"] > 0 or p.inv["iron_pickaxe"] > 0),
+    ("make_stone_sword", lambda p: p.inv["stone_sword"] > 0),
     ("make_iron_pickaxe", lambda p: p.inv["iron_pickaxe"] > 0),
-    ("make_iron_sword", lambda p: p.inv["iron_sword"] > 0),
-    ("collect_diamond", lambda p: p.ach["collect_diamond"] > 0),
+    ("collect_diamond|make_iron_sword", lambda p: p.ach["collect_diamond"] > 0 and p.inv["iron_sword"] > 0),
+    ("eat_plant", lambda p: p.ach["eat_plant"] > 0 or bool(p.plants)),
 )
 #: Priority of freely chosen sub-goals; survival ones have 0 (threats) to 4 (night shelter) and pre-empt them.
 _FREE = 9
@@ -106,6 +112,7 @@ class PlayerStyle:
     p_random_target: float = 0.25  # chance to go for the 2nd/3rd nearest target instead of the nearest
     p_progress: float = 0.5        # chance that a free sub-goal is the next step of the tech tree
     full_map: bool = False         # knows the whole map from the start (else only what it has seen)
+    gardener: bool = False         # plants a walled-in sapling early in the tech tree (for eat_plant)
 
     @classmethod
     def sample(cls, rng: np.random.Generator) -> "PlayerStyle":
@@ -121,6 +128,7 @@ class PlayerStyle:
             p_random_target=float(rng.uniform(0.1, 0.4)),
             p_progress=float(rng.uniform(0.3, 0.95)),
             full_map=bool(rng.random() < 0.6),
+            gardener=bool(rng.random() < 0.4),
         )
 
 
@@ -372,7 +380,12 @@ class ScriptedPlayer:
         if self.rng.random() < (self.style.p_progress if armed else max(self.style.p_progress, 0.9)):
             for name, done in _PROGRESSION:
                 if not done(self):
+                    if "|" in name:  # the order of these steps is free
+                        options = [n for n in name.split("|") if self.ach[n] == 0] or name.split("|")
+                        name = options[int(self.rng.integers(len(options)))]
                     return name, _FREE
+        if self.inv["sapling"] == 0 and self.rng.random() < 0.1:
+            return "collect_sapling", _FREE  # saplings come in handy for a plant by the shelter
         r = self.rng.random()
         if r < 0.10:
             return "explore", _FREE
@@ -695,6 +708,13 @@ class ScriptedPlayer:
         if ok and WALKABLE[self.sem[stand]]:
             yield A["place_stone"]
 
+    def _plant_area(self, radius: int = 12) -> np.ndarray:
+        """Tiles within ``radius`` (Chebyshev) of a known plant."""
+        mask = np.zeros(self.area, bool)
+        for p in self.plants:
+            mask[max(0, p[0] - radius): p[0] + radius + 1, max(0, p[1] - radius): p[1] + radius + 1] = True
+        return mask
+
     def _set_leash(self, home: Optional[tuple[int, int]], radius: int = 14) -> None:
         """While a plant grows, freely chosen sub-goals only target tiles within ``radius`` of ``home``."""
         if home is None:
@@ -762,6 +782,11 @@ class ScriptedPlayer:
         (mostly) wait for the morning inside."""
         if self.inv["wood_pickaxe"] == 0:
             yield from self._goal("make_wood_pickaxe", resolve=True)
+        if not self.plants and self.inv["sapling"] > 0 and self.inv["stone"] >= 3 and self.rng.random() < 0.8:
+            try:  # plant a walled-in sapling next to tonight's shelter: it grows while we sleep nearby
+                yield from self._plant_walled()
+            except _Abort:
+                pass
         sealed = False
         for _ in range(3):
             if self.inv["wood_pickaxe"] == 0:
@@ -794,29 +819,55 @@ class ScriptedPlayer:
             yield A["noop"]  # zombies outlast the night by a little
 
     def _shelter(self) -> Generator[int, None, bool]:
-        """Dig two tiles into stone from an entrance E (E -> P0 -> P1 in a line, P0 and P1 walled in), step back
-        into P0 facing E and seal E with a stone. Returns True when sealed in."""
+        """Make a two-tile shelter and get sealed in it. It is a line E -> P0 -> P1 from an entrance E, with P0, P1
+        walkable or stone (dug out) and their five other neighbours solid: solid already (stone, water, trees,
+        ...) or walled up with stones first. The player walks in to P1, steps back into P0 (now facing E) and
+        seals E with a stone. Cheap sites (few stones to place) are preferred. Returns True when sealed in."""
         if self._sealed():
             return True
-        walls = ~WALKABLE[self.sem] & ~np.isin(self.sem, CREATURES + (S["player"],))
-        stone = self.sem == S["stone"]
-        open_ = stone | (self.sem == S["path"])
+        sem = self.sem
+        open_ = WALKABLE[sem] | np.isin(sem, CREATURES + (S["player"],))
+        stone = sem == S["stone"]
+        inside = (WALKABLE[sem] & ~np.isin(sem, CREATURES)) | stone | (sem == S["player"])
+        area = self._plant_area() if self.plants else None
         options = []
         for d in DIRS:
             e = (-d[1], d[0])  # perpendicular
-            cand = _shift(stone, d[0], d[1]) & _shift(open_, 2 * d[0], 2 * d[1]) & _shift(walls, 3 * d[0], 3 * d[1])
-            for k in (1, 2):
-                for sign in (1, -1):
-                    cand &= _shift(walls, k * d[0] + sign * e[0], k * d[1] + sign * e[1])
-            cand &= WALKABLE[self.sem] & self.seen
-            if cand.any():
-                options.append((d, cand))
+            walls = [(3 * d[0], 3 * d[1])] + [(k * d[0] + s_ * e[0], k * d[1] + s_ * e[1])
+                                               for k in (1, 2) for s_ in (1, -1)]
+            cost = sum(_shift(open_, *w).astype(np.int16) for w in walls)
+            gain = _shift(stone, *d).astype(np.int16) + _shift(stone, 2 * d[0], 2 * d[1])
+            cand = (WALKABLE[sem] & self.seen & _shift(inside, *d) & _shift(inside, 2 * d[0], 2 * d[1])
+                    & (cost + 1 <= self.inv["stone"] + gain))
+            if area is not None and (cand & area).any():
+                cand &= area  # stay close enough to the plant for it to grow
+            for budget in (0, 1, 2, 5):
+                if (cand & (cost <= budget)).any():
+                    options.append((budget, d, cand & (cost <= budget), walls))
+                    break
         if not options:
             return False
-        d, cand = options[int(self.rng.integers(len(options)))]
+        best = min(o[0] for o in options)
+        options = [o for o in options if o[0] == best]
+        _, d, cand, walls = options[int(self.rng.integers(len(options)))]
         ok = yield from self._go_stand(lambda: cand, max_steps=60)
         if not ok:
             return False
+        entrance = self.pos
+        for w in walls:  # wall up the open sides
+            t = (entrance[0] + w[0], entrance[1] + w[1])
+            if not self._inside(t) or not (WALKABLE[self.sem[t]] or self.sem[t] in CREATURES):
+                continue
+            ok = yield from self._face_tile(t, max_steps=30)
+            if not ok or self.inv["stone"] < 1 or not WALKABLE[self.sem[t]]:
+                return False
+            yield A["place_stone"]
+        if self.pos != entrance:
+            goal = np.zeros(self.area, bool)
+            goal[entrance] = True
+            ok = yield from self._go_stand(lambda: goal, max_steps=30)
+            if not ok:
+                return False
         entrance = self.pos
         p0 = (entrance[0] + d[0], entrance[1] + d[1])
         p1 = (entrance[0] + 2 * d[0], entrance[1] + 2 * d[1])
@@ -889,7 +940,7 @@ class ScriptedPlayer:
         tx, ty = int(xs[i]), int(ys[i])
         box = np.zeros(self.area, bool)
         box[max(0, tx - 3): tx + 4, max(0, ty - 3): ty + 4] = True
-        ok = yield from self._go_stand(lambda: box, max_steps=max_steps, stop=stop)
+        yield from self._go_stand(lambda: box, max_steps=max_steps, stop=stop)
         return bool(stop and stop())
 
     def _wander(self, steps: int) -> Iterator[int]:
@@ -1041,7 +1092,6 @@ class ScriptedPlayer:
                         and target[self.pos[0] + d[0], self.pos[1] + d[1]]]
             if adjacent:
                 d = adjacent[int(self.rng.integers(len(adjacent)))]
-                nxt = (self.pos[0] + d[0], self.pos[1] + d[1])
                 # a blocked target: the move turns the player in place; a walkable one (grass): the player steps
                 # onto it and then faces the next tile in that direction
                 yield MOVES[d]

@@ -1,0 +1,75 @@
+"""generate_sampling (spec §3.7) with the §12.1.10 fixes: sorted listing, real --val_from removal, atomic lists."""
+import os
+
+import numpy as np
+import pytest
+
+from steve1.data.EpisodeStorage import EpisodeStorage
+from steve1.data.sampling import generate_sampling as gs
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        length = 40 + 5 * i
+        frames = np.zeros((length, 8, 8, 3), np.uint8)
+        ep = EpisodeStorage(data / f"ep_{i:02d}")
+        ep.write_episode(frames, [0] * length, embeds=[None] * 15 + [rng.random((1, 4))] * (length - 15))
+    frames = np.zeros((20, 8, 8, 3), np.uint8)
+    EpisodeStorage(data / "ep_too_short").write_episode(frames, [0] * 20, embeds=[None] * 20)
+    EpisodeStorage(data / "ep_no_embeds").write_episode(np.zeros((60, 8, 8, 3), np.uint8), [0] * 60)
+    return data
+
+
+def _run(data, out, *extra):
+    return gs.main(["--data_dir", str(data), "--output_dir", str(out), "--T", "20", "--min_btwn_goals", "15",
+                    "--train_frames", "300", "--val_frames", "100", *extra])
+
+
+def _read(path):
+    return gs.read_episode_list(str(path))
+
+
+def test_split_is_deterministic_and_disjoint(dataset, tmp_path, monkeypatch):
+    train, val = _run(dataset, tmp_path / "s1", "--seed", "3")
+    assert sum(n for _, n in train) >= 300 and sum(n for _, n in val) >= 100
+    names = {os.path.basename(p) for p, _ in train + val}
+    assert "ep_too_short" not in names and "ep_no_embeds" not in names  # T + 15 = 35 frames and embeds needed
+    assert not {p for p, _ in train} & {p for p, _ in val}
+    assert _read(tmp_path / "s1" / "seed1_train.txt") == [p for p, _ in train]
+
+    # the listing order of the filesystem does not matter
+    real_listdir = os.listdir
+    monkeypatch.setattr(gs.os, "listdir", lambda d: list(reversed(real_listdir(d))))
+    train2, val2 = _run(dataset, tmp_path / "s2", "--seed", "3")
+    assert (train2, val2) == (train, val)
+    other, _ = _run(dataset, tmp_path / "s3", "--seed", "4")
+    assert other != train
+
+
+def test_val_from_really_removes_val_episodes(dataset, tmp_path):
+    out = tmp_path / "out"
+    _, val = _run(dataset, out, "--name", "first", "--seed", "1")
+    train, val2 = _run(dataset, out, "--name", "second", "--seed", "2", "--val_from", "first",
+                       "--train_frames", "-1")
+    assert [p for p, _ in val2] == [p for p, _ in val]
+    assert not {p for p, _ in train} & {p for p, _ in val}  # upstream leaked val episodes into train here
+    assert len(train) + len(val) == 12
+    assert _read(out / "second_val.txt") == _read(out / "first_val.txt")
+
+
+def test_allow_missing_embeds_and_errors(dataset, tmp_path):
+    train, val = _run(dataset, tmp_path / "o", "--allow_missing_embeds", "--train_frames", "-1")
+    assert "ep_no_embeds" in {os.path.basename(p) for p, _ in train + val}
+    with pytest.raises(ValueError, match="holds"):
+        gs.generate_train_val_split([("a", 50), ("b", 50)], train_frames=80, val_frames=40, seed=0)
+    with pytest.raises(FileNotFoundError, match="missing_val.txt"):
+        _run(dataset, tmp_path / "o", "--val_from", "missing")
+    assert not [n for n in os.listdir(tmp_path / "o") if ".tmp" in n]
+
+
+def test_defaults_are_sane():
+    args = gs.parse_args([])
+    assert args.output_dir == "downloads/samplings" and args.data_dir == "downloads/dataset_contractor"

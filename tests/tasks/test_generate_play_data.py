@@ -1,0 +1,87 @@
+"""The play-data generator: a tiny dataset from the real script, its layout, replay from actions, resume."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from steve1.data.EpisodeStorage import EpisodeStorage, list_valid_episodes
+from tasks.crafter import generate_play_data as gpd
+from tasks.crafter.env import ACHIEVEMENTS, INVENTORY_ITEMS, CrafterEnv
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("play") / "dataset_crafter"
+    summary = gpd.main(["--out_dir", str(out), "--num_episodes", "3", "--max_episode_len", "60", "--workers", "2",
+                        "--seed", "7"])
+    return out, summary
+
+
+def test_layout_and_summary(dataset):
+    out, summary = dataset
+    episodes = list_valid_episodes(out, for_training=False)
+    assert [os.path.basename(p) for p, _ in episodes] == [f"crafter_s7_{i:06d}" for i in range(3)]
+    assert summary["episodes"] == 3 and summary["frames"] == sum(n for _, n in episodes)
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["frames"] == summary["frames"]
+    assert set(on_disk["achievement_success_rate"]) == set(ACHIEVEMENTS)
+    assert on_disk["this_run"]["episodes"] == 3 and on_disk["this_run"]["env_steps_per_s"] > 0
+    ep = EpisodeStorage(episodes[0][0])
+    assert ep.frame_format == "npz" and not ep.has_embeds()
+    length = ep.get_len()
+    infos = ep.load_infos()
+    assert infos["inventory"].shape == (length, len(INVENTORY_ITEMS)) and infos["inventory"].dtype == np.uint8
+    assert infos["achievements"].shape == (length, len(ACHIEVEMENTS))
+    assert infos["player_pos"].shape == (length, 2) and infos["subgoal"].shape == (length,)
+    meta = ep.load_metadata()
+    assert meta["sim"] == "crafter" and meta["length"] == length and meta["end"] in ("death", "max_steps")
+    assert meta["subgoal_names"][int(infos["subgoal"][0])]
+    assert infos["inventory"][0, INVENTORY_ITEMS.index("health")] == 9  # row 0 = the state after reset
+
+
+def test_episode_replays_from_world_seed_and_actions(dataset):
+    out, _ = dataset
+    ep = EpisodeStorage(out / "crafter_s7_000001")
+    meta, frames, actions, infos = ep.load_metadata(), ep.load_frame_array(), ep.load_actions(), ep.load_infos()
+    env = CrafterEnv(max_steps=meta["max_episode_len"])
+    obs, info = env.reset(options={"world_seed": meta["world_seed"]})
+    np.testing.assert_array_equal(obs["pov"], frames[0])
+    for t, action in enumerate(actions[:-1]):
+        obs, _, _, _, info = env.step(action)
+        np.testing.assert_array_equal(obs["pov"], frames[t + 1])
+        np.testing.assert_array_equal(info["player_pos"], infos["player_pos"][t + 1])
+    _, _, _, _, info = env.step(actions[-1])
+    assert info["achievements"] == meta["final_achievements"]
+
+
+def test_rerun_skips_finished_episodes_and_extends(dataset):
+    out, _ = dataset
+    before = {p: os.path.getmtime(os.path.join(p, "len.txt")) for p, _ in list_valid_episodes(out, for_training=False)}
+    (out / ".crafter_s7_000003.tmp-1-x").mkdir()  # left by a killed run
+    summary = gpd.main(["--out_dir", str(out), "--num_episodes", "4", "--max_episode_len", "60", "--workers", "1",
+                        "--seed", "7"])
+    assert summary["this_run"]["episodes"] == 1 and summary["episodes"] == 4
+    after = list_valid_episodes(out, for_training=False)
+    assert all(os.path.getmtime(os.path.join(p, "len.txt")) == t for p, t in before.items())
+    assert not [n for n in os.listdir(out) if ".tmp-" in n]
+    # same seeds per index whatever the worker count
+    assert gpd.episode_seeds(7, 3) == gpd.episode_seeds(7, 3) != gpd.episode_seeds(7, 2)
+    assert len(after) == 4
+
+
+def test_settings_mismatch_is_refused(dataset):
+    out, _ = dataset
+    with pytest.raises(SystemExit, match="generation.json"):
+        gpd.main(["--out_dir", str(out), "--num_episodes", "3", "--max_episode_len", "99", "--seed", "7"])
+
+
+def test_num_frames_mode(tmp_path):
+    summary = gpd.main(["--out_dir", str(tmp_path / "d"), "--num_frames", "70", "--max_episode_len", "40",
+                        "--workers", "1"])
+    assert summary["frames"] >= 70 and summary["episodes"] == 2
+
+
+def test_crafter_score():
+    assert gpd.crafter_score([0.0] * 22) == pytest.approx(0.0)
+    assert gpd.crafter_score([1.0] * 22) == pytest.approx(100.0)
