@@ -142,7 +142,7 @@ class EpisodeStorage:
         if info is not None:
             self.infos.append(info)
 
-    def save_episode(self, metadata: Optional[dict] = None, frame_format: str = "mp4",
+    def save_episode(self, metadata: Optional[dict] = None, frame_format: str = "npz",
                      with_embeds: Optional[bool] = None) -> None:
         """Write the buffered steps atomically (see :meth:`write_episode`). Embeddings are written when any
         buffered embedding is not None, or when ``with_embeds`` says so."""
