@@ -470,32 +470,42 @@ def _window(x, t0: int, t1: int):
 
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, args: argparse.Namespace, accelerator) -> float:
-    """Mean loss over every ``trunc_t`` window of ``dataset`` (in index order, state carried, eval mode; spec §6)."""
+    """Mean loss over every ``trunc_t`` window of every chunk of ``dataset`` (eval mode, no gradient; spec §6).
+
+    Chunks are dealt round-robin to the processes and batched by ``--batch_size`` in index order (the last batch of
+    a process may be smaller: every chunk counts). The recurrent state is carried across windows and batches as in
+    training (a chunk starts with ``first=True``, so the previous chunk's memory is masked); the result is the mean
+    over all windows of all processes of the per-window batch-mean loss.
+
+    Raises:
+        ValueError: fewer chunks than processes.
+    """
+    if len(dataset) < accelerator.num_processes:
+        raise ValueError(f"validation set has {len(dataset)} chunks, fewer than the {accelerator.num_processes} "
+                         f"processes")
     was_training = model.training
     model.eval()
     policy = accelerator.unwrap_model(model).policy
-    per_global = args.batch_size * accelerator.num_processes
-    offset = accelerator.process_index * args.batch_size
-    batches = [list(range(g * per_global + offset, g * per_global + offset + args.batch_size))
-               for g in range(len(dataset) // per_global)]
-    if not batches:
-        raise ValueError(f"validation set has {len(dataset)} chunks, fewer than one batch of "
-                         f"{args.batch_size * accelerator.num_processes}")
-    total, count = torch.zeros((), device=accelerator.device), 0
+    mine = list(range(accelerator.process_index, len(dataset), accelerator.num_processes))
+    batches = [mine[i:i + args.batch_size] for i in range(0, len(mine), args.batch_size)]
+    sums = torch.zeros(2, device=accelerator.device)  # (sum of window losses, number of windows)
     state = None
     for obs, actions, firsts in _loader(dataset, batches, args.num_workers):
         obs, actions, firsts = _to_device((obs, actions, firsts[..., 0]), accelerator.device)
-        if state is None:
+        if state is None or _state_batch(state) != firsts.shape[0]:
             state = policy.initial_state(firsts.shape[0])
         for t0 in range(0, firsts.shape[1], args.trunc_t):
-            sl = slice(t0, t0 + args.trunc_t)
-            loss, state = model(_window(obs, sl.start, sl.stop), firsts[:, sl], _window(actions, sl.start, sl.stop),
-                                state)
-            total = total + loss.float()
-            count += 1
-    mean = accelerator.gather(total.reshape(1) / count).mean().item()
+            t1 = t0 + args.trunc_t
+            loss, state = model(_window(obs, t0, t1), firsts[:, t0:t1], _window(actions, t0, t1), state)
+            sums += torch.stack([loss.detach().float(), torch.ones((), device=sums.device)])
+    sums = accelerator.gather(sums.reshape(1, 2)).sum(dim=0)
     model.train(was_training)
-    return mean
+    return (sums[0] / sums[1]).item()
+
+
+def _state_batch(state: Any) -> int:
+    """Batch size of a VPT recurrent state (list over blocks of ``(mask, (K, V))``)."""
+    return int(state[0][1][0].shape[0])
 
 
 def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy: Callable,
