@@ -59,6 +59,16 @@ def model_config(args: argparse.Namespace) -> tuple[dict, dict, str]:
     return dict(POLICY_KWARGS), dict(PI_HEAD_KWARGS), "VPT/agent.py POLICY_KWARGS"
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -67,16 +77,18 @@ def write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def time_get_action(agent: MineRLAgent, povs: list, warmup: int, frames: int) -> list:
+def time_get_action(agent: MineRLAgent, povs: list, warmup: int, frames: int) -> tuple[list, list]:
+    """Wall-clock and process CPU seconds of each timed get_action call."""
     agent.reset()
     for i in range(warmup):
         agent.get_action({"pov": povs[i % len(povs)]})
-    times = []
+    wall, cpu = [], []
     for i in tqdm(range(frames), desc="get_action", leave=False):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         agent.get_action({"pov": povs[i % len(povs)]})
-        times.append(time.perf_counter() - start)
-    return times
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 def time_chunk(agent: MineRLAgent, batch: int, length: int, seed: int) -> float:
@@ -103,14 +115,16 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     povs = [rng.integers(0, 256, (360, 640, 3), dtype=np.uint8) for _ in range(8)]
 
-    times_ms = np.array(time_get_action(agent, povs, args.warmup, args.frames)) * 1e3
+    load_before = os.getloadavg()[0]
+    wall, cpu = time_get_action(agent, povs, args.warmup, args.frames)
+    times_ms, cpu_ms = np.array(wall) * 1e3, np.array(cpu) * 1e3
     results = {
         "variant": args.variant,
         "config_source": source,
         "num_parameters": n_params,
         "threads": args.threads,
         "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "get_action_ms": {
             "frames": args.frames,
             "warmup": args.warmup,
@@ -119,12 +133,17 @@ def main() -> None:
             "mean": float(times_ms.mean()),
             "p90": float(np.percentile(times_ms, 90)),
             "stdev": float(statistics.pstdev(times_ms)),
+            # CPU time of all threads of this process; with --threads 1 it is robust to other processes' load
+            "process_cpu_median": float(np.median(cpu_ms)),
         },
+        "load_average_1min_before": load_before,
     }
     print(f"VPT-{args.variant} ({n_params:,} parameters), {args.threads} threads, batch 1, one frame per call:")
     g = results["get_action_ms"]
     print(f"  get_action: median {g['median']:.1f} ms/frame (min {g['min']:.1f}, mean {g['mean']:.1f}, "
-          f"p90 {g['p90']:.1f}) over {args.frames} frames")
+          f"p90 {g['p90']:.1f}) over {args.frames} frames; process CPU time median {g['process_cpu_median']:.1f} ms")
+    if load_before > 0.5:
+        print(f"  warning: 1-min load average was {load_before:.2f} before timing: other processes share the CPU")
     if not args.skip_chunk:
         seconds = time_chunk(agent, args.chunk_batch, args.chunk_len, args.seed)
         n_frames = args.chunk_batch * args.chunk_len

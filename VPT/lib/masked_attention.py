@@ -32,7 +32,7 @@ Where we deliberately differ from the official code (``lib/masked_attention.py``
 from __future__ import annotations
 
 import math
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F

@@ -27,7 +27,7 @@ attention, preallocated memory) and :meth:`MinecraftAgentPolicy.act` (``torch.in
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -121,3 +121,15 @@ def test_minerl_dict_space_sums_heads():
     assert total.shape == (2, 3) and torch.allclose(total, parts)
     assert head.kl_divergence(pd, pd).shape == (2, 3, 1)
     assert math.isclose(head["buttons"].temperature, 2.0)
+
+
+def test_cnn_frames_per_pass_does_not_change_results(tiny_policy_factory):
+    policy = tiny_policy_factory(spaces.Discrete(5))
+    img = torch.randint(0, 256, (2, 5, 16, 16, 3), dtype=torch.uint8)
+    cnn = policy.net.img_process.cnn
+    with torch.no_grad():
+        cnn.frames_per_pass = 3  # 10 frames in passes of 3, 3, 3, 1
+        split = policy.net.img_process(policy.net.img_preprocess(img))
+        cnn.frames_per_pass = 64
+        whole = policy.net.img_process(policy.net.img_preprocess(img))
+    assert split.shape == (2, 5, 16) and torch.allclose(split, whole, atol=1e-6, rtol=0)
