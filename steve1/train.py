@@ -34,7 +34,8 @@ The recipe (one window step ``n`` = one forward/backward over ``trunc_t`` frames
   ``policy.state_dict()`` without prefix, loadable by :meth:`steve1.MineRLConditionalAgent.MineRLConditionalAgent.
   load_weights`. A checkpoint every ``--save_freq`` window steps in ``--checkpoint_dir``; TensorBoard in
   ``--tb_dir`` (tags ``losses/train_loss``, ``losses/val_loss``, ``charts/learning_rate``,
-  ``charts/frames_per_second``; the x axis is frames processed, i.e. env steps of data); the resolved arguments in
+  ``charts/frames_per_second`` (training frames per second of wall time, validation excluded); the x axis is frames
+  processed, i.e. env steps of data; train losses are averaged over processes); the resolved arguments in
   ``<checkpoint_dir>/args.yaml``.
 
 Where we deliberately differ from upstream (spec §6, §12.1.8):
@@ -575,6 +576,10 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
 
     frames_per_step = args.trunc_t * args.batch_size * num_processes
     n_windows = args.T // args.trunc_t
+    n_batches = len(train_dataset) // (args.batch_size * num_processes)  # per epoch, the same on every process
+    if n_batches == 0:
+        raise ValueError(f"training set has {len(train_dataset)} chunks, fewer than one batch of "
+                         f"{args.batch_size * num_processes}")
     total_steps = math.ceil(args.n_frames / frames_per_step)
     tb_dir = args.tb_dir or os.path.join(args.checkpoint_dir, "tb")
     writer = None
@@ -625,9 +630,6 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
             train_dataset.set_epoch(state.epoch)
         batches = epoch_batches(len(train_dataset), args.batch_size, args.seed, state.epoch, num_processes,
                                 accelerator.process_index)
-        if not batches:
-            raise ValueError(f"training set has {len(train_dataset)} chunks, fewer than one batch of "
-                             f"{args.batch_size * num_processes}")
         for obs, actions, firsts in _loader(train_dataset, batches[state.batch:], args.num_workers):
             obs, actions, firsts = _to_device((obs, actions, firsts[..., 0]), accelerator.device)
             if firsts.shape[1] != args.T:
@@ -661,24 +663,30 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
                 if (state.n_steps - 1) % args.log_freq == 0:
                     now = time.time()
                     fps = (frames - last_log_frames) / max(now - last_log_time, 1e-9)
-                    train_losses.append((state.n_steps, sum_loss / n_loss))
+                    mean_loss = sum_loss / n_loss
+                    if num_processes > 1:  # the same steps on every process: average their losses
+                        mean_loss = accelerator.reduce(torch.tensor(mean_loss, device=accelerator.device),
+                                                       "mean").item()
+                    train_losses.append((state.n_steps, mean_loss))
                     if is_main:
-                        writer.add_scalar("losses/train_loss", sum_loss / n_loss, frames)
+                        writer.add_scalar("losses/train_loss", mean_loss, frames)
                         writer.add_scalar("charts/learning_rate", lr, frames)
                         writer.add_scalar("charts/frames_per_second", fps, frames)
-                        progress.set_postfix(loss=f"{sum_loss / n_loss:.3f}", lr=f"{lr:.2e}", fps=f"{fps:.0f}")
+                        progress.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.2e}", fps=f"{fps:.0f}")
                     sum_loss, n_loss = 0.0, 0
                     last_log_time, last_log_frames = now, frames
                 if frames >= state.next_snapshot_frames:
                     save_weights(f"snapshot_{frames}")
                     state.next_snapshot_frames += args.snapshot_every_n_frames
                 if validation_due(state.n_steps, args.val_freq, args.val_freq_begin, args.val_freq_switch_steps):
+                    val_start = time.time()
                     validate()
+                    last_log_time += time.time() - val_start  # frames/s counts training time only
                 done = frames >= args.n_frames
                 if state.n_steps % args.save_freq == 0:
                     save_weights("latest")
                     save_checkpoint(args.checkpoint_dir, accelerator, policy, optimizer,
-                                    _next_position(state, n_windows, len(batches)), agent_state)
+                                    _next_position(state, n_windows, n_batches), agent_state)
                 if done:
                     break
             if done:
@@ -694,7 +702,7 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
     save_weights("latest")
     if state.n_steps % accum == 0 and state.n_steps % args.save_freq != 0:  # (else just saved)
         save_checkpoint(args.checkpoint_dir, accelerator, policy, optimizer,
-                        _next_position(state, n_windows, len(batches)), agent_state)
+                        _next_position(state, n_windows, n_batches), agent_state)
     if is_main:
         writer.close()
         print(f"[train] done: {state.n_steps} window steps, {state.n_steps * frames_per_step} frames, "
