@@ -182,6 +182,29 @@ def test_tokenizer():
         tokenizer("collect wood")
 
 
+def test_select_clips_balances_captions_and_keeps_a_gap():
+    from tasks.crafter.crafterclip.captions import ClipCaptions
+    from tasks.crafter.crafterclip.data import select_clips
+
+    rng = np.random.default_rng(0)
+    episodes = []
+    for _ in range(3):  # "walk left" everywhere, "collect wood" in 6 clips per episode
+        primary = np.full(300, CAPTION_INDEX["walk left"])
+        primary[:15] = -1
+        primary[rng.choice(np.arange(15, 300), 6, replace=False)] = CAPTION_INDEX["collect wood"]
+        rows = np.zeros((300, len(CAPTIONS)), bool)
+        rows[np.arange(15, 300), primary[15:]] = True
+        episodes.append(ClipCaptions(rows, primary))
+    chosen = select_clips(episodes, n_clips=40, max_per_caption=30, min_gap=3, seed=0)
+    captions = np.array([episodes[e].primary[t] for e, t in chosen])
+    n_wood = int((captions == CAPTION_INDEX["collect wood"]).sum())
+    assert n_wood >= 14  # rare caption served first: nearly all of its 18 clips (some lie closer than min_gap)
+    assert len(chosen) == 40 and (captions == CAPTION_INDEX["walk left"]).sum() == 40 - n_wood
+    for e in range(3):
+        ts = np.sort(chosen[chosen[:, 0] == e, 1])
+        assert ts.min() >= 15 and np.all(np.diff(ts) >= 3)
+
+
 # ---------------------------------------------------------------------- loss, model, training
 def test_clip_loss_is_clip_without_duplicates_and_ignores_true_captions():
     torch.manual_seed(0)
