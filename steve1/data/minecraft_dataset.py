@@ -193,6 +193,7 @@ class LoadedChunk:
         goal_times: int64 ``[T]`` per-frame goal time (absolute frame index, ``>= start + i``).
         embeds: the episode's embedding list (``None`` for ``t < 15``, else float ``[1, D]``).
         rng: the item's numpy Generator (already used for the goal times).
+        sim: the episode's simulator (``tasks.SIMULATORS`` key).
     """
 
     episode_dir: str
