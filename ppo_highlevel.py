@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from hierarchical.baselines import METHODS, method_overrides
+
 __all__ = ["parse_args", "main", "run"]
 
 _RUN_KEYS_NOT_IN_CONFIG = ("load", "cpu", "device", "highlevel_config", "config")
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("task and run")
     g.add_argument("--config", type=str, default=None,
                    help="task name in tasks/task_specs.yaml (e.g. crafter_wood, log_plains); not needed with --load")
+    g.add_argument("--method", choices=list(METHODS), default=None,
+                   help="ptgm (default) or a baseline/ablation preset (hierarchical/baselines.py): ppo = flat SB3 "
+                        "PPO('CnnPolicy') from scratch, bc_ppo = the BC low-level policy fine-tuned with PPO, "
+                        "ptgm_no_prior = no goal prior (kl_reward 0), ptgm_continuous = goal embeddings instead of "
+                        "codes, steve1_prompt = the low-level policy on the task's text prompt (no RL)")
     g.add_argument("--highlevel_config", type=str, default=None,
                    help="high-level config YAML to use instead of the task spec's highlevel_config")
     g.add_argument("--name", type=str, default=None, help="run name; the run directory is <results_dir>/<name>_<time>")
@@ -84,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weights", type=str, default=None,
                    help="VPT weights whose image encoder + transformer initialise the frozen high-level trunk")
     g.add_argument("--prior_weights", type=str, default=None, help="weights of the goal prior")
+    g.add_argument("--goal_embedder", type=str, default=None,
+                   help="goal embedder file for text prompts (--method steve1_prompt; Crafter: CrafterCLIP)")
     g.add_argument("--codebook", type=str, default=None, help="goal codebook centers.pkl")
     g.add_argument("--discrete", action=bool_flag, default=None,
                    help="actions are code indices of the codebook (--no-discrete: continuous goal embeddings)")
@@ -141,6 +150,8 @@ def _fail(msg: str) -> None:
 def _resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Optional[Path]]:
     """(config, run dir, checkpoint to resume or None); bad task names or config files end the program."""
     given = {k: v for k, v in vars(args).items() if v is not None and k not in _RUN_KEYS_NOT_IN_CONFIG}
+    if not args.load:
+        given = method_overrides(args.method, given)  # the method's preset under the given flags
     try:
         return _resolve_or_raise(args, given)
     except (KeyError, ValueError, FileNotFoundError) as exc:
@@ -206,6 +217,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from stable_baselines3 import PPO
     from stable_baselines3.common.utils import set_random_seed
 
+    from hierarchical import baselines
     from hierarchical.build import (check_files, make_highlevel_env, prior_temperature, select_device,
                                     write_yaml_atomic)
     from sb3_vpt.logging import HighLevelLogger, load_checkpoint_state, set_rng_state
@@ -219,13 +231,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_yaml_atomic(run_dir / "config.yaml", cfg)
 
-    venv, parts = make_highlevel_env(cfg, device)
+    method = cfg.get("method") or "ptgm"
+    if method == "steve1_prompt":  # no RL: the low-level policy on the prompt's goal (hierarchical/baselines.py)
+        return baselines.run_prompt_evaluation(cfg, run_dir, device)
+    if method == "ppo":  # flat PPO from scratch on the raw frames and actions
+        venv, parts = baselines.make_flat_venv(cfg), {}
+    elif method == "bc_ppo":  # the BC policy's frozen trunk as observation, one step = one env step
+        venv, bc_policy = baselines.make_bc_trunk_venv(cfg, device)
+        parts = {}
+    else:
+        venv, parts = make_highlevel_env(cfg, device)
     venv.seed(seed)
     temperature = float(cfg.get("temperature") or 1.0)
     if cfg.get("initialize_with_prior"):
         temperature = prior_temperature(cfg)  # the initial policy must be the prior's distribution (fix §12.1.3)
     counters = {"env_steps": 0, "iteration": 0}
-    if ckpt is None:
+    if ckpt is None and method == "ppo":
+        model = baselines.make_flat_ppo(venv, seed, device)
+    elif ckpt is None and method == "bc_ppo":
+        model = baselines.make_bc_ppo(venv, bc_policy, seed, device)
+    elif ckpt is None:
         model = PPO(
             VPTHeadPolicy, venv, learning_rate=float(cfg["lr"]), n_steps=int(cfg["steps_per_iter"]),
             batch_size=int(cfg["batch_size"]), n_epochs=int(cfg["n_epochs"]), gamma=float(cfg["gamma"]),
@@ -246,7 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model._last_obs = None  # the simulator cannot be restored: learn() starts from a fresh reset
         counters = state["counters"]
         set_rng_state(state["rng"])
-    venv.attach_policy(model.policy)
+    if hasattr(venv, "attach_policy"):
+        venv.attach_policy(model.policy)
 
     budget_env = cfg.get("env_steps")
     budget_high = cfg.get("steps")
@@ -269,6 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     recent = list(logger.recent_success)
     results = {
         "task": cfg["config"],
+        "method": method,
         "final_success_rate": float(np.mean(recent)) if recent else float("nan"),
         "final_success_rate_episodes": len(recent),
         "env_steps": logger.env_steps,

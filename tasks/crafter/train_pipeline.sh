@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The ONE script that trains every Crafter model PTGM needs from the play dataset and ships them to downloads/crafter/
+# (the files `python ppo_highlevel.py --config crafter_stone_pickaxe` reads through configs/crafter/highlevel.yaml).
+#
+#   bash tasks/crafter/train_pipeline.sh                       # full run (<= 2 h on 2 CPU cores, see the budget below)
+#   nohup bash tasks/crafter/train_pipeline.sh > results/crafter/pipeline.log 2>&1 &   # in the background
+#   TINY=1 WORK=/tmp/pipe DATA_DIR=/tmp/pipe/ds SHIP=/tmp/pipe/ship bash tasks/crafter/train_pipeline.sh  # smoke test
+#
+# Stages (each is skipped when its output exists, and the two trainers resume from their checkpoints, so a rerun
+# after an interruption continues where it stopped; delete a stage's output to redo it):
+#   1. split      steve1/data/sampling/generate_sampling.py -> $SAMPLINGS/crafter_seed1_{train,val}.txt
+#   2. CrafterCLIP tasks/crafter/crafterclip/train.py -> $SHIP/crafterclip.pt   (only if that file is missing)
+#   3. embed      steve1/data/generation/embed_episodes.py --embedder crafterclip (the split's episodes)
+#   4. STEVE-1 BC steve1/train.py --config configs/crafter/steve1.yaml -> $WORK/steve1/
+#   5. codebook   goal_prior/generate_codebook.py --config configs/crafter/codebook.yaml -> $WORK/codebook/
+#   6. goal prior goal_prior/train.py --config configs/crafter/goal_prior.yaml -> $WORK/goal_prior/
+#   7. ship       copy the model config, the weights and the codebook into $SHIP (downloads/crafter/)
+#
+# Hyperparameters live in configs/crafter/*.yaml; the variables below only size the run (how much data, how many
+# frames), so that the same script makes the shipped models and a smoke test:
+#   DATA_DIR      play dataset (tasks/crafter/generate_play_data.py)           [downloads/dataset_crafter]
+#   WORK          training outputs, checkpoints, TensorBoard                   [results/crafter]
+#   SHIP          shipped artefacts                                            [downloads/crafter]
+#   SAMPLINGS     split files                                                  [downloads/samplings]
+#   TRAIN_FRAMES  frames of the train split (-1: every finished episode)       [-1]
+#   VAL_FRAMES    frames of the val split                                      [20000]
+#   BC_FRAMES     STEVE-1 behaviour-cloning frames (configs' n_frames if empty) []
+#   PRIOR_FRAMES  goal-prior frames (config's n_frames if empty)               []
+#   CLIP_STEPS    CrafterCLIP optimiser steps if it must be trained (config's)  []
+#   THREADS       torch threads per process                                    [2]
+#   TINY=1        a few-minute smoke test: tiny budgets everywhere
+set -euo pipefail
+
+DATA_DIR=${DATA_DIR:-downloads/dataset_crafter}
+WORK=${WORK:-results/crafter}
+SHIP=${SHIP:-downloads/crafter}
+SAMPLINGS=${SAMPLINGS:-downloads/samplings}
+TRAIN_FRAMES=${TRAIN_FRAMES:--1}
+VAL_FRAMES=${VAL_FRAMES:-20000}
+BC_FRAMES=${BC_FRAMES:-}
+PRIOR_FRAMES=${PRIOR_FRAMES:-}
+CLIP_STEPS=${CLIP_STEPS:-}
+THREADS=${THREADS:-2}
+TINY=${TINY:-0}
+SPLIT=crafter_seed1
+
+BC_EXTRA=()
+PRIOR_EXTRA=()
+CLIP_EXTRA=()
+CODEBOOK_EXTRA=()
+if [[ "$TINY" == 1 ]]; then
+    BC_FRAMES=${BC_FRAMES:-2560}
+    PRIOR_FRAMES=${PRIOR_FRAMES:-1280}
+    CLIP_STEPS=${CLIP_STEPS:-20}
+    VAL_FRAMES=${VAL_FRAMES_TINY:-600}
+    BC_EXTRA=(--warmup_frames 256 --val_freq_begin 5 --val_freq 5 --val_freq_switch_steps 5 --save_freq 5
+              --num_workers 0 --log_freq 2)
+    PRIOR_EXTRA=("${BC_EXTRA[@]}")
+    CLIP_EXTRA=(--train_clips 512 --val_clips 128 --batch_size 32 --eval_every 0 --checkpoint_every 10)
+    CODEBOOK_EXTRA=(--n-codebook 8 --video-num -1 --sample-interval 5 --perplexity 10 --gif-frames 0)
+fi
+[[ -n "$BC_FRAMES" ]] && BC_EXTRA+=(--n_frames "$BC_FRAMES")
+[[ -n "$PRIOR_FRAMES" ]] && PRIOR_EXTRA+=(--n_frames "$PRIOR_FRAMES")
+[[ -n "$CLIP_STEPS" ]] && CLIP_EXTRA+=(--steps "$CLIP_STEPS")
+N_CODES=$(python -c "import yaml; print(yaml.safe_load(open('configs/crafter/codebook.yaml'))['n-codebook'])")
+[[ "$TINY" == 1 ]] && N_CODES=8
+CODEBOOK_DIR="$WORK/codebook/tsne_n${N_CODES}_s1"
+
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+stamp() { echo "[pipeline $(date -u +%H:%M:%S)] $*"; }
+mkdir -p "$WORK" "$SHIP" "$SAMPLINGS"
+T0=$(date +%s)
+
+# 1. split (episodes finished so far; the val split is drawn first)
+if [[ ! -f "$SAMPLINGS/${SPLIT}_train.txt" || ! -f "$SAMPLINGS/${SPLIT}_val.txt" ]]; then
+    stamp "1/7 split $DATA_DIR"
+    python -m steve1.data.sampling.generate_sampling --data_dir "$DATA_DIR" --name "$SPLIT" \
+        --output_dir "$SAMPLINGS" --train_frames "$TRAIN_FRAMES" --val_frames "$VAL_FRAMES" --T 160 \
+        --allow_missing_embeds
+else
+    stamp "1/7 split exists: $SAMPLINGS/${SPLIT}_{train,val}.txt"
+fi
+wc -l "$SAMPLINGS/${SPLIT}_train.txt" "$SAMPLINGS/${SPLIT}_val.txt"
+
+# 2. CrafterCLIP, only when no goal embedder is shipped yet
+if [[ ! -f "$SHIP/crafterclip.pt" ]]; then
+    stamp "2/7 CrafterCLIP -> $SHIP/crafterclip.pt"
+    python tasks/crafter/crafterclip/train.py --config configs/crafter/crafterclip.yaml \
+        --sampling "$SAMPLINGS/$SPLIT" --out "$SHIP/crafterclip.pt" --eval_out "$SHIP/crafterclip_eval.json" \
+        --run_dir "$WORK/crafterclip" --cache_dir "$WORK/crafterclip/cache" --torch_threads "$THREADS" \
+        "${CLIP_EXTRA[@]}"
+    rm -rf "$WORK/crafterclip/cache"
+else
+    stamp "2/7 CrafterCLIP exists: $SHIP/crafterclip.pt"
+fi
+
+# 3. goal embeddings of the split's episodes (a folder of links to them, so that episodes the play-data generator
+#    adds later are not embedded for nothing; resumable: embedded episodes are skipped)
+stamp "3/7 embed the split's episodes with CrafterCLIP"
+LINKS="$WORK/split_episodes"
+mkdir -p "$LINKS"
+cat "$SAMPLINGS/${SPLIT}_train.txt" "$SAMPLINGS/${SPLIT}_val.txt" | while read -r ep; do
+    [[ -n "$ep" && ! -e "$LINKS/$(basename "$ep")" ]] && ln -s "$(realpath "$ep")" "$LINKS/$(basename "$ep")"
+done
+python -m steve1.data.generation.embed_episodes --embedder crafterclip --weights "$SHIP/crafterclip.pt" \
+    --data_dir "$LINKS" --torch_threads "$THREADS"
+
+# 4. STEVE-1 behaviour cloning (resumes from $WORK/steve1/training_checkpoint)
+STEVE1_OUT="$WORK/steve1/weights/steve1_crafter.weights"
+stamp "4/7 STEVE-1 BC -> $STEVE1_OUT"
+python steve1/train.py --config configs/crafter/steve1.yaml --sampling "$SPLIT" --sampling_dir "$SAMPLINGS/" \
+    --out_weights "$STEVE1_OUT" --checkpoint_dir "$WORK/steve1/training_checkpoint" "${BC_EXTRA[@]}"
+# the weights at the end of the run (one pass over fresh data: no overfitting to guard against with _best, and a run
+# stopped early still ships its last checkpoint)
+STEVE1_FINAL="${STEVE1_OUT%.weights}_latest.weights"
+
+# 5. codebook
+if [[ ! -f "$CODEBOOK_DIR/centers.pkl" ]]; then
+    stamp "5/7 codebook -> $CODEBOOK_DIR"
+    python goal_prior/generate_codebook.py --config configs/crafter/codebook.yaml --sampling "$SPLIT" \
+        --sampling_dir "$SAMPLINGS/" --output-dir "$WORK/codebook/" "${CODEBOOK_EXTRA[@]}"
+else
+    stamp "5/7 codebook exists: $CODEBOOK_DIR/centers.pkl"
+fi
+
+# 6. goal prior (trunk initialised from the low-level policy; resumes from its checkpoint)
+PRIOR_OUT="$WORK/goal_prior/weights/goal_prior_crafter.weights"
+stamp "6/7 goal prior -> $PRIOR_OUT"
+python goal_prior/train.py --config configs/crafter/goal_prior.yaml --sampling "$SPLIT" \
+    --sampling_dir "$SAMPLINGS/" --codebook_path "$CODEBOOK_DIR/centers.pkl" --in_model configs/crafter/vpt_small.yaml \
+    --in_weights "$STEVE1_FINAL" --out_weights "$PRIOR_OUT" --checkpoint_dir "$WORK/goal_prior/training_checkpoint" \
+    "${PRIOR_EXTRA[@]}"
+PRIOR_FINAL="${PRIOR_OUT%.weights}_latest.weights"
+
+# 7. ship: the paths configs/crafter/highlevel.yaml reads
+stamp "7/7 ship -> $SHIP"
+mkdir -p "$SHIP/codebook"
+ship() { cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; }
+# weights are stored as float16 (half the size; loading copies them into the float32 model)
+ship_half() {
+    python -c "import sys, torch; sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True); \
+torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" "$1" "$2.tmp"
+    mv "$2.tmp" "$2"
+}
+ship configs/crafter/vpt_small.yaml "$SHIP/steve1_crafter.yaml"
+ship_half "$STEVE1_FINAL" "$SHIP/steve1_crafter.weights"
+ship_half "$PRIOR_FINAL" "$SHIP/goal_prior_crafter.weights"
+ship "$CODEBOOK_DIR/centers.pkl" "$SHIP/codebook/centers.pkl"
+ship "$CODEBOOK_DIR/codebook.json" "$SHIP/codebook/codebook.json"
+[[ -f "$CODEBOOK_DIR/tsne.png" ]] && ship "$CODEBOOK_DIR/tsne.png" "$SHIP/codebook/tsne.png"
+ship "$WORK/steve1/training_checkpoint/args.yaml" "$SHIP/steve1_crafter_args.yaml"
+ship "$WORK/goal_prior/training_checkpoint/args.yaml" "$SHIP/goal_prior_crafter_args.yaml"
+python - "$SHIP" "$SAMPLINGS/${SPLIT}_train.txt" "$T0" <<'EOF'
+import json, os, sys, time
+ship, train_list, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
+episodes = [l.strip() for l in open(train_list) if l.strip()]
+frames = sum(int(open(os.path.join(e, "len.txt")).read().split()[0]) for e in episodes)
+info = {"train_episodes": len(episodes), "train_frames": frames,
+        "files": {f: os.path.getsize(os.path.join(ship, f)) for f in sorted(os.listdir(ship))
+                  if os.path.isfile(os.path.join(ship, f))},
+        "pipeline_seconds_this_invocation": round(time.time() - t0, 1),
+        "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+tmp = os.path.join(ship, "pipeline.json.tmp")
+open(tmp, "w").write(json.dumps(info, indent=2))
+os.replace(tmp, os.path.join(ship, "pipeline.json"))
+print(json.dumps(info, indent=2))
+EOF
+du -sh "$SHIP"
+stamp "done in $(( $(date +%s) - T0 )) s"
