@@ -8,10 +8,63 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from gymnasium import spaces
+
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, SEMANTIC_NAMES, CrafterEnv
 
 __all__ = ["make_env", "env_kwargs_from_spec", "CrafterEnv", "ACHIEVEMENTS", "ACTION_NAMES", "INVENTORY_ITEMS",
-           "SEMANTIC_NAMES"]
+           "SEMANTIC_NAMES", "ACTION_SPACE", "FRAME_SHAPE", "env_action_to_agent", "agent_action_to_env",
+           "action_features"]
+
+# --- The simulator-plugin action interface (see tasks/__init__.py): what the pipeline needs to train and run a
+# --- low-level policy on Crafter, without ever branching on the simulator's name.
+
+ACTION_SPACE = spaces.Discrete(len(ACTION_NAMES))
+"""The low-level policy's action space: Crafter's 17 discrete actions (``ACTION_NAMES`` order)."""
+
+FRAME_SHAPE = (64, 64, 3)
+"""Frame shape (H, W, C) of the play dataset and the shipped models (the Crafter benchmark's 64x64 RGB)."""
+
+
+def _check_action(action: int) -> int:
+    if not 0 <= action < ACTION_SPACE.n:
+        raise ValueError(f"Crafter action {action} is outside Discrete({ACTION_SPACE.n})")
+    return action
+
+
+def env_action_to_agent(env_action: Any) -> np.ndarray:
+    """Env action (an int in [0, 17), as stored in ``actions.pkl``) -> the agent's action: int64 array of shape (1,).
+
+    The (1,) shape is VPT's ``TensorType((1,), Discrete(n))`` convention (logits [..., 1, n]).
+
+    Raises:
+        ValueError: the action is outside ``Discrete(17)``.
+    """
+    return np.array([_check_action(int(env_action))], dtype=np.int64)
+
+
+def agent_action_to_env(agent_action: Any) -> int:
+    """Agent action (int64 array or tensor holding ONE index, any shape such as [1, 1]) -> env action int.
+
+    Raises:
+        ValueError: more than one element, or an index outside ``Discrete(17)``.
+    """
+    arr = np.asarray(agent_action.cpu() if hasattr(agent_action, "cpu") else agent_action)
+    if arr.size != 1:
+        raise ValueError(f"expected one Crafter action, got an array of shape {arr.shape}")
+    return _check_action(int(arr.reshape(-1)[0]))
+
+
+def action_features(env_action: Any) -> np.ndarray:
+    """Codebook action features (spec §7): the one-hot of the action, float64 [17].
+
+    Summed over the current and 15 previous actions by ``goal_prior/generate_codebook.py``, it gives the action
+    history that Minecraft gets from the 25 numbers of a MineRL action dict.
+    """
+    out = np.zeros(ACTION_SPACE.n, dtype=np.float64)
+    out[_check_action(int(env_action))] = 1.0
+    return out
 
 _TOP_KEYS = {"name", "sim", "task_id", "prompt", "reward", "sim_specs", "terminal_specs"}
 _SIM_KEYS = {"initial_inventory", "size", "area", "view"}
