@@ -235,12 +235,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if method == "steve1_prompt":  # no RL: the low-level policy on the prompt's goal (hierarchical/baselines.py)
         return baselines.run_prompt_evaluation(cfg, run_dir, device)
     if method == "ppo":  # flat PPO from scratch on the raw frames and actions
-        venv, parts = baselines.make_flat_venv(cfg), {}
+        venv, parts = baselines.make_flat_venv(cfg, run_dir, device), {}
     elif method == "bc_ppo":  # the BC policy's frozen trunk as observation, one step = one env step
-        venv, bc_policy = baselines.make_bc_trunk_venv(cfg, device)
+        venv, bc_policy = baselines.make_bc_trunk_venv(cfg, run_dir, device)
         parts = {}
-    else:
-        venv, parts = make_highlevel_env(cfg, device)
+    else:  # envs log each episode's achievements to <run dir>/episodes.jsonl (Crafter score)
+        venv, parts = make_highlevel_env(cfg, device, envs=baselines.make_logged_envs(cfg, run_dir, device))
     venv.seed(seed)
     temperature = float(cfg.get("temperature") or 1.0)
     if cfg.get("initialize_with_prior"):

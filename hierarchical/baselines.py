@@ -16,7 +16,8 @@
 ==================  =================================================================================================
 
 Every method writes the same run directory as PTGM (``stats.csv`` with one row per PPO iteration or evaluation
-window, ``tb/``, ``checkpoints/``, ``results.json``), counts **env steps** (every low-level step) and reports the
+window, ``tb/``, ``checkpoints/``, ``results.json``, and ``episodes.jsonl``: one line per ended episode with its
+unlocked Crafter achievements, :class:`EpisodeLog`), counts **env steps** (every low-level step) and reports the
 success rate of the episodes that ended in each row, so the curves compare directly.
 
 Design choices (documented where they differ from a literal reading of the paper):
@@ -54,7 +55,8 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-__all__ = ["METHODS", "FLAT_METHODS", "METHOD_PRESETS", "method_overrides", "FlatFrameWrapper", "make_flat_venv",
+__all__ = ["METHODS", "FLAT_METHODS", "METHOD_PRESETS", "method_overrides", "EpisodeLog", "make_logged_envs",
+           "FlatFrameWrapper", "make_flat_venv",
            "make_flat_ppo", "GoalFreeTrunk", "FlatTrunkVecEnv", "make_bc_ppo", "prompt_goal_embedding",
            "run_prompt_evaluation"]
 
@@ -85,6 +87,47 @@ def method_overrides(method: Optional[str], given: Mapping[str, Any]) -> dict[st
     return {**METHOD_PRESETS[method], **{k: v for k, v in given.items() if v is not None}, "method": method}
 
 
+# ---- per-episode achievement log (Crafter score) ------------------------------------------------------------------
+class EpisodeLog(gymnasium.Wrapper):
+    """Appends one JSON line per ended episode to ``path``: ``{"env": index, "length": env steps, "return": summed
+    env reward, "success": task success, "achievements": [names unlocked at least once]}`` (the Crafter score is
+    computed from these, ``bench/sample_efficiency.py``). Lines are appended and flushed at each episode end, so a
+    crashed run keeps what it logged. Envs without ``info['achievements']`` log an empty list."""
+
+    def __init__(self, env: gymnasium.Env, path: os.PathLike, index: int = 0):
+        super().__init__(env)
+        self.path = Path(path)
+        self.index = int(index)
+        self._length, self._return, self._success = 0, 0.0, False
+
+    def reset(self, **kwargs):
+        self._length, self._return, self._success = 0, 0.0, False
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._length += 1
+        self._return += float(reward)
+        self._success = self._success or bool(info.get("success", False))
+        if terminated or truncated:
+            unlocked = sorted(k for k, v in (info.get("achievements") or {}).items() if v)
+            line = json.dumps({"env": self.index, "length": self._length, "return": round(self._return, 4),
+                               "success": self._success, "achievements": unlocked})
+            with open(self.path, "a") as f:
+                f.write(line + "\n")
+        return obs, reward, terminated, truncated, info
+
+
+def make_logged_envs(cfg: Mapping[str, Any], run_dir: os.PathLike, device: torch.device,
+                     n_envs: Optional[int] = None) -> list:
+    """``n_envs`` task envs (``hierarchical.build.make_envs``), each wrapped in :class:`EpisodeLog` writing
+    ``<run_dir>/episodes.jsonl``."""
+    from hierarchical.build import make_envs
+
+    envs = make_envs(cfg, int(n_envs or cfg["n_envs"]), device)
+    return [EpisodeLog(env, Path(run_dir) / "episodes.jsonl", i) for i, env in enumerate(envs)]
+
+
 # ---- flat PPO from scratch -------------------------------------------------------------------------------------
 class FlatFrameWrapper(gymnasium.Wrapper):
     """A task env (``tasks.make``) for flat RL: observation = the ``pov`` frame ``uint8 [H, W, 3]``; ``info`` gets
@@ -112,17 +155,14 @@ class FlatFrameWrapper(gymnasium.Wrapper):
         return obs["pov"], reward, terminated, truncated, info
 
 
-def make_flat_venv(cfg: Mapping[str, Any], n_envs: Optional[int] = None):
-    """``n_envs`` (default ``cfg['n_envs']``) task envs as an SB3 ``DummyVecEnv`` of :class:`FlatFrameWrapper`,
-    with ``VecMonitor`` (``info['episode']``)."""
+def make_flat_venv(cfg: Mapping[str, Any], run_dir: os.PathLike, device: torch.device,
+                   n_envs: Optional[int] = None):
+    """``n_envs`` (default ``cfg['n_envs']``) task envs (:func:`make_logged_envs`) as an SB3 ``DummyVecEnv`` of
+    :class:`FlatFrameWrapper`, with ``VecMonitor`` (``info['episode']``)."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-    import tasks
-
-    overrides = dict(cfg.get("env_overrides") or {})
-    fns = [lambda: FlatFrameWrapper(tasks.make(cfg["config"], **overrides))
-           for _ in range(int(n_envs or cfg["n_envs"]))]
-    return VecMonitor(DummyVecEnv(fns))
+    envs = make_logged_envs(cfg, run_dir, device, n_envs)
+    return VecMonitor(DummyVecEnv([(lambda e=e: FlatFrameWrapper(e)) for e in envs]))
 
 
 def make_flat_ppo(venv, seed: int, device: torch.device):
@@ -287,12 +327,12 @@ def load_bc_policy(cfg: Mapping[str, Any], device: torch.device):
     return load_low_level(cfg, action_space, cfg.get("goal_dim"), device)
 
 
-def make_bc_trunk_venv(cfg: Mapping[str, Any], device: torch.device, n_envs: Optional[int] = None):
+def make_bc_trunk_venv(cfg: Mapping[str, Any], run_dir: os.PathLike, device: torch.device,
+                       n_envs: Optional[int] = None):
     """``(VecMonitor(FlatTrunkVecEnv), bc_policy)`` for ``bc_ppo``: the BC policy's frozen goal-free trunk."""
     from stable_baselines3.common.vec_env import VecMonitor
 
     from goal_prior.load_prior import load_part_vpt_weights
-    from hierarchical.build import make_envs
     from sb3_vpt.policy import TRUNK_PREFIXES, VPTTrunk
     from VPT.lib.loading import load_model_config
     from VPT.lib.policy import MinecraftPolicy
@@ -304,7 +344,7 @@ def make_bc_trunk_venv(cfg: Mapping[str, Any], device: torch.device, n_envs: Opt
     load_part_vpt_weights(trunk, cfg["in_weights"], prefixes=TRUNK_PREFIXES)
     bias = bc.net.mineclip_embed_linear.bias
     trunk = GoalFreeTrunk(trunk, bias).to(device)
-    envs = make_envs(cfg, int(n_envs or cfg["n_envs"]), device)
+    envs = make_logged_envs(cfg, run_dir, device, n_envs)
     return VecMonitor(FlatTrunkVecEnv(envs, trunk, device)), bc
 
 
@@ -372,7 +412,7 @@ def run_prompt_evaluation(cfg: dict[str, Any], run_dir: Path, device: torch.devi
         pickle.dump([goal.astype(np.float64)], f)
     os.replace(tmp, goal_dir / "centers.pkl")
     run_cfg = dict(cfg, codebook=str(goal_dir / "centers.pkl"), discrete=True, goal_prior=False, kl_reward=0.0)
-    venv, _ = make_highlevel_env(run_cfg, device)
+    venv, _ = make_highlevel_env(run_cfg, device, envs=make_logged_envs(cfg, run_dir, device))
     venv.seed(int(cfg["seed"]))
     rows = read_stats(run_dir / "stats.csv")
     env_steps = int(float(rows[-1]["env_steps"])) if rows else 0

@@ -1,0 +1,110 @@
+"""bench/sample_efficiency.py: curves from stats.csv, the Crafter score, resume planning, and a whole benchmark
+round with a stand-in for ppo_highlevel.py (interrupted run resumed from its newest checkpoint, report merged)."""
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def se():
+    spec = importlib.util.spec_from_file_location("sample_efficiency", REPO / "bench" / "sample_efficiency.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sample_efficiency"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(*items):
+    return [{"env_steps": s, "episodes": n, "success_rate": "" if r is None else r} for s, n, r in items]
+
+
+def test_curve_weights_episodes_and_skips_empty_windows(se):
+    rows = _rows((4000, 2, 0.5), (9000, 2, 1.0), (14000, 0, None), (26000, 1, 0.0), (27000, 3, 1.0))
+    # window 1: (1 + 2) / 4; window 2: nothing ended; window 3: last, partial -> reported at 27000
+    assert se.curve_from_rows(rows, 10000) == [[10000, 0.75], [27000, 0.75]]
+
+
+def test_crafter_score_formula(se):
+    eps = [{"achievements": ["collect_wood"]}, {"achievements": []}]
+    out = se.crafter_score(eps)
+    assert out["success_rates"]["collect_wood"] == 50.0 and out["success_rates"]["wake_up"] == 0.0
+    assert out["score"] == pytest.approx(math.exp(math.log(51.0) / 22) - 1, abs=1e-4)
+    with pytest.raises(ValueError):
+        se.crafter_score([])
+
+
+def test_mean_band(se):
+    x, mean, half = se.mean_band([[[10, 0.0], [20, 1.0]], [[10, 1.0], [20, 1.0]]], 10)
+    assert list(x) == [10, 20] and list(mean) == [0.5, 1.0]
+    assert half[0] > 0.5 and half[1] == 0.0
+    _, _, half1 = se.mean_band([[[10, 0.2]]], 10)
+    assert math.isnan(half1[0])
+
+
+FAKE = r'''
+import json, os, sys, time, pathlib
+a = sys.argv[1:]
+get = lambda k: a[a.index(k) + 1] if k in a else None
+budget = int(get("--env_steps"))
+if get("--load"):
+    run = pathlib.Path(get("--load")).parent.parent
+    start = int(pathlib.Path(get("--load")).stem.split("_")[-1])
+else:
+    run = pathlib.Path(get("--results_dir")) / ("run_" + time.strftime("%Y%m%d%H%M%S")); start = 0
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("env_steps: %d\n" % budget)
+rows = ["iteration,env_steps,episodes,success_rate"]
+stats = run / "stats.csv"
+if stats.exists():
+    rows = [l for l in stats.read_text().splitlines() if not l[0].isdigit() or int(l.split(",")[1]) <= start]
+stop = int(os.environ.get("FAKE_STOP_AT", 10**9))
+for s in range(start + 1000, budget + 1, 1000):
+    rows.append("%d,%d,2,%s" % (s // 1000, s, "1.0" if s > 3000 else "0.0"))
+    stats.write_text("\n".join(rows) + "\n")
+    name = run / "checkpoints" / ("iter_%06d_envsteps_%d" % (s // 1000, s))
+    name.with_suffix(".zip").write_text("x"); pathlib.Path(str(name) + ".state.pkl").write_text("x")
+    if s >= stop:
+        sys.exit(1)  # "killed"
+(run / "results.json").write_text(json.dumps({"env_steps": budget}))
+(run / "episodes.jsonl").write_text(json.dumps({"achievements": ["collect_wood"]}) + "\n")
+'''
+
+
+def test_benchmark_round_resumes_and_reports(se, tmp_path, monkeypatch):
+    fake = tmp_path / "fake_ppo.py"
+    fake.write_text(FAKE)
+    real_execute = se.execute
+
+    def execute(cmd, log_path, torch_threads):
+        assert cmd[1] == "ppo_highlevel.py"
+        return real_execute([cmd[0], str(fake), *cmd[2:]], log_path, torch_threads)
+
+    monkeypatch.setattr(se, "execute", execute)
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    common = ["--tasks", "crafter_wood", "--seeds", "1", "2", "--budget", "6000", "--window", "2000",
+              "--runs_dir", str(runs), "--out_dir", str(out), "--methods", "ptgm"]
+    monkeypatch.setenv("FAKE_STOP_AT", "4000")
+    se.main(common)  # both runs "killed" after 4000 env steps
+    assert se.plan_run(runs, "crafter_wood", "ptgm", 1, 6000)[0] == "resume"
+    monkeypatch.delenv("FAKE_STOP_AT")
+    cmds = se.main(common + ["--dry_run"])["todo"]
+    assert all("--load" in c and c[c.index("--load") + 1].endswith("envsteps_4000.zip") for c in cmds)
+    data = se.main(common)
+    assert se.plan_run(runs, "crafter_wood", "ptgm", 1, 6000)[0] == "done"
+    run = {r["seed"]: r for r in data["runs"]}
+    assert run[1]["env_steps"] == 6000 and run[1]["curve"] == [[2000, 0.0], [4000, 0.5], [6000, 1.0]]
+    assert data["summary"]["crafter_wood"]["ptgm"]["env_steps_to_0.5"] == 4000
+    assert (out / "sample_efficiency_crafter_wood.png").stat().st_size > 0
+    # a later piece (another task) is merged into the same JSON
+    se.main(["--tasks", "crafter_score", "--seeds", "1", "--budget", "2000", "--runs_dir", str(runs),
+             "--out_dir", str(out), "--methods", "ppo"])
+    merged = json.loads((out / "sample_efficiency.json").read_text())
+    assert {(r["task"], r["seed"]) for r in merged["runs"]} == {("crafter_wood", 1), ("crafter_wood", 2)}
+    score = json.loads((out / "crafter_score.json").read_text())["runs"][0]["crafter_score"]
+    assert score["success_rates"]["collect_wood"] == 100.0
