@@ -4,7 +4,8 @@
 #
 #   bash tasks/crafter/train_pipeline.sh                       # full run (<= 2 h on 2 CPU cores, see the budget below)
 #   nohup bash tasks/crafter/train_pipeline.sh > results/crafter/pipeline.log 2>&1 &   # in the background
-#   TINY=1 WORK=/tmp/pipe DATA_DIR=/tmp/pipe/ds SHIP=/tmp/pipe/ship bash tasks/crafter/train_pipeline.sh  # smoke test
+#   TINY=1 WORK=/tmp/pipe DATA_DIR=/tmp/pipe/ds SHIP=/tmp/pipe/ship SAMPLINGS=/tmp/pipe/samplings \
+#       bash tasks/crafter/train_pipeline.sh      # smoke test (~3 min) on a copy of ~15 episodes in /tmp/pipe/ds
 #
 # Stages (each is skipped when its output exists, and the two trainers resume from their checkpoints, so a rerun
 # after an interruption continues where it stopped; delete a stage's output to redo it):
@@ -27,7 +28,7 @@
 #   BC_FRAMES     STEVE-1 behaviour-cloning frames (configs' n_frames if empty) []
 #   PRIOR_FRAMES  goal-prior frames (config's n_frames if empty)               []
 #   CLIP_STEPS    CrafterCLIP optimiser steps if it must be trained (config's)  []
-#   THREADS       torch threads per process                                    [2]
+#   THREADS       torch threads per process (1 when other jobs share the cores) [2]
 #   TINY=1        a few-minute smoke test: tiny budgets everywhere
 set -euo pipefail
 
@@ -49,6 +50,8 @@ PRIOR_EXTRA=()
 CLIP_EXTRA=()
 CODEBOOK_EXTRA=()
 if [[ "$TINY" == 1 ]]; then
+    # the smoke test writes goal embeddings into the episodes: never into the real dataset
+    [[ "$DATA_DIR" != downloads/dataset_crafter ]] || { echo "TINY=1 needs DATA_DIR=<a copy of a few episodes>"; exit 2; }
     BC_FRAMES=${BC_FRAMES:-2560}
     PRIOR_FRAMES=${PRIOR_FRAMES:-1280}
     CLIP_STEPS=${CLIP_STEPS:-20}
@@ -100,7 +103,7 @@ stamp "3/7 embed the split's episodes with CrafterCLIP"
 LINKS="$WORK/split_episodes"
 mkdir -p "$LINKS"
 cat "$SAMPLINGS/${SPLIT}_train.txt" "$SAMPLINGS/${SPLIT}_val.txt" | while read -r ep; do
-    [[ -n "$ep" && ! -e "$LINKS/$(basename "$ep")" ]] && ln -s "$(realpath "$ep")" "$LINKS/$(basename "$ep")"
+    if [[ -n "$ep" && ! -e "$LINKS/$(basename "$ep")" ]]; then ln -s "$(realpath "$ep")" "$LINKS/$(basename "$ep")"; fi
 done
 python -m steve1.data.generation.embed_episodes --embedder crafterclip --weights "$SHIP/crafterclip.pt" \
     --data_dir "$LINKS" --torch_threads "$THREADS"
