@@ -366,9 +366,16 @@ class MinecraftAgentPolicy(nn.Module):
         """Log-probability ``[B]`` of a single-step ``action`` (``[B, 1]`` per head; ``[B, d]`` for a Box) under a
         single-step ``pd`` (``[B, 1, ...]`` as from :meth:`forward` with ``T = 1``).
 
+        For chunks (``T > 1``) use ``self.pi_head.logprob(action [B, T, ...], pd [B, T, ...])`` directly.
+
         Raises:
-            ValueError: the log-probability is NaN.
+            ValueError: ``pd`` is not single-step (its time axis is not 1: broadcasting would silently score every
+                row under the wrong distribution), or the log-probability is NaN.
         """
+        for leaf in (pd.values() if isinstance(pd, Mapping) else [pd]):
+            if leaf.dim() < 2 or leaf.shape[1] != 1:
+                raise ValueError(f"get_logprob_of_action takes a single-step pd [B, 1, ...], got shape "
+                                 f"{tuple(leaf.shape)}; for chunks use policy.pi_head.logprob(action, pd)")
         log_prob = self.pi_head.logprob(tree_map(lambda a: a.unsqueeze(1), action), pd)
         if torch.isnan(log_prob).any():
             raise ValueError("get_logprob_of_action: NaN log-probability (action out of range or invalid pd?)")

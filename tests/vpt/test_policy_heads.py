@@ -133,3 +133,17 @@ def test_cnn_frames_per_pass_does_not_change_results(tiny_policy_factory):
         cnn.frames_per_pass = 64
         whole = policy.net.img_process(policy.net.img_preprocess(img))
     assert split.shape == (2, 5, 16) and torch.allclose(split, whole, atol=1e-6, rtol=0)
+
+
+def test_get_logprob_of_action_refuses_chunk_pds(tiny_policy_factory):
+    """A [B, T>1, ...] pd would broadcast against [B, 1] actions and score rows under the wrong distribution."""
+    policy = tiny_policy_factory(spaces.Discrete(17), img_shape=[64, 64, 3], temperature=2.0)
+    with torch.no_grad():
+        (pd, _, _), _ = policy({"img": crafter_frames(2, 3)}, torch.zeros(2, 3, dtype=torch.bool), policy.initial_state(2))
+    actions = torch.tensor([[3, 4, 5], [6, 7, 8]])[..., None]  # [B, T, 1]
+    with pytest.raises(ValueError, match="single-step pd"):
+        policy.get_logprob_of_action(pd, actions)
+    chunk = policy.pi_head.logprob(actions, pd)  # the chunk path gives every row its own distribution
+    assert torch.allclose(chunk, pd[..., 0, :].gather(-1, actions)[..., 0])
+    single = policy.get_logprob_of_action(pd[:, :1], actions[:, 0])
+    assert torch.allclose(single, chunk[:, 0])
