@@ -28,7 +28,8 @@
 #   BC_FRAMES     STEVE-1 behaviour-cloning frames (configs' n_frames if empty) []
 #   PRIOR_FRAMES  goal-prior frames (config's n_frames if empty)               []
 #   CLIP_STEPS    CrafterCLIP optimiser steps if it must be trained (config's)  []
-#   THREADS       torch threads per process (1 when other jobs share the cores) [2]
+#   THREADS       torch threads per process (2 is ~10x slower as soon as
+#                 another job shares the 2 cores)                              [1]
 #   TINY=1        a few-minute smoke test: tiny budgets everywhere
 set -euo pipefail
 
@@ -41,7 +42,7 @@ VAL_FRAMES=${VAL_FRAMES:-20000}
 BC_FRAMES=${BC_FRAMES:-}
 PRIOR_FRAMES=${PRIOR_FRAMES:-}
 CLIP_STEPS=${CLIP_STEPS:-}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
 TINY=${TINY:-0}
 SPLIT=crafter_seed1
 
@@ -69,7 +70,7 @@ N_CODES=$(python -c "import yaml; print(yaml.safe_load(open('configs/crafter/cod
 [[ "$TINY" == 1 ]] && N_CODES=8
 CODEBOOK_DIR="$WORK/codebook/tsne_n${N_CODES}_s1"
 
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS THREADS TRAIN_FRAMES VAL_FRAMES BC_FRAMES PRIOR_FRAMES CLIP_STEPS TINY
 stamp() { echo "[pipeline $(date -u +%H:%M:%S)] $*"; }
 mkdir -p "$WORK" "$SHIP" "$SAMPLINGS"
 T0=$(date +%s)
@@ -105,8 +106,29 @@ mkdir -p "$LINKS"
 cat "$SAMPLINGS/${SPLIT}_train.txt" "$SAMPLINGS/${SPLIT}_val.txt" | while read -r ep; do
     if [[ -n "$ep" && ! -e "$LINKS/$(basename "$ep")" ]]; then ln -s "$(realpath "$ep")" "$LINKS/$(basename "$ep")"; fi
 done
+# embed_episodes skips episodes embedded by any "crafterclip"; a changed CrafterCLIP file (other md5 in an episode's
+# metadata) must re-embed everything and retrain every later stage, or the goal spaces would silently mix
+STALE=$(python - "$LINKS" "$SHIP/crafterclip.pt" <<'EOF'
+import hashlib, json, os, sys
+links, weights = sys.argv[1], sys.argv[2]
+md5 = hashlib.md5(open(weights, "rb").read()).hexdigest()
+stale = 0
+for name in os.listdir(links):
+    meta = os.path.join(links, name, "metadata.json")
+    if os.path.isfile(meta):
+        used = (json.load(open(meta)).get("embedder_weights") or {}).get("md5")
+        stale += used is not None and used != md5
+print(stale)
+EOF
+)
+EMBED_EXTRA=()
+if [[ "$STALE" != 0 ]]; then
+    stamp "$STALE episodes were embedded with another CrafterCLIP: re-embedding all, retraining stages 4-6"
+    EMBED_EXTRA=(--overwrite)
+    rm -rf "$WORK/steve1" "$WORK/codebook" "$WORK/goal_prior"
+fi
 python -m steve1.data.generation.embed_episodes --embedder crafterclip --weights "$SHIP/crafterclip.pt" \
-    --data_dir "$LINKS" --torch_threads "$THREADS"
+    --data_dir "$LINKS" --torch_threads "$THREADS" "${EMBED_EXTRA[@]}"
 
 # 4. STEVE-1 behaviour cloning (resumes from $WORK/steve1/training_checkpoint)
 STEVE1_OUT="$WORK/steve1/weights/steve1_crafter.weights"
@@ -162,6 +184,9 @@ info = {"train_episodes": len(episodes), "train_frames": frames,
         "files": {f: os.path.getsize(os.path.join(ship, f)) for f in sorted(os.listdir(ship))
                   if os.path.isfile(os.path.join(ship, f))},
         "pipeline_seconds_this_invocation": round(time.time() - t0, 1),
+        "sizing": {k: os.environ.get(k) for k in ("THREADS", "TRAIN_FRAMES", "VAL_FRAMES", "BC_FRAMES",
+                                                   "PRIOR_FRAMES", "CLIP_STEPS", "TINY")},
+        "crafterclip_md5": __import__("hashlib").md5(open(os.path.join(ship, "crafterclip.pt"), "rb").read()).hexdigest(),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
 tmp = os.path.join(ship, "pipeline.json.tmp")
 open(tmp, "w").write(json.dumps(info, indent=2))
