@@ -115,7 +115,7 @@ def run_command(runs_dir: os.PathLike, task: str, method: str, seed: int, budget
     action, where = plan_run(runs_dir, task, method, seed, budget)
     if action == "done":
         return None
-    cmd = [sys.executable, "ppo_highlevel.py", "--env_steps", str(budget), "--print_freq", "10"]
+    cmd = [sys.executable, "ppo_highlevel.py", "--env_steps", str(budget)]
     if action == "resume":
         return cmd + ["--load", str(where), *extra]
     return cmd + ["--config", task, "--method", method, "--seed", str(seed), "--name", "run",
