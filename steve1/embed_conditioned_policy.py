@@ -121,14 +121,4 @@ class GoalConditionedAgentPolicy(MinecraftAgentPolicy):
         first_rows = torch.cat([first, first], dim=0).unsqueeze(1)
         (pd, vpred, _), state_out = self(rows, first_rows, state_in)
         pd = tree_map(lambda x: (1.0 + cond_scale) * x[:batch] - cond_scale * x[batch:], pd)
-        if taken_action is None:
-            action = self.pi_head.sample(pd, deterministic=not stochastic)
-        else:
-            action = tree_map(lambda a: a.unsqueeze(1), taken_action)
-        log_prob = self.pi_head.logprob(action, pd)
-        if torch.isnan(log_prob).any():
-            raise ValueError("act: NaN log-probability (action out of range or invalid network output?)")
-        result = {"log_prob": log_prob[:, 0], "vpred": self.value_head.denormalize(vpred)[:, 0]}
-        if return_pd:
-            result["pd"] = tree_map(lambda x: x[:, 0], pd)
-        return tree_map(lambda a: a[:, 0], action), state_out, result
+        return self._act_on_pd(pd, vpred, state_out, stochastic, taken_action, return_pd)

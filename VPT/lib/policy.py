@@ -425,6 +425,16 @@ class MinecraftAgentPolicy(nn.Module):
         """
         obs = tree_map(lambda x: x.unsqueeze(1), obs)
         (pd, vpred, _), state_out = self(obs, first.unsqueeze(1), state_in)
+        return self._act_on_pd(pd, vpred, state_out, stochastic, taken_action, return_pd)
+
+    def _act_on_pd(self, pd: Any, vpred: torch.Tensor, state_out, stochastic: bool, taken_action: Any,
+                   return_pd: bool):
+        """The end of :meth:`act` from a single-step ``pd`` ``[B, 1, ...]`` and ``vpred`` ``[B', 1, 1]``: choose
+        (or score ``taken_action``) and build ``(action, state_out, result)``. Shared with STEVE-1's guided act.
+
+        Raises:
+            ValueError: NaN log-probability.
+        """
         if taken_action is None:
             action = self.pi_head.sample(pd, deterministic=not stochastic)
         else:
