@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from VPT.agent import PI_HEAD_KWARGS, POLICY_KWARGS, MineRLAgent
+from steve1.utils.io import atomic_write_json
 
 DEFAULT_HPARAMS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vpt_hparams.json"
 HPARAMS_ENTRY = {"1x": "foundation-model-1x.model", "2x": "2x.model", "3x": "foundation-model-3x.model"}
@@ -67,14 +67,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 def time_get_action(agent: MineRLAgent, povs: list, warmup: int, frames: int) -> tuple[list, list]:
@@ -157,7 +149,7 @@ def main() -> None:
         }
         print(f"  chunk forward B={args.chunk_batch} T={args.chunk_len} (no grad): {seconds:.1f} s, "
               f"{n_frames / seconds:.1f} frames/s (process CPU time {cpu_seconds:.1f} s)")
-    write_json_atomic(args.out, results)
+    atomic_write_json(args.out, results)
     print(f"  results written to {args.out}")
 
 

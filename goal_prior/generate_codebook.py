@@ -68,6 +68,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from steve1.utils.io import atomic_write_bytes as _atomic_write_bytes
+
 #: Frames before this index have no goal embedding (a 16-frame clip ends at t >= 15); spec §3.4.
 FIRST_GOAL_FRAME = 15
 #: Actions summed into the action history of frame t: t-15 .. t (spec §7, ``history_act='add'``).
@@ -346,17 +348,6 @@ def label_agreement(embeds: np.ndarray, labels: np.ndarray, codes: np.ndarray) -
 
 def _tmp_path(path: str) -> str:
     return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-
-
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_codebook(path: str, codes: np.ndarray) -> None:

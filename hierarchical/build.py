@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import yaml
 
+from steve1.utils.io import atomic_write_yaml as write_yaml_atomic
+
 __all__ = ["FILE_HINTS", "REQUIRED_KEYS", "resolve_config", "check_files", "select_device", "load_codebook", "load_low_level",
            "load_prior", "load_trunk", "make_envs", "make_highlevel_env", "write_yaml_atomic", "read_yaml",
            "prior_temperature"]
@@ -55,14 +57,6 @@ def read_yaml(path: Union[str, os.PathLike]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
     return data
-
-
-def write_yaml_atomic(path: Union[str, os.PathLike], data: Mapping[str, Any]) -> None:
-    """Write ``data`` as YAML to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(dict(data), sort_keys=False))
-    os.replace(tmp, path)
 
 
 def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], known_keys: Iterable[str],

@@ -32,16 +32,16 @@ import io
 import math
 import os
 import pickle
-import random
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
-import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+
+from steve1.utils.io import atomic_write_bytes as _atomic_write_bytes, rng_state, set_rng_state
 
 __all__ = ["STATS_COLUMNS", "HighLevelLogger", "save_checkpoint", "load_checkpoint_state", "rng_state",
            "set_rng_state", "read_stats", "write_stats"]
@@ -51,30 +51,6 @@ __all__ = ["STATS_COLUMNS", "HighLevelLogger", "save_checkpoint", "load_checkpoi
 #: ``episode_length`` (env steps) are means over the episodes that ended in the rollout (empty when none did).
 STATS_COLUMNS = ("iteration", "env_steps", "high_level_steps", "episodes", "success_rate", "episode_reward",
                  "reward_env", "reward_kl", "episode_length", "fps", "wall_time")
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy (global) and torch (CPU and CUDA) RNG states."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["torch_cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "torch_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["torch_cuda"])
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def save_checkpoint(model: BaseAlgorithm, path: Union[str, os.PathLike], counters: dict[str, Any]) -> Path:

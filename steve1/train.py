@@ -80,18 +80,18 @@ import glob
 import json
 import math
 import os
-import random
 import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-import numpy as np
 import torch
 import yaml
 from torch import nn
 from torch.utils.data import DataLoader
+
+from steve1.utils.io import atomic_torch_save, atomic_write_text, rng_state, set_rng_state
 
 # ----------------------------------------------------------------------------------------------------------------
 # Command line
@@ -337,37 +337,6 @@ def epoch_batches(n_items: int, batch_size: int, seed: int, epoch: int, num_proc
     return out
 
 
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary sibling, then ``os.replace`` (never leaves a half-written file)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def weights_path(out_weights: str, tag: str) -> str:
     """``results/x.weights`` + ``best`` -> ``results/x_best.weights``."""
     return f"{out_weights[:-len('.weights')]}_{tag}.weights"
@@ -410,14 +379,14 @@ def save_checkpoint(checkpoint_dir: str, accelerator, policy: nn.Module, optimiz
     os.makedirs(checkpoint_dir, exist_ok=True)
     accelerator.wait_for_everyone()
     atomic_torch_save({"agent_state": tree_map(lambda x: x.detach().cpu().clone(), agent_state),
-                       "rng": _rng_state()},
+                       "rng": rng_state()},
                       os.path.join(checkpoint_dir, f"process{accelerator.process_index}_{n}.pt"))
     if accelerator.is_main_process:
         atomic_torch_save({"policy": policy.state_dict(), "optimizer": optimizer.state_dict(),
                            "trainer_state": asdict(state)}, os.path.join(checkpoint_dir, f"trainer_{n}.pt"))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        _atomic_write_text(os.path.join(checkpoint_dir, CHECKPOINT_INDEX), json.dumps({"n_steps": n}, indent=4))
+        atomic_write_text(os.path.join(checkpoint_dir, CHECKPOINT_INDEX), json.dumps({"n_steps": n}, indent=4))
         keep = {f"trainer_{n}.pt"} | {f"process{k}_{n}.pt" for k in range(accelerator.num_processes)}
         for path in glob.glob(os.path.join(checkpoint_dir, "trainer_*.pt")) + \
                 glob.glob(os.path.join(checkpoint_dir, "process*_*.pt")):
@@ -445,7 +414,7 @@ def load_checkpoint(checkpoint_dir: str, accelerator, policy: nn.Module, optimiz
     proc = torch.load(proc_path, map_location="cpu", weights_only=False)
     policy.load_state_dict(main["policy"])
     optimizer.load_state_dict(main["optimizer"])
-    _set_rng_state(proc["rng"])
+    set_rng_state(proc["rng"])
     device = next(policy.parameters()).device
     agent_state = tree_map(lambda x: x.to(device), proc["agent_state"])
     return TrainerState(**main["trainer_state"]), agent_state
@@ -585,7 +554,7 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
     writer = None
     if is_main:
         os.makedirs(args.checkpoint_dir, exist_ok=True)
-        _atomic_write_text(os.path.join(args.checkpoint_dir, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
+        atomic_write_text(os.path.join(args.checkpoint_dir, "args.yaml"), yaml.safe_dump(vars(args), sort_keys=True))
         writer = SummaryWriter(tb_dir, purge_step=state.n_steps * frames_per_step if resume_dir else None)
         n_params = sum(p.numel() for p in policy.parameters() if p.requires_grad)
         print(f"[train] {n_params / 1e6:.2f}M trainable parameters; {len(train_dataset)} train / "
@@ -611,7 +580,7 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
             state.best_val_loss = val_loss
             save_weights("best")
             if is_main:
-                _atomic_write_text(weights_path(args.out_weights, "best")[:-len(".weights")] + ".json",
+                atomic_write_text(weights_path(args.out_weights, "best")[:-len(".weights")] + ".json",
                                    json.dumps({"best_val_loss": val_loss, "n_steps": state.n_steps,
                                                "frames": state.n_steps * frames_per_step,
                                                "epoch": state.epoch}, indent=4))
