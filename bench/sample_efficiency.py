@@ -177,6 +177,11 @@ def mean_band(curves: Sequence[Sequence[Sequence[float]]], window: int) -> tuple
     if not grids:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     ks = sorted(set().union(*grids))
+    last_x = {}  # a partial last window is plotted at its real env steps, not at the window's end
+    for c in curves:
+        for x, _ in c:
+            k = math.ceil(x / window)
+            last_x[k] = max(last_x.get(k, 0), x)
     filled = []
     for g in grids:
         row, last = [], float("nan")
@@ -195,7 +200,7 @@ def mean_band(curves: Sequence[Sequence[Sequence[float]]], window: int) -> tuple
     except ImportError:  # normal approximation
         crit = np.full(len(ks), 1.96)
     half = np.where(n > 1, crit * std / np.sqrt(np.maximum(n, 1)), np.nan)
-    return np.array(ks, dtype=float) * window, mean, half
+    return np.array([min(k * window, last_x[k]) for k in ks], dtype=float), mean, half
 
 
 def first_reach(x: np.ndarray, mean: np.ndarray, threshold: float) -> Optional[int]:
