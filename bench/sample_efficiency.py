@@ -323,7 +323,7 @@ def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> 
         x, mean, half = mean_band([r["curve"] for r in rs], window)
         if not len(x):
             continue
-        line, = ax.plot(x, mean, label=f"{method} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
+        line, = ax.plot(x, mean, marker=".", label=f"{method} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
         if np.any(~np.isnan(half)):
             ax.fill_between(x, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), color=line.get_color(),
                             alpha=0.2, linewidth=0)
