@@ -140,14 +140,9 @@ def get_action_features(sim: str) -> Callable[[Any], np.ndarray]:
         KeyError: ``sim`` is not a registered simulator.
         AttributeError: the plugin has no ``action_features``.
     """
-    from steve1.data.minecraft_dataset import sim_plugin
+    from steve1.data.minecraft_dataset import plugin_function
 
-    module = sim_plugin(sim)
-    fn = getattr(module, "action_features", None)
-    if fn is None:
-        raise AttributeError(f"simulator plugin {module.__name__} has no action_features(action); pass "
-                             f"--no-action-features to cluster goal embeddings alone")
-    return fn
+    return plugin_function(sim, "action_features", "; pass --no-action-features to cluster goal embeddings alone")
 
 
 def episode_goal_points(storage, action_features: Optional[Callable[[Any], np.ndarray]] = None,

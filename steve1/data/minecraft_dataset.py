@@ -151,18 +151,24 @@ def sim_plugin(sim: str):
     return importlib.import_module(tasks.SIMULATORS[sim].module)
 
 
-def get_env_action_to_agent(sim: str) -> Callable[[Any], Any]:
-    """The ``env_action_to_agent(env_action) -> agent action`` of simulator ``sim``'s plugin.
+def plugin_function(sim: str, name: str, hint: str = "") -> Callable[..., Any]:
+    """The function ``name`` of simulator ``sim``'s plugin (e.g. ``env_action_to_agent``, ``action_features``).
 
     Raises:
         KeyError: ``sim`` is not a registered simulator.
-        AttributeError: the plugin has no ``env_action_to_agent``.
+        AttributeError: the plugin has no ``name`` (the message ends with ``hint``).
     """
     module = sim_plugin(sim)
-    fn = getattr(module, "env_action_to_agent", None)
+    fn = getattr(module, name, None)
     if fn is None:
-        raise AttributeError(f"simulator plugin {module.__name__} has no env_action_to_agent(action)")
+        raise AttributeError(f"simulator plugin {module.__name__} has no {name}(action){hint}")
     return fn
+
+
+def get_env_action_to_agent(sim: str) -> Callable[[Any], Any]:
+    """The ``env_action_to_agent(env_action) -> agent action`` of simulator ``sim``'s plugin (see
+    :func:`plugin_function` for the errors)."""
+    return plugin_function(sim, "env_action_to_agent")
 
 
 def _stack_actions(agent_actions: Sequence[Any]) -> Any:
