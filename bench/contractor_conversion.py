@@ -37,21 +37,6 @@ TINY = dict(clip_config=dict(context_length=77, embed_dim=64, image_resolution=2
                              vocab_size=1000), hidden_dim=64, image_feature_dim=64)
 
 
-class PerFrameMineCLIPEmbedder(MineCLIPEmbedder):
-    """MineCLIPEmbedder plus the per-frame path (``encode_frames``/``pool_frames``) of ``embed_episode_windows``."""
-
-    @torch.no_grad()
-    def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
-        video = self._to_model_frames(frames[None])[0]  # [N, 3, 160, 256]
-        with self._autocast():
-            return self.model.forward_image_features(video).float()
-
-    @torch.no_grad()
-    def pool_frames(self, features: torch.Tensor) -> torch.Tensor:
-        with self._autocast():
-            return self.model.forward_video_features(features).float()
-
-
 def synthetic_episode(folder: Path, steps: int) -> tuple[Path, Path]:
     import imageio.v2 as imageio
 
@@ -98,7 +83,7 @@ def main() -> dict:
           f"= {n_records / load_s:.0f} records/s")
 
     model = MineCLIP(**(TINY if args.mineclip == "tiny" else {})).eval()
-    embedder = PerFrameMineCLIPEmbedder(model)
+    embedder = MineCLIPEmbedder(model)
     frames = episode.frames_mineclip[: args.embed_frames]
     if len(frames) < 16:
         raise SystemExit(f"need >= 16 kept frames to embed, got {len(frames)}")

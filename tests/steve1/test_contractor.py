@@ -346,18 +346,10 @@ def test_mineclip_per_frame_path_matches_encode_video(tiny_mineclip):
     """MineCLIP's clip embedding pools independent per-frame features: encoding each frame once gives the same
     window embeddings as upstream's encode_video per window."""
 
-    class PerFrame(MineCLIPEmbedder):
-        def encode_frames(self, frames):
-            return self.model.forward_image_features(torch.from_numpy(frames).permute(0, 3, 1, 2))
-
-        def pool_frames(self, features):
-            return self.model.forward_video_features(features)
-
-    base = tiny_embedder(tiny_mineclip)
-    fast = PerFrame(base.model)
+    embedder = tiny_embedder(tiny_mineclip)
     frames = np.random.default_rng(1).integers(0, 256, (20, 160, 256, 3), dtype=np.uint8)
-    slow_embeds = embed_episode_windows(base, frames, batch_size=3)
-    fast_embeds = embed_episode_windows(fast, frames, batch_size=3)
+    slow_embeds = embed_episode_windows(embedder, frames, batch_size=3, per_frame=False)
+    fast_embeds = embed_episode_windows(embedder, frames, batch_size=3, per_frame=True)
     for a, b in zip(slow_embeds[15:], fast_embeds[15:]):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 
