@@ -364,8 +364,18 @@ def test_embed_episodes_writes_all_and_rerun_skips(tiny_dataset, tiny_model_file
     summary = embed_episodes.main(args)
     assert summary["embedded"] == 0 and summary["skipped_existing"] == 4
     assert mtimes == {p: (p / "embeds_attn.pkl").stat().st_mtime_ns for p in data.iterdir()}
-    # Embeddings of another embedder are never mixed in silently.
+    # Embeddings of other weights (a retrained model) or another embedder are never mixed in silently.
+    from tasks.crafter.crafterclip.embedder import load_crafterclip, save_crafterclip
+
+    model, tokenizer, meta = load_crafterclip(tiny_model_file)
+    with torch.no_grad():
+        model.logit_scale.add_(1.0)
+    retrained = tmp_path / "retrained.pt"
+    save_crafterclip(retrained, model, meta["model_kwargs"], tokenizer)
+    args_retrained = [a if a != str(tiny_model_file) else str(retrained) for a in args]
+    with pytest.raises(ValueError, match="other weights"):
+        embed_episodes.main(args_retrained)
+    assert embed_episodes.main(args_retrained + ["--overwrite"])["embedded"] == 4
     EpisodeStorage(data / "ep_wood").update_metadata({"embedder": "mineclip"})
-    with pytest.raises(ValueError, match="another embedder"):
-        embed_episodes.main(args)
-    assert embed_episodes.main(args + ["--overwrite"])["embedded"] == 4
+    with pytest.raises(ValueError, match="another goal embedder"):
+        embed_episodes.main(args_retrained)

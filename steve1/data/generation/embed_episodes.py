@@ -14,9 +14,10 @@ arrays, not L2-normalised.
 
 Each episode's embeddings are written atomically (:meth:`EpisodeStorage.update_embeds`), then its
 ``metadata.json`` records ``embedder``, ``embed_dim`` and ``embedder_weights`` (name and md5 of the weights file).
-Resumable: an episode whose embeddings exist and whose metadata names the same embedder is skipped (``--overwrite``
-re-embeds everything); an episode with embeddings from *another* embedder stops the run before anything is written,
-unless ``--overwrite``, so that a dataset never mixes two goal spaces. Episodes that are not valid (unfinished
+Resumable: an episode whose embeddings exist and whose metadata names the same embedder and weights (md5) is
+skipped (``--overwrite`` re-embeds everything); an episode with embeddings from *another* embedder or other weights
+(e.g. a retrained CrafterCLIP) stops the run before anything is written, unless ``--overwrite``, so that a dataset
+never mixes two goal spaces. Episodes that are not valid (unfinished
 writes, < 16 frames) are reported and skipped.
 
 Embedders (``--embedder``), each a :class:`steve1.mineclip.GoalEmbedder` built by its ``from_checkpoint``:
@@ -75,12 +76,17 @@ def file_md5(path: os.PathLike) -> str:
     return h.hexdigest()
 
 
-def plan(data_dir: str, embedder_name: str, overwrite: bool) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+def plan(data_dir: str, embedder_name: str, weights_md5: Optional[str], overwrite: bool
+         ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """Sort the episodes of ``data_dir`` into (to embed, already embedded, invalid with reason).
+
+    An episode is already embedded when it has ``embeds_attn.pkl`` and its metadata names the same embedder with
+    the same weights (md5), or the same embedder with no weights recorded (e.g. MineCLIP embeddings written by
+    ``convert_from_contractor.py``). Embeddings without an embedder in the metadata (an interrupted run) are redone.
 
     Raises:
         FileNotFoundError: ``data_dir`` does not exist.
-        ValueError: episodes hold embeddings of another embedder and ``overwrite`` is False.
+        ValueError: episodes hold embeddings of another embedder or other weights and ``overwrite`` is False.
     """
     todo, done, invalid, foreign = [], [], [], []
     for path in list_episode_dirs(data_dir):
@@ -92,18 +98,20 @@ def plan(data_dir: str, embedder_name: str, overwrite: bool) -> tuple[list[str],
         if overwrite or not episode.has_embeds():
             todo.append(path)
             continue
-        previous = episode.load_metadata().get("embedder")
-        if previous == embedder_name:
-            done.append(path)
-        elif previous is None:
+        meta = episode.load_metadata()
+        previous = meta.get("embedder")
+        previous_md5 = (meta.get("embedder_weights") or {}).get("md5")
+        if previous is None:
             todo.append(path)  # embeddings of unknown origin (e.g. an interrupted run): embed again
+        elif previous == embedder_name and (previous_md5 is None or weights_md5 is None or previous_md5 == weights_md5):
+            done.append(path)
         else:
-            foreign.append((path, previous))
+            foreign.append((path, f"{previous} (weights {meta.get('embedder_weights')})"))
     if foreign:
-        names = sorted({p for _, p in foreign})
-        raise ValueError(f"{data_dir}: {len(foreign)} episodes already hold embeddings of another embedder "
-                         f"({', '.join(names)}; e.g. {foreign[0][0]}); pass --overwrite to replace them with "
-                         f"{embedder_name!r} embeddings")
+        kinds = sorted({k for _, k in foreign})
+        raise ValueError(f"{data_dir}: {len(foreign)} episodes already hold embeddings of another goal embedder or "
+                         f"other weights ({'; '.join(kinds)}; e.g. {foreign[0][0]}); a dataset must not mix goal "
+                         f"spaces: pass --overwrite to replace them all with {embedder_name!r} (md5 {weights_md5})")
     return todo, done, invalid
 
 
@@ -111,7 +119,7 @@ def embed_dataset(data_dir: str, embedder: Any, embedder_name: str, weights_info
                   overwrite: bool = False, progress: bool = True) -> dict:
     """Embed every episode of ``data_dir`` that needs it (module docstring). Returns a summary dict."""
     t0 = time.time()
-    todo, done, invalid = plan(data_dir, embedder_name, overwrite)
+    todo, done, invalid = plan(data_dir, embedder_name, weights_info.get("md5"), overwrite)
     for path, reason in invalid:
         print(f"skipping {path}: {reason}", file=sys.stderr)
     n_frames = 0
@@ -148,9 +156,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         torch.set_num_threads(args.torch_threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     weights = args.weights or EMBEDDERS[args.embedder][2]
-    plan(args.data_dir, args.embedder, args.overwrite)  # fail on mixed embedders before loading the model
-    embedder = make_embedder(args.embedder, weights, device)
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights: no such file {weights}")
     weights_info = {"path": os.path.basename(weights), "md5": file_md5(weights)}
+    plan(args.data_dir, args.embedder, weights_info["md5"], args.overwrite)  # fail on mixed goal spaces early
+    embedder = make_embedder(args.embedder, weights, device)
     summary = embed_dataset(args.data_dir, embedder, args.embedder, weights_info, args.batch_size, args.overwrite,
                             progress=not args.no_progress)
     print(json.dumps(summary))
