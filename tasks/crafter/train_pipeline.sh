@@ -106,8 +106,8 @@ mkdir -p "$LINKS"
 cat "$SAMPLINGS/${SPLIT}_train.txt" "$SAMPLINGS/${SPLIT}_val.txt" | while read -r ep; do
     if [[ -n "$ep" && ! -e "$LINKS/$(basename "$ep")" ]]; then ln -s "$(realpath "$ep")" "$LINKS/$(basename "$ep")"; fi
 done
-# embed_episodes skips episodes embedded by any "crafterclip"; a changed CrafterCLIP file (other md5 in an episode's
-# metadata) must re-embed everything and retrain every later stage, or the goal spaces would silently mix
+# embed_episodes refuses episodes embedded with other CrafterCLIP weights (md5 in an episode's metadata) unless
+# --overwrite; a changed CrafterCLIP file must re-embed everything and retrain every later stage
 STALE=$(python - "$LINKS" "$SHIP/crafterclip.pt" <<'EOF'
 import hashlib, json, os, sys
 links, weights = sys.argv[1], sys.argv[2]
