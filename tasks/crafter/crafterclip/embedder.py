@@ -18,7 +18,6 @@ Loaded with ``weights_only=True`` (no pickled code runs).
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from steve1.mineclip.embedder import Frames, GoalEmbedder
+from steve1.utils.io import atomic_torch_save
 from tasks.crafter.crafterclip.captions import CAPTIONS, WordTokenizer
 from tasks.crafter.crafterclip.model import CrafterCLIP
 
@@ -56,13 +56,7 @@ def save_crafterclip(path: PathLike, model: CrafterCLIP, model_kwargs: dict, tok
         "captions": list(CAPTIONS),
         "info": info or {},
     }
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_torch_save(payload, path)
 
 
 def load_crafterclip(path: PathLike = DEFAULT_CRAFTERCLIP_PATH, device: Union[str, torch.device] = "cpu"

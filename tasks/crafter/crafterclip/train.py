@@ -34,7 +34,6 @@ import copy
 import math
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -46,6 +45,7 @@ from tqdm import tqdm
 
 from steve1.data.EpisodeStorage import list_valid_episodes
 from steve1.data.sampling.generate_sampling import generate_train_val_split
+from steve1.utils.io import atomic_torch_save
 from tasks.crafter.crafterclip.captions import (CAPTION_INDEX, CAPTIONS, JOIN_WORD, ClipCaptions, WordTokenizer,
                                                 caption_vocabulary, full_caption_from_row)
 from tasks.crafter.crafterclip.data import ClipCache, ClipSet, clip_set, load_episode_captions, select_clips
@@ -213,19 +213,8 @@ def learning_rate(step: int, lr: float, warmup: int, total: int) -> float:
 
 
 # ---------------------------------------------------------------------- checkpoints
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_checkpoint(path: Path, step: int, model, optimizer, rng: np.random.Generator, config: dict) -> None:
-    _atomic_torch_save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+    atomic_torch_save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                         "config": config}, path)
 
