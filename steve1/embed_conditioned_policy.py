@@ -115,9 +115,12 @@ class GoalConditionedAgentPolicy(MinecraftAgentPolicy):
         if self.state_batch_size(state_in) != 2 * batch:
             raise ValueError(f"act with cond_scale: the state must have 2B = {2 * batch} rows ([cond; uncond], "
                              f"initial_state(2 * B)), got {self.state_batch_size(state_in)}")
-        rows = {key: torch.cat([value, value], dim=0) for key, value in obs.items()}
-        rows[GOAL_KEY] = torch.cat([goal, torch.zeros_like(goal)], dim=0)
-        rows = tree_map(lambda x: x.unsqueeze(1), rows)
+        # each frame goes through the image encoder once; its features feed both rows (the goal is added after it)
+        feats = self.net.encode_images(img.unsqueeze(1))
+        rows = {key: torch.cat([value, value], dim=0).unsqueeze(1)
+                for key, value in obs.items() if key not in ("img", GOAL_KEY)}
+        rows["img_features"] = torch.cat([feats, feats], dim=0)
+        rows[GOAL_KEY] = torch.cat([goal, torch.zeros_like(goal)], dim=0).unsqueeze(1)
         first_rows = torch.cat([first, first], dim=0).unsqueeze(1)
         (pd, vpred, _), state_out = self(rows, first_rows, state_in)
         pd = tree_map(lambda x: (1.0 + cond_scale) * x[:batch] - cond_scale * x[batch:], pd)

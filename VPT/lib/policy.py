@@ -255,6 +255,11 @@ class MinecraftPolicy(nn.Module):
             device = self.final_ln.weight.device
         return self.recurrent_layer.initial_state(batch_size, device=device)
 
+    def encode_images(self, img: torch.Tensor) -> torch.Tensor:
+        """The image encoder (preprocessing, ImpalaCNN, dense layer): uint8 ``[B, T, H, W, 3]`` -> float
+        ``[B, T, hidsize]``, the input of the goal embedding sum and the transformer."""
+        return self.img_process(self.img_preprocess(img))
+
     def forward(
         self, ob: Mapping[str, torch.Tensor], state_in: Sequence[MaskedAttentionState], context: Mapping[str, Any]
     ):
@@ -262,7 +267,9 @@ class MinecraftPolicy(nn.Module):
 
         Args:
             ob: ``{"img": uint8 [B, T, H, W, 3]}`` plus ``"mineclip_embed": float [B, T, goal_dim]`` when
-                goal-conditioned (an all-zero goal embedding is the unconditional input).
+                goal-conditioned (an all-zero goal embedding is the unconditional input). Instead of ``"img"``,
+                ``"img_features"``: float ``[B, T, hidsize]`` = :meth:`encode_images` of the frames, computed
+                earlier (classifier-free guidance encodes each frame once for its two rows).
             state_in: recurrent state (:meth:`initial_state` or a previous ``state_out``).
             context: ``{"first": bool [B, T]}``, True at the first frame of an episode (any frame of the chunk).
 
@@ -273,23 +280,29 @@ class MinecraftPolicy(nn.Module):
         Raises:
             ValueError: missing or mis-shaped inputs.
         """
-        if "img" not in ob:
-            raise ValueError(f"MinecraftPolicy: ob must hold 'img' uint8 [B, T, H, W, 3], got keys {sorted(ob)}")
         first = context["first"]
-        img = ob["img"]
-        if img.dim() != 5 or tuple(first.shape) != tuple(img.shape[:2]):
-            raise ValueError(
-                f"MinecraftPolicy: expected img [B, T, H, W, C] and first [B, T], got img {list(img.shape)} and "
-                f"first {list(first.shape)}"
-            )
-        x = self.img_process(self.img_preprocess(img))
+        if "img_features" in ob:
+            x = ob["img_features"]
+            if x.dim() != 3 or tuple(first.shape) != tuple(x.shape[:2]):
+                raise ValueError(f"MinecraftPolicy: expected img_features [B, T, hidsize] and first [B, T], got "
+                                 f"img_features {list(x.shape)} and first {list(first.shape)}")
+        elif "img" in ob:
+            img = ob["img"]
+            if img.dim() != 5 or tuple(first.shape) != tuple(img.shape[:2]):
+                raise ValueError(
+                    f"MinecraftPolicy: expected img [B, T, H, W, C] and first [B, T], got img {list(img.shape)} and "
+                    f"first {list(first.shape)}"
+                )
+            x = self.encode_images(img)
+        else:
+            raise ValueError(f"MinecraftPolicy: ob must hold 'img' uint8 [B, T, H, W, 3], got keys {sorted(ob)}")
         if self.goal_dim is not None:
             goal = ob.get("mineclip_embed")
-            if goal is None or tuple(goal.shape) != (*img.shape[:2], self.goal_dim):
+            if goal is None or tuple(goal.shape) != (*first.shape, self.goal_dim):
                 got = "nothing" if goal is None else list(goal.shape)
                 raise ValueError(
                     f"goal-conditioned policy: ob['mineclip_embed'] must be float [B, T, {self.goal_dim}] = "
-                    f"{[*img.shape[:2], self.goal_dim]}, got {got}"
+                    f"{[*first.shape, self.goal_dim]}, got {got}"
                 )
             x = x + self.mineclip_embed_linear(goal.to(x.dtype))
         if self.pre_lstm_ln is not None:

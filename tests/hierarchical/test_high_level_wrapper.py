@@ -92,6 +92,27 @@ def test_trunk_and_prior_see_exact_episode_context(make_venv, tiny_trunk, tiny_p
                                    atol=1e-4)
 
 
+def test_prior_chunk_per_env_when_another_env_ends_mid_segment(make_venv, tiny_prior):
+    """The segment's frames go through the prior as one chunk for all envs; an env that ended mid-segment (its rows
+    repeat its terminal frame, then restart with first=True) must not change another env's prior log-probs, which
+    equal the prior run over that env's own episode frames."""
+    envs = [StandInEnv(max_steps=9, seed_offset=1), StandInEnv(max_steps=4)]
+    venv = make_venv(envs, low_level_steps=3, record_frames=True)
+    venv.reset()
+    reported = []
+    for _ in range(3):
+        _, _, done, infos = venv.step(np.array([1, 2]))
+        reported.append(infos[0]["prior_logprobs"])
+    assert done.tolist() == [True, False] and infos[0]["episode"]["l"] == 9
+    frames = infos[0]["episode_frames"]  # env 0: reset frame + 9 env steps; env 1 ended at env step 4
+    first = torch.zeros(1, len(frames), dtype=torch.bool)
+    first[0, 0] = True
+    with torch.no_grad():
+        (pd, _, _), _ = tiny_prior({"img": torch.from_numpy(frames)[None]}, first, tiny_prior.initial_state(1))
+    for k in range(2):  # decisions at env steps 3 and 6 (the third segment ends the episode)
+        np.testing.assert_allclose(reported[k], pd[0, 3 * (k + 1), 0].numpy(), atol=1e-4)
+
+
 def test_new_episode_starts_fresh_contexts(make_venv, tiny_trunk):
     venv = make_venv([StandInEnv(max_steps=3)], low_level_steps=3)
     obs0 = venv.reset()
