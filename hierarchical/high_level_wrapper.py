@@ -25,8 +25,8 @@ One high-level step, for each of the ``n`` envs (all networks batched over envs,
    state per branch: 2n rows), each env's reward is summed, the goal prior sees **every** frame (its own
    recurrent state, spec §8.3): the segment's frames go through it as one chunk ``[n, k]`` after the segment (only
    its distribution at the last frame, the next decision state, is used; a chunk gives the same outputs as stepping
-   frame by frame and costs about half as much per frame on a CPU; deliberate difference from upstream, which steps it
-   with the env);
+   frame by frame in one call instead of k, which costs less per frame on a CPU; deliberate difference from upstream,
+   which steps it with the env);
 4. an env whose episode terminates or truncates stops its segment early and waits for the others (its networks'
    rows keep running on its last frame and are ignored: every one of them restarts with ``first=True`` at the next
    episode, so nothing leaks); the low-level policy keeps its state across goals within an episode (spec §5.2);
