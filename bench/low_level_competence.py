@@ -30,16 +30,23 @@ import numpy as np
 
 class AchievementTimer(gymnasium.Wrapper):
     """Records, per episode, the env step of each achievement's first unlock into ``self.records`` (a list of
-    ``{achievement: step}`` dicts, one per ended episode)."""
+    ``{achievement: step}`` dicts, one per ended episode).
 
-    def __init__(self, env):
+    ``world_seeds``: episode j is played in Crafter world ``world_seeds[j]`` (``reset(options={"world_seed": ...})``),
+    so that every goal is measured on the same worlds; past the list, worlds come from the env's own RNG."""
+
+    def __init__(self, env, world_seeds: list[int] | None = None):
         super().__init__(env)
         self.records: list[dict[str, int]] = []
+        self.world_seeds = list(world_seeds or [])
         self._first: dict[str, int] = {}
         self._t = 0
 
     def reset(self, **kwargs):
         self._first, self._t = {}, 0
+        if len(self.records) < len(self.world_seeds):
+            options = dict(kwargs.pop("options", None) or {}, world_seed=self.world_seeds[len(self.records)])
+            return self.env.reset(options=options, **kwargs)
         return self.env.reset(**kwargs)
 
     def step(self, action):
@@ -54,7 +61,8 @@ class AchievementTimer(gymnasium.Wrapper):
 
 
 def run_goals(cfg: dict, goals: np.ndarray, horizon: int, episodes: int, seed: int) -> list[list[dict]]:
-    """Per goal (row of ``goals`` float [G, D]), the achievement records of ``episodes`` episodes."""
+    """Per goal (row of ``goals`` float [G, D]), the achievement records of ``episodes`` episodes; episode j of every
+    goal is played in the same world (world seed ``seed + j``), so goals are compared on equal terms."""
     import pickle
     import tempfile
 
@@ -74,7 +82,8 @@ def run_goals(cfg: dict, goals: np.ndarray, horizon: int, episodes: int, seed: i
                            kl_reward=0.0, n_envs=len(group),
                            env_overrides={**(cfg.get("env_overrides") or {}), "max_steps": horizon,
                                           "terminate_on_success": False})
-            envs = [AchievementTimer(e) for e in make_envs(run_cfg, len(group), device)]
+            worlds = [seed + j for j in range(episodes)]
+            envs = [AchievementTimer(e, worlds) for e in make_envs(run_cfg, len(group), device)]
             venv, _ = make_highlevel_env(run_cfg, device, envs=envs)
             venv.seed(seed + start)
             venv.reset()
@@ -115,6 +124,8 @@ def main(argv=None) -> dict:
     p.add_argument("--n_envs", type=int, default=10, help="codes run at a time")
     p.add_argument("--prompts", nargs="*", default=["collect wood", "place a table", "make a wood pickaxe",
                                                     "collect stone", "make a stone pickaxe", "collect iron"])
+    p.add_argument("--codes", type=int, nargs="*", default=None,
+                   help="only these code indices (default: every code of the codebook)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--highlevel_config", default=None, help="high-level config YAML (default: the task's)")
@@ -131,14 +142,20 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     cfg = task_config(args.task, {"n_envs": args.n_envs}, args.highlevel_config)
     codes = np.asarray(KMeansCodebook(cfg["codebook"]).codes, np.float32)
+    code_ids = list(range(len(codes))) if args.codes is None else list(args.codes)
+    bad = [k for k in code_ids if not 0 <= k < len(codes)]
+    if bad:
+        p.error(f"--codes {bad}: the codebook {cfg['codebook']} has codes 0-{len(codes) - 1}")
+    codes = codes[code_ids]
     prompts = [prompt_goal_embedding(t, cfg["goal_embedder"], cfg["codebook"])[0] for t in args.prompts]
     goals = np.concatenate([codes, np.stack(prompts)]) if prompts else codes
-    names = [f"code_{k}" for k in range(len(codes))] + [f"prompt: {t}" for t in args.prompts]
+    names = [f"code_{k}" for k in code_ids] + [f"prompt: {t}" for t in args.prompts]
     t0 = time.time()
     records = run_goals(cfg, goals, args.horizon, args.episodes, args.seed)
     result = {"task": args.task, "horizon": args.horizon, "episodes_per_goal": args.episodes,
               "low_level_steps": int(cfg["low_level_steps"]), "cond_scale": cfg.get("cond_scale"),
-              "n_codes": len(codes), "seconds": round(time.time() - t0, 1),
+              "n_codes": len(codes), "world_seeds": [args.seed + j for j in range(args.episodes)],
+              "seconds": round(time.time() - t0, 1),
               "codes": summarize(records[:len(codes)], names[:len(codes)], args.horizon),
               "prompts": {n: {a: round(float(np.mean([a in r for r in recs])), 3)
                               for a in sorted({x for r in recs for x in r})}
