@@ -1,0 +1,54 @@
+"""bench/crafter_task_survey.py: distances read from the world map, random-policy episodes, and clear errors."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def survey():
+    spec = importlib.util.spec_from_file_location("crafter_task_survey", REPO / "bench" / "crafter_task_survey.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["crafter_task_survey"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nearest_distance_matches_a_brute_force_scan(survey):
+    import tasks
+
+    env = tasks.make("crafter_iron")
+    env.reset(options={"world_seed": 3})
+    world, (px, py) = env.crafter_env._world, env.crafter_env._player.pos
+    got = survey.nearest_distances(env, ["tree", "iron"])
+    for name in ("tree", "iron"):
+        best = min(abs(x - px) + abs(y - py) for x in range(world.area[0]) for y in range(world.area[1])
+                   if world[(x, y)][0] == name)
+        assert got[name] == best
+    with pytest.raises(ValueError, match="unknown Crafter materials"):
+        survey.nearest_distances(env, ["gold"])
+
+
+def test_survey_writes_its_json(survey, tmp_path):
+    out = tmp_path / "survey.json"
+    result = survey.main(["--task", "crafter_wood", "--worlds", "3", "--materials", "tree", "--radii", "5",
+                          "--random_episodes", "2", "--out", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert 0 <= result["distance_from_spawn_l1"]["tree"]["p_within_5"] <= 1
+    for variant in ("random", "random_no_sleep"):
+        stats = result["random_policy"][variant]
+        assert 1 <= stats["min_length"] <= stats["max_length"] <= result["max_env_steps"] == 500
+
+
+def test_non_crafter_task_is_refused(survey):
+    import tasks
+
+    other = next((t for t in tasks.task_names() if tasks.get_specs(t).get("sim") != "crafter"), None)
+    if other is None:
+        pytest.skip("no non-Crafter task in tasks/task_specs.yaml")
+    with pytest.raises(ValueError, match="not 'crafter'"):
+        survey.main(["--task", other, "--worlds", "1"])
