@@ -6,9 +6,11 @@
 For every code k, ``--episodes`` episodes of ``--horizon`` env steps are run from the task's start state (its
 ``initial_inventory``; task success does not end them) with the goal ``codes[k]`` held fixed (re-issued every
 ``low_level_steps``, the low-level memory carried, classifier-free guidance at the config's ``cond_scale``), through
-the same :class:`hierarchical.high_level_wrapper.HighlevelVecEnv` the high level uses. Recorded per episode: the env
-step at which each Crafter achievement was first unlocked. Also run: ``steve1_prompt``-style text goals (the
-prompts in ``--prompts``, rescaled as in :func:`hierarchical.baselines.prompt_goal_embedding`).
+the same :class:`hierarchical.high_level_wrapper.HighlevelVecEnv` the high level uses. Episode j of every code is
+played in the same Crafter world (world seed ``--seed`` + j), so codes differ only by what they do (``--codes``
+measures a subset); an episode ends at ``--horizon`` or on death. Recorded per episode: the env step at which each
+Crafter achievement was first unlocked. Also run: ``steve1_prompt``-style text goals (the prompts in ``--prompts``,
+rescaled as in :func:`hierarchical.baselines.prompt_goal_embedding`).
 
 Reported (``--out`` JSON, printed): for each achievement, the best code, its success rate within the horizon and
 its median env steps to the unlock, and how many codes ever unlock it (codebook coverage); the same for each text
