@@ -10,7 +10,11 @@
   ``charts/episodic_length`` (env steps), ``charts/episodic_reward_kl``, ``charts/high_level_steps``,
   ``charts/fps`` (env steps per second), and SB3's PPO losses re-tagged ``losses/<name>`` (``losses/value_loss``,
   ``losses/policy_gradient_loss``, ``losses/approx_kl``, ``losses/clip_fraction``, ``losses/entropy_loss``,
-  ``losses/explained_variance``, ...);
+  ``losses/explained_variance``, ...); with a ``Discrete`` action space (PTGM's goal codes; a flat policy's raw
+  actions) also which actions the rollout chose: ``actions/chosen`` (a histogram of the indices),
+  ``actions/usage_entropy`` (nats, of the rollout's empirical action distribution; ln n for uniform use of n
+  actions) and ``actions/top_share`` (the most chosen action's share), to see whether and where the policy
+  concentrates;
 * a checkpoint every ``save_freq`` iterations, written after that iteration's PPO update (:func:`save_checkpoint`:
   SB3 ``.zip`` with the optimizer, plus a ``.state.pkl`` sidecar with the env-step counters and the RNG states);
 * a tqdm progress bar over env steps and every ``print_freq`` iterations a printed line with the recent success
@@ -37,6 +41,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Optional, Union
 
+import gymnasium
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -171,6 +176,8 @@ class HighLevelLogger(BaseCallback):
         n = self.training_env.num_envs
         self._ep_env = np.zeros(n)
         self._ep_kl = np.zeros(n)
+        space = self.training_env.action_space
+        self._n_actions = int(space.n) if isinstance(space, gymnasium.spaces.Discrete) else None
 
     def budget_reached(self) -> bool:
         return self.env_step_budget is not None and self.env_steps >= self.env_step_budget
@@ -181,8 +188,12 @@ class HighLevelLogger(BaseCallback):
         self._t0 = time.time()
         self._steps0 = self.env_steps
         self._ended: list[dict[str, float]] = []
+        self._action_counts = None if self._n_actions is None else np.zeros(self._n_actions, np.int64)
 
     def _on_step(self) -> bool:
+        if self._action_counts is not None and self.locals.get("actions") is not None:
+            chosen = np.asarray(self.locals["actions"]).reshape(-1).astype(np.int64)
+            np.add.at(self._action_counts, chosen, 1)
         for i, info in enumerate(self.locals["infos"]):
             steps = int(info.get("env_steps", 0))
             self.env_steps += steps
@@ -264,6 +275,14 @@ class HighLevelLogger(BaseCallback):
         w.add_scalar("charts/env_steps", row["env_steps"], step)
         w.add_scalar("charts/fps", row["fps"], step)
         w.add_scalar("charts/episodes", row["episodes"], step)
+        counts = self._action_counts
+        if counts is not None and counts.sum() > 0:
+            share = counts / counts.sum()
+            nz = share[share > 0]
+            w.add_scalar("actions/usage_entropy", float(-(nz * np.log(nz)).sum()), step)
+            w.add_scalar("actions/top_share", float(share.max()), step)
+            w.add_histogram("actions/chosen", np.repeat(np.arange(len(counts)), counts), step,
+                            bins=np.arange(len(counts) + 1) - 0.5)
         # SB3's PPO losses of the previous update (recorded by PPO.train, dumped after this rollout)
         for key, value in getattr(self.model.logger, "name_to_value", {}).items():
             if key.startswith("train/") and isinstance(value, (int, float, np.floating)):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -34,12 +34,10 @@ def test_minecraft_task_without_minedojo_fails_fast():
         pytest.skip("minedojo is installed")
     import ppo_highlevel
 
-    t0 = time.time()
     with pytest.raises(SystemExit) as exc:
         ppo_highlevel.main(["--config", "log_plains", "--cpu"])
     msg = str(exc.value)
     assert "minedojo" in msg and "install" in msg
-    assert time.time() - t0 < 30  # no model is loaded before the check (generous bound for a loaded machine)
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +80,22 @@ def test_training_run_writes_artefacts(tiny_run):
     assert (run_dir / "results.json").is_file() and json.loads((run_dir / "results.json").read_text())["env_steps"]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(run_dir / "tb"))
+    acc = EventAccumulator(str(run_dir / "tb"), size_guidance={"histograms": 0})  # keep every histogram
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     assert {"charts/env_steps", "charts/high_level_steps", "charts/fps"} <= tags
     assert any(t.startswith("losses/") for t in tags)  # SB3's train/* of the first update, re-tagged
+    # which codes the high level chose: 6 decisions per rollout (steps_per_iter 3 x 2 envs) over the codebook
+    assert {"actions/usage_entropy", "actions/top_share"} <= tags
+    from hierarchical.load_codebook import KMeansCodebook
+
+    n_codes = len(KMeansCodebook(str(tiny_run["files"]["codebook"])).codes)
+    for event in acc.Scalars("actions/usage_entropy"):
+        assert 0 <= event.value <= math.log(min(6, n_codes)) + 1e-6
+    for event in acc.Scalars("actions/top_share"):
+        assert 1 / 6 - 1e-6 <= event.value <= 1
+    histograms = acc.Histograms("actions/chosen")
+    assert len(histograms) == 2 and all(h.histogram_value.num == 6 for h in histograms)
 
 
 def _load(path):
