@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -113,11 +112,9 @@ def main(argv=None) -> dict:
     result = {"task": args.task, "worlds": args.worlds, "distance_from_spawn_l1": distance,
               "random_policy": survival, "random_episodes": args.random_episodes,
               "max_env_steps": (spec.get("terminal_specs") or {}).get("max_steps")}
-    out = Path(args.out or f"bench/results/crafter_task_survey_{args.task}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, out)
+    from steve1.utils.io import atomic_write_json
+
+    atomic_write_json(args.out or f"bench/results/crafter_task_survey_{args.task}.json", result, indent=1)
     print(json.dumps(result, indent=1))
     return result
 

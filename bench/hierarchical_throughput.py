@@ -24,7 +24,6 @@ import os
 import platform
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -126,11 +125,9 @@ def main(argv=None) -> dict:
         rates["ptgm"] = round(bench_ptgm(cfg, args.env_steps, args.seed), 1)
         print(f"PTGM agent: {rates['ptgm']} env steps/s", flush=True)
     result["measured_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out)
+    from steve1.utils.io import atomic_write_json
+
+    atomic_write_json(args.out, result, indent=2)
     print(json.dumps(result, indent=2))
     return result
 

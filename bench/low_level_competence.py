@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -162,11 +161,9 @@ def main(argv=None) -> dict:
               "prompts": {n: {a: round(float(np.mean([a in r for r in recs])), 3)
                               for a in sorted({x for r in recs for x in r})}
                           for n, recs in zip(names[len(codes):], records[len(codes):])}}
-    out = Path(args.out or f"bench/results/low_level_competence_{args.task}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, out)
+    from steve1.utils.io import atomic_write_json
+
+    atomic_write_json(args.out or f"bench/results/low_level_competence_{args.task}.json", result, indent=1)
     print(json.dumps(result, indent=1))
     return result
 
