@@ -1,21 +1,16 @@
 """bench/crafter_task_survey.py: distances read from the world map, random-policy episodes, and clear errors."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from bench_testutils import load_bench_script
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def survey():
-    spec = importlib.util.spec_from_file_location("crafter_task_survey", REPO / "bench" / "crafter_task_survey.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crafter_task_survey"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("crafter_task_survey")
 
 
 def test_nearest_distance_matches_a_brute_force_scan(survey):

@@ -1,22 +1,17 @@
 """bench/low_level_competence.py: every goal is measured on the same Crafter worlds, and the summary picks the best
 goal per achievement."""
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_testutils import load_bench_script
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def llc():
-    spec = importlib.util.spec_from_file_location("low_level_competence", REPO / "bench" / "low_level_competence.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["low_level_competence"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("low_level_competence")
 
 
 def _play(env, steps):

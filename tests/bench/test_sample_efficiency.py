@@ -1,23 +1,18 @@
 """bench/sample_efficiency.py: curves from stats.csv, the Crafter score, resume planning, and a whole benchmark
 round with a stand-in for ppo_highlevel.py (interrupted run resumed from its newest checkpoint, report merged)."""
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from bench_testutils import load_bench_script
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def se():
-    spec = importlib.util.spec_from_file_location("sample_efficiency", REPO / "bench" / "sample_efficiency.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sample_efficiency"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("sample_efficiency")
 
 
 def _rows(*items):
