@@ -11,7 +11,8 @@ Two facts that bound what any agent can reach within a Crafter task, measured wi
 * **Survival**: episode lengths (env steps) of a uniform-random policy over the 17 actions, and of the same policy
   without ``sleep`` (a sleeping player takes 7 damage per zombie hit instead of 2), from the task's start state
   (its initial inventory, its episode limit, ending on death or success), on worlds 0, 1, ... Learned agents that die
-  as early as these have not learned to survive.
+  as early as these have not learned to survive. ``death_causes`` counts what killed the player
+  (``tasks.crafter.env.death_cause``: lava, zombie, arrow, or the necessity that ran out).
 
 Writes ``--out`` (default ``bench/results/crafter_task_survey_<task>.json``) and prints it. Raises ``ValueError`` for a
 non-Crafter task or a material Crafter does not have. Uses no torch; a few seconds per 100 worlds (numba installed).
@@ -19,6 +20,7 @@ non-Crafter task or a material Crafter does not have. Uses no torch; a few secon
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import sys
 from pathlib import Path
@@ -44,9 +46,10 @@ def nearest_distances(env, materials: list[str]) -> dict[str, int | None]:
     return out
 
 
-def random_episodes(task: str, episodes: int, no_sleep: bool, seed: int) -> tuple[list[int], list[bool]]:
-    """Env steps and task success of ``episodes`` episodes of a uniform-random policy (without ``sleep`` if
-    ``no_sleep``) in the task env, on worlds 0..episodes-1."""
+def random_episodes(task: str, episodes: int, no_sleep: bool, seed: int) -> tuple[list[int], list[bool], list]:
+    """Env steps, task success and death cause (``info["death_cause"]``, None if the player lived) of ``episodes``
+    episodes of a uniform-random policy (without ``sleep`` if ``no_sleep``) in the task env, on worlds
+    0..episodes-1."""
     import crafter
 
     import tasks
@@ -56,7 +59,7 @@ def random_episodes(task: str, episodes: int, no_sleep: bool, seed: int) -> tupl
         actions.remove(crafter.constants.actions.index("sleep"))
     rng = np.random.default_rng(seed)
     env = tasks.make(task)
-    lengths, successes = [], []
+    lengths, successes, causes = [], [], []
     for world in range(episodes):
         env.reset(options={"world_seed": world})
         t, done, info = 0, False, {}
@@ -66,14 +69,17 @@ def random_episodes(task: str, episodes: int, no_sleep: bool, seed: int) -> tupl
             done = terminated or truncated
         lengths.append(t)
         successes.append(bool(info.get("success")))
+        causes.append(info.get("death_cause"))
     env.close()
-    return lengths, successes
+    return lengths, successes, causes
 
 
-def _stats(lengths: list[int], successes: list[bool]) -> dict:
+def _stats(lengths: list[int], successes: list[bool], causes: list) -> dict:
     v = np.asarray(lengths, float)
+    dead = collections.Counter(c for c in causes if c is not None)
     return {"median_length": float(np.median(v)), "mean_length": round(float(v.mean()), 1), "min_length": int(v.min()),
-            "max_length": int(v.max()), "success_rate": round(float(np.mean(successes)), 3)}
+            "max_length": int(v.max()), "success_rate": round(float(np.mean(successes)), 3),
+            "death_causes": dict(dead.most_common())}
 
 
 def main(argv=None) -> dict:

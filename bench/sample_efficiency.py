@@ -25,7 +25,9 @@ already there, so a benchmark can be done in pieces and on several machines):
   success_rate], ...]}, ...], "summary": {...}}``. Env steps count every low-level step; each curve point is the
   success rate over the episodes that **ended** in the window ``(env_steps - window, env_steps]`` (``--window``);
   windows in which no episode ended are left out. ``summary[task][method]``: seeds, the env steps at which the
-  seed-mean success first reaches 0.5 and 0.8, and the final mean.
+  seed-mean success first reaches 0.5 and 0.8, the final mean, and how the episodes of all seeds ended
+  (``episode_ends``: success / death / limit; ``death_causes``: lava, zombie, arrow, or the necessity that ran out;
+  see :func:`episode_ends`). Each run also has its own ``episode_ends``.
 * ``sample_efficiency_<task>.png``: per method the mean over seeds and a 95% band (Student t over seeds; no band
   for one seed).
 * ``crafter_score.json`` (task ``crafter_score``): the official protocol (``/work/shared/docs/crafter_benchmark.md``
@@ -224,6 +226,36 @@ def crafter_score(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                                                                    rates.items()}}
 
 
+def episode_ends(episodes: Sequence[dict[str, Any]], max_steps: Optional[int]) -> dict[str, Any]:
+    """How a run's episodes ended: ``{"episodes", "median_length" (env steps), "ends": {"success", "death",
+    "limit"}, "death_causes": {cause: count}}`` from ``episodes.jsonl`` lines (``hierarchical.baselines.EpisodeLog``).
+    Lines written before ``end``/``death_cause`` were logged are classified from ``success`` and ``length`` (>=
+    ``max_steps``: the limit) and their deaths counted under ``"unknown"``."""
+    ends: dict[str, int] = {"success": 0, "death": 0, "limit": 0}
+    causes: dict[str, int] = {}
+    for e in episodes:
+        end = e.get("end")
+        if end is None:
+            end = ("success" if e.get("success") else
+                   "limit" if max_steps is not None and e.get("length", 0) >= max_steps else "death")
+        ends[end] = ends.get(end, 0) + 1
+        if end == "death":
+            cause = e.get("death_cause") or "unknown"
+            causes[cause] = causes.get(cause, 0) + 1
+    lengths = [e["length"] for e in episodes if "length" in e]
+    return {"episodes": len(episodes), "median_length": float(np.median(lengths)) if lengths else None,
+            "ends": ends, "death_causes": dict(sorted(causes.items(), key=lambda kv: -kv[1]))}
+
+
+def _task_max_steps(task: str) -> Optional[int]:
+    try:
+        import tasks
+
+        return (tasks.get_specs(task).get("terminal_specs") or {}).get("max_steps")
+    except (KeyError, ValueError):  # a task no longer in task_specs.yaml
+        return None
+
+
 def read_episodes(path: os.PathLike) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
@@ -263,6 +295,8 @@ def collect_runs(runs_dir: os.PathLike, window: int) -> list[dict[str, Any]]:
                  "env_steps": run_env_steps(run_dir), "finished": (run_dir / "results.json").is_file(),
                  "curve": curve_from_rows(read_rows(run_dir / "stats.csv"), window), "run_dir": str(run_dir)}
         episodes = read_episodes(run_dir / "episodes.jsonl")
+        if episodes:
+            entry["episode_ends"] = episode_ends(episodes, _task_max_steps(task))
         if task == "crafter_score" and episodes:
             entry["crafter_score"] = crafter_score(episodes)
         out.append(entry)
@@ -286,10 +320,18 @@ def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) 
         for method in sorted({r["method"] for r in curve_runs if r["task"] == task}):
             rs = [r for r in curve_runs if r["task"] == task and r["method"] == method]
             x, mean, _ = mean_band([r["curve"] for r in rs], window)
+            ends: dict[str, int] = {}
+            causes: dict[str, int] = {}
+            for r in rs:
+                for k, v in (r.get("episode_ends") or {}).get("ends", {}).items():
+                    ends[k] = ends.get(k, 0) + v
+                for k, v in (r.get("episode_ends") or {}).get("death_causes", {}).items():
+                    causes[k] = causes.get(k, 0) + v
             summary[task][method] = {
                 "seeds": sorted(int(r["seed"]) for r in rs), "env_steps": [int(r["env_steps"]) for r in rs],
                 "env_steps_to_0.5": first_reach(x, mean, 0.5), "env_steps_to_0.8": first_reach(x, mean, 0.8),
-                "final_mean_success": None if not len(mean) else round(float(mean[-1]), 4)}
+                "final_mean_success": None if not len(mean) else round(float(mean[-1]), 4),
+                "episode_ends": ends, "death_causes": dict(sorted(causes.items(), key=lambda kv: -kv[1]))}
     data = {"description": "success rate vs env steps (every low-level step); each point = success rate over the "
                            f"episodes that ended in a window of {window} env steps ending there",
             "window": window, "runs": curve_runs, "summary": summary,

@@ -90,8 +90,9 @@ def method_overrides(method: Optional[str], given: Mapping[str, Any]) -> dict[st
 # ---- per-episode achievement log (Crafter score) ------------------------------------------------------------------
 class EpisodeLog(gymnasium.Wrapper):
     """Appends one JSON line per ended episode to ``path``: ``{"env": index, "length": env steps, "return": summed
-    env reward, "success": task success, "achievements": [names unlocked at least once]}`` (the Crafter score is
-    computed from these, ``bench/sample_efficiency.py``). Lines are appended and flushed at each episode end, so a
+    env reward, "success": task success, "achievements": [names unlocked at least once], "end": "success" | "death"
+    | "limit", "death_cause": info["death_cause"] or null}`` (the Crafter score is computed from these,
+    ``bench/sample_efficiency.py``; ``death_cause`` comes from ``tasks.crafter.env.death_cause``). Lines are appended and flushed at each episode end, so a
     crashed run keeps what it logged. Envs without ``info['achievements']`` log an empty list."""
 
     def __init__(self, env: gymnasium.Env, path: os.PathLike, index: int = 0):
@@ -111,8 +112,10 @@ class EpisodeLog(gymnasium.Wrapper):
         self._success = self._success or bool(info.get("success", False))
         if terminated or truncated:
             unlocked = sorted(k for k, v in (info.get("achievements") or {}).items() if v)
+            end = "death" if info.get("dead") else "success" if terminated and self._success else "limit"
             line = json.dumps({"env": self.index, "length": self._length, "return": round(self._return, 4),
-                               "success": self._success, "achievements": unlocked})
+                               "success": self._success, "achievements": unlocked, "end": end,
+                               "death_cause": info.get("death_cause")})
             with open(self.path, "a") as f:
                 f.write(line + "\n")
         return obs, reward, terminated, truncated, info

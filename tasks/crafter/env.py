@@ -41,6 +41,9 @@ Observation: ``{"pov": uint8 [H, W, 3]}`` (RGB, ``size`` = (H, W), 64x64 by defa
 ``success``        bool, True on the step the task achievement was unlocked (always False without a task)
 ``episode_step``   int, env steps taken in this episode
 ``dead``           bool, health reached 0 (``discount`` = 0.0 then, else 1.0)
+``death_cause``    None, or on the step the player dies what killed it (:func:`death_cause`): ``"lava"``,
+                   ``"zombie"``, ``"arrow"`` (a skeleton's), or the necessities at zero when health ran
+                   down, e.g. ``"thirst"``, ``"hunger+thirst"`` (food, drink, energy = hunger, thirst, fatigue)
 =================  ====================================================================================
 """
 from __future__ import annotations
@@ -52,6 +55,7 @@ from typing import Any, Mapping, Optional, Sequence
 import crafter
 import crafter.constants
 import crafter.engine
+import crafter.objects
 import gymnasium
 import numpy as np
 from gymnasium import spaces
@@ -224,6 +228,8 @@ class CrafterEnv(gymnasium.Env):
             raise RuntimeError("CrafterEnv.step() called after the episode ended; call reset() first")
         if not self.action_space.contains(action):
             raise ValueError(f"action must be an int in [0, {self.action_space.n}), got {action!r}")
+        player = self._env._player
+        recover_before = float(player._recover)
         pov, crafter_reward, dead, crafter_info = self._env.step(int(action))
         self._last_pov = pov
         self._step_count += 1
@@ -240,6 +246,7 @@ class CrafterEnv(gymnasium.Env):
         truncated = (not terminated) and self._step_count >= self.max_steps
         self._done = terminated or truncated
         info = self._info(success=success, dead=bool(dead), semantic=crafter_info["semantic"])
+        info["death_cause"] = death_cause(self._env, recover_before) if dead else None
         return {"pov": pov}, reward, terminated, truncated, info
 
     def render(self):
@@ -280,4 +287,42 @@ class CrafterEnv(gymnasium.Env):
             "episode_step": self._step_count,
             "dead": dead,
             "discount": 0.0 if dead else 1.0,
+            "death_cause": None,
         }
+
+
+#: Necessity behind each inventory item whose zero runs health down (crafter ``Player._degen_or_regen_health``).
+_NECESSITIES = (("food", "hunger"), ("drink", "thirst"), ("energy", "fatigue"))
+
+
+def death_cause(env: crafter.Env, recover_before: float) -> str:
+    """What killed the player of ``env`` on the step just taken (call it only when that step killed it).
+
+    Crafter does not report it; this reads it off the state, in the order crafter applies damage within a step
+    (``Player.update`` first, then the other objects; crafter 1.8 ``objects.py``):
+
+    1. ``"lava"``: the player stands on lava (walking onto lava sets health to 0).
+    2. ``"zombie"``: a zombie next to the player (L1 distance 1) attacked on this step (its cooldown was just set to
+       5; damage 2, or 7 on a sleeping player).
+    3. the necessities at zero, joined by ``+`` (``"hunger"``, ``"thirst"``, ``"fatigue"``): health was run down by
+       one point because food, drink or energy was empty (the player's ``_recover`` counter passed -15 on this
+       step: it was below -14 before and was reset to 0).
+    4. ``"arrow"``: otherwise; the only remaining source of damage is a skeleton's arrow (2 points).
+
+    Args:
+        env: the ``crafter.Env`` after the fatal step.
+        recover_before: the player's ``_recover`` counter before that step.
+    Returns:
+        One of ``"lava"``, ``"zombie"``, ``"arrow"``, or necessity names joined by ``+``.
+    """
+    player, world = env._player, env._world
+    if world[player.pos][0] == "lava":
+        return "lava"
+    for obj in world.objects:
+        if isinstance(obj, crafter.objects.Zombie) and obj.cooldown == 5 and obj.distance(player) <= 1:
+            return "zombie"
+    if recover_before < -14 and player._recover == 0:
+        empty = [name for item, name in _NECESSITIES if player.inventory[item] <= 0]
+        if empty:
+            return "+".join(empty)
+    return "arrow"

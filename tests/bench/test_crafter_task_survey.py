@@ -37,6 +37,9 @@ def test_survey_writes_its_json(survey, tmp_path):
     for variant in ("random", "random_no_sleep"):
         stats = result["random_policy"][variant]
         assert 1 <= stats["min_length"] <= stats["max_length"] <= result["max_env_steps"] == 500
+        assert sum(stats["death_causes"].values()) <= 2
+        assert set(stats["death_causes"]) <= {"lava", "zombie", "arrow", "hunger", "thirst", "fatigue"} | {
+            "+".join(c) for c in (("hunger", "thirst"), ("thirst", "fatigue"), ("hunger", "fatigue"))}
 
 
 def test_non_crafter_task_is_refused(survey):

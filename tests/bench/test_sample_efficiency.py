@@ -34,6 +34,18 @@ def test_crafter_score_formula(se):
         se.crafter_score([])
 
 
+def test_episode_ends(se):
+    eps = [{"length": 10, "success": True, "end": "success", "death_cause": None},
+           {"length": 180, "success": False, "end": "death", "death_cause": "zombie"},
+           {"length": 170, "success": False, "end": "death", "death_cause": "zombie"},
+           {"length": 500, "success": False, "end": "limit", "death_cause": None},
+           {"length": 500, "success": False},  # an old line: at the limit
+           {"length": 90, "success": False}]  # an old line: died, cause not logged
+    out = se.episode_ends(eps, max_steps=500)
+    assert out["ends"] == {"success": 1, "death": 3, "limit": 2}
+    assert out["death_causes"] == {"zombie": 2, "unknown": 1} and out["median_length"] == 175.0
+
+
 def test_mean_band(se):
     x, mean, half = se.mean_band([[[10, 0.0], [20, 1.0]], [[10, 1.0], [20, 1.0]]], 10)
     assert list(x) == [10, 20] and list(mean) == [0.5, 1.0]
@@ -67,7 +79,8 @@ for s in range(start + 1000, budget + 1, 1000):
     if s >= stop:
         sys.exit(1)  # "killed"
 (run / "results.json").write_text(json.dumps({"env_steps": budget}))
-(run / "episodes.jsonl").write_text(json.dumps({"achievements": ["collect_wood"]}) + "\n")
+(run / "episodes.jsonl").write_text(json.dumps({"achievements": ["collect_wood"], "length": 7, "success": True,
+                                                "end": "success"}) + "\n")
 '''
 
 
@@ -95,6 +108,7 @@ def test_benchmark_round_resumes_and_reports(se, tmp_path, monkeypatch):
     run = {r["seed"]: r for r in data["runs"]}
     assert run[1]["env_steps"] == 6000 and run[1]["curve"] == [[2000, 0.0], [4000, 0.5], [6000, 1.0]]
     assert data["summary"]["crafter_wood"]["ptgm"]["env_steps_to_0.5"] == 4000
+    assert data["summary"]["crafter_wood"]["ptgm"]["episode_ends"] == {"success": 2, "death": 0, "limit": 0}
     assert (out / "sample_efficiency_crafter_wood.png").stat().st_size > 0
     # a later piece (another task) is merged into the same JSON
     se.main(["--tasks", "crafter_score", "--seeds", "1", "--budget", "2000", "--runs_dir", str(runs),

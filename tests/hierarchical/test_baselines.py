@@ -38,6 +38,21 @@ def test_flat_wrapper_and_episode_log(tmp_path):
     assert info["is_success"] is False
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert [(x["env"], x["length"], x["success"]) for x in lines] == [(2, 3, True), (2, 5, False)]
+    assert [(x["end"], x["death_cause"]) for x in lines] == [("success", None), ("limit", None)]
+
+
+def test_episode_log_records_the_death_cause(tmp_path):
+    from tasks.crafter.env import ACTION_NAMES, CrafterEnv
+
+    log = tmp_path / "episodes.jsonl"
+    env = baselines.EpisodeLog(CrafterEnv(max_steps=50), log)
+    env.reset(seed=0)
+    player, world = env.unwrapped.crafter_env._player, env.unwrapped.crafter_env._world
+    world[player.pos + np.array((1, 0))] = "lava"
+    assert world[player.pos + np.array((1, 0))][1] is None
+    env.step(ACTION_NAMES.index("move_right"))  # onto the lava
+    (line,) = [json.loads(x) for x in log.read_text().splitlines()]
+    assert line["end"] == "death" and line["death_cause"] == "lava" and line["length"] == 1
 
 
 def test_bc_ppo_starts_at_the_bc_policy():

@@ -137,6 +137,51 @@ def test_death_terminates():
     assert terminated and not truncated and info["dead"] and info["discount"] == 0.0
 
 
+def _lone_player(env, health=1):
+    """Reset, remove every creature but the player, set its health; returns (player, world)."""
+    env.reset(seed=0)
+    world, player = env.crafter_env._world, env.crafter_env._player
+    for obj in world.objects:
+        if obj is not player:
+            world.remove(obj)
+    player.health = health
+    player._last_health = health
+    return player, world
+
+
+def _free_neighbour(world, player, direction):
+    pos = player.pos + np.array(direction)
+    world[pos] = "grass"
+    assert world[pos][1] is None
+    return pos
+
+
+@pytest.mark.parametrize("cause", ["lava", "zombie", "arrow", "thirst", "hunger+thirst"])
+def test_death_cause(cause):
+    import crafter.objects
+    env = CrafterEnv(max_steps=1000)
+    player, world = _lone_player(env)
+    action = A["noop"]
+    if cause == "lava":
+        world[_free_neighbour(world, player, (1, 0))] = "lava"
+        action = A["move_right"]
+    elif cause == "zombie":
+        world.add(crafter.objects.Zombie(world, _free_neighbour(world, player, (1, 0)), player))
+    elif cause == "arrow":  # an arrow left of the player, flying right, hits it on this step
+        world.add(crafter.objects.Arrow(world, _free_neighbour(world, player, (-1, 0)), np.array((1, 0))))
+    else:
+        for item in ("drink",) if cause == "thirst" else ("food", "drink"):
+            player.inventory[item] = 0
+        player._recover = -15  # one more step without drink passes -15: health -1
+    # the zombie moves towards the player 90% of the time and may first step aside: allow a few steps
+    for _ in range(20):
+        _, _, terminated, _, info = env.step(action)
+        if terminated:
+            break
+        assert info["death_cause"] is None
+    assert info["dead"] and info["death_cause"] == cause
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="unknown Crafter achievement"):
         CrafterEnv(achievement="collect_gold")
