@@ -9,11 +9,14 @@ script (spec §12.4).
 
 The JSON (default ``<run>/eval/<checkpoint name>.json``) holds ``success_rate``, ``success_ci95`` (Wilson score
 interval), ``successes``, ``n_episodes``, per-episode ``episode_lengths`` (env steps), ``episode_decisions``
-(high-level steps), ``episode_returns`` (summed env reward, shaping included, KL excluded) and the GIF paths.
+(high-level steps), ``episode_returns`` (summed env reward, shaping included, KL excluded), what killed the player
+(``episode_death_causes``, None for an episode that did not end in death, and their counts ``death_causes``; Crafter
+only, ``tasks.crafter.env.death_cause``) and the GIF paths.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import sys
@@ -75,7 +78,7 @@ def evaluate(checkpoint: Path, n_episodes: int, seed: int, device: Any, determin
     gif_dir = gif_dir or run_dir / "eval"
     gif_dir.mkdir(parents=True, exist_ok=True)
 
-    successes, lengths, decisions, returns, gifs = [], [], [], [], []
+    successes, lengths, decisions, returns, gifs, deaths = [], [], [], [], [], []
     obs = venv.reset()
     from tqdm.auto import tqdm
 
@@ -89,6 +92,7 @@ def evaluate(checkpoint: Path, n_episodes: int, seed: int, device: Any, determin
                 lengths.append(int(info["episode"]["l"]))
                 decisions.append(int(info["episode"]["l_high"]))
                 returns.append(float(info["episode"]["r_env"]))
+                deaths.append(info.get("death_cause"))
                 if len(gifs) < n_gifs:
                     tag = "success" if successes[-1] else "fail"
                     name = f"{checkpoint.stem}_seed{seed}_ep{len(successes) - 1:03d}_{tag}.gif"
@@ -101,7 +105,8 @@ def evaluate(checkpoint: Path, n_episodes: int, seed: int, device: Any, determin
         "task": cfg["config"], "checkpoint": str(checkpoint), "seed": seed, "deterministic": deterministic,
         "n_episodes": n, "successes": k, "success_rate": k / n, "success_ci95": [lo, hi],
         "episode_lengths": lengths, "mean_episode_length": float(np.mean(lengths)),
-        "episode_decisions": decisions, "episode_returns": returns, "gifs": gifs,
+        "episode_decisions": decisions, "episode_returns": returns, "episode_death_causes": deaths,
+        "death_causes": dict(collections.Counter(d for d in deaths if d is not None).most_common()), "gifs": gifs,
     }
 
 

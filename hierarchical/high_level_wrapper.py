@@ -37,7 +37,8 @@ One high-level step, for each of the ``n`` envs (all networks batched over envs,
 ``info`` of each env after every step: ``env_steps`` (env steps taken in this segment), ``reward_env`` (their summed
 env reward), ``reward_kl`` (the KL term, <= 0), ``kl``, ``success`` (any env ``info['success']`` in the segment),
 ``goal`` (code index or vector), ``prior_logprobs`` (float32 [N], the prior at the new decision state; with a
-prior). At an episode end also ``is_success`` (success at any step of the episode), ``episode`` =
+prior). At an episode end also ``is_success`` (success at any step of the episode), ``death_cause`` (when the env
+reports one: Crafter's ``tasks.crafter.env.death_cause``), ``episode`` =
 ``{'r': summed high-level reward, 'r_env': summed env reward, 'l': length in ENV steps, 'l_high': decisions,
 't': seconds since construction}``, ``terminal_observation`` (trunk features of the last frame), ``terminated``,
 ``truncated``, ``TimeLimit.truncated`` (see ``bootstrap_truncation``), and with ``record_frames=True``
@@ -419,6 +420,8 @@ class HighlevelVecEnv(VecEnv):
             info["terminated"], info["truncated"] = bool(terminated[i]), bool(truncated[i])
             info["TimeLimit.truncated"] = bool(self.bootstrap_truncation and truncated[i] and not terminated[i])
             info["is_success"] = bool(self._ep_success[i])
+            if env_infos[i].get("death_cause") is not None:  # Crafter: what killed the player
+                info["death_cause"] = env_infos[i]["death_cause"]
             info["episode"] = {"r": float(self._ep_return[i]), "r_env": float(self._ep_return_env[i]),
                                "l": int(self._ep_len[i]), "l_high": int(self._ep_high[i]),
                                "t": round(time.time() - self._t_start, 6)}

@@ -56,6 +56,22 @@ def test_success_reward_and_is_success(make_venv):
     assert rewards[-1] >= 1.0 and last["episode"]["r_env"] == pytest.approx(rewards.sum())
 
 
+def test_death_cause_passed_on_at_episode_end(make_venv):
+    class Dies(StandInEnv):
+        def step(self, action):
+            obs, reward, _, truncated, info = super().step(action)
+            dead = self.t == 3
+            return obs, reward, dead, truncated and not dead, {**info, "dead": dead,
+                                                               "death_cause": "zombie" if dead else None}
+
+    venv = make_venv([Dies(max_steps=20), StandInEnv(max_steps=20)], low_level_steps=2, prior=None)
+    venv.reset()
+    _, _, done, infos = venv.step(np.array([0, 0]))
+    assert not done.any() and "death_cause" not in infos[0]
+    _, _, done, infos = venv.step(np.array([0, 0]))
+    assert done.tolist() == [True, False] and infos[0]["death_cause"] == "zombie" and "death_cause" not in infos[1]
+
+
 def test_bootstrap_truncation_flag(make_venv):
     venv = make_venv([StandInEnv(max_steps=2)], low_level_steps=5, bootstrap_truncation=True)
     venv.reset()

@@ -160,6 +160,8 @@ def test_evaluate_writes_report_and_gif(tiny_run, tmp_path):
     saved = json.loads(out.read_text())
     assert saved["n_episodes"] == 2 and len(saved["episode_lengths"]) == 2
     assert all(1 <= length <= 8 for length in saved["episode_lengths"])
+    # 8-step episodes end at the limit, not in death
+    assert saved["episode_death_causes"] == [None, None] and saved["death_causes"] == {}
     lo, hi = saved["success_ci95"]
     assert (lo, hi) == pytest.approx(wilson_interval(saved["successes"], 2))
     assert len(report["gifs"]) == 1 and Path(report["gifs"][0]).is_file()
