@@ -151,7 +151,9 @@ def curve_from_rows(rows: Iterable[dict[str, Any]], window: int) -> list[list[fl
     Each row holds the episodes that ended in one PPO iteration (``episodes``, ``success_rate``); rows are grouped
     into windows ``(k * window - window, k * window]`` by their ``env_steps``, and a point is the success rate over
     all the episodes of its window (windows without an ended episode are left out). A partial last window is
-    reported at its last row's env steps.
+    reported at its last row's env steps; one that spans less than half a window (a run that stops a few env steps
+    past a window's end) is merged into the window before it, so the final point never rests on a handful of
+    episodes.
     """
     bins: dict[int, list[float]] = {}
     last_steps: dict[int, int] = {}
@@ -165,6 +167,14 @@ def curve_from_rows(rows: Iterable[dict[str, Any]], window: int) -> list[list[fl
         acc[0] += float(row["success_rate"]) * n
         acc[1] += n
         last_steps[k] = max(last_steps.get(k, 0), steps)
+    if len(bins) > 1:
+        k = max(bins)
+        if k - 1 in bins and last_steps[k] - (k - 1) * window < window / 2:
+            tail = bins.pop(k)
+            bins[k - 1][0] += tail[0]
+            bins[k - 1][1] += tail[1]
+            last_steps[k - 1] = (k - 1) * window  # reported at the end of the window it joined
+            del last_steps[k]
     out = []
     for k in sorted(bins):
         succ, n = bins[k]

@@ -23,6 +23,9 @@ def test_curve_weights_episodes_and_skips_empty_windows(se):
     rows = _rows((4000, 2, 0.5), (9000, 2, 1.0), (14000, 0, None), (26000, 1, 0.0), (27000, 3, 1.0))
     # window 1: (1 + 2) / 4; window 2: nothing ended; window 3: last, partial -> reported at 27000
     assert se.curve_from_rows(rows, 10000) == [[10000, 0.75], [27000, 0.75]]
+    # a last window of 400 env steps (< half a window) joins the one before: (2 * 0.5 + 1 * 1.0) / 3
+    rows = _rows((9000, 2, 0.5), (10400, 1, 1.0))
+    assert se.curve_from_rows(rows, 10000) == [[10000, 0.6667]]
 
 
 def test_crafter_score_formula(se):
