@@ -92,8 +92,9 @@ class EpisodeLog(gymnasium.Wrapper):
     """Appends one JSON line per ended episode to ``path``: ``{"env": index, "length": env steps, "return": summed
     env reward, "success": task success, "achievements": [names unlocked at least once], "end": "success" | "death"
     | "limit", "death_cause": info["death_cause"] or null}`` (the Crafter score is computed from these,
-    ``bench/sample_efficiency.py``; ``death_cause`` comes from ``tasks.crafter.env.death_cause``). Lines are appended and flushed at each episode end, so a
-    crashed run keeps what it logged. Envs without ``info['achievements']`` log an empty list."""
+    ``bench/sample_efficiency.py``; ``death_cause`` comes from ``tasks.crafter.env.death_cause``). Lines are
+    appended and flushed at each episode end, so a crashed run keeps what it logged. Envs without
+    ``info['achievements']`` log an empty list."""
 
     def __init__(self, env: gymnasium.Env, path: os.PathLike, index: int = 0):
         super().__init__(env)
