@@ -38,6 +38,7 @@ already there, so a benchmark can be done in pieces and on several machines):
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import os
@@ -241,20 +242,19 @@ def episode_ends(episodes: Sequence[dict[str, Any]], max_steps: Optional[int]) -
     "limit"}, "death_causes": {cause: count}}`` from ``episodes.jsonl`` lines (``hierarchical.baselines.EpisodeLog``).
     Lines written before ``end``/``death_cause`` were logged are classified from ``success`` and ``length`` (>=
     ``max_steps``: the limit) and their deaths counted under ``"unknown"``."""
-    ends: dict[str, int] = {"success": 0, "death": 0, "limit": 0}
-    causes: dict[str, int] = {}
+    ends: collections.Counter = collections.Counter({"success": 0, "death": 0, "limit": 0})
+    causes: collections.Counter = collections.Counter()
     for e in episodes:
         end = e.get("end")
         if end is None:
             end = ("success" if e.get("success") else
                    "limit" if max_steps is not None and e.get("length", 0) >= max_steps else "death")
-        ends[end] = ends.get(end, 0) + 1
+        ends[end] += 1
         if end == "death":
-            cause = e.get("death_cause") or "unknown"
-            causes[cause] = causes.get(cause, 0) + 1
+            causes[e.get("death_cause") or "unknown"] += 1
     lengths = [e["length"] for e in episodes if "length" in e]
     return {"episodes": len(episodes), "median_length": float(np.median(lengths)) if lengths else None,
-            "ends": ends, "death_causes": dict(sorted(causes.items(), key=lambda kv: -kv[1]))}
+            "ends": dict(ends), "death_causes": dict(causes.most_common())}
 
 
 def _task_max_steps(task: str) -> Optional[int]:
@@ -280,13 +280,6 @@ def read_episodes(path: os.PathLike) -> list[dict[str, Any]]:
 
 
 # ---- report --------------------------------------------------------------------------------------------------------
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def collect_runs(runs_dir: os.PathLike, window: int) -> list[dict[str, Any]]:
     """One entry per ``<runs_dir>/<task>/<method>/seed<k>`` with a run: its curve and counters."""
     out = []
@@ -316,6 +309,8 @@ def collect_runs(runs_dir: os.PathLike, window: int) -> list[dict[str, Any]]:
 def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) -> dict[str, Any]:
     """Merge ``runs`` into ``<out_dir>/sample_efficiency.json`` (same task/method/seed replaced), write the plots and
     ``crafter_score.json``; returns the merged JSON."""
+    from steve1.utils.io import atomic_write_json
+
     out_dir = Path(out_dir)
     path = out_dir / "sample_efficiency.json"
     old = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
@@ -330,33 +325,30 @@ def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) 
         for method in sorted({r["method"] for r in curve_runs if r["task"] == task}):
             rs = [r for r in curve_runs if r["task"] == task and r["method"] == method]
             x, mean, _ = mean_band([r["curve"] for r in rs], window)
-            ends: dict[str, int] = {}
-            causes: dict[str, int] = {}
+            ends, causes = collections.Counter(), collections.Counter()
             for r in rs:
-                for k, v in (r.get("episode_ends") or {}).get("ends", {}).items():
-                    ends[k] = ends.get(k, 0) + v
-                for k, v in (r.get("episode_ends") or {}).get("death_causes", {}).items():
-                    causes[k] = causes.get(k, 0) + v
+                ends.update((r.get("episode_ends") or {}).get("ends", {}))
+                causes.update((r.get("episode_ends") or {}).get("death_causes", {}))
             summary[task][method] = {
                 "seeds": sorted(int(r["seed"]) for r in rs), "env_steps": [int(r["env_steps"]) for r in rs],
                 "env_steps_to_0.5": first_reach(x, mean, 0.5), "env_steps_to_0.8": first_reach(x, mean, 0.8),
                 "final_mean_success": None if not len(mean) else round(float(mean[-1]), 4),
-                "episode_ends": ends, "death_causes": dict(sorted(causes.items(), key=lambda kv: -kv[1]))}
+                "episode_ends": dict(ends), "death_causes": dict(causes.most_common())}
     data = {"description": "success rate vs env steps (every low-level step); each point = success rate over the "
                            f"episodes that ended in a window of {window} env steps ending there",
             "window": window, "runs": curve_runs, "summary": summary,
             "updated_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
-    _atomic_write(path, json.dumps(data, indent=1))
+    atomic_write_json(path, data, indent=1)
     for task in summary:
         plot_task(task, [r for r in curve_runs if r["task"] == task], out_dir / f"sample_efficiency_{task}.png",
                   window)
     score_runs = [{k: r[k] for k in ("method", "seed", "env_steps", "finished", "crafter_score")}
                   for r in all_runs if r["task"] == "crafter_score" and "crafter_score" in r]
     if score_runs:
-        _atomic_write(out_dir / "crafter_score.json", json.dumps(
-            {"protocol": "Crafter (Hafner 2022): success rate of each achievement over all training episodes within "
-                         "the run's env-step budget, score = exp(mean ln(1 + s_i)) - 1 over the 22 rates in %",
-             "runs": score_runs}, indent=1))
+        atomic_write_json(out_dir / "crafter_score.json", {
+            "protocol": "Crafter (Hafner 2022): success rate of each achievement over all training episodes within "
+                        "the run's env-step budget, score = exp(mean ln(1 + s_i)) - 1 over the 22 rates in %",
+            "runs": score_runs}, indent=1)
     return data
 
 

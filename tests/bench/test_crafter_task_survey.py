@@ -42,6 +42,13 @@ def test_survey_writes_its_json(survey, tmp_path):
             "+".join(c) for c in (("hunger", "thirst"), ("thirst", "fatigue"), ("hunger", "fatigue"))}
 
 
+def test_random_episodes_give_a_cause_exactly_for_deaths(survey):
+    lengths, successes, causes = survey.random_episodes("crafter_iron", 2, no_sleep=False, seed=0)
+    for length, success, cause in zip(lengths, successes, causes):
+        assert (cause is None) == (success or length >= 1000)
+    assert any(c is not None for c in causes)  # a random player dies long before 1000 env steps
+
+
 def test_non_crafter_task_is_refused(survey):
     import tasks
 
