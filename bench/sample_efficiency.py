@@ -27,7 +27,8 @@ already there, so a benchmark can be done in pieces and on several machines):
   windows in which no episode ended are left out. ``summary[task][method]``: seeds, the env steps at which the
   seed-mean success first reaches 0.5 and 0.8, the final mean, and how the episodes of all seeds ended
   (``episode_ends``: success / death / limit; ``death_causes``: lava, zombie, arrow, or the necessity that ran out;
-  see :func:`episode_ends`). Each run also has its own ``episode_ends``.
+  ``unlocked``: per achievement, the number of episodes that unlocked it, which shows how far along a task's chain
+  of sub-goals the episodes get; see :func:`episode_ends`). Each run also has its own ``episode_ends``.
 * ``sample_efficiency_<task>.png``: per method the mean over seeds and a 95% band (Student t over seeds; no band
   for one seed).
 * ``crafter_score.json`` (task ``crafter_score``): the official protocol (``/work/shared/docs/crafter_benchmark.md``
@@ -239,12 +240,15 @@ def crafter_score(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def episode_ends(episodes: Sequence[dict[str, Any]], max_steps: Optional[int]) -> dict[str, Any]:
     """How a run's episodes ended: ``{"episodes", "median_length" (env steps), "ends": {"success", "death",
-    "limit"}, "death_causes": {cause: count}}`` from ``episodes.jsonl`` lines (``hierarchical.baselines.EpisodeLog``).
+    "limit"}, "death_causes": {cause: count}, "unlocked": {achievement: number of episodes that unlocked it}}``
+    (most frequent first) from ``episodes.jsonl`` lines (``hierarchical.baselines.EpisodeLog``).
     Lines written before ``end``/``death_cause`` were logged are classified from ``success`` and ``length`` (>=
     ``max_steps``: the limit) and their deaths counted under ``"unknown"``."""
     ends: collections.Counter = collections.Counter({"success": 0, "death": 0, "limit": 0})
     causes: collections.Counter = collections.Counter()
+    unlocked: collections.Counter = collections.Counter()
     for e in episodes:
+        unlocked.update(set(e.get("achievements", ())))
         end = e.get("end")
         if end is None:
             end = ("success" if e.get("success") else
@@ -254,7 +258,7 @@ def episode_ends(episodes: Sequence[dict[str, Any]], max_steps: Optional[int]) -
             causes[e.get("death_cause") or "unknown"] += 1
     lengths = [e["length"] for e in episodes if "length" in e]
     return {"episodes": len(episodes), "median_length": float(np.median(lengths)) if lengths else None,
-            "ends": dict(ends), "death_causes": dict(causes.most_common())}
+            "ends": dict(ends), "death_causes": dict(causes.most_common()), "unlocked": dict(unlocked.most_common())}
 
 
 def _task_max_steps(task: str) -> Optional[int]:
@@ -325,15 +329,17 @@ def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) 
         for method in sorted({r["method"] for r in curve_runs if r["task"] == task}):
             rs = [r for r in curve_runs if r["task"] == task and r["method"] == method]
             x, mean, _ = mean_band([r["curve"] for r in rs], window)
-            ends, causes = collections.Counter(), collections.Counter()
+            ends, causes, unlocked = collections.Counter(), collections.Counter(), collections.Counter()
             for r in rs:
                 ends.update((r.get("episode_ends") or {}).get("ends", {}))
                 causes.update((r.get("episode_ends") or {}).get("death_causes", {}))
+                unlocked.update((r.get("episode_ends") or {}).get("unlocked", {}))
             summary[task][method] = {
                 "seeds": sorted(int(r["seed"]) for r in rs), "env_steps": [int(r["env_steps"]) for r in rs],
                 "env_steps_to_0.5": first_reach(x, mean, 0.5), "env_steps_to_0.8": first_reach(x, mean, 0.8),
                 "final_mean_success": None if not len(mean) else round(float(mean[-1]), 4),
-                "episode_ends": dict(ends), "death_causes": dict(causes.most_common())}
+                "episode_ends": dict(ends), "death_causes": dict(causes.most_common()),
+                "unlocked": dict(unlocked.most_common())}
     data = {"description": "success rate vs env steps (every low-level step); each point = success rate over the "
                            f"episodes that ended in a window of {window} env steps ending there",
             "window": window, "runs": curve_runs, "summary": summary,

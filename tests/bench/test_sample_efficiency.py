@@ -38,8 +38,9 @@ def test_crafter_score_formula(se):
 
 
 def test_episode_ends(se):
-    eps = [{"length": 10, "success": True, "end": "success", "death_cause": None},
-           {"length": 180, "success": False, "end": "death", "death_cause": "zombie"},
+    eps = [{"length": 10, "success": True, "end": "success", "death_cause": None, "achievements": ["collect_wood"]},
+           {"length": 180, "success": False, "end": "death", "death_cause": "zombie",
+            "achievements": ["collect_wood", "place_table"]},
            {"length": 170, "success": False, "end": "death", "death_cause": "zombie"},
            {"length": 500, "success": False, "end": "limit", "death_cause": None},
            {"length": 500, "success": False},  # an old line: at the limit
@@ -47,6 +48,7 @@ def test_episode_ends(se):
     out = se.episode_ends(eps, max_steps=500)
     assert out["ends"] == {"success": 1, "death": 3, "limit": 2}
     assert out["death_causes"] == {"zombie": 2, "unknown": 1} and out["median_length"] == 175.0
+    assert out["unlocked"] == {"collect_wood": 2, "place_table": 1}
 
 
 def test_mean_band(se):
