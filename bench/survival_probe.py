@@ -63,7 +63,7 @@ class SurvivalTrace(gymnasium.Wrapper):
     def reset(self, **kwargs):
         self._new_episode()
         obs, info = self.env.reset(**kwargs)
-        self._health = int(info["inventory"]["health"]) if "inventory" in info else None
+        self._health = int(info["inventory"]["health"])
         return obs, info
 
     def step(self, action):
@@ -74,7 +74,7 @@ class SurvivalTrace(gymnasium.Wrapper):
                 action = self.noop_action
         obs, reward, terminated, truncated, info = self.env.step(action)
         health = int(info["inventory"]["health"])
-        lost = max(0, (self._health if self._health is not None else health) - health)
+        lost = max(0, self._health - health)
         self._lost += lost
         self._lost_asleep += lost if self._was_asleep else 0
         asleep = bool(info["sleeping"])
