@@ -9,6 +9,7 @@ from torch.distributions import Categorical, Normal, kl_divergence
 
 from VPT.lib.action_head import make_action_head
 from VPT.lib.policy import MinecraftAgentPolicy
+from float_tolerance import assert_reordered_close
 
 
 def crafter_frames(b, t, seed=0):
@@ -132,7 +133,10 @@ def test_cnn_frames_per_pass_does_not_change_results(tiny_policy_factory):
         split = policy.net.img_process(policy.net.img_preprocess(img))
         cnn.frames_per_pass = 64
         whole = policy.net.img_process(policy.net.img_preprocess(img))
-    assert split.shape == (2, 5, 16) and torch.allclose(split, whole, atol=1e-6, rtol=0)
+    assert split.shape == (2, 5, 16)
+    # passes of 3 vs one pass of 10 frames: other conv kernels, the same sums reordered (tests/float_tolerance.py):
+    # 3x3 convs over at most 8 channels (72 terms), 15 convs and 2 dense layers deep
+    assert_reordered_close(split, whole, reduction=72, depth=17)
 
 
 def test_get_logprob_of_action_refuses_chunk_pds(tiny_policy_factory):
