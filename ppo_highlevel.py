@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "configs/minecraft/highlevel.yaml, configs/crafter/highlevel.yaml); a given flag overrides it.",
         epilog="Example: python ppo_highlevel.py --config crafter_wood --env_steps 200000. Outputs go to "
                "<results_dir>/<name>_<time>/ (config.yaml, stats.csv, tb/, checkpoints/, results.json, "
-               "success_rate.png).")
+               "success_rate.png). Ctrl-C (or SIGTERM) saves a checkpoint of the last PPO update, prints the "
+               "command that resumes it and exits with code 130 (143).")
     bool_flag = argparse.BooleanOptionalAction
     g = p.add_argument_group("task and run")
     g.add_argument("--config", type=str, default=None,
@@ -285,8 +286,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     already_done = (budget_env is not None and logger.env_steps >= int(budget_env)) or \
                    (model.num_timesteps >= total_timesteps)
     if not already_done:
-        model.learn(total_timesteps=total_timesteps, callback=logger, reset_num_timesteps=ckpt is None,
-                    progress_bar=False)
+        from steve1.utils.interrupt import catch_interrupts
+
+        # Ctrl-C / SIGTERM: the logger stops learn() at the next step and checkpoints the last PPO update
+        with catch_interrupts() as logger.interrupt:
+            model.learn(total_timesteps=total_timesteps, callback=logger, reset_num_timesteps=ckpt is None,
+                        progress_bar=False)
+        if logger.interrupted:  # no final.zip / results.json: the run is not finished
+            venv.close()
+            _exit_interrupted(logger, args)
     else:
         logger.model = model
     final = logger.save("final")
@@ -314,6 +322,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
           f"checkpoints: {run_dir}/checkpoints (final: {final})"
           + (f"\nplot: {plot}" if plot else ""), flush=True)
     return results
+
+
+def _exit_interrupted(logger: Any, args: argparse.Namespace) -> None:
+    """Print the interrupt checkpoint and the command that resumes it; raise ``Interrupted`` (exit code 130 on
+    SIGINT, 143 on SIGTERM). The run's ``config.yaml`` holds every setting, so ``--load`` (plus the device flags,
+    which are not stored) resumes it with the same budget."""
+    import os
+
+    script = os.path.relpath(os.path.abspath(__file__))
+    command = ["python", script if not script.startswith("..") else os.path.abspath(__file__),
+               "--load", str(logger.last_checkpoint)]
+    command += ["--cpu"] if args.cpu else []
+    command += ["--device", args.device] if args.device else []
+    logger.interrupt.exit(logger.last_checkpoint, command,
+                          detail=f"{logger.env_steps} env steps, {logger.iteration} PPO "
+                                 f"iteration{'' if logger.iteration == 1 else 's'}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:

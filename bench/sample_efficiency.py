@@ -16,7 +16,11 @@ with ``OMP_NUM_THREADS=--torch_threads``, log in its folder) in ``<runs_dir>/<ta
 checkpoint of its latest run directory (``checkpoints/*.zip``: every ``save_freq`` PPO iterations and at the end)
 is resumed with ``--load``, so an interrupted benchmark loses at most ``save_freq`` iterations per run, and a larger
 ``--budget`` extends finished runs. ``steve1_prompt`` (no learning state) restarts in a new run directory.
-Stop the benchmark at any time (Ctrl-C / kill): rerunning the same command continues it.
+Stop the benchmark at any time (Ctrl-C / kill): rerunning the same command continues it. On Ctrl-C (SIGINT) or
+SIGTERM the runner starts no further run, forwards the signal to the runs in progress (each saves a checkpoint of
+its last PPO update, see ``ppo_highlevel.py``), waits for them, rebuilds the report, says that rerunning the same
+command resumes, and exits with code 130 (143); a second Ctrl-C stops the runs at once, without saving. The runs
+are started in their own process group, so a Ctrl-C in the terminal reaches them only through the runner.
 
 **Outputs** (in ``--out_dir``, default ``bench/results/``; rebuilt after every finished run, merged with what is
 already there, so a benchmark can be done in pieces and on several machines):
@@ -126,14 +130,47 @@ def run_command(runs_dir: os.PathLike, task: str, method: str, seed: int, budget
                   "--results_dir", str(run_root(runs_dir, task, method, seed)), *extra]
 
 
+class _Children:
+    """The run processes in progress, so that :func:`main` can forward SIGINT/SIGTERM to them."""
+
+    def __init__(self) -> None:
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.sent: set[int] = set()
+        self.signum: Optional[int] = None
+
+    def forward(self, signum: int, count: int = 1) -> None:
+        """Send ``signum`` to every run in progress (called by the signal handler, in the main thread)."""
+        self.signum = signum
+        for proc in list(self.procs.values()):
+            self.sent.add(proc.pid)
+            proc.send_signal(signum)  # a no-op for a process that has ended
+
+    def started(self, proc: subprocess.Popen) -> None:
+        """Register ``proc``; one started just as a signal arrived gets it too."""
+        self.procs[proc.pid] = proc
+        if self.signum is not None and proc.pid not in self.sent:
+            self.sent.add(proc.pid)
+            proc.send_signal(self.signum)
+
+
+_CHILDREN = _Children()
+
+
 def execute(cmd: list[str], log_path: Path, torch_threads: int) -> int:
-    """Run ``cmd`` with ``torch_threads`` CPU threads, appending stdout/stderr to ``log_path``; its exit code."""
+    """Run ``cmd`` with ``torch_threads`` CPU threads, appending stdout/stderr to ``log_path``; its exit code.
+
+    The process gets its own process group (a terminal's Ctrl-C reaches it only through :func:`main`, once)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(torch_threads), MKL_NUM_THREADS=str(torch_threads))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log:
         log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
         log.flush()
-        return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            _CHILDREN.started(proc)
+            return proc.wait()
+        finally:
+            _CHILDREN.procs.pop(proc.pid, None)
 
 
 # ---- curves, summaries, Crafter score ------------------------------------------------------------------------------
@@ -412,6 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Plan, run and report (see the module docstring).
+
+    Raises:
+        steve1.utils.interrupt.Interrupted: stopped by SIGINT/SIGTERM (exit code 130/143), after the runs in
+            progress saved their checkpoints.
+    """
+    global _CHILDREN
     args = build_parser().parse_args(argv)
     if not args.report_only:
         jobs = [(t, m, s) for t in args.tasks for m in args.methods for s in args.seeds]
@@ -426,10 +470,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         if args.dry_run:
             return {"todo": [c for *_, c in todo]}
 
+        from steve1.utils.interrupt import catch_interrupts
+
         lock = threading.Lock()
+        _CHILDREN = _Children()
 
         def one(item):
             t, m, s, cmd = item
+            if interrupt:  # stopping: start no further run
+                return None
             log = run_root(args.runs_dir, t, m, s) / "log.txt"
             t0 = time.time()
             rc = execute(cmd, log, args.torch_threads)
@@ -439,8 +488,17 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window)
             return rc
 
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            codes = list(pool.map(one, todo))
+        with catch_interrupts("stopping the runs in progress; each saves a checkpoint",
+                              on_signal=lambda signum, count: _CHILDREN.forward(signum)) as interrupt:
+            with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+                codes = list(pool.map(one, todo))
+        if interrupt:
+            write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window)
+            stopped = sum(1 for c in codes if c == interrupt.exit_code)
+            interrupt.exit(args.runs_dir, ["python", "bench/sample_efficiency.py",
+                                           *(sys.argv[1:] if argv is None else argv)],
+                           detail=f"{stopped} run(s) stopped on the signal, each with a checkpoint (see its log.txt); "
+                                  f"{codes.count(None)} not started; rerunning the same command resumes them")
         if any(codes):
             print(f"{sum(1 for c in codes if c)} run(s) failed; see their log.txt", flush=True)
     data = write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window)

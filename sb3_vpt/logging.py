@@ -25,6 +25,14 @@ Training stops once ``env_steps >= env_step_budget``: the check happens at the s
 taken before the stop, is counted in the env steps (they were spent) but is not trained on. This keeps
 ``stable_baselines3.PPO``'s own loop untouched.
 
+**Ctrl-C / SIGTERM** (``interrupt``: the flag of :func:`steve1.utils.interrupt.catch_interrupts`): the next
+``on_step`` returns False, which makes SB3 abandon the rollout in progress and end ``learn()``. The parameters and
+optimizer are then those of the last finished PPO update, so ``on_training_end`` saves them with the counters of the
+last finished rollout (env steps, iterations, episodes, and the model's ``num_timesteps`` set back to that rollout's
+end) as ``checkpoints/iter_<iteration>_envsteps_<env steps>.zip`` (:attr:`HighLevelLogger.interrupted` is True and
+:attr:`HighLevelLogger.last_checkpoint` names it). The abandoned partial rollout is neither trained on nor counted:
+a resumed run (``--load``) takes those env steps again from a fresh reset.
+
 Differences from upstream's ``LoggingCallback``: env-step x-axis and stable ``charts/``/``losses/`` tags instead of
 ``custom/*``; one row per rollout for the rollout's ended episodes (upstream: cumulative counters); checkpoints that
 ``--load`` can resume (upstream saves only some heads and cannot load); dead tower/subgoal hooks left out.
@@ -136,11 +144,13 @@ class HighLevelLogger(BaseCallback):
         iteration: PPO iterations already done (resuming a run).
         episodes: episodes already ended (resuming a run).
         progress_bar: show a tqdm bar over env steps.
+        interrupt: a stop request (truthy once set; :class:`steve1.utils.interrupt.InterruptFlag`), checked at every
+            step; None: never.
     """
 
     def __init__(self, log_dir: Union[str, os.PathLike], env_step_budget: Optional[int] = None, save_freq: int = 100,
                  print_freq: int = 10, success_window: int = 100, env_steps: int = 0, iteration: int = 0,
-                 episodes: int = 0, progress_bar: bool = True, verbose: int = 0):
+                 episodes: int = 0, progress_bar: bool = True, verbose: int = 0, interrupt: Any = None):
         super().__init__(verbose)
         self.log_dir = Path(log_dir)
         self.env_step_budget = None if env_step_budget is None else int(env_step_budget)
@@ -159,6 +169,10 @@ class HighLevelLogger(BaseCallback):
         self.episodes_total = int(episodes)
         self._stop = False
         self._pending_name: Optional[str] = None
+        self.interrupt = interrupt
+        #: True once training stopped on ``interrupt`` (the checkpoint is :attr:`last_checkpoint`)
+        self.interrupted = False
+        self._safe: dict[str, int] = {}  # counters at the end of the last finished rollout
 
     # ---- SB3 hooks ---------------------------------------------------------------------------------------------
     def _on_training_start(self) -> None:
@@ -178,6 +192,7 @@ class HighLevelLogger(BaseCallback):
         self._ep_kl = np.zeros(n)
         space = self.training_env.action_space
         self._n_actions = int(space.n) if isinstance(space, gymnasium.spaces.Discrete) else None
+        self._mark_safe()
 
     def budget_reached(self) -> bool:
         return self.env_step_budget is not None and self.env_steps >= self.env_step_budget
@@ -207,7 +222,12 @@ class HighLevelLogger(BaseCallback):
                                     "r_env": self._ep_env[i], "r_kl": self._ep_kl[i], "success": success})
                 self.recent_success.append(success)
                 self._ep_env[i] = self._ep_kl[i] = 0.0
-        return not self._stop
+        if self._stop:
+            return False
+        if self.interrupt:  # abandon this rollout; on_training_end saves the last update (see the module docstring)
+            self.interrupted = True
+            return False
+        return True
 
     def _on_rollout_end(self) -> None:
         self.iteration += 1
@@ -234,9 +254,12 @@ class HighLevelLogger(BaseCallback):
             self._pending_name = f"iter_{self.iteration:06d}_envsteps_{self.env_steps}"
         if self.print_freq > 0 and self.iteration % self.print_freq == 0:
             self._print_status(row)
+        self._mark_safe()
 
     def _on_training_end(self) -> None:
         self._save_pending()
+        if self.interrupted:
+            self._save_interrupted()
         if self.pbar is not None:
             self.pbar.close()
             self.pbar = None
@@ -246,6 +269,21 @@ class HighLevelLogger(BaseCallback):
             self.writer = None
 
     # ---- helpers -----------------------------------------------------------------------------------------------
+    def _mark_safe(self) -> None:
+        """Remember the counters of this point (training start, end of a rollout): what the parameters after the
+        next PPO update correspond to."""
+        self._safe = {"env_steps": self.env_steps, "iteration": self.iteration, "episodes": self.episodes_total,
+                      "num_timesteps": int(self.model.num_timesteps)}
+
+    def _save_interrupted(self) -> None:
+        """Set the counters (and the model's ``num_timesteps``) back to the end of the last finished rollout and
+        checkpoint the model: the parameters and optimizer of the last finished update."""
+        self.env_steps = self._safe["env_steps"]
+        self.iteration = self._safe["iteration"]
+        self.episodes_total = self._safe["episodes"]
+        self.model.num_timesteps = self._safe["num_timesteps"]
+        self.save(f"iter_{self.iteration:06d}_envsteps_{self.env_steps}")
+
     def _save_pending(self) -> None:
         """Write the checkpoint of the last finished iteration once its PPO update is done (SB3 calls
         ``on_rollout_end`` before ``train()``; the checkpoint must hold the updated parameters and optimizer)."""

@@ -48,7 +48,9 @@ Where we deliberately differ from upstream (spec §6, §12.1.8):
   function of ``(seed, epoch)`` and the relabeling of ``(seed, epoch, index)``: a resumed run reproduces the
   uninterrupted one (upstream resumed at a batch boundary through accelerate's dataloader RNG). Checkpoints are
   written atomically (upstream overwrote files in place). ``--save_freq`` must be a multiple of
-  ``--gradient_accumulation_steps`` so that no partial gradient is ever checkpointed.
+  ``--gradient_accumulation_steps`` so that no partial gradient is ever checkpointed. Ctrl-C or SIGTERM saves a
+  checkpoint after the current window step (optimiser step), prints it and the command that resumes it, and exits
+  with code 130 (143).
 * **Gradient accumulation** is done here (loss / steps, ``no_sync`` between optimiser steps, clipping once on the
   accumulated gradient) instead of through ``accelerator.accumulate``, whose per-micro-step clipping clipped
   partial sums.
@@ -425,9 +427,19 @@ def load_checkpoint(checkpoint_dir: str, accelerator, policy: nn.Module, optimiz
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _ignore_sigint(worker_id: int) -> None:
+    """DataLoader workers ignore Ctrl-C (the terminal sends it to every process of the job): the main process saves
+    a checkpoint at its next safe point and then shuts the workers down (a worker ended by Ctrl-C would fail the
+    batch the main process is waiting for)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _loader(dataset, batches: list[list[int]], num_workers: int) -> DataLoader:
     return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
+                      pin_memory=torch.cuda.is_available(), persistent_workers=False,
+                      worker_init_fn=_ignore_sigint if num_workers > 0 else None)
 
 
 def _to_device(batch, device):
@@ -479,8 +491,15 @@ def _state_batch(state: Any) -> int:
 
 
 def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy: Callable,
-                 accelerator=None) -> dict:
+                 accelerator=None, command: Optional[Sequence[str]] = None) -> dict:
     """Train a policy by behaviour cloning with TBPTT (see the module docstring).
+
+    Ctrl-C (SIGINT) or SIGTERM: after the current window step (the next optimiser step with gradient
+    accumulation) the ``_latest`` weights and a checkpoint are saved in ``--checkpoint_dir``, the checkpoint and the
+    command that resumes it (the same command: a run resumes from its ``--checkpoint_dir``) are printed, and
+    :class:`steve1.utils.interrupt.Interrupted` is raised (a ``SystemExit``: exit code 130, or 143 for SIGTERM).
+    The resumed run ends exactly as an uninterrupted one (see "Exact resume" in the module docstring). A second
+    Ctrl-C raises ``KeyboardInterrupt`` at once, without saving.
 
     Args:
         args: parsed flags of :func:`build_parser` (plus the stage's own).
@@ -488,6 +507,8 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
         make_policy: ``make_policy(args, train_dataset) -> nn.Module`` (initialised, on CPU).
         accelerator: an ``accelerate.Accelerator``; default: one built here (mixed precision and processes from
             ``accelerate launch``/config; plain ``python`` = one process, fp32).
+        command: the command line of this run, printed as the resume command on an interrupt (default:
+            ``python`` + ``sys.argv``); ``--reset_checkpoint_dir`` is left out of it.
 
     Returns:
         dict with ``n_steps``, ``frames``, ``best_val_loss``, ``final_val_loss``, ``train_losses`` (list of
@@ -496,7 +517,34 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
     Raises:
         ValueError: inconsistent flags, a dataset smaller than one batch, or a checkpoint made with other
             data-position flags (the message names them).
+        steve1.utils.interrupt.Interrupted: stopped by SIGINT/SIGTERM after saving a checkpoint.
     """
+    from steve1.utils.interrupt import catch_interrupts
+
+    with catch_interrupts("saving a checkpoint after this window step") as interrupt:
+        return _run_training(args, make_datasets, make_policy, accelerator, interrupt, command)
+
+
+def _resume_command(command: Optional[Sequence[str]]) -> list[str]:
+    """The command that resumes an interrupted run: ``command`` (default ``python`` + ``sys.argv``) without
+    ``--reset_checkpoint_dir`` (which would delete the checkpoint)."""
+    command = list(command) if command is not None else ["python", *sys.argv]
+    return [c for c in command if c != "--reset_checkpoint_dir"]
+
+
+def _stop_signal(interrupt, accelerator) -> int:
+    """The signal number of a stop request on any process (0: none); a collective with several processes, so every
+    process must call it at the same window step."""
+    signum = int(interrupt.signum or 0)
+    if accelerator.num_processes > 1:
+        signum = int(accelerator.reduce(torch.tensor(signum, device=accelerator.device), "sum").item())
+        signum = signum and int(interrupt.signum or 2)  # another process got it: stop here too (as SIGINT if unknown)
+    return signum
+
+
+def _run_training(args: argparse.Namespace, make_datasets: Callable, make_policy: Callable, accelerator,
+                  interrupt, command: Optional[Sequence[str]]) -> dict:
+    """:func:`run_training` with the stop-request flag ``interrupt`` (an ``InterruptFlag``)."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.utils import set_seed
     from torch.utils.tensorboard import SummaryWriter
@@ -656,6 +704,19 @@ def run_training(args: argparse.Namespace, make_datasets: Callable, make_policy:
                     save_weights("latest")
                     save_checkpoint(args.checkpoint_dir, accelerator, policy, optimizer,
                                     _next_position(state, n_windows, n_batches), agent_state)
+                if not done and state.n_steps % accum == 0 and (stop := _stop_signal(interrupt, accelerator)):
+                    # Ctrl-C / SIGTERM: a safe point (no partial gradient); save, say how to resume, exit
+                    if state.n_steps % args.save_freq != 0:  # (else just saved)
+                        save_weights("latest")
+                        save_checkpoint(args.checkpoint_dir, accelerator, policy, optimizer,
+                                        _next_position(state, n_windows, n_batches), agent_state)
+                    progress.close()
+                    if is_main:
+                        writer.close()
+                    if not interrupt:  # another process received the signal
+                        interrupt.set(stop)
+                    interrupt.exit(args.checkpoint_dir, _resume_command(command), quiet=not is_main,
+                                   detail=f"window step {state.n_steps}, {frames} frames")
                 if done:
                     break
             if done:
@@ -735,7 +796,9 @@ def build_steve1_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(build_steve1_parser(), argv)
-    return run_training(args, make_steve1_datasets, make_steve1_policy)
+    script = os.path.relpath(os.path.abspath(__file__))
+    command = None if argv is None else ["python", script if not script.startswith("..") else __file__, *argv]
+    return run_training(args, make_steve1_datasets, make_steve1_policy, command=command)
 
 
 if __name__ == "__main__":
