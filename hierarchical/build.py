@@ -10,6 +10,7 @@ value; command-line flags that are given (not None) override it; the result is w
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
@@ -18,9 +19,10 @@ import numpy as np
 import torch
 import yaml
 
+from steve1.utils.cli import UsageError, source_of
 from steve1.utils.io import atomic_write_yaml as write_yaml_atomic
 
-__all__ = ["FILE_HINTS", "REQUIRED_KEYS", "resolve_config", "check_files", "select_device", "load_codebook", "load_low_level",
+__all__ = ["FILE_HINTS", "REQUIRED_KEYS", "resolve_config", "check_config", "check_files", "select_device", "load_codebook", "load_low_level",
            "load_prior", "load_trunk", "make_envs", "make_highlevel_env", "write_yaml_atomic", "read_yaml",
            "prior_temperature"]
 
@@ -60,7 +62,9 @@ def read_yaml(path: Union[str, os.PathLike]) -> dict[str, Any]:
 
 
 def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], known_keys: Iterable[str],
-                   config_path: Optional[Union[str, os.PathLike]] = None) -> dict[str, Any]:
+                   config_path: Optional[Union[str, os.PathLike]] = None,
+                   sources: Optional[dict[str, str]] = None,
+                   override_sources: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
     """The run's config: the simulator's high-level config file overlaid with the given overrides.
 
     Args:
@@ -69,11 +73,15 @@ def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], k
         overrides: values that were set on the command line (None values are ignored).
         known_keys: every valid config key (the command-line flag names).
         config_path: use this file instead of the spec's ``highlevel_config``.
+        sources: filled with where each value came from (key -> ``"--key"`` for an override, ``"<file> key
+            'key'"`` for the file), so that errors name the flag or the file and key.
+        override_sources: where an override came from when it is not a flag (e.g. ``"--method ppo preset"``).
     Returns:
         dict with every key of the file, the overrides, ``config`` (task name), ``sim`` and ``highlevel_config``.
     Raises:
         KeyError: the task spec names no config file and none is given.
-        ValueError: unknown keys in the file, inconsistent options (message names the file and the key).
+        steve1.utils.cli.UsageError (a ValueError): unknown keys in the file, a value out of range or of the wrong
+            type, inconsistent options (the message names the flag, or the file and the key).
     """
     path = config_path or task_spec.get("highlevel_config")
     if not path and Path(f"configs/{task_spec['sim']}/highlevel.yaml").is_file():
@@ -87,45 +95,104 @@ def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], k
     unknown = set(cfg) - known
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-    cfg.update({k: copy.deepcopy(v) for k, v in overrides.items() if v is not None})
+    sources = {} if sources is None else sources
+    for key in cfg:
+        sources[key] = f"{path} key '{key}'"
+    for key, value in overrides.items():
+        if value is not None:
+            cfg[key] = copy.deepcopy(value)
+            sources[key] = (override_sources or {}).get(key, f"--{key}")
     cfg["config"] = task_spec["name"]
     cfg["sim"] = task_spec["sim"]
     cfg["highlevel_config"] = str(path)
-    _check_config(cfg, str(path))
+    check_config(cfg, sources)
     return cfg
 
 
-def _check_config(cfg: Mapping[str, Any], where: str) -> None:
+#: Range checks of the numeric config values: key -> (type, test, what is expected). ``None`` passes for the keys
+#: that may be null (REQUIRED_KEYS are checked for presence first).
+_RANGES: dict[str, tuple[type, Any, str]] = {
+    "n_envs": (int, lambda v: v >= 1, "an integer >= 1"),
+    "low_level_steps": (int, lambda v: v >= 1, "an integer >= 1 (env steps per goal)"),
+    "steps": (int, lambda v: v >= 1, "null or an integer >= 1 (high-level steps)"),
+    "env_steps": (int, lambda v: v >= 1, "null or an integer >= 1 (env steps)"),
+    "steps_per_iter": (int, lambda v: v >= 1, "an integer >= 1 (high-level steps per env per rollout)"),
+    "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
+    "n_epochs": (int, lambda v: v >= 1, "an integer >= 1"),
+    "seed": (int, lambda v: v >= 0, "an integer >= 0"),
+    "save_freq": (int, lambda v: v >= 0, "an integer >= 0 (PPO iterations; 0: only the final checkpoint)"),
+    "print_freq": (int, lambda v: v >= 0, "an integer >= 0 (PPO iterations; 0: never)"),
+    "goal_dim": (int, lambda v: v >= 1, "null or an integer >= 1"),
+    "lr": (float, lambda v: 0 < v < math.inf, "a number > 0"),
+    "gamma": (float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "gae_lambda": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "clip_range": (float, lambda v: 0 < v < math.inf, "a number > 0"),
+    "vf_coef": (float, lambda v: 0 <= v < math.inf, "a number >= 0"),
+    "ent_coef": (float, lambda v: 0 <= v < math.inf, "a number >= 0"),
+    "max_grad_norm": (float, lambda v: 0 < v < math.inf, "a number > 0"),
+    "target_kl": (float, lambda v: 0 < v < math.inf, "null or a number > 0"),
+    "kl_reward": (float, lambda v: 0 <= v < math.inf, "a number >= 0 (the weight of the KL penalty)"),
+    "cond_scale": (float, math.isfinite, "null or a finite number (classifier-free guidance scale)"),
+    "temperature": (float, lambda v: 0 < v < math.inf, "a number > 0"),
+    "goal_bound": (float, lambda v: 0 < v < math.inf, "a number > 0"),
+}
+_BOOLS = ("discrete", "goal_prior", "initialize_with_prior", "normalize_advantage", "bootstrap_truncation")
+
+
+def check_config(cfg: Mapping[str, Any], sources: Optional[Mapping[str, str]] = None) -> None:
+    """Check a resolved high-level config once, before anything is built or written.
+
+    Every required key is set, every number has the right type and range (:data:`_RANGES`), switches are booleans,
+    and the options fit together (a goal prior needs discrete goals and prior weights; a budget is set).
+
+    Raises:
+        steve1.utils.cli.UsageError: the first problem, naming where the value came from (``sources``: the flag,
+            or the config file and key), the value and what was expected.
+    """
+    def where(key: str) -> str:
+        return source_of(sources, key)
+
     def need(key: str) -> Any:
         if cfg.get(key) is None:
-            raise ValueError(f"{where}: '{key}' is not set (set it in the file or pass --{key})")
+            raise UsageError(f"{where(key)}: '{key}' is not set (set it in {cfg.get('highlevel_config') or 'the config'} "
+                             f"or pass --{key})")
         return cfg[key]
 
     for key in REQUIRED_KEYS:
         need(key)
-    if int(cfg["low_level_steps"]) < 1:
-        raise ValueError(f"{where}: low_level_steps must be >= 1 env step, got {cfg['low_level_steps']}")
-    if int(cfg["n_envs"]) < 1:
-        raise ValueError(f"{where}: n_envs must be >= 1, got {cfg['n_envs']}")
+    for key, (kind, ok, expected) in _RANGES.items():
+        value = cfg.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            raise UsageError(f"{where(key)}: {key} must be {expected}, got {value!r}")
+        if not ok(kind(value)):
+            raise UsageError(f"{where(key)}: {key} must be {expected}, got {value!r}")
+    for key in _BOOLS:
+        if cfg.get(key) is not None and not isinstance(cfg[key], bool):
+            raise UsageError(f"{where(key)}: {key} must be true or false, got {cfg[key]!r}")
     if cfg["kl_direction"] not in ("forward", "reverse"):
-        raise ValueError(f"{where}: kl_direction must be 'forward' or 'reverse', got {cfg['kl_direction']!r}")
+        raise UsageError(f"{where('kl_direction')}: kl_direction must be 'forward' or 'reverse', "
+                         f"got {cfg['kl_direction']!r}")
     if cfg.get("discrete"):
         need("codebook")
     if cfg.get("goal_prior"):
         if not cfg.get("discrete"):
-            raise ValueError(f"{where}: goal_prior needs discrete goals (the prior is a distribution over the codes; "
-                             "spec §12.1.2)")
+            raise UsageError(f"{where('goal_prior')}: goal_prior needs discrete goals (the prior is a distribution over "
+                             f"the codes; spec §12.1.2), but {where('discrete')} sets discrete: false")
         need("prior_weights")
     if cfg.get("initialize_with_prior"):
         if not cfg.get("discrete"):
-            raise ValueError(f"{where}: initialize_with_prior needs discrete goals")
+            raise UsageError(f"{where('initialize_with_prior')}: initialize_with_prior needs discrete goals, but "
+                             f"{where('discrete')} sets discrete: false")
         need("prior_weights")
     if cfg.get("steps") is None and cfg.get("env_steps") is None:
-        raise ValueError(f"{where}: set a budget: steps (high-level steps) and/or env_steps")
+        raise UsageError(f"{where('env_steps')}: set a budget: steps (high-level steps) and/or env_steps")
 
 
-def check_files(cfg: Mapping[str, Any]) -> None:
-    """Raise ``FileNotFoundError`` naming the first missing model file of the run and how to produce it."""
+def check_files(cfg: Mapping[str, Any], sources: Optional[Mapping[str, str]] = None) -> None:
+    """Raise ``FileNotFoundError`` naming the first missing model file of the run, where its path came from
+    (``sources``) and how to produce it."""
     keys = ["in_model", "in_weights", "weights"]
     if cfg.get("highlevel_model"):
         keys.append("highlevel_model")
@@ -135,7 +202,8 @@ def check_files(cfg: Mapping[str, Any]) -> None:
         keys.append("prior_weights")
     for key in keys:
         if not Path(cfg[key]).is_file():
-            raise FileNotFoundError(f"{key} file not found: {cfg[key]} -- {FILE_HINTS[key]} (or pass --{key} PATH)")
+            raise FileNotFoundError(f"{source_of(sources, key)}: {key} file not found: {cfg[key]} -- "
+                                    f"{FILE_HINTS[key]} (or pass --{key} PATH)")
 
 
 def select_device(device: Optional[str] = None, cpu: bool = False) -> torch.device:
@@ -156,28 +224,38 @@ def load_codebook(cfg: Mapping[str, Any]):
     return KMeansCodebook(cfg["codebook"])
 
 
-def load_low_level(cfg: Mapping[str, Any], action_space: Any, goal_dim: Optional[int], device: torch.device):
+def load_low_level(cfg: Mapping[str, Any], action_space: Any, goal_dim: Optional[int], device: torch.device,
+                   sources: Optional[Mapping[str, str]] = None):
     """The frozen goal-conditioned low-level policy (STEVE-1 format, ``steve1.MineRLConditionalAgent``'s builder and
     strict loader), eval, on ``device``.
 
     ``goal_dim``: the goal size the high level feeds (the codebook's D); it must match the model config's
-    ``goal_dim`` when that has one.
+    ``goal_dim`` when that has one, else the goal size of the weights (``net.mineclip_embed_linear.weight``).
+    ``sources``: where the config values came from (named in errors).
 
     Raises:
-        ValueError: goal sizes disagree. FileNotFoundError / WeightsLoadError: missing, unreadable or mismatching
+        steve1.utils.cli.UsageError: goal sizes disagree (the message blames the codebook). FileNotFoundError / WeightsLoadError: missing, unreadable or mismatching
             weights (plain VPT weights included).
     """
     from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM
     from steve1.MineRLConditionalAgent import build_conditional_policy, load_conditional_policy_weights
     from VPT.lib.loading import load_model_config
 
+    from VPT.lib.loading import GOAL_KEY_PREFIX, read_state_dict
+
     config_dim = load_model_config(cfg["in_model"])[0].get("goal_dim")
-    if config_dim is not None and goal_dim is not None and int(config_dim) != int(goal_dim):
-        raise ValueError(f"{cfg['in_model']}: the low-level policy takes goals of size {config_dim}, but the codebook "
-                         f"{cfg.get('codebook')} holds goals of size {goal_dim}")
+    state_dict = read_state_dict(cfg["in_weights"])
+    goal_weight = state_dict.get(GOAL_KEY_PREFIX + "weight")  # [hidsize, D]: the goal size the policy was trained on
+    weights_dim = None if goal_weight is None or goal_weight.ndim != 2 else int(goal_weight.shape[1])
+    model_dim = config_dim if config_dim is not None else weights_dim
+    if model_dim is not None and goal_dim is not None and int(model_dim) != int(goal_dim):
+        what = f"the model config {cfg['in_model']}" if config_dim is not None else f"the weights {cfg['in_weights']}"
+        raise UsageError(f"{source_of(sources, 'codebook')}: the codebook {cfg.get('codebook')} holds goals of size "
+                         f"{goal_dim}, but the low-level policy ({what}) takes goals of size {model_dim}")
     policy = build_conditional_policy(cfg["in_model"], action_space,
-                                      goal_dim=int(goal_dim or config_dim or DEFAULT_GOAL_DIM))
-    load_conditional_policy_weights(policy, cfg["in_weights"])  # strict: plain VPT weights are refused (§12.1.12)
+                                      goal_dim=int(goal_dim or model_dim or DEFAULT_GOAL_DIM))
+    # strict: plain VPT weights are refused (§12.1.12)
+    load_conditional_policy_weights(policy, cfg["in_weights"], state_dict=state_dict)
     for p in policy.parameters():
         p.requires_grad_(False)
     return policy.to(device).eval()
@@ -261,26 +339,38 @@ def _plugin_actions(cfg: Mapping[str, Any], env: Any):
 
 
 def make_highlevel_env(cfg: Mapping[str, Any], device: torch.device, n_envs: Optional[int] = None,
-                       record_frames: bool = False, envs: Optional[list] = None):
+                       record_frames: bool = False, envs: Optional[list] = None,
+                       sources: Optional[Mapping[str, str]] = None):
     """Build every model of the run and the :class:`HighlevelVecEnv` (not yet reset).
 
     Returns:
         ``(venv, parts)`` with ``parts = {'codebook', 'low_level', 'prior', 'trunk'}``.
     Raises:
         SimulatorNotInstalledError: the task's simulator is missing. FileNotFoundError: a model file is missing
-        (message says how to produce it). ValueError / WeightsLoadError: files that do not fit together.
+        (message says how to produce it). steve1.utils.cli.UsageError: a file that cannot be read or that does not
+        fit the others (the message starts with where its path came from, ``sources``).
     """
     from hierarchical.high_level_wrapper import HighlevelVecEnv
 
-    check_files(cfg)
+    check_files(cfg, sources)
     n_envs = int(n_envs or cfg["n_envs"])
-    codebook = load_codebook(cfg)
+    from VPT.lib.loading import WeightsLoadError
+
+    def named(key: str, load, *args):  # a loader's error, prefixed with where the file's path came from
+        try:
+            return load(*args)
+        except (ValueError, WeightsLoadError) as exc:
+            if isinstance(exc, UsageError):
+                raise
+            raise UsageError(f"{source_of(sources, key)}: {exc}") from exc
+
+    codebook = named("codebook", load_codebook, cfg)
     envs = envs if envs is not None else make_envs(cfg, n_envs, device)
     action_space, to_env = _plugin_actions(cfg, envs[0])
     goal_dim = codebook.codes.shape[1] if codebook is not None else cfg.get("goal_dim")
-    low_level = load_low_level(cfg, action_space, goal_dim, device)
-    prior = load_prior(cfg, codebook.N, device) if codebook is not None else None
-    trunk = load_trunk(cfg, device)
+    low_level = named("in_weights", load_low_level, cfg, action_space, goal_dim, device, sources)
+    prior = named("prior_weights", load_prior, cfg, codebook.N, device) if codebook is not None else None
+    trunk = named("prior_weights" if cfg.get("initialize_with_prior") else "weights", load_trunk, cfg, device)
     img_shape = getattr(trunk.net, "img_shape", None)
     venv = HighlevelVecEnv(
         envs, low_level, trunk, to_env, codebook=codebook, goal_dim=low_level.goal_dim,

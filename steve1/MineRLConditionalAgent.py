@@ -62,12 +62,16 @@ def build_conditional_policy(in_model: PathLike, action_space: Any = None,
 
 
 def load_conditional_policy_weights(policy: torch.nn.Module, path: PathLike,
-                                    allow_missing_goal_linear: bool = False) -> str:
+                                    allow_missing_goal_linear: bool = False,
+                                    state_dict: Optional[dict] = None) -> str:
     """Load a weights file into a goal-conditioned policy, strictly.
 
     Keys lose a leading ``policy.``/``module.policy.``. With ``allow_missing_goal_linear``, a plain VPT file (every
     key of the policy except ``net.mineclip_embed_linear.*``, nothing else) is accepted: all VPT tensors are
     loaded and ``mineclip_embed_linear`` keeps its initialisation (how STEVE-1 training starts from VPT, spec §5.3).
+
+    ``state_dict``: the file's tensors when the caller already read them (``VPT.lib.loading.read_state_dict``),
+    so that a large file is read once.
 
     Returns:
         a one-line description of what was loaded.
@@ -78,7 +82,7 @@ def load_conditional_policy_weights(policy: torch.nn.Module, path: PathLike,
             (the message says so); any other key or shape mismatch (with the likely cause).
     """
     path = Path(path)
-    state_dict = read_state_dict(path)
+    state_dict = read_state_dict(path) if state_dict is None else state_dict
     own = policy.state_dict()
     goal_keys = {k for k in own if k.startswith(GOAL_KEY_PREFIX)}
     missing = set(own) - set(state_dict)
