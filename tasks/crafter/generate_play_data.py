@@ -20,7 +20,14 @@ Per-frame ``infos.npz`` (row t = the state shown in ``frames[t]``, before ``acti
 ``sleeping``      bool [L]
 ``daylight``      float32 [L]     1 = day, 0 = darkest night
 ``subgoal``       int16 [L]       the scripted player's sub-goal, index into metadata ``subgoal_names``
+``random_action`` bool [L]        ``actions[t]`` is the player's random (epsilon) action, not its decision:
+                                  leave these frames out of a behaviour-cloning loss
 ===============  ==============  ===================================================================
+
+Task starts: with ``--task_start_share p`` a share ``p`` of the episodes (chosen from ``(seed, i)`` only) starts with
+the initial inventory of a Crafter task of ``tasks/task_specs.yaml`` that has one (e.g. ``crafter_iron``: a stone
+pickaxe), drawn uniformly among those tasks; metadata ``start_task`` names it (None otherwise) and
+``initial_inventory`` holds the items written on the player after reset.
 
 ``metadata.json`` holds the world seed (``reset(options={"world_seed": w})`` + the actions replays the episode),
 the player's seed and style, how the episode ended, and the achievements/inventory after the last action (which
@@ -47,6 +54,30 @@ from tqdm import tqdm
 from steve1.data.EpisodeStorage import TMP_MARKER, EpisodeStorage
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, CrafterEnv
 from tasks.crafter.scripted_player import PLAYER_VERSION, SUBGOALS, ScriptedPlayer
+
+#: Default share of episodes that start from a task's initial inventory (``--task_start_share``).
+TASK_START_SHARE = 0.25
+
+
+def task_starts() -> dict[str, dict[str, int]]:
+    """Crafter tasks of ``tasks/task_specs.yaml`` with a non-empty initial inventory: name -> {item: count}."""
+    from tasks import get_specs, task_names
+    out = {}
+    for name in task_names("crafter"):
+        inventory = (get_specs(name).get("sim_specs") or {}).get("initial_inventory") or {}
+        if inventory:
+            out[name] = {k: int(v) for k, v in inventory.items()}
+    return out
+
+
+def episode_start(seed: int, index: int, share: float) -> Optional[str]:
+    """The task whose start inventory episode ``index`` of a run seeded ``seed`` starts from (None: an empty
+    inventory): a function of ``(seed, index, share)`` only."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index, 1]))
+    starts = sorted(task_starts())
+    if not starts or rng.random() >= share:
+        return None
+    return starts[int(rng.integers(len(starts)))]
 
 POLICY = "tasks.crafter.scripted_player.ScriptedPlayer"
 
@@ -78,14 +109,16 @@ def _worker_env(size: int, max_episode_len: int) -> CrafterEnv:
     return _WORKER["env"]
 
 
-def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int) -> dict[str, Any]:
+def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
+                 initial_inventory: Optional[dict[str, int]] = None) -> dict[str, Any]:
     """Play one episode; returns frames uint8 [L, H, W, 3], actions (L ints), infos (name -> [L, ...]) and the
-    final ``info`` (after the last action)."""
+    final ``info`` (after the last action). ``initial_inventory``: items written on the player after reset."""
+    env.initial_inventory = dict(initial_inventory or {})
     obs, info = env.reset(seed=env_seed)
     player.reset(env, info)
     frames, actions = [], []
     rows: dict[str, list] = {k: [] for k in ("inventory", "achievements", "player_pos", "facing", "sleeping",
-                                             "daylight", "subgoal")}
+                                             "daylight", "subgoal", "random_action")}
     world_seed = info["world_seed"]
     while True:
         action = player.act(info)
@@ -98,6 +131,7 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int) -> dict
         rows["sleeping"].append(info["sleeping"])
         rows["daylight"].append(info["daylight"])
         rows["subgoal"].append(player.subgoal_id)
+        rows["random_action"].append(bool(getattr(player, "random_action", False)))
         obs, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             break
@@ -109,19 +143,22 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int) -> dict
         "sleeping": np.asarray(rows["sleeping"], bool),
         "daylight": np.asarray(rows["daylight"], np.float32),
         "subgoal": np.asarray(rows["subgoal"], np.int16),
+        "random_action": np.asarray(rows["random_action"], bool),
     }
     return {"frames": np.stack(frames), "actions": actions, "infos": infos, "final_info": info,
             "world_seed": world_seed, "end": "death" if info["dead"] else "max_steps"}
 
 
 def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode_len: int,
-                     frame_format: str) -> dict[str, Any]:
+                     frame_format: str, task_start_share: float = TASK_START_SHARE) -> dict[str, Any]:
     """Play and write episode ``index`` (worker entry point). Returns its summary (length, final achievements)."""
     start = time.time()
     env = _worker_env(size, max_episode_len)
     env_seed, player_seed = episode_seeds(seed, index)
     player = ScriptedPlayer(seed=player_seed)
-    ep = play_episode(env, player, env_seed)
+    start_task = episode_start(seed, index, task_start_share)
+    initial_inventory = task_starts()[start_task] if start_task else {}
+    ep = play_episode(env, player, env_seed, initial_inventory)
     final = ep["final_info"]
     metadata = {
         "sim": "crafter",
@@ -133,6 +170,8 @@ def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode
         "world_seed": ep["world_seed"],
         "player_seed": player_seed,
         "player_style": player.style_dict(),
+        "start_task": start_task,
+        "initial_inventory": initial_inventory,
         "size": [size, size],
         "max_episode_len": max_episode_len,
         "length": len(ep["actions"]),
@@ -216,6 +255,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--max_episode_len", type=int, default=10000,
                    help="env steps after which an episode is truncated (Crafter's own length is 10000)")
     p.add_argument("--size", type=int, default=64, help="frame size in pixels (square)")
+    p.add_argument("--task_start_share", type=float, default=TASK_START_SHARE,
+                   help="share of episodes starting from a task_specs.yaml task's initial inventory")
     p.add_argument("--frame_format", default="npz", choices=["npz", "npy", "mp4"],
                    help="EpisodeStorage frame format (npz: lossless, compressed)")
     args = p.parse_args(argv)
@@ -223,6 +264,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         p.error("give exactly one of --num_frames and --num_episodes")
     if args.workers < 1:
         p.error("--workers must be >= 1")
+    if not 0.0 <= args.task_start_share <= 1.0:
+        p.error(f"--task_start_share must lie in [0, 1], got {args.task_start_share}")
     return args
 
 
@@ -231,6 +274,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     os.makedirs(args.out_dir, exist_ok=True)
     settings = {"seed": args.seed, "max_episode_len": args.max_episode_len, "size": args.size,
                 "frame_format": args.frame_format, "policy": POLICY, "policy_version": PLAYER_VERSION,
+                "task_start_share": args.task_start_share,
                 "crafter_version": version("crafter")}
     gen_path = os.path.join(args.out_dir, "generation.json")
     if os.path.exists(gen_path):
@@ -282,7 +326,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 if i is None:
                     break
                 running.add(pool.submit(generate_episode, args.out_dir, args.seed, i, args.size,
-                                        args.max_episode_len, args.frame_format))
+                                        args.max_episode_len, args.frame_format, args.task_start_share))
             if not running:
                 break
             completed, running = wait(running, return_when=FIRST_COMPLETED)

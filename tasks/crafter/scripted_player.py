@@ -50,9 +50,10 @@ import crafter.constants
 import numpy as np
 
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, SEMANTIC_NAMES, CrafterEnv
+from tasks.crafter.player_perception import MemoryMap, daylight_at, visible_window, window_bounds
 
 #: Bump when the behaviour changes: a dataset resumed with another version would mix two players.
-PLAYER_VERSION = 1
+PLAYER_VERSION = 2
 
 A = {name: i for i, name in enumerate(ACTION_NAMES)}
 S = {name: i for i, name in enumerate(SEMANTIC_NAMES)}
@@ -95,6 +96,11 @@ _INF = float("inf")
 #: Random (epsilon) actions: everything but sleep, which would leave the player helpless next to a zombie.
 _RANDOM_ACTIONS = np.array([i for i, name in enumerate(ACTION_NAMES) if name != "sleep"])
 _ENERGY_MAX = crafter.constants.items["energy"]["max"]
+#: The day-night cycle in env steps (crafter ``Env._update_time``: daylight = 1 - |cos(pi (t / 300 + 0.3))|^3),
+#: and the player's phases in it, as steps into the cycle: dusk (top up drink and food), night (hide). Zombies spawn
+#: while daylight < 0.83 (t in [116, 304)).
+_DAY = 300
+_DUSK_START, _NIGHT_START, _NIGHT_END = 50, 100, 25
 
 
 @dataclass
@@ -111,7 +117,6 @@ class PlayerStyle:
     p_shelter: float = 0.8         # chance to dig a shelter (if possible) before sleeping
     p_random_target: float = 0.25  # chance to go for the 2nd/3rd nearest target instead of the nearest
     p_progress: float = 0.5        # chance that a free sub-goal is the next step of the tech tree
-    full_map: bool = False         # knows the whole map from the start (else only what it has seen)
     gardener: bool = False         # plants a walled-in sapling early in the tech tree (for eat_plant)
 
     @classmethod
@@ -127,7 +132,6 @@ class PlayerStyle:
             p_shelter=float(rng.uniform(0.5, 1.0)),
             p_random_target=float(rng.uniform(0.1, 0.4)),
             p_progress=float(rng.uniform(0.3, 0.95)),
-            full_map=bool(rng.random() < 0.6),
             gardener=bool(rng.random() < 0.4),
         )
 
@@ -180,14 +184,13 @@ class ScriptedPlayer:
     # ------------------------------------------------------------------ episode interface
     def reset(self, env: CrafterEnv, info: dict[str, Any]) -> None:
         """Start an episode on ``env`` (just reset; its ``info`` given)."""
-        self.env = env
-        self.world = env.crafter_env._world
+        self._world = env.crafter_env._world  # read only by visible_window, at the plants inside the window
         self.style = self._fixed_style or PlayerStyle.sample(self.rng)
-        sem = info["semantic"]
-        self.area = sem.shape
-        if self._neighbours is None or len(self._neighbours) != sem.size:
-            self._neighbours = self._build_neighbours(sem.shape)
-        self.seen = np.full(sem.shape, self.style.full_map)
+        self.area = tuple(info["semantic"].shape)
+        if self._neighbours is None or len(self._neighbours) != self.area[0] * self.area[1]:
+            self._neighbours = self._build_neighbours(self.area)
+        self.memory = MemoryMap(self.area)
+        self._cow_sightings: dict[tuple[int, int], int] = {}  # where cows were seen -> own step count then
         self.plants: set[tuple[int, int]] = set()
         self.leash: Optional[np.ndarray] = None
         self.goal_gen: Optional[Iterator[int]] = None
@@ -200,7 +203,8 @@ class ScriptedPlayer:
         self._fight_cooldown_until = 0
         self._no_sleep_until = 0
         self._no_shelter_until = 0
-        self.daylight = 1.0
+        self.daylight = daylight_at(0)
+        self.random_action = False
         self._observe(info)
 
     def act(self, info: dict[str, Any]) -> int:
@@ -209,6 +213,7 @@ class ScriptedPlayer:
         self.step += 1
         if self.sleeping:
             self.subgoal = "sleeping"
+            self.random_action = False
             return A["sleep"]
         self._maybe_preempt()
         action = None
@@ -223,8 +228,10 @@ class ScriptedPlayer:
         if action is None:
             action = A["noop"]
         self.subgoal = self.goal_name
+        self.random_action = False
         if self.rng.random() < self.style.epsilon and not self._quiet:
             action = int(self.rng.choice(_RANDOM_ACTIONS))
+            self.random_action = True
         if action in MOVES.values():
             d = DIRS[list(MOVES.values()).index(action)]
             target = (self.pos[0] + d[0], self.pos[1] + d[1])
@@ -241,16 +248,22 @@ class ScriptedPlayer:
 
     # ------------------------------------------------------------------ state
     def _observe(self, info: dict[str, Any]) -> None:
+        """Perceive ``info`` as the agent's image shows it (:mod:`tasks.crafter.player_perception`): the 9x7
+        window into memory, position/facing/sleeping, the status bar; daylight from the player's own step count."""
         self._prev_daylight = self.daylight
-        self.sem = info["semantic"]
         self.pos = (int(info["player_pos"][0]), int(info["player_pos"][1]))
+        self.memory.update(visible_window(info, self._world))
+        self.sem = self.memory.semantic(self.pos)
+        for x, y in zip(*np.nonzero(self.memory.creatures == S["cow"])):
+            self._cow_sightings[(int(x), int(y))] = self.step
+        if len(self._cow_sightings) > 64:
+            self._cow_sightings = dict(sorted(self._cow_sightings.items(), key=lambda kv: -kv[1])[:32])
+        self.seen = self.memory.known
         self.facing = (int(info["facing"][0]), int(info["facing"][1]))
         self.inv = info["inventory"]
         self.ach = info["achievements"]
         self.sleeping = info["sleeping"]
-        self.daylight = info["daylight"]
-        x, y = self.pos
-        self.seen[max(0, x - 4): x + 5, max(0, y - 3): y + 4] = True  # crafter's 9x7 local view
+        self.daylight = daylight_at(self.step)
 
     def _inside(self, p) -> bool:
         return 0 <= p[0] < self.area[0] and 0 <= p[1] < self.area[1]
@@ -258,9 +271,8 @@ class ScriptedPlayer:
     def _visible(self, ids) -> np.ndarray:
         """Mask of tiles in the current local view whose semantic id is in ``ids``."""
         mask = np.zeros(self.area, bool)
-        x, y = self.pos
-        xs, ys = slice(max(0, x - 4), x + 5), slice(max(0, y - 3), y + 4)
-        mask[xs, ys] = np.isin(self.sem[xs, ys], ids)
+        x0, x1, y0, y1 = window_bounds(self.pos, self.area)
+        mask[x0:x1, y0:y1] = np.isin(self.sem[x0:x1, y0:y1], ids)
         return mask
 
     def _known(self, ids) -> np.ndarray:
@@ -280,29 +292,48 @@ class ScriptedPlayer:
     # ------------------------------------------------------------------ sub-goal choice
     def _survival_need(self) -> Optional[tuple[str, int]]:
         """The most urgent survival sub-goal and its priority (lower pre-empts higher), if any: drink, eat, sleep
-        when tired (or rest in a shelter when hurt: sleep doubles healing), hide in a shelter at night. Drink and
-        food are topped up at dusk and only taken care of when critical at night."""
+        when tired (always in a sealed shelter: a zombie hits a sleeper for 7), hide in a shelter at night. At dusk
+        drink and food are topped up (drink to full, food with a cow); at night, out of the shelter, only a critical
+        need comes before hiding, and inside it the player stays (drinking only from water next to the shelter)."""
         st = self.style
         night = self._is_night()
-        hiding = night or (self.daylight < 0.9 and self._sealed())  # zombies outlast the night by a little
-        dusk = not night and self.daylight < 0.98 and self.daylight < self._prev_daylight
-        drink_threshold = 2 if hiding else (7 if dusk else st.drink_threshold)
-        food_threshold = 2 if hiding else (7 if dusk else st.food_threshold)
+        sealed = self._sealed()
+        if night and sealed:
+            if self.inv["drink"] < 9 and self._water_adjacent():
+                return "collect_drink", 1
+            return "shelter", 4
+        drink_threshold = 1 if night else (7 if self._is_dusk() else st.drink_threshold)
+        food_threshold = 1 if night else (6 if self._is_dusk() else st.food_threshold)
         if self.inv["drink"] <= drink_threshold:
             return "collect_drink", 1
         if self.inv["food"] <= food_threshold:
             return ("eat_plant" if self._ripe_plants() else "eat_cow"), 2
+        if not night and self.inv["food"] <= 6 and self._visible([S["cow"]]).any():
+            return "eat_cow", 2  # a cow in view: eat while it is here
+        if night and self.step >= self._no_shelter_until:
+            return "shelter", 4
         if self.step >= self._no_sleep_until and self.inv["energy"] < _ENERGY_MAX and (
                 self.inv["energy"] <= st.energy_threshold
                 or (self.inv["health"] <= 4 and self.inv["wood_pickaxe"] > 0)):
             return "wake_up", 3
-        if night and self.step >= self._no_shelter_until:
-            return "shelter", 4
         return None
 
+    def _day_time(self) -> int:
+        """Env steps into the current day-night cycle (the player's own step count modulo :data:`_DAY`)."""
+        return self.step % _DAY
+
     def _is_night(self) -> bool:
-        """Dark, or getting dark (zombies spawn on grass as daylight falls)."""
-        return self.daylight < 0.45 or (self.daylight < 0.7 and self.daylight < self._prev_daylight)
+        """From dusk (daylight ~0.83, when zombies start to spawn on grass) to the next morning (~0.93)."""
+        t = self._day_time()
+        return t >= _NIGHT_START or (t < _NIGHT_END and self.step >= _DAY)
+
+    def _is_dusk(self) -> bool:
+        """The hour before night: time to drink and eat up and to look for a shelter site."""
+        return _DUSK_START <= self._day_time() < _NIGHT_START
+
+    def _water_adjacent(self) -> bool:
+        return any(self._inside((self.pos[0] + d[0], self.pos[1] + d[1]))
+                   and self.sem[self.pos[0] + d[0], self.pos[1] + d[1]] == S["water"] for d in DIRS)
 
     def _maybe_preempt(self) -> None:
         """Answer a nearby zombie/skeleton (fight, or flee when hurt), or switch to a more urgent survival need,
@@ -321,8 +352,9 @@ class ScriptedPlayer:
                 self.goal_gen = self._flee(pos)
             return
         need = self._survival_need()
+        late = self._day_time() >= _NIGHT_START + 25 or self._day_time() < _NIGHT_END
         if (need is not None and need[0] == "shelter" and self.goal_name in ("collect_drink", "eat_cow", "eat_plant")
-                and self.inv["drink"] > 2 and self.inv["food"] > 2):
+                and ((self.inv["drink"] > 4 and self.inv["food"] > 4) or late)):
             self._start_goal(*need)  # night fell during a top-up: hide first
             return
         if need is not None and need[1] < self.goal_priority:
@@ -335,6 +367,9 @@ class ScriptedPlayer:
         within shooting range (4 tiles, Manhattan), or None. Hurt players flee from skeletons."""
         health = self.inv["health"]
         r = self.style.fight_radius if health > 4 else 1
+        skeleton_range = 4
+        if self.goal_name == "shelter":  # building the shelter: answer only what is about to hit
+            r, skeleton_range = 1, 2
         x, y = self.pos
         best, best_d = None, 99
         for dx in range(-4, 5):
@@ -346,8 +381,8 @@ class ScriptedPlayer:
                 kind = int(self.sem[p])
                 if kind == S["zombie"] and d <= r:
                     best, best_d = (p, kind, True), d
-                elif kind == S["skeleton"] and d <= 4:
-                    best, best_d = (p, kind, health > 5), d
+                elif kind == S["skeleton"] and d <= skeleton_range:
+                    best, best_d = (p, kind, health > 6), d
         return best
 
     def _flee(self, threat: tuple[int, int]) -> Iterator[int]:
@@ -395,7 +430,7 @@ class ScriptedPlayer:
             return "idle", _FREE
         weights = np.array([self.style.new_weight if self.ach[a] == 0 else 1.0 for a in ACHIEVEMENTS])
         weights[ACHIEVEMENTS.index("defeat_skeleton")] *= 0.5  # long, dangerous trips into the tunnels
-        if self.inv["health"] < 7:  # no picking fights when hurt
+        if self.inv["health"] < 8 or self._is_dusk():  # no picking fights when hurt or before nightfall
             weights[[ACHIEVEMENTS.index("defeat_zombie"), ACHIEVEMENTS.index("defeat_skeleton")]] = 0.0
         return str(self.rng.choice(ACHIEVEMENTS, p=weights / weights.sum())), _FREE
 
@@ -608,11 +643,20 @@ class ScriptedPlayer:
         for _ in range(12):
             if self.ach[achievement] > before:
                 return
-            if creature != S["cow"] and self.inv["health"] <= (4 if creature == S["skeleton"] else 2):
+            if creature != S["cow"] and self.inv["health"] <= (6 if creature == S["skeleton"] else 2):
                 raise _Abort  # too weak to keep fighting
             if not self._visible([creature]).any() and self.goal_priority == 0:
                 return  # the threat is gone
             if not self._known([creature]).any():
+                seen = [p for p, t in self._cow_sightings.items() if self.step - t < 150 and p != self.pos]
+                if creature == S["cow"] and seen:  # go where cows were last seen
+                    p = min(seen, key=lambda q: abs(q[0] - self.pos[0]) + abs(q[1] - self.pos[1]))
+                    del self._cow_sightings[p]
+                    near = np.zeros(self.area, bool)
+                    near[max(0, p[0] - 1): p[0] + 2, max(0, p[1] - 1): p[1] + 2] = True
+                    yield from self._go_stand(lambda: near & WALKABLE[self.sem], max_steps=60,
+                                              stop=lambda: self._known([creature]).any())
+                    continue
                 if creature == S["skeleton"]:
                     yield from self._to_tunnels()
                 else:
@@ -700,7 +744,7 @@ class ScriptedPlayer:
         if not ok or self.sem[g] != S["grass"]:
             raise _Abort
         yield A["place_plant"]
-        if self._plant_at(g) is None:
+        if not self._plant_at(g):
             raise _Abort
         self.plants.add(g)
         self._set_leash(g)
@@ -754,16 +798,12 @@ class ScriptedPlayer:
         return False
 
     def _sleep(self) -> Iterator[int]:
-        """Sleep until rested (``wake_up``). With a wood pickaxe, first dig and seal a shelter (always at night,
-        with probability ``style.p_shelter`` by day). Without a shelter the player sleeps only by day and with no
-        zombie in view (a zombie hits a sleeper for 7 health); otherwise it stays awake for a while."""
+        """Sleep until rested (``wake_up``), always in a sealed shelter first (a zombie hits a sleeper for 7 health);
+        where no shelter can be made the player stays awake for a while."""
         if self.inv["energy"] >= _ENERGY_MAX:
             raise _Abort  # crafter ignores sleep when rested
-        night = self.daylight < 0.5
-        sheltered = False
-        if self.inv["wood_pickaxe"] > 0 and (night or self.rng.random() < self.style.p_shelter):
-            sheltered = yield from self._shelter()
-        if not sheltered and (night or self._visible([S["zombie"]]).any()):
+        sheltered = yield from self._shelter()
+        if not sheltered:
             self._no_sleep_until = self.step + 40
             raise _Abort
         before = self.ach["wake_up"]
@@ -778,45 +818,41 @@ class ScriptedPlayer:
             raise _Abort  # woken by damage
 
     def _night(self) -> Iterator[int]:
-        """Spend the night in a shelter: get a wood pickaxe if needed, dig and seal a shelter, sleep if tired, then
-        (mostly) wait for the morning inside."""
-        if self.inv["wood_pickaxe"] == 0:
+        """Spend the night in a shelter: get a wood pickaxe if needed (to dig into stone), dig and seal a shelter,
+        then stay inside until the morning, sleeping whenever energy is below its maximum."""
+        if self.inv["wood_pickaxe"] == 0 and self.inv["stone"] < 5:
             yield from self._goal("make_wood_pickaxe", resolve=True)
-        if not self.plants and self.inv["sapling"] > 0 and self.inv["stone"] >= 3 and self.rng.random() < 0.8:
+        if not self.plants and self.inv["sapling"] > 0 and self.inv["stone"] >= 3 and self.rng.random() < 0.5:
             try:  # plant a walled-in sapling next to tonight's shelter: it grows while we sleep nearby
                 yield from self._plant_walled()
             except _Abort:
                 pass
         sealed = False
         for _ in range(3):
-            if self.inv["wood_pickaxe"] == 0:
-                break
             sealed = yield from self._shelter()
             if sealed:
                 break
             # no place to dig in: head for the mountains (seen stone, or unseen land next to it)
             stone = self._known([S["stone"]])
-            x, y = self.pos
-            stone[max(0, x - 4): x + 5, max(0, y - 3): y + 4] = False
+            x0, x1, y0, y1 = window_bounds(self.pos, self.area)
+            stone[x0:x1, y0:y1] = False
             if stone.any():
                 yield from self._go_stand(lambda: _dilate4(stone), max_steps=40)
             else:
                 yield from self._explore([S["stone"]], 40)
         if not sealed:
-            self._no_shelter_until = self.step + 40
+            self._no_shelter_until = self.step + 10
             return
-        if self.inv["energy"] < _ENERGY_MAX:
-            self.goal_name = "wake_up"
-            try:
-                yield from self._sleep()
-            except _Abort:
-                return
-            self.goal_name = "shelter"
-        if self.rng.random() < 0.3:
-            self._no_shelter_until = self.step + 150  # a night owl: go out again
-            return
-        while (self._is_night() or self.daylight < 0.9) and self._sealed():
-            yield A["noop"]  # zombies outlast the night by a little
+        while self._is_night() and self._sealed():
+            if self.inv["energy"] < _ENERGY_MAX:
+                self.goal_name = "wake_up"
+                try:
+                    yield from self._sleep()
+                except _Abort:
+                    pass
+                self.goal_name = "shelter"
+            else:
+                yield A["noop"]
 
     def _shelter(self) -> Generator[int, None, bool]:
         """Make a two-tile shelter and get sealed in it. It is a line E -> P0 -> P1 from an entrance E, with P0, P1
@@ -828,6 +864,7 @@ class ScriptedPlayer:
         sem = self.sem
         open_ = WALKABLE[sem] | np.isin(sem, CREATURES + (S["player"],))
         stone = sem == S["stone"]
+        water = sem == S["water"]
         inside = (WALKABLE[sem] & ~np.isin(sem, CREATURES)) | stone | (sem == S["player"])
         area = self._plant_area() if self.plants else None
         options = []
@@ -841,9 +878,14 @@ class ScriptedPlayer:
                     & (cost + 1 <= self.inv["stone"] + gain))
             if area is not None and (cand & area).any():
                 cand &= area  # stay close enough to the plant for it to grow
+            # water beside the inner tile: the player can drink without leaving the shelter
+            wet = _shift(water, d[0] + e[0], d[1] + e[1]) | _shift(water, d[0] - e[0], d[1] - e[1])
             for budget in (0, 1, 2, 5):
-                if (cand & (cost <= budget)).any():
-                    options.append((budget, d, cand & (cost <= budget), walls))
+                ok = cand & (cost <= budget)
+                if ok.any():
+                    if (ok & wet).any():
+                        ok &= wet
+                    options.append((budget - 0.5 * bool((ok & wet).any()), d, ok, walls))
                     break
         if not options:
             return False
@@ -917,30 +959,47 @@ class ScriptedPlayer:
                     return False
         return True
 
+    def _frontier(self) -> np.ndarray:
+        """bool [W, H]: remembered walkable tiles next to a tile never seen (where walking reveals new land)."""
+        return WALKABLE[self.sem] & _dilate4(~self.seen) | ((self.sem == S["player"]) & _dilate4(~self.seen))
+
     def _explore(self, target_ids: Optional[list], max_steps: int,
                  stop: Optional[Callable[[], bool]] = None) -> Generator[int, None, bool]:
-        """Walk towards a random unseen area (near seen terrain that hints at ``target_ids``).
-        Returns True when ``stop()`` became true."""
-        unseen = ~self.seen
-        if not unseen.any():
-            goal = WALKABLE[self.sem].copy()
+        """Frontier exploration: walk to a remembered tile next to unseen land, preferring frontier near seen terrain
+        that hints at ``target_ids`` (e.g. stone for iron), at a random one of the nearer ones. The walk is
+        re-aimed as the view uncovers land. Returns True when ``stop()`` became true."""
+        x, y = self.pos
+        frontier = self._frontier()
+        frontier[max(0, x - 1): x + 2, max(0, y - 1): y + 2] = False
+        if not frontier.any():
+            goal = WALKABLE[self.sem].copy()  # everything reachable seen: walk over known land
+            goal[self.pos] = False
         else:
-            goal = unseen
+            goal = frontier
             hints = sorted({h for t in (target_ids or []) for h in _TERRAIN_HINT.get(t, [])})
             if hints:
                 near = self._known(hints)
                 for _ in range(3):
                     near = _dilate8(near)
-                if (near & unseen).any():
-                    goal = near & unseen
+                if (near & frontier).any():
+                    goal = near & frontier
         if self.leash is not None and self.goal_priority == _FREE and (goal & self.leash).any():
             goal = goal & self.leash
         xs, ys = np.nonzero(goal)
-        i = int(self.rng.integers(len(xs)))
-        tx, ty = int(xs[i]), int(ys[i])
-        box = np.zeros(self.area, bool)
-        box[max(0, tx - 3): tx + 4, max(0, ty - 3): ty + 4] = True
-        yield from self._go_stand(lambda: box, max_steps=max_steps, stop=stop)
+        if len(xs) == 0:
+            yield from self._wander(3)
+            return bool(stop and stop())
+        order = np.argsort(np.abs(xs - x) + np.abs(ys - y) + self.rng.random(len(xs)) * 12)
+        i = int(order[int(self.rng.integers(min(3, len(xs))))])
+        target = (int(xs[i]), int(ys[i]))
+        goal = np.zeros(self.area, bool)
+        goal[target] = True
+        was_frontier = bool(frontier[target])
+
+        def done() -> bool:  # the target's unknown neighbours came into view: pick a new frontier
+            return bool(stop and stop()) or (was_frontier and not self._frontier()[target])
+
+        yield from self._go_stand(lambda: goal, max_steps=max_steps, stop=done)
         return bool(stop and stop())
 
     def _wander(self, steps: int) -> Iterator[int]:
@@ -965,18 +1024,17 @@ class ScriptedPlayer:
     def _ripe_plants(self) -> list[tuple[int, int]]:
         out = []
         for p in list(self.plants):
-            plant = self._plant_at(p)
-            if plant is None:
+            if not self._plant_at(p):
                 self.plants.discard(p)
-            elif plant.ripe:
+            elif p in self.memory.ripe:
                 out.append(p)
         if not self.plants and self.leash is not None:
             self.leash = None
         return out
 
-    def _plant_at(self, p):
-        obj = self.world[p][1]
-        return obj if obj is not None and type(obj).__name__ == "Plant" else None
+    def _plant_at(self, p) -> bool:
+        """A plant is remembered at ``p``."""
+        return bool(self.sem[p] == S["plant"])
 
     def _cost_map(self) -> list[float]:
         """Per-tile cost in env steps of entering it: 1 walkable, 3 to collect-then-enter a diggable material

@@ -85,3 +85,25 @@ def test_num_frames_mode(tmp_path):
 def test_crafter_score():
     assert gpd.crafter_score([0.0] * 22) == pytest.approx(0.0)
     assert gpd.crafter_score([1.0] * 22) == pytest.approx(100.0)
+
+
+def test_random_actions_are_flagged_per_frame(dataset):
+    out, _ = dataset
+    infos = EpisodeStorage(out / "crafter_s7_000000").load_infos()
+    flags = infos["random_action"]
+    assert flags.dtype == bool and flags.shape == infos["subgoal"].shape
+
+
+def test_task_start_share_starts_from_a_task_inventory(tmp_path):
+    starts = gpd.task_starts()
+    assert starts and all(inventory for inventory in starts.values())
+    assert gpd.episode_start(3, 0, 0.0) is None and gpd.episode_start(3, 0, 1.0) in starts
+    shares = [gpd.episode_start(0, i, 0.25) is not None for i in range(400)]
+    assert 0.15 < np.mean(shares) < 0.35  # binomial(400, 0.25): 0.25 +- 4.6 standard deviations
+    gpd.generate_episode(str(tmp_path), seed=3, index=0, size=64, max_episode_len=20, frame_format="npz",
+                         task_start_share=1.0)
+    ep = EpisodeStorage(tmp_path / "crafter_s3_000000")
+    meta, infos = ep.load_metadata(), ep.load_infos()
+    assert meta["start_task"] in starts and meta["initial_inventory"] == starts[meta["start_task"]]
+    for item, count in meta["initial_inventory"].items():
+        assert infos["inventory"][0, INVENTORY_ITEMS.index(item)] == count  # frame 0 shows the task's start

@@ -1,7 +1,13 @@
-"""The scripted Crafter player: valid, reproducible, reward-free play that progresses and survives a while."""
+"""The scripted Crafter player: decides only from what the agent's image shows plus its memory; reproducible,
+reward-free play that progresses."""
+import copy
+
 import numpy as np
+import pytest
 
 from tasks.crafter.env import ACHIEVEMENTS, CrafterEnv
+from tasks.crafter.player_perception import (S, VIEW_HALF, MemoryMap, daylight_at, visible_window,
+                                             window_bounds)
 from tasks.crafter.scripted_player import SUBGOALS, PlayerStyle, ScriptedPlayer, _dilate8, _shift
 
 
@@ -10,33 +16,36 @@ def _play(seed, max_steps, style=None):
     player = ScriptedPlayer(seed=seed, style=style)
     obs, info = env.reset(seed=seed)
     player.reset(env, info)
-    actions, subgoals = [], []
+    actions, subgoals, sealed_when_sleeping = [], [], []
     while True:
         action = player.act(info)
         assert isinstance(action, int) and 0 <= action < 17
+        if action == 6 and not info["sleeping"]:
+            sealed_when_sleeping.append(player._sealed())
         actions.append(action)
         subgoals.append(player.subgoal)
         obs, reward, terminated, truncated, info = env.step(action)
         if terminated or truncated:
-            return actions, subgoals, info
+            return actions, subgoals, info, sealed_when_sleeping
 
 
 def test_play_is_reproducible_and_makes_progress():
-    actions, subgoals, info = _play(seed=1, max_steps=250)
-    again, _, _ = _play(seed=1, max_steps=250)
+    actions, subgoals, info, _ = _play(seed=1, max_steps=250)
+    again, _, _, _ = _play(seed=1, max_steps=250)
     assert actions == again
     assert set(subgoals) <= set(SUBGOALS)
     unlocked = {a for a in ACHIEVEMENTS if info["achievements"][a] > 0}
-    # the tech tree's first steps within 250 env steps
+    # the tech tree's first steps within 250 env steps, finding trees by exploring
     assert {"collect_wood", "place_table", "make_wood_pickaxe"} <= unlocked, unlocked
     assert len(set(subgoals)) >= 4
 
 
-def test_no_noise_style_never_walks_into_lava_and_sleeps_only_on_purpose():
+def test_no_noise_style_falls_asleep_only_sealed_in():
     style = PlayerStyle(epsilon=0.0)
-    actions, subgoals, info = _play(seed=2, max_steps=200, style=style)
-    assert info["episode_step"] >= 100  # does not die at once
+    actions, subgoals, info, sealed = _play(seed=2, max_steps=400, style=style)
+    assert info["episode_step"] >= 200  # does not die at once
     assert all(a != 6 or g in ("wake_up", "sleeping", "shelter") for a, g in zip(actions, subgoals))
+    assert all(sealed)  # a sleeper is hit for 7 by a zombie: only ever sleeps walled in
 
 
 def test_styles_differ_between_episodes():
@@ -44,6 +53,7 @@ def test_styles_differ_between_episodes():
     styles = [PlayerStyle.sample(rng) for _ in range(5)]
     assert len({s.epsilon for s in styles}) == 5
     assert all(0.0 < s.epsilon < 0.2 for s in styles)
+    assert "full_map" not in PlayerStyle().__dict__
 
 
 def test_mask_helpers():
@@ -51,3 +61,133 @@ def test_mask_helpers():
     mask[2, 2] = True
     assert _shift(mask, 1, 0)[1, 2] and not _shift(mask, 1, 0)[2, 2]
     assert _dilate8(mask).sum() == 9 and _dilate8(mask)[1, 1]
+
+
+def test_window_is_the_rendered_local_view():
+    """The 9x7 window of :func:`window_bounds` is what crafter draws: a tile changed inside it changes the image, one
+    just outside it does not."""
+    env = CrafterEnv()
+    _, info = env.reset(seed=3)
+    world, cenv = env.crafter_env._world, env.crafter_env
+    x, y = (int(v) for v in info["player_pos"])
+    assert window_bounds((x, y), (64, 64)) == (x - 4, x + 5, y - 3, y + 4)
+    base = cenv.render()
+
+    def changed(dx, dy):
+        pos = (x + dx, y + dy)
+        old = world[pos][0]
+        world[pos] = "lava" if old != "lava" else "water"
+        out = not np.array_equal(cenv.render(), base)
+        world[pos] = old
+        return out
+
+    for dx, dy in [(-4, -3), (4, 3), (4, -3), (-4, 3), (0, 3), (0, -3)]:
+        assert changed(dx, dy), (dx, dy)
+    for dx, dy in [(5, 0), (-5, 0), (0, 4), (0, -4)]:
+        assert not changed(dx, dy), (dx, dy)
+    assert VIEW_HALF == (4, 3)
+
+
+def test_daylight_clock_matches_crafter():
+    env = CrafterEnv()
+    _, info = env.reset(seed=0)
+    for t in range(1, 60):
+        _, _, terminated, truncated, info = env.step(0)
+        assert abs(daylight_at(t) - info["daylight"]) < 1e-9
+        if terminated or truncated:
+            break
+    assert t > 10
+    assert daylight_at(210) < 0.01 < 0.99 < daylight_at(60)  # darkest night / noon of the 300-step cycle
+
+
+def test_memory_keeps_materials_forgets_creatures():
+    memory = MemoryMap((10, 10))
+    ripe = np.zeros((3, 3), bool)
+    sem = np.full((3, 3), S["grass"], np.uint8)
+    sem[1, 1] = S["zombie"]
+    sem[0, 0] = S["tree"]
+    memory.update(type("W", (), {"sem": sem, "origin": (2, 2), "ripe": ripe})())
+    assert memory.terrain[3, 3] == S["grass"] and memory.creatures[3, 3] == S["zombie"]
+    assert memory.terrain[2, 2] == S["tree"] and memory.known.sum() == 9
+    memory.update(type("W", (), {"sem": np.full((2, 2), S["sand"], np.uint8), "origin": (7, 7),
+                                 "ripe": np.zeros((2, 2), bool)})())
+    assert memory.creatures.sum() == 0  # the zombie left the view: forgotten
+    assert memory.terrain[3, 3] == S["grass"] and memory.known.sum() == 13
+
+
+def _unseen_tiles_changed(env, player, info, rng):
+    """Rewrite every world tile the player has never had in view, nor has in the view it is about to act on
+    (materials only, where no object stands) to a random material; returns how many tiles were rewritten."""
+    world = env.crafter_env._world
+    unseen = ~player.memory.ever_seen
+    x0, x1, y0, y1 = window_bounds(info["player_pos"], unseen.shape)
+    unseen[x0:x1, y0:y1] = False
+    names = ["water", "tree", "stone", "iron", "diamond", "lava", "coal", "grass", "sand", "table"]
+    changed = 0
+    for x, y in zip(*np.nonzero(unseen)):
+        if world[(int(x), int(y))][1] is None:
+            world[(int(x), int(y))] = names[int(rng.integers(len(names)))]
+            changed += 1
+    return changed
+
+
+def _start(seed, max_steps=400):
+    env = CrafterEnv(max_steps=max_steps)
+    player = ScriptedPlayer(seed=seed)
+    _, info = env.reset(seed=seed)
+    player.reset(env, info)
+    return env, player, info
+
+
+@pytest.mark.parametrize("seed", [5, 12])
+def test_tiles_never_in_view_do_not_change_the_next_action(seed):
+    """Issue 18: the player reads nothing the agent cannot see. A reference episode is played; then, for several
+    steps T, the same episode is replayed to T (same world seed and player seed: identical so far), every world tile
+    the player has never had in view is rewritten to random materials, and its action at T must equal the
+    reference's (same RNG state: the player's RNG also matches afterwards)."""
+    checkpoints = (40, 130, 220)
+    env, player, info = _start(seed)
+    reference = []
+    for t in range(max(checkpoints) + 1):
+        reference.append((player.act(info), player.subgoal, player.rng.bit_generator.state))
+        _, _, terminated, truncated, info = env.step(reference[-1][0])
+        if terminated or truncated:
+            break
+    checkpoints = [T for T in checkpoints if T < len(reference)]
+    assert len(checkpoints) >= 2
+    rng = np.random.default_rng(seed)
+    for T in checkpoints:
+        env, player, info = _start(seed)
+        for t in range(T):
+            _, _, _, _, info = env.step(player.act(info))
+        changed = _unseen_tiles_changed(env, player, info, rng)
+        assert changed > 500  # most of the 64x64 map is still unseen
+        info2 = dict(info, semantic=env.crafter_env._sem_view())
+        assert (info2["semantic"] != info["semantic"]).sum() > 100
+        action = player.act(info2)
+        assert (action, player.subgoal, player.rng.bit_generator.state) == reference[T], T
+
+
+def test_memory_holds_only_tiles_that_were_in_view():
+    env = CrafterEnv(max_steps=300)
+    player = ScriptedPlayer(seed=4)
+    _, info = env.reset(seed=4)
+    player.reset(env, info)
+    in_view = np.zeros((64, 64), bool)
+    for _ in range(300):
+        x0, x1, y0, y1 = window_bounds(info["player_pos"], (64, 64))
+        in_view[x0:x1, y0:y1] = True
+        window = visible_window(info)
+        sem_now = info["semantic"][x0:x1, y0:y1]
+        action = player.act(info)
+        # after observing, the current window is remembered as shown (creatures aside)
+        static = ~np.isin(sem_now, (S["cow"], S["zombie"], S["skeleton"], S["arrow"], S["player"]))
+        np.testing.assert_array_equal(player.memory.terrain[x0:x1, y0:y1][static], sem_now[static])
+        assert window.sem.shape == (x1 - x0, y1 - y0)
+        _, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    assert player.memory.known.any()
+    assert not (player.memory.known & ~in_view).any()
+    assert not (player.memory.ever_seen & ~in_view).any()
+    assert in_view.sum() < 64 * 64  # the test is not vacuous: some of the map was never in view
