@@ -73,7 +73,7 @@ class MinecraftGoalPriorDataset(MinecraftDataset):
     :class:`MinecraftDataset`, no classifier-free-guidance dropout.
 
     Args:
-        episode_dirs, T, min_btwn_goals, max_btwn_goals, limit, every_nth, seed, storage_cls: as
+        episode_dirs, T, min_btwn_goals, max_btwn_goals, goal_lead, limit, every_nth, seed, storage_cls: as
             :class:`MinecraftDataset`.
         codebook: a :class:`KMeansCodebook` or the path of its ``centers.pkl``.
         label_space: ``cosine`` (default) or ``kmeans`` (module docstring).
@@ -89,10 +89,11 @@ class MinecraftGoalPriorDataset(MinecraftDataset):
     """
 
     def __init__(self, episode_dirs: Sequence[str], T: int, min_btwn_goals: int, max_btwn_goals: int,
-                 codebook: Union[KMeansCodebook, str], label_space: str = "cosine", limit: Optional[int] = None,
-                 every_nth: Optional[int] = None, seed: int = 0, storage_cls=None):
+                 codebook: Union[KMeansCodebook, str], goal_lead: int, label_space: str = "cosine",
+                 limit: Optional[int] = None, every_nth: Optional[int] = None, seed: int = 0, storage_cls=None):
         super().__init__(episode_dirs, T=T, min_btwn_goals=min_btwn_goals, max_btwn_goals=max_btwn_goals,
-                         p_uncond=0.0, limit=limit, every_nth=every_nth, seed=seed, storage_cls=storage_cls)
+                         goal_lead=goal_lead, p_uncond=0.0, limit=limit, every_nth=every_nth, seed=seed,
+                         storage_cls=storage_cls)
         if label_space not in LABEL_SPACES:
             raise ValueError(f"label_space must be one of {LABEL_SPACES}, got {label_space!r}")
         self.codebook = codebook if isinstance(codebook, KMeansCodebook) else KMeansCodebook(codebook)

@@ -83,7 +83,8 @@ def make_prior_datasets(args: argparse.Namespace):
     codebook = KMeansCodebook(args.codebook_path)
     train_dirs, val_dirs = load_sampling(args.sampling_dir, args.sampling, args.data_dir)
     common = dict(T=args.T, min_btwn_goals=args.min_btwn_goals, max_btwn_goals=args.max_btwn_goals,
-                  codebook=codebook, label_space=args.label_space, limit=args.data_limit, seed=args.seed)
+                  goal_lead=args.goal_lead, codebook=codebook, label_space=args.label_space, limit=args.data_limit,
+                  seed=args.seed)
     return (MinecraftGoalPriorDataset(train_dirs, **common),
             MinecraftGoalPriorDataset(val_dirs, every_nth=args.val_every_nth, **common))
 

@@ -121,6 +121,10 @@ def build_parser(description: str = "Goal-conditioned behaviour cloning (STEVE-1
     g.add_argument("--num_workers", type=int, default=4, help="DataLoader worker processes (0: load in-process)")
     g.add_argument("--T", type=int, default=300, help="frames per training chunk")
     g.add_argument("--min_btwn_goals", type=int, default=30, help="minimum frames between hindsight goals (>= 15)")
+    g.add_argument("--goal_lead", type=int, default=0,
+                   help="least frames between a frame and its hindsight goal (0: upstream, the first goal at or after "
+                        "the frame; 16: the goal's 16-frame clip never overlaps frames the policy has seen; "
+                        "steve1/data/minecraft_dataset.py)")
     g.add_argument("--max_btwn_goals", type=int, default=100, help="maximum frames between hindsight goals "
                                                                    "(exclusive)")
     g = p.add_argument_group("model")
@@ -766,7 +770,7 @@ def make_steve1_datasets(args: argparse.Namespace):
 
     train_dirs, val_dirs = load_sampling(args.sampling_dir, args.sampling, args.data_dir)
     common = dict(T=args.T, min_btwn_goals=args.min_btwn_goals, max_btwn_goals=args.max_btwn_goals,
-                  p_uncond=args.p_uncond, limit=args.data_limit, seed=args.seed)
+                  goal_lead=args.goal_lead, p_uncond=args.p_uncond, limit=args.data_limit, seed=args.seed)
     return (MinecraftDataset(train_dirs, **common),
             MinecraftDataset(val_dirs, every_nth=args.val_every_nth, **common))
 

@@ -15,15 +15,23 @@ Relabeling of an episode of length ``L`` (frames ``0..L-1``; embeddings exist fo
    max_btwn_goals)`` (high-exclusive); if ``L - c < min_btwn_goals`` then ``c = L-1``; append ``c``. So goal times are
    ``>= min_btwn_goals >= 15``, successive gaps lie in ``[min, max)`` except the last one, and the last goal is the
    final frame ``L-1``. (Same as upstream.)
-2. **Per-frame goal** (:func:`frame_goal_times`): frame ``t`` gets the *first goal time ``>= t``*, so its horizon
-   ``goal(t) - t`` lies in ``[0, max_btwn_goals - 1]`` (the final segment, whose last gap can be up to
-   ``max + min - 3`` frames, excepted).
+2. **Per-frame goal** (:func:`frame_goal_times`): frame ``t`` gets the *first goal time ``>= t + goal_lead``*, so
+   its horizon ``goal(t) - t`` lies in ``[goal_lead, goal_lead + max_btwn_goals - 1]`` (the final segment, whose
+   last gap can be up to ``max + min - 3`` frames, excepted). ``goal_lead = 0`` is upstream's rule (the first goal
+   at or after ``t``). Frames ``t > L - 1 - goal_lead`` have no goal far enough ahead and are never inputs.
 3. **Goal vector** for frame ``t``: ``embeds[goal(t)]`` (raw, not normalised).
 4. **Classifier-free-guidance dropout**: with probability ``p_uncond`` (one Bernoulli draw per *chunk*), every goal
    vector of the chunk is zeroed.
 
-Chunks: start positions ``15, 15+T, 15+2T, ... < L``, each covering ``[s, s+T)``; a chunk that would run past the
-end is shifted to ``[L-T, L)`` (it overlaps the previous one). The first 15 frames are never inputs.
+Chunks: start positions ``f, f+T, f+2T, ... < L - goal_lead``, each covering ``[s, s+T)``; a chunk that would run
+past the last frame with a goal is shifted to end there (it overlaps the previous one). ``f`` is the first frame
+whose goal has an embedding: ``max(0, 15 - goal_lead)``; with ``goal_lead >= 15`` episode starts are inputs.
+
+**Goals as new information** (``goal_lead``, our addition; issue 18): a goal embedding summarises the 16-frame
+clip ``[g - 15, g]`` that ends at the goal time ``g``. With ``goal_lead = 16`` that clip starts after frame ``t``,
+so it never overlaps the frames the policy has already seen at ``t`` (its memory holds only frames ``<= t``): the
+policy cannot read its goal off its own past and has to act towards it. With upstream's rule (``goal_lead = 0``)
+the clip of the goal of most frames covers frames the policy already has in memory.
 
 Where we deliberately differ from upstream (spec §3.8, §12.1):
 
@@ -99,31 +107,43 @@ def sample_goal_times(episode_len: int, min_btwn_goals: int, max_btwn_goals: int
     return np.asarray(times, dtype=np.int64)
 
 
-def frame_goal_times(goal_times: np.ndarray, episode_len: int) -> np.ndarray:
-    """Per-frame goal time: for each frame ``t`` the first goal time ``>= t`` (spec §3.8 step 2, §12.1.7 fixed).
+def frame_goal_times(goal_times: np.ndarray, episode_len: int, goal_lead: int = 0) -> np.ndarray:
+    """Per-frame goal time: for each frame ``t`` the first goal time ``>= t + goal_lead`` (spec §3.8 step 2,
+    §12.1.7 fixed; ``goal_lead``: module docstring, "Goals as new information").
 
     Args:
         goal_times: int ``[K]`` increasing, last == ``episode_len - 1`` (from :func:`sample_goal_times`).
         episode_len: ``L``.
+        goal_lead: the least number of frames between a frame and its goal (0: upstream).
 
     Returns:
-        int64 ``[L]``; ``out[t] >= t`` for every ``t``.
+        int64 ``[max(L - goal_lead, 0)]``, for frames ``0 .. L - 1 - goal_lead`` (later frames have no goal
+        ``goal_lead`` frames ahead); ``out[t] >= t + goal_lead``.
 
     Raises:
-        ValueError: the last goal time is not the final frame.
+        ValueError: the last goal time is not the final frame, or ``goal_lead < 0``.
     """
     goal_times = np.asarray(goal_times, dtype=np.int64)
     if goal_times.size == 0 or goal_times[-1] != episode_len - 1:
         raise ValueError(f"the last goal time must be the final frame {episode_len - 1}, got {goal_times[-1:]}")
-    idx = np.searchsorted(goal_times, np.arange(episode_len), side="left")
+    if goal_lead < 0:
+        raise ValueError(f"goal_lead must be >= 0 frames, got {goal_lead}")
+    idx = np.searchsorted(goal_times, np.arange(max(episode_len - goal_lead, 0)) + goal_lead, side="left")
     return goal_times[idx]
+
+
+def first_input_frame(goal_lead: int) -> int:
+    """The first frame that can be an input: its goal (``>= goal_lead`` frames ahead) must be a frame with an
+    embedding (``>= FIRST_USABLE_FRAME``); so ``max(0, FIRST_USABLE_FRAME - goal_lead)``."""
+    return max(0, FIRST_USABLE_FRAME - int(goal_lead))
 
 
 def chunk_starts(episode_len: int, T: int, first_frame: int = FIRST_USABLE_FRAME) -> list[int]:
     """Chunk start frames of one episode (spec §3.8 "Chunks").
 
     Starts are ``first_frame, first_frame + T, ... < L``; a chunk that would end past ``L`` is shifted to start at
-    ``L - T`` (overlapping the previous one). Returns ``[]`` when ``L < first_frame + T``.
+    ``L - T`` (overlapping the previous one). Returns ``[]`` when ``L < first_frame + T``. With a ``goal_lead``,
+    pass ``L - goal_lead`` (the frames that have a goal) as ``episode_len``.
     """
     if episode_len < first_frame + T:
         return []
@@ -219,6 +239,8 @@ class MinecraftDataset(Dataset):
         episode_dirs: EpisodeStorage directories (e.g. the lines of ``<sampling>_train.txt``).
         T: frames per chunk.
         min_btwn_goals, max_btwn_goals: goal gap bounds in frames (``15 <= min < max``).
+        goal_lead: the least number of frames between a frame and its goal (module docstring, "Goals as new
+            information"; 0: upstream, 16: the goal's 16-frame clip never overlaps what the policy has seen).
         p_uncond: probability of zeroing all goal vectors of a chunk (classifier-free-guidance dropout).
         limit: keep only the first ``limit`` episodes.
         every_nth: keep every n-th chunk (used for validation).
@@ -237,8 +259,8 @@ class MinecraftDataset(Dataset):
     """
 
     def __init__(self, episode_dirs: Sequence[str], T: int, min_btwn_goals: int, max_btwn_goals: int,
-                 p_uncond: float = 0.1, limit: Optional[int] = None, every_nth: Optional[int] = None,
-                 seed: int = 0, storage_cls=None):
+                 goal_lead: int, p_uncond: float = 0.1, limit: Optional[int] = None,
+                 every_nth: Optional[int] = None, seed: int = 0, storage_cls=None):
         if min_btwn_goals < FIRST_USABLE_FRAME:
             raise ValueError(f"min_btwn_goals must be >= {FIRST_USABLE_FRAME} (frames before {FIRST_USABLE_FRAME} "
                              f"have no goal embedding), got {min_btwn_goals}")
@@ -246,6 +268,8 @@ class MinecraftDataset(Dataset):
             raise ValueError(f"need min_btwn_goals < max_btwn_goals, got {min_btwn_goals} >= {max_btwn_goals}")
         if T < 1:
             raise ValueError(f"T must be >= 1, got {T}")
+        if goal_lead < 0:
+            raise ValueError(f"goal_lead must be >= 0 frames, got {goal_lead}")
         if not 0.0 <= p_uncond <= 1.0:
             raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond}")
         if storage_cls is None:
@@ -254,11 +278,14 @@ class MinecraftDataset(Dataset):
         self.T = int(T)
         self.min_btwn_goals = int(min_btwn_goals)
         self.max_btwn_goals = int(max_btwn_goals)
+        self.goal_lead = int(goal_lead)
+        self.first_frame = first_input_frame(self.goal_lead)
         self.p_uncond = float(p_uncond)
         self.seed = int(seed)
         self.epoch = 0
         #: Minimum episode length to be used (spec §3.5 ``min_frames_training``).
-        self.min_frames = max(self.min_btwn_goals + FIRST_USABLE_FRAME, self.T + FIRST_USABLE_FRAME)
+        self.min_frames = max(self.min_btwn_goals + FIRST_USABLE_FRAME,
+                              self.T + self.first_frame + self.goal_lead)
 
         episode_dirs = [str(d) for d in episode_dirs]
         if limit is not None:
@@ -281,15 +308,16 @@ class MinecraftDataset(Dataset):
             self.episode_dirs.append(d)
             self.episode_lens.append(length)
             self.episode_sims.append(self._episode_sim(storage))
-            chunks.extend((ep, s) for s in chunk_starts(length, self.T))
+            chunks.extend((ep, s) for s in chunk_starts(length - self.goal_lead, self.T, self.first_frame))
         if every_nth is not None:
             if every_nth < 1:
                 raise ValueError(f"every_nth must be >= 1, got {every_nth}")
             chunks = chunks[::every_nth]
         if not chunks:
             raise ValueError(f"no usable chunk: {len(episode_dirs)} episode dir(s), {self.n_skipped_short} shorter "
-                             f"than the minimum {self.min_frames} frames (= max(min_btwn_goals, T) + "
-                             f"{FIRST_USABLE_FRAME})")
+                             f"than the minimum {self.min_frames} frames (= max(min_btwn_goals + "
+                             f"{FIRST_USABLE_FRAME}, T + first input frame {self.first_frame} + goal_lead "
+                             f"{self.goal_lead}))")
         self.chunks: list[tuple[int, int]] = chunks
         self._converters: dict[str, Callable] = {}
         self._goal_dim: Optional[int] = None
@@ -354,10 +382,11 @@ class MinecraftDataset(Dataset):
     def chunk_goal_times(self, episode_len: int, start: int, rng: np.random.Generator) -> np.ndarray:
         """Per-frame goal times (absolute frame indices, int64 ``[T]``) for the chunk ``[start, start+T)``.
 
-        Draws a fresh set of goal times over the whole episode from ``rng`` (spec §3.8 steps 1-2).
+        Draws a fresh set of goal times over the whole episode from ``rng`` (spec §3.8 steps 1-2); every goal is
+        at least ``goal_lead`` frames after its frame.
         """
         goals = sample_goal_times(episode_len, self.min_btwn_goals, self.max_btwn_goals, rng)
-        return frame_goal_times(goals, episode_len)[start:start + self.T]
+        return frame_goal_times(goals, episode_len, self.goal_lead)[start:start + self.T]
 
     def load_chunk(self, idx: int) -> LoadedChunk:
         """Load chunk ``idx``'s frames, env actions and embeddings and draw its per-frame goal times.

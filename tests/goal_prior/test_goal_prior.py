@@ -26,7 +26,8 @@ def _codebook(tmp_path, *extra):
 def test_labels_are_the_cosine_argmax_of_the_relabelled_goal(tmp_path, episodes):
     path = _codebook(tmp_path, "--no-action-features")
     codes = KMeansCodebook(path).codes.astype(np.float64)
-    ds = MinecraftGoalPriorDataset(episodes, T=16, min_btwn_goals=15, max_btwn_goals=20, codebook=path, seed=3)
+    ds = MinecraftGoalPriorDataset(episodes, T=16, min_btwn_goals=15, max_btwn_goals=20, goal_lead=0,
+                                   codebook=path, seed=3)
     assert ds.n_codes == 4 and len(ds) == 8 * 3  # chunks start at 15, 31 and 48-16=32 in 48-frame episodes
     for idx in (0, 5, 11):
         chunk = ds.load_chunk(idx)
@@ -45,7 +46,7 @@ def test_labels_are_the_cosine_argmax_of_the_relabelled_goal(tmp_path, episodes)
 
 def test_kmeans_label_space_uses_the_clustering_partition(tmp_path, episodes):
     path = _codebook(tmp_path, "--action-scale", "0.02")
-    ds = MinecraftGoalPriorDataset(episodes, T=16, min_btwn_goals=15, max_btwn_goals=20, codebook=path,
+    ds = MinecraftGoalPriorDataset(episodes, T=16, min_btwn_goals=15, max_btwn_goals=20, goal_lead=0, codebook=path,
                                    label_space="kmeans")
     chunk = ds.load_chunk(3)
     labels = ds.make_item(chunk)[1][:, 0]
@@ -63,7 +64,7 @@ def test_kmeans_label_space_uses_the_clustering_partition(tmp_path, episodes):
                     str(tmp_path / "codebook"), "--n-codebook", "4", "--perplexity", "5", "--video-num", "2", "--sample-interval", "2",
                     "--gif-frames", "0", "--no-progress"])["out_dir"]
     with pytest.raises(FileNotFoundError, match="--embedding none"):
-        MinecraftGoalPriorDataset(episodes, T=16, min_btwn_goals=15, max_btwn_goals=20,
+        MinecraftGoalPriorDataset(episodes, T=16, min_btwn_goals=15, max_btwn_goals=20, goal_lead=0,
                                   codebook=tsne + "/centers.pkl", label_space="kmeans")
 
 
@@ -72,7 +73,8 @@ def test_codebook_of_other_dimension_is_a_clear_error(tmp_path, episodes):
 
     path = tmp_path / "cb5.pkl"
     path.write_bytes(pickle.dumps([np.ones((1, 5)), -np.ones((1, 5))]))
-    ds = MinecraftGoalPriorDataset(episodes, T=16, min_btwn_goals=15, max_btwn_goals=20, codebook=str(path))
+    ds = MinecraftGoalPriorDataset(episodes, T=16, min_btwn_goals=15, max_btwn_goals=20, goal_lead=0,
+                                   codebook=str(path))
     with pytest.raises(ValueError, match=r"8-d but the codebook .*cb5.pkl holds 5-d codes"):
         ds[0]
 

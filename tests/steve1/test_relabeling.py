@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from steve1.data.EpisodeStorage import EpisodeStorage
-from steve1.data.minecraft_dataset import (MinecraftDataset, chunk_starts, frame_goal_times, load_sampling,
-                                           sample_goal_times)
+from steve1.data.minecraft_dataset import (MinecraftDataset, chunk_starts, first_input_frame, frame_goal_times,
+                                           load_sampling, sample_goal_times)
 
 import tasks.crafter as _crafter_plugin
 
@@ -66,6 +66,35 @@ def test_frame_goal_is_first_goal_at_or_after_frame():
         frame_goal_times(np.array([20, 50]), 100)
 
 
+def test_goal_lead_puts_every_goal_at_least_lead_frames_ahead():
+    goals = np.array([20, 50, 99])
+    per_frame = frame_goal_times(goals, 100, goal_lead=16)
+    assert per_frame.shape == (84,)  # frames 84..99 have no goal 16 frames ahead
+    assert per_frame[0] == 20 and per_frame[4] == 20 and per_frame[5] == 50 and per_frame[34] == 50
+    assert per_frame[35] == 99 and per_frame[83] == 99
+    assert np.all(per_frame >= np.arange(84) + 16)
+    assert first_input_frame(16) == 0 and first_input_frame(0) == 15 and first_input_frame(10) == 5
+    with pytest.raises(ValueError, match="goal_lead"):
+        frame_goal_times(goals, 100, goal_lead=-1)
+
+
+@needs_crafter_actions
+def test_goal_clips_never_overlap_what_the_policy_has_seen(episodes):
+    """goal_lead 16: the 16-frame clip [g - 15, g] of every frame's goal starts after the frame, so it shares no
+    frame with the chunk so far (the policy's memory); episode starts are inputs."""
+    dirs, lengths = episodes
+    T, lo, hi, lead = 32, 15, 40, 16
+    ds = MinecraftDataset(dirs, T, lo, hi, goal_lead=lead, p_uncond=0.0, seed=5)
+    assert ds.first_frame == 0 and any(start == 0 for _, start in ds.chunks)
+    for idx in range(len(ds)):
+        ep, start = ds.chunks[idx]
+        goal_frame = ds[idx][0]["mineclip_embed"][:, 0].astype(int)
+        frame = start + np.arange(T)
+        assert np.all(goal_frame - 15 > frame)  # the clip starts after the frame
+        assert np.all(goal_frame - frame <= lead + hi + lo - 3)  # horizon: lead + at most the longest gap
+        assert start + T <= lengths[ep] - lead
+
+
 def test_chunks_start_at_15_with_tail_overlap():
     assert chunk_starts(100, 30) == [15, 45, 70]  # last shifted from 75 to 100 - 30
     assert chunk_starts(75, 30) == [15, 45]
@@ -76,7 +105,7 @@ def test_chunks_start_at_15_with_tail_overlap():
 def test_every_frame_goal_is_at_or_after_it_in_the_same_episode(episodes):
     dirs, lengths = episodes
     T, lo, hi = 32, 15, 40
-    ds = MinecraftDataset(dirs, T, lo, hi, p_uncond=0.0, seed=3)
+    ds = MinecraftDataset(dirs, T, lo, hi, goal_lead=0, p_uncond=0.0, seed=3)
     assert ds.n_skipped_short == 1 and len(ds.episode_dirs) == 3
     assert ds.goal_dim == D and ds.sim == "crafter"
     for epoch in range(3):
@@ -103,7 +132,7 @@ def test_every_frame_goal_is_at_or_after_it_in_the_same_episode(episodes):
 @needs_crafter_actions
 def test_relabeling_is_reproducible_per_epoch_and_redrawn_across_epochs(episodes):
     dirs, _ = episodes
-    ds = MinecraftDataset(dirs, 32, 15, 40, p_uncond=0.0, seed=0)
+    ds = MinecraftDataset(dirs, 32, 15, 40, goal_lead=0, p_uncond=0.0, seed=0)
     a = ds[0][0]["mineclip_embed"]
     b = ds[0][0]["mineclip_embed"]
     np.testing.assert_array_equal(a, b)
@@ -118,7 +147,7 @@ def test_relabeling_is_reproducible_per_epoch_and_redrawn_across_epochs(episodes
 def test_dropout_rate_is_p_uncond_per_chunk(episodes):
     dirs, _ = episodes
     p = 0.3
-    ds = MinecraftDataset(dirs, 32, 15, 40, p_uncond=p, seed=1)
+    ds = MinecraftDataset(dirs, 32, 15, 40, goal_lead=0, p_uncond=p, seed=1)
     n, dropped = 0, 0
     for epoch in range(60):
         ds.set_epoch(epoch)
@@ -135,23 +164,23 @@ def test_dropout_rate_is_p_uncond_per_chunk(episodes):
 
 def test_every_nth_and_limit(episodes):
     dirs, _ = episodes
-    full = MinecraftDataset(dirs, 32, 15, 40)
-    nth = MinecraftDataset(dirs, 32, 15, 40, every_nth=3)
+    full = MinecraftDataset(dirs, 32, 15, 40, goal_lead=0)
+    nth = MinecraftDataset(dirs, 32, 15, 40, goal_lead=0, every_nth=3)
     assert nth.chunks == full.chunks[::3]
-    limited = MinecraftDataset(dirs, 32, 15, 40, limit=1)
+    limited = MinecraftDataset(dirs, 32, 15, 40, goal_lead=0, limit=1)
     assert limited.episode_dirs == dirs[:1]
 
 
 def test_bad_arguments_and_episodes_raise(episodes, tmp_path):
     dirs, _ = episodes
     with pytest.raises(ValueError, match="min_btwn_goals must be >= 15"):
-        MinecraftDataset(dirs, 32, 10, 40)
+        MinecraftDataset(dirs, 32, 10, 40, goal_lead=0)
     with pytest.raises(ValueError, match="min_btwn_goals < max_btwn_goals"):
-        MinecraftDataset(dirs, 32, 40, 40)
+        MinecraftDataset(dirs, 32, 40, 40, goal_lead=0)
     with pytest.raises(ValueError, match="no usable chunk"):
-        MinecraftDataset(dirs, 1000, 15, 40)
+        MinecraftDataset(dirs, 1000, 15, 40, goal_lead=0)
     with pytest.raises(ValueError, match="not a usable episode"):
-        MinecraftDataset([str(tmp_path / "missing")], 32, 15, 40)
+        MinecraftDataset([str(tmp_path / "missing")], 32, 15, 40, goal_lead=0)
     (tmp_path / "s").mkdir()
     with pytest.raises(FileNotFoundError, match="seed9_train.txt"):
         load_sampling(str(tmp_path / "s"), "seed9")
@@ -181,7 +210,7 @@ def test_contractor_episode_actions_become_vpt_joint_actions(tmp_path):
     path = tmp_path / "contractor_8_x_0"
     EpisodeStorage(path).write_episode(frames, actions, metadata={"contractor_version": "8.x",
                                                                    "contractor_index": 0}, embeds=embeds)
-    ds = MinecraftDataset([str(path)], T, 15, 40)
+    ds = MinecraftDataset([str(path)], T, 15, 40, goal_lead=0)
     assert ds.sim == "minedojo"
     for idx, (_, start) in enumerate(ds.chunks):
         _, agent_actions, _ = ds[idx]
