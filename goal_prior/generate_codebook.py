@@ -458,9 +458,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Defaults < ``--config`` YAML < command line (the same rule as ``steve1/train.py``)."""
-    from steve1.train import parse_args as parse_with_config
+    return parse_args_and_sources(argv)[0]
+
+
+def parse_args_and_sources(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, dict[str, str]]:
+    """:func:`parse_args` plus where each value came from (the flag, or the ``--config`` file and key)."""
+    from steve1.train import parse_args_and_sources as parse_with_config
 
     return parse_with_config(build_parser(), argv)
+
+
+def check_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None:
+    """Check every input before anything is read at length or written: numbers in range, the split file
+    ``<sampling_dir>/<sampling>_train.txt`` and ``--data_dir`` present, ``--output-dir`` usable.
+
+    Raises:
+        steve1.utils.cli.UsageError: naming the flag or the config file and key, the value and what was expected.
+    """
+    from steve1.utils.checks import Range, check_input_dir, check_output_dir, check_ranges
+    from steve1.utils.cli import UsageError
+
+    sources = sources or {}
+    check_ranges(args, {
+        "n_codebook": Range(int, lo=1, note="codes"),
+        "seed": Range(int),
+        "video_num": Range(int, lo=1, allowed=(-1,), note="episodes; -1: all"),
+        "sample_interval": Range(int, lo=1, note="goal points"),
+        "action_scale": Range(float, lo=0),
+        "perplexity": Range(float, lo=0, lo_open=True),
+        "gif_frames": Range(int, lo=0, note="frames; 0: no GIFs"),
+    }, {k: sources.get(k, "--" + k.replace("_", "-")) for k in vars(args)})
+    check_input_dir(args.sampling_dir, sources.get("sampling_dir", "--sampling_dir"), "the folder of the split files")
+    split = os.path.join(args.sampling_dir, f"{args.sampling}_train.txt")
+    if not os.path.isfile(split):
+        raise UsageError(f"{sources.get('sampling', '--sampling')}: {args.sampling}: no split file {split} (write it "
+                         f"with python -m steve1.data.sampling.generate_sampling)")
+    if args.data_dir is not None:
+        check_input_dir(args.data_dir, sources.get("data_dir", "--data_dir"), "the folder of the episodes")
+    check_output_dir(args.output_dir, sources.get("output_dir", "--output-dir"))
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -553,7 +588,22 @@ def _npz_bytes(**arrays) -> bytes:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    return run(parse_args(argv))
+    """Entry point (see ``--help``). A user's mistake (a flag or config value out of range, a missing split file, an
+    unusable episode, too few goal points for the codes, an output folder that is a file) ends the program with one
+    line on stderr naming the flag or file, and exit code 2, before anything is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    def body():
+        args, sources = parse_args_and_sources(argv)
+        check_args(args, sources)
+        try:
+            return run(args)
+        except ValueError as e:  # the data and flags do not fit (too few points, bad episodes): named in the message
+            from steve1.utils.cli import UsageError
+
+            raise UsageError(str(e)) from e
+
+    return run_main("generate_codebook.py", body)
 
 
 if __name__ == "__main__":

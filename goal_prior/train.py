@@ -29,12 +29,13 @@ instead of wandb, ...); ``--label_space`` is new.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
 from torch import nn
 
-from steve1.train import build_parser, parse_args, run_training
+from steve1.train import build_parser, check_args, named_stage, parse_args_and_sources, run_training
 
 #: The upstream ``goal_prior/train.py`` defaults where they differ from ``steve1/train.py``'s (spec §8.3 table).
 PRIOR_DEFAULTS = dict(
@@ -104,9 +105,44 @@ def make_prior_policy(args: argparse.Namespace, train_dataset) -> nn.Module:
     return policy
 
 
+def check_prior_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None:
+    """:func:`steve1.train.check_args` plus the codebook: ``--codebook_path`` must be a readable ``centers.pkl``
+    (and, with ``--label_space kmeans``, have its ``kmeans.npz`` beside it).
+
+    Raises:
+        steve1.utils.cli.UsageError: naming the flag or the config file and key, the value and what was expected.
+    """
+    from hierarchical.load_codebook import read_codebook_file
+    from steve1.utils.checks import check_input_file
+    from steve1.utils.cli import UsageError
+
+    where = (sources or {}).get("codebook_path", "--codebook_path")
+    check_args(args, sources)
+    check_input_file(args.codebook_path, where, "a codebook centers.pkl from goal_prior/generate_codebook.py")
+    try:
+        read_codebook_file(args.codebook_path)
+    except ValueError as e:
+        raise UsageError(f"{where}: {e}") from e
+    if args.label_space == "kmeans":
+        kmeans = os.path.join(os.path.dirname(os.path.abspath(args.codebook_path)), "kmeans.npz")
+        if not os.path.isfile(kmeans):
+            raise UsageError(f"{(sources or {}).get('label_space', '--label_space')}: label_space kmeans needs "
+                             f"{kmeans} beside the codebook (made by generate_codebook.py --embedding none)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    args = parse_args(build_prior_parser(), argv)
-    return run_training(args, make_prior_datasets, make_prior_policy)
+    """Entry point (see ``--help``). A user's mistake (a flag or config value out of range, a missing or unreadable
+    input file or codebook, an unusable output path) ends the program with one line on stderr naming the flag or
+    the config file and key, and exit code 2, before anything is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    def body():
+        args, sources = parse_args_and_sources(build_prior_parser(), argv)
+        check_prior_args(args, sources)
+        datasets, policy = named_stage(make_prior_datasets, make_prior_policy, args, sources)
+        return run_training(args, datasets, policy)
+
+    return run_main("train.py", body)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 
+from steve1.utils.cli import UsageError
 from steve1.utils.io import atomic_torch_save, atomic_write_text, rng_state, set_rng_state
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -166,14 +167,14 @@ def _coerce(action: argparse.Action, value: Any, where: str) -> Any:
         return None
     if isinstance(action, (argparse.BooleanOptionalAction, argparse._StoreTrueAction, argparse._StoreFalseAction)):
         if not isinstance(value, bool):
-            raise ValueError(f"{where}: {action.dest} must be true or false, got {value!r}")
+            raise UsageError(f"{where}: {action.dest} must be true or false, got {value!r}")
         return value
     typ = action.type
     if typ is None:
         return value if isinstance(value, str) else str(value)
     if typ is int and isinstance(value, float):
         if not value.is_integer():
-            raise ValueError(f"{where}: {action.dest} must be an integer, got {value!r}")
+            raise UsageError(f"{where}: {action.dest} must be an integer, got {value!r}")
         return int(value)
     if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -181,33 +182,36 @@ def _coerce(action: argparse.Action, value: Any, where: str) -> Any:
         try:
             return typ(value)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: {action.dest}={value!r} is not a valid {typ.__name__}: {e}") from e
+            raise UsageError(f"{where}: {action.dest}={value!r} is not a valid {typ.__name__}: {e}") from e
     return value
 
 
-def load_config_file(parser: argparse.ArgumentParser, path: str) -> dict:
-    """Read a YAML config of flag values for ``parser`` (keys are flag names without ``--``).
+def load_config_file(parser: argparse.ArgumentParser, path: str, spelled: Optional[dict] = None) -> dict:
+    """Read a YAML config of flag values for ``parser`` (keys are flag names without ``--``; ``spelled``, if given,
+    receives each destination's key as the file spells it).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a mapping, an unknown flag, or a value of the wrong type (the message names the file).
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise FileNotFoundError(f"--config {path}: config file not found")
     with open(path) as f:
         try:
             data = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML: {e}") from e
+            raise UsageError(f"--config {path}: not valid YAML: {' '.join(str(e).split())}") from e
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of flag name -> value, got {type(data).__name__}")
+        raise UsageError(f"--config {path}: expected a mapping of flag name -> value, got {type(data).__name__}")
     actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
     out = {}
     for key, value in data.items():
         dest = str(key).lstrip("-").replace("-", "_")
         if dest not in actions:
-            raise ValueError(f"{path}: unknown flag {key!r}; known: {', '.join(sorted(actions))}")
-        out[dest] = _coerce(actions[dest], value, path)
+            raise UsageError(f"--config {path}: unknown flag {key!r}; known: {', '.join(sorted(actions))}")
+        out[dest] = _coerce(actions[dest], value, f"{path} key '{key}'")
+        if spelled is not None:
+            spelled[dest] = str(key)
     return out
 
 
@@ -215,37 +219,114 @@ def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = 
     """Parse ``argv``: defaults < ``--config`` YAML values < command-line flags.
 
     Raises:
-        SystemExit: bad flags (argparse). ValueError/FileNotFoundError: bad config file.
+        SystemExit: bad flags (argparse). FileNotFoundError / steve1.utils.cli.UsageError (a ValueError): bad
+            config file (the message names the file and key).
     """
+    return parse_args_and_sources(parser, argv)[0]
+
+
+def parse_args_and_sources(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
+                           ) -> tuple[argparse.Namespace, dict[str, str]]:
+    """:func:`parse_args` plus where each value came from: ``{dest: "--flag"}``, or ``"<config file> key 'k'"`` for
+    the values that the ``--config`` file sets and the command line does not override (issue 17 item 4)."""
+    from steve1.utils.checks import flag_sources
+
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
     known, _ = pre.parse_known_args(argv)
+    spelled: dict = {}
     if known.config is not None:
-        parser.set_defaults(**load_config_file(parser, known.config))
-    return parser.parse_args(argv)
+        parser.set_defaults(**load_config_file(parser, known.config, spelled))
+    args = parser.parse_args(argv)
+    return args, flag_sources(parser, argv, known.config, spelled)
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Consistency checks of the shared flags.
+def _ranges() -> dict:
+    """What each number flag must be (units in :func:`build_parser`); checked by :func:`check_args`."""
+    from steve1.utils.checks import Range
+
+    return {
+        "seed": Range(int),
+        "data_limit": Range(int, lo=1, optional=True, note="episodes per split"),
+        "val_every_nth": Range(int, lo=1),
+        "num_workers": Range(int, lo=0, note="DataLoader worker processes"),
+        "T": Range(int, lo=1, note="frames per chunk"),
+        "min_btwn_goals": Range(int, lo=15, note="frames; the first goal embedding is at frame 15"),
+        "max_btwn_goals": Range(int, lo=16, note="frames, exclusive"),
+        "goal_lead": Range(int, lo=0, note="frames"),
+        "batch_size": Range(int, lo=1, note="chunks per batch"),
+        "gradient_accumulation_steps": Range(int, lo=1, note="window steps per optimiser step"),
+        "trunc_t": Range(int, lo=1, note="frames per TBPTT window"),
+        "learning_rate": Range(float, lo=0, lo_open=True),
+        "n_frames": Range(int, lo=1, note="frames processed"),
+        "warmup_frames": Range(int, lo=0, note="frames"),
+        "weight_decay": Range(float, lo=0),
+        "max_grad_norm": Range(float, lo=0, lo_open=True),
+        "log_freq": Range(int, lo=1, note="window steps"),
+        "save_freq": Range(int, lo=1, note="window steps"),
+        "snapshot_every_n_frames": Range(int, lo=1, note="frames"),
+        "val_freq": Range(int, lo=1, note="window steps"),
+        "val_freq_begin": Range(int, lo=1, note="window steps"),
+        "val_freq_switch_steps": Range(int, lo=0, note="window steps"),
+        "p_uncond": Range(float, lo=0, hi=1, note="probability"),
+    }
+
+
+def check_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None:
+    """Check the shared flags before anything is written: every number in range (:func:`_ranges`), the flags
+    consistent, the input files (``--in_model``, ``--in_weights``, the split files of ``--sampling``, a
+    ``--restart_from_checkpoint``) present, the output paths usable.
+
+    Args:
+        sources: where each value came from (:func:`parse_args_and_sources`); default: the flag.
 
     Raises:
-        ValueError: the message names the flags.
+        steve1.utils.cli.UsageError (a ValueError): the first problem; the message names the flag or the config file
+            and key, the value and what was expected.
     """
+    from steve1.utils.checks import check_input_dir, check_input_file, check_output_dir, check_output_path, check_value
+
+    def where(key: str) -> str:
+        return (sources or {}).get(key, f"--{key}")
+
+    for name, rule in _ranges().items():
+        if hasattr(args, name):
+            check_value(getattr(args, name), name, rule, where(name))
+    if args.min_btwn_goals >= args.max_btwn_goals:
+        raise UsageError(f"{where('max_btwn_goals')}: max_btwn_goals must be > min_btwn_goals = {args.min_btwn_goals} "
+                         f"(from {where('min_btwn_goals')}), got {args.max_btwn_goals}")
     if args.T % args.trunc_t != 0:
-        raise ValueError(f"--T ({args.T}) must be a multiple of --trunc_t ({args.trunc_t})")
-    if args.gradient_accumulation_steps < 1:
-        raise ValueError("--gradient_accumulation_steps must be >= 1")
+        raise UsageError(f"{where('T')}: T must be a multiple of trunc_t = {args.trunc_t} (from {where('trunc_t')}), "
+                         f"got {args.T}")
     if args.save_freq % args.gradient_accumulation_steps != 0:
-        raise ValueError(f"--save_freq ({args.save_freq}) must be a multiple of --gradient_accumulation_steps "
-                         f"({args.gradient_accumulation_steps}) so checkpoints fall on optimiser steps")
-    for name in ("batch_size", "trunc_t", "log_freq", "save_freq", "val_freq", "val_freq_begin",
-                 "snapshot_every_n_frames", "n_frames"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.warmup_frames < 0:
-        raise ValueError("--warmup_frames must be >= 0")
-    if not str(args.out_weights).endswith(".weights"):
-        raise ValueError(f"--out_weights must end with .weights, got {args.out_weights}")
+        raise UsageError(f"{where('save_freq')}: save_freq must be a multiple of gradient_accumulation_steps = "
+                         f"{args.gradient_accumulation_steps} (from {where('gradient_accumulation_steps')}) so that "
+                         f"checkpoints fall on optimiser steps, got {args.save_freq}")
+    check_output_path(args.out_weights, where("out_weights"), suffix=".weights")
+    check_output_dir(args.checkpoint_dir, where("checkpoint_dir"))
+    if args.tb_dir:
+        check_output_dir(args.tb_dir, where("tb_dir"))
+    check_input_file(args.in_model, where("in_model"), "a policy architecture: a .model pickle or a YAML")
+    try:
+        from VPT.lib.loading import load_model_config
+
+        load_model_config(args.in_model)
+    except ValueError as e:
+        raise UsageError(f"{where('in_model')}: {e}") from e
+    if args.in_weights:
+        check_input_file(args.in_weights, where("in_weights"), "a .weights file")
+    check_input_dir(args.sampling_dir, where("sampling_dir"), "the folder of the split files")
+    for split in ("train", "val"):
+        path = os.path.join(args.sampling_dir, f"{args.sampling}_{split}.txt")
+        if not os.path.isfile(path):
+            raise UsageError(f"{where('sampling')}: {args.sampling}: no split file {path} (write it with "
+                             f"python -m steve1.data.sampling.generate_sampling)")
+    if args.data_dir is not None:
+        check_input_dir(args.data_dir, where("data_dir"), "the folder of the episodes")
+    resumes_own = has_checkpoint(args.checkpoint_dir) and not args.reset_checkpoint_dir
+    if args.restart_from_checkpoint and not resumes_own and not has_checkpoint(args.restart_from_checkpoint):
+        raise UsageError(f"{where('restart_from_checkpoint')}: {args.restart_from_checkpoint} holds no "
+                         f"{CHECKPOINT_INDEX} (expected a --checkpoint_dir of an earlier run)")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -588,7 +669,7 @@ def _run_training(args: argparse.Namespace, make_datasets: Callable, make_policy
         changed = {k: (state.position_args.get(k), v) for k, v in position_args.items()
                    if state.position_args.get(k) != v}
         if changed or state.num_processes != num_processes:
-            raise ValueError(f"checkpoint {resume_dir} was made with other data-position settings "
+            raise UsageError(f"checkpoint {resume_dir} was made with other data-position settings "
                              f"{changed or ''} (num_processes {state.num_processes} vs {num_processes}); "
                              f"use a new --checkpoint_dir or --reset_checkpoint_dir")
     else:
@@ -599,7 +680,7 @@ def _run_training(args: argparse.Namespace, make_datasets: Callable, make_policy
     n_windows = args.T // args.trunc_t
     n_batches = len(train_dataset) // (args.batch_size * num_processes)  # per epoch, the same on every process
     if n_batches == 0:
-        raise ValueError(f"training set has {len(train_dataset)} chunks, fewer than one batch of "
+        raise UsageError(f"training set has {len(train_dataset)} chunks, fewer than one batch of "
                          f"{args.batch_size * num_processes}")
     total_steps = math.ceil(args.n_frames / frames_per_step)
     tb_dir = args.tb_dir or os.path.join(args.checkpoint_dir, "tb")
@@ -798,11 +879,53 @@ def build_steve1_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def named_stage(make_datasets: Callable, make_policy: Callable, args: argparse.Namespace,
+                sources: Optional[dict] = None) -> tuple[Callable, Callable]:
+    """``make_datasets`` and ``make_policy`` whose errors about the user's files (an unusable episode of the split,
+    weights that cannot be read or do not fit) become :class:`~steve1.utils.cli.UsageError` naming the flag or config
+    key that gave the file (issue 17 item 4)."""
+    from VPT.lib.loading import WeightsLoadError
+
+    def where(key: str) -> str:
+        return (sources or {}).get(key, f"--{key}")
+
+    def datasets(a):
+        try:
+            return make_datasets(a)
+        except UsageError:
+            raise
+        except (ValueError, KeyError, FileNotFoundError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            raise UsageError(f"{where('sampling')} {a.sampling} (in {a.sampling_dir}): {msg}") from e
+
+    def policy(a, train_dataset):
+        try:
+            return make_policy(a, train_dataset)
+        except UsageError:
+            raise
+        except (WeightsLoadError, ValueError, FileNotFoundError) as e:
+            key = "in_weights" if a.in_weights else "in_model"
+            raise UsageError(f"{where(key)}: {e}") from e
+
+    return datasets, policy
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    args = parse_args(build_steve1_parser(), argv)
-    script = os.path.relpath(os.path.abspath(__file__))
-    command = None if argv is None else ["python", script if not script.startswith("..") else __file__, *argv]
-    return run_training(args, make_steve1_datasets, make_steve1_policy, command=command)
+    """Entry point (see ``--help``). A user's mistake (a flag or config value out of range, a missing or unreadable
+    input file, an unusable output path) ends the program with one line on stderr naming the flag or the config file
+    and key, and exit code 2, before anything is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    def body():
+        parser = build_steve1_parser()
+        args, sources = parse_args_and_sources(parser, argv)
+        check_args(args, sources)
+        script = os.path.relpath(os.path.abspath(__file__))
+        command = None if argv is None else ["python", script if not script.startswith("..") else __file__, *argv]
+        datasets, policy = named_stage(make_steve1_datasets, make_steve1_policy, args, sources)
+        return run_training(args, datasets, policy, command=command)
+
+    return run_main("train.py", body)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 
 import imageio.v3 as iio
 import numpy as np
@@ -92,20 +93,25 @@ def test_goal_points_stride_runs_over_the_concatenation(episodes):
     np.testing.assert_array_equal(pts.features[:, :8], pts.embeds)
 
 
-def test_bad_inputs_raise_clear_errors(tmp_path, episodes):
-    with pytest.raises(ValueError, match="goal points for 500 codes"):
-        _run(tmp_path, "--n-codebook", "500", "--embedding", "none")
-    with pytest.raises(ValueError, match="--video-num 99: .*syn_train.txt lists 8 episodes"):
-        _run(tmp_path, "--video-num", "99")
-    with pytest.raises(FileNotFoundError, match="nope_train.txt"):
-        _run(tmp_path, "--sampling", "nope")
+def test_bad_inputs_end_with_one_clear_line(tmp_path, episodes, capsys):
+    def error(*flags) -> str:
+        with pytest.raises(SystemExit) as exc:
+            _run(tmp_path, *flags)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("generate_codebook.py: error: "), err
+        return err[0]
+
+    assert "goal points for 500 codes" in error("--n-codebook", "500", "--embedding", "none")
+    assert re.search("--video-num 99: .*syn_train.txt lists 8 episodes", error("--video-num", "99"))
+    assert "nope_train.txt" in error("--sampling", "nope")
     # an episode whose embedding step did not finish
     storage = EpisodeStorage(episodes[0])
     embeds = storage.load_embeds()
     embeds[20] = None
     storage.update_embeds(embeds)
-    with pytest.raises(ValueError, match=r"ep_000.*entry 20 is None"):
-        _run(tmp_path)
+    assert re.search(r"ep_000.*entry 20 is None", error())
+    assert not (tmp_path / "codebook").exists()
 
 
 def test_config_file_sets_flags_and_command_line_wins(tmp_path, episodes):

@@ -60,13 +60,15 @@ def test_val_from_really_removes_val_episodes(dataset, tmp_path):
     assert _read(out / "second_val.txt") == _read(out / "first_val.txt")
 
 
-def test_allow_missing_embeds_and_errors(dataset, tmp_path):
+def test_allow_missing_embeds_and_errors(dataset, tmp_path, capsys):
     train, val = _run(dataset, tmp_path / "o", "--allow_missing_embeds", "--train_frames", "-1")
     assert "ep_no_embeds" in {os.path.basename(p) for p, _ in train + val}
     with pytest.raises(ValueError, match="holds"):
         gs.generate_train_val_split([("a", 50), ("b", 50)], train_frames=80, val_frames=40, seed=0)
-    with pytest.raises(FileNotFoundError, match="missing_val.txt"):
+    with pytest.raises(SystemExit) as exc:  # one line naming the flag and the list, exit code 2
         _run(dataset, tmp_path / "o", "--val_from", "missing")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "--val_from missing" in err[0] and "missing_val.txt" in err[0]
     assert not [n for n in os.listdir(tmp_path / "o") if ".tmp" in n]
 
 

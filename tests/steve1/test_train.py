@@ -241,8 +241,13 @@ def test_config_file_booleans_and_overrides(tmp_path):
     assert args.in_model == "configs/crafter/vpt_small.yaml" and args.T % args.trunc_t == 0
 
 
-def test_bad_flag_combinations_raise(goal_data):
-    with pytest.raises(ValueError, match="multiple of --trunc_t"):
-        main(toy_argv(goal_data, "bad", T=20))
-    with pytest.raises(ValueError, match="multiple of --gradient_accumulation_steps"):
-        main(toy_argv(goal_data, "bad", gradient_accumulation_steps=3, save_freq=100))
+def test_bad_flag_combinations_end_with_one_line(goal_data, capsys):
+    for overrides, expected in [(dict(T=20), "--T: T must be a multiple of trunc_t = 8 (from --trunc_t), got 20"),
+                                (dict(gradient_accumulation_steps=3, save_freq=100),
+                                 "--save_freq: save_freq must be a multiple of gradient_accumulation_steps = 3")]:
+        with pytest.raises(SystemExit) as exc:
+            main(toy_argv(goal_data, "bad", **overrides))
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"train.py: error: {expected}"), err
+    assert not (goal_data / "bad").exists()

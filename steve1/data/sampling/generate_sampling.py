@@ -127,18 +127,61 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Check the flags before anything is read at length or written: numbers in range, ``--data_dir`` a folder,
+    ``--output_dir`` usable, ``--name`` a plain file-name prefix, ``--val_from``'s list present.
+
+    Raises:
+        steve1.utils.cli.UsageError: naming the flag, the value and what was expected.
+    """
+    from steve1.utils.checks import Range, check_input_dir, check_output_dir, check_ranges
+    from steve1.utils.cli import UsageError
+
+    check_ranges(args, {
+        "val_frames": Range(int, lo=0, note="frames"),
+        "train_frames": Range(int, lo=1, allowed=(-1,), note="frames; -1: all the rest"),
+        "min_btwn_goals": Range(int, lo=1, note="env steps"),
+        "T": Range(int, lo=1, note="frames"),
+        "seed": Range(int),
+    })
+    if not args.name or os.sep in args.name or args.name in (".", ".."):
+        raise UsageError(f"--name: expected a file-name prefix without '{os.sep}', got {args.name!r}")
+    check_input_dir(args.data_dir, "--data_dir", "a folder of episode directories")
+    check_output_dir(args.output_dir, "--output_dir")
+    if args.val_from is not None:
+        path = os.path.join(args.output_dir, f"{args.val_from}_val.txt")
+        if not os.path.isfile(path):
+            raise UsageError(f"--val_from {args.val_from}: no such episode list {path} (expected the val list of an "
+                             f"earlier split in --output_dir)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> tuple[Episodes, Episodes]:
+    """Entry point (see ``--help``). A user's mistake (a flag out of range, a missing folder or list, a dataset too
+    small for the requested frames) ends the program with one line on stderr naming the flag, and exit code 2,
+    before anything is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("generate_sampling.py", lambda: _main(argv))
+
+
+def _main(argv: Optional[Sequence[str]]) -> tuple[Episodes, Episodes]:
+    from steve1.utils.cli import UsageError
+
     args = parse_args(argv)
+    check_args(args)
     min_frames_training = max(args.min_btwn_goals + 15, args.T + 15)
     episodes = list_valid_episodes(args.data_dir, for_training=True, min_frames_training=min_frames_training,
                                    require_embeds=not args.allow_missing_embeds)
     if not episodes:
-        raise SystemExit(f"no valid episodes of >= {min_frames_training} frames in {args.data_dir}"
+        raise UsageError(f"--data_dir {args.data_dir}: no valid episodes of >= {min_frames_training} frames"
                          + ("" if args.allow_missing_embeds else " (with embeds_attn.pkl; see --allow_missing_embeds)"))
     val_episodes = None
     if args.val_from is not None:
         val_episodes = read_episode_list(os.path.join(args.output_dir, f"{args.val_from}_val.txt"))
-    train, val = generate_train_val_split(episodes, args.train_frames, args.val_frames, args.seed, val_episodes)
+    try:
+        train, val = generate_train_val_split(episodes, args.train_frames, args.val_frames, args.seed, val_episodes)
+    except ValueError as e:  # the dataset is smaller than --train_frames + --val_frames
+        raise UsageError(f"--train_frames/--val_frames: {e}") from e
     os.makedirs(args.output_dir, exist_ok=True)
     write_episode_list(os.path.join(args.output_dir, f"{args.name}_train.txt"), train)
     write_episode_list(os.path.join(args.output_dir, f"{args.name}_val.txt"), val)
