@@ -22,7 +22,7 @@ import yaml
 from steve1.utils.cli import UsageError, source_of
 from steve1.utils.io import atomic_write_yaml as write_yaml_atomic
 
-__all__ = ["FILE_HINTS", "REQUIRED_KEYS", "resolve_config", "check_config", "check_files", "select_device", "load_codebook", "load_low_level",
+__all__ = ["FILE_HINTS", "REQUIRED_KEYS", "PRESENT_KEYS", "resolve_config", "check_config", "check_files", "select_device", "load_codebook", "load_low_level",
            "load_prior", "load_trunk", "make_envs", "make_highlevel_env", "write_yaml_atomic", "read_yaml",
            "prior_temperature"]
 
@@ -40,11 +40,15 @@ FILE_HINTS = {
 }
 
 
-#: Keys every high-level config must set (non-null); the others may be null (``cond_scale``: no guidance,
-#: ``target_kl``: no early stop, ``goal_dim``: from the models, budgets: see ``steps``/``env_steps``).
+#: Keys every high-level config must set (non-null).
 REQUIRED_KEYS = ("in_model", "in_weights", "weights", "low_level_steps", "kl_direction", "steps_per_iter",
                  "batch_size", "n_epochs", "lr", "gamma", "gae_lambda", "clip_range", "vf_coef", "ent_coef",
-                 "max_grad_norm", "normalize_advantage", "n_envs", "seed")
+                 "max_grad_norm", "normalize_advantage", "n_envs", "seed", "bootstrap_truncation", "temperature",
+                 "save_freq", "print_freq")
+#: Keys every high-level config must hold, where null has a meaning (``cond_scale``: no guidance, ``target_kl``: no
+#: early stop, ``goal_dim``: from the models, ``kl_reward``: no KL term, ``goal_bound``: discrete goals only,
+#: budgets: see ``steps``/``env_steps``): a missing key is an error, never a silent default.
+PRESENT_KEYS = ("cond_scale", "target_kl", "goal_dim", "kl_reward", "goal_bound", "steps", "env_steps")
 
 
 def read_yaml(path: Union[str, os.PathLike]) -> dict[str, Any]:
@@ -160,6 +164,10 @@ def check_config(cfg: Mapping[str, Any], sources: Optional[Mapping[str, str]] = 
 
     for key in REQUIRED_KEYS:
         need(key)
+    for key in PRESENT_KEYS:
+        if key not in cfg:
+            raise UsageError(f"{cfg.get('highlevel_config') or 'the config'}: key '{key}' is missing (give it a value, "
+                             f"or null; pass --{key} to override)")
     for key, (kind, ok, expected) in _RANGES.items():
         value = cfg.get(key)
         if value is None:
@@ -374,9 +382,9 @@ def make_highlevel_env(cfg: Mapping[str, Any], device: torch.device, n_envs: Opt
     img_shape = getattr(trunk.net, "img_shape", None)
     venv = HighlevelVecEnv(
         envs, low_level, trunk, to_env, codebook=codebook, goal_dim=low_level.goal_dim,
-        goal_bound=float(cfg.get("goal_bound", 10.0)), prior=prior, cond_scale=cfg.get("cond_scale"),
-        low_level_steps=int(cfg["low_level_steps"]), kl_reward=float(cfg.get("kl_reward") or 0.0) if prior else 0.0,
-        kl_direction=cfg["kl_direction"], device=device,
+        goal_bound=None if cfg["goal_bound"] is None else float(cfg["goal_bound"]), prior=prior,
+        cond_scale=cfg["cond_scale"], low_level_steps=int(cfg["low_level_steps"]),
+        kl_reward=float(cfg["kl_reward"] or 0.0) if prior else 0.0, kl_direction=cfg["kl_direction"], device=device,
         frame_size=None if img_shape is None else tuple(img_shape[:2]), record_frames=record_frames,
-        bootstrap_truncation=bool(cfg.get("bootstrap_truncation", False)))
+        bootstrap_truncation=bool(cfg["bootstrap_truncation"]))
     return venv, {"codebook": codebook, "low_level": low_level, "prior": prior, "trunk": trunk}

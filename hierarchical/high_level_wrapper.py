@@ -143,7 +143,8 @@ class HighlevelVecEnv(VecEnv):
             ``[1, 1]`` arrays, or an int64 ``[1, 1]`` array) to the env's action.
         codebook: the goal codebook (``hierarchical.load_codebook.KMeansCodebook``): ``Discrete(N)`` actions.
             ``None`` selects continuous goals (``goal_dim`` required).
-        goal_dim: D of continuous goals; ``goal_bound``: their box is ``[-goal_bound, goal_bound]^D`` (10 upstream).
+        goal_dim: D of continuous goals; ``goal_bound``: their box is ``[-goal_bound, goal_bound]^D`` (10 upstream;
+            required with continuous goals).
         prior: the goal prior (a ``VPT.lib.policy.MinecraftAgentPolicy`` with ``Discrete(N)`` actions), on
             ``device``; only with a codebook.
         cond_scale: classifier-free guidance scale lambda (7.0 upstream); None disables guidance.
@@ -155,8 +156,12 @@ class HighlevelVecEnv(VecEnv):
             None: use the env's frames as they are.
         record_frames: keep every frame of each episode for GIFs (``info['episode_frames']``).
         bootstrap_truncation: report time-limit truncation as ``info['TimeLimit.truncated']`` so SB3 bootstraps
-            the value of the terminal observation. Default False, as upstream (truncation treated as termination,
-            spec §9.4 step 10).
+            the value of the terminal observation (upstream: False, truncation treated as termination, spec §9.4
+            step 10).
+
+    The tunable values (``cond_scale``, ``low_level_steps``, ``kl_reward``, ``kl_direction``,
+    ``bootstrap_truncation``, ``goal_bound``) have no defaults here: they come from the run's config
+    (``configs/<sim>/highlevel.yaml``) through :func:`hierarchical.build.make_highlevel_env`.
 
     Raises:
         ValueError: inconsistent arguments (empty ``envs``, ``low_level_steps < 1`` (fix §12.1.15), a prior with
@@ -165,11 +170,11 @@ class HighlevelVecEnv(VecEnv):
     """
 
     def __init__(self, envs: Sequence[gymnasium.Env], low_level: torch.nn.Module, trunk: torch.nn.Module,
-                 agent_action_to_env: Callable[[Any], Any], codebook: Any = None, goal_dim: Optional[int] = None,
-                 goal_bound: float = 10.0, prior: Optional[torch.nn.Module] = None, cond_scale: Optional[float] = 7.0,
-                 low_level_steps: int = 100, kl_reward: float = 0.0, kl_direction: str = "forward",
-                 device: Union[str, torch.device] = "cpu", frame_size: Optional[tuple[int, int]] = None,
-                 record_frames: bool = False, bootstrap_truncation: bool = False):
+                 agent_action_to_env: Callable[[Any], Any], *, cond_scale: Optional[float], low_level_steps: int,
+                 kl_reward: float, kl_direction: str, bootstrap_truncation: bool, codebook: Any = None,
+                 goal_dim: Optional[int] = None, goal_bound: Optional[float] = None,
+                 prior: Optional[torch.nn.Module] = None, device: Union[str, torch.device] = "cpu",
+                 frame_size: Optional[tuple[int, int]] = None, record_frames: bool = False):
         if len(envs) == 0:
             raise ValueError("HighlevelVecEnv: need at least one env")
         if int(low_level_steps) < 1:
@@ -199,8 +204,8 @@ class HighlevelVecEnv(VecEnv):
             action_space: spaces.Space = spaces.Discrete(int(self.codes.shape[0]))
             self.goal_dim = int(self.codes.shape[1])
         else:
-            if goal_dim is None:
-                raise ValueError("HighlevelVecEnv: continuous goals (no codebook) need goal_dim")
+            if goal_dim is None or goal_bound is None:
+                raise ValueError("HighlevelVecEnv: continuous goals (no codebook) need goal_dim and goal_bound")
             if prior is not None:
                 raise ValueError("HighlevelVecEnv: a goal prior needs discrete goals (a codebook): the prior is a "
                                  "categorical distribution over the N codes (spec §12.1.2)")

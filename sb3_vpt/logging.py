@@ -148,9 +148,10 @@ class HighLevelLogger(BaseCallback):
             step; None: never.
     """
 
-    def __init__(self, log_dir: Union[str, os.PathLike], env_step_budget: Optional[int] = None, save_freq: int = 100,
-                 print_freq: int = 10, success_window: int = 100, env_steps: int = 0, iteration: int = 0,
-                 episodes: int = 0, progress_bar: bool = True, verbose: int = 0, interrupt: Any = None):
+    def __init__(self, log_dir: Union[str, os.PathLike], *, save_freq: int, print_freq: int,
+                 env_step_budget: Optional[int] = None, success_window: int = 100, env_steps: int = 0,
+                 iteration: int = 0, episodes: int = 0, progress_bar: bool = True, verbose: int = 0,
+                 interrupt: Any = None):
         super().__init__(verbose)
         self.log_dir = Path(log_dir)
         self.env_step_budget = None if env_step_budget is None else int(env_step_budget)

@@ -50,6 +50,10 @@ def make_venv(tiny_low_level, tiny_trunk, tiny_prior, tiny_codebook):
         kwargs.setdefault("prior", tiny_prior if kwargs["codebook"] is not None else None)
         kwargs.setdefault("low_level_steps", 3)
         kwargs.setdefault("cond_scale", 7.0)
+        kwargs.setdefault("kl_reward", 0.0)
+        kwargs.setdefault("kl_direction", "forward")
+        kwargs.setdefault("bootstrap_truncation", False)
+        kwargs.setdefault("goal_bound", 10.0)
         return HighlevelVecEnv(envs, tiny_low_level, tiny_trunk, discrete_to_env, **kwargs)
 
     return make
