@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--config", type=str, default=None,
                    help="task name in tasks/task_specs.yaml (e.g. crafter_wood, log_plains); not needed with --load")
     g.add_argument("--method", choices=list(METHODS), default=None,
-                   help="ptgm (default) or a baseline/ablation preset (hierarchical/baselines.py): ppo = flat SB3 "
-                        "PPO('CnnPolicy') from scratch, bc_ppo = the BC low-level policy fine-tuned with PPO, "
+                   help="ptgm (default) or a baseline/ablation preset (hierarchical/baselines.py): ppo = flat PPO "
+                        "from scratch, the PPO-ResNet recipe (configs/crafter/ppo.yaml), ppo_sb3 = flat SB3 "
+                        "PPO('CnnPolicy') with SB3's defaults, bc_ppo = the BC low-level policy fine-tuned with PPO, "
                         "ptgm_no_prior = no goal prior (kl_reward 0), ptgm_continuous = goal embeddings instead of "
                         "codes, steve1_prompt = the low-level policy on the task's text prompt (no RL)")
     g.add_argument("--highlevel_config", type=str, default=None,
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max_grad_norm", type=float, default=None, help="gradient clipping norm")
     g.add_argument("--normalize_advantage", action=bool_flag, default=None, help="normalise advantages per minibatch")
     g.add_argument("--target_kl", type=float, default=None, help="early-stop an update above this approx KL")
+    g.add_argument("--impala_chans", type=int, nargs="+", default=None,
+                   help="--method ppo: channels of the IMPALA ResNet stages (configs/crafter/ppo.yaml; published "
+                        "64 128 128)")
     return p
 
 
@@ -232,10 +236,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_yaml_atomic(run_dir / "config.yaml", cfg)
 
-    method = cfg.get("method") or "ptgm"
+    method = baselines.run_method(cfg)  # a legacy "ppo" run (SB3 defaults, before issue 19) resumes as ppo_sb3
     if method == "steve1_prompt":  # no RL: the low-level policy on the prompt's goal (hierarchical/baselines.py)
         return baselines.run_prompt_evaluation(cfg, run_dir, device)
-    if method == "ppo":  # flat PPO from scratch on the raw frames and actions
+    if method in ("ppo", "ppo_sb3"):  # flat PPO from scratch on the raw frames and actions
         venv, parts = baselines.make_flat_venv(cfg, run_dir, device), {}
     elif method == "bc_ppo":  # the BC policy's frozen trunk as observation, one step = one env step
         venv, bc_policy = baselines.make_bc_trunk_venv(cfg, run_dir, device)
@@ -247,7 +251,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if cfg.get("initialize_with_prior"):
         temperature = prior_temperature(cfg)  # the initial policy must be the prior's distribution (fix §12.1.3)
     counters = {"env_steps": 0, "iteration": 0}
-    if ckpt is None and method == "ppo":
+    if ckpt is None and method == "ppo":  # the PPO-ResNet recipe (hierarchical/flat_ppo.py, configs/crafter/ppo.yaml)
+        from hierarchical.flat_ppo import make_recipe_ppo
+
+        model = make_recipe_ppo(venv, cfg, seed, device)
+    elif ckpt is None and method == "ppo_sb3":
         model = baselines.make_flat_ppo(venv, seed, device)
     elif ckpt is None and method == "bc_ppo":
         model = baselines.make_bc_ppo(venv, bc_policy, seed, device)
@@ -268,7 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             model.policy.copy_head_from(prior)
     else:
         state = load_checkpoint_state(ckpt)
-        model = PPO.load(ckpt, env=venv, device=device)
+        model = baselines.algorithm_class(method).load(ckpt, env=venv, device=device)
         model._last_obs = None  # the simulator cannot be restored: learn() starts from a fresh reset
         counters = state["counters"]
         set_rng_state(state["rng"])

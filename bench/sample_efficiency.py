@@ -58,7 +58,12 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-METHODS = ("ptgm", "ppo", "bc_ppo", "ptgm_no_prior", "ptgm_continuous", "steve1_prompt")
+from hierarchical.baselines import METHODS  # the one registry of --method names (ppo_highlevel.py)
+
+#: Legacy rule (issue 19): ``ppo`` was SB3's defaults until it became the PPO-ResNet recipe; a run under
+#: ``<task>/ppo/seed<k>`` whose ``config.yaml`` has no recipe key (``impala_chans``) is an SB3-defaults run and is
+#: reported as ``ppo_sb3`` (:func:`is_legacy_ppo`); moving such folders to ``<task>/ppo_sb3/`` changes nothing.
+LEGACY_PPO_LABEL = "ppo_sb3"
 TASKS = ("crafter_wood", "crafter_stone", "crafter_iron", "crafter_stone_pickaxe", "crafter_iron_pickaxe")
 #: The 22 Crafter achievements (Hafner 2022), in crafter's order.
 ACHIEVEMENTS = ("collect_coal", "collect_diamond", "collect_drink", "collect_iron", "collect_sapling", "collect_stone",
@@ -108,9 +113,26 @@ def newest_checkpoint(run_dir: Optional[Path]) -> Optional[Path]:
     return best
 
 
+def is_legacy_ppo(run_dir: Optional[Path]) -> bool:
+    """True for a run directory of the SB3-defaults flat PPO made when it was called ``ppo`` (its ``config.yaml``
+    says ``method: ppo`` and has no ``impala_chans``; :func:`hierarchical.baselines.run_method`)."""
+    if run_dir is None or not (run_dir / "config.yaml").is_file():
+        return False
+    import yaml
+
+    from hierarchical.baselines import run_method
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    return cfg.get("method") == "ppo" and run_method(cfg) == LEGACY_PPO_LABEL
+
+
 def plan_run(runs_dir: os.PathLike, task: str, method: str, seed: int, budget: int) -> tuple[str, Optional[Path]]:
-    """What to do for one run: ``("done", run_dir)``, ``("resume", checkpoint)`` or ``("fresh", None)``."""
+    """What to do for one run: ``("done", run_dir)``, ``("resume", checkpoint)`` or ``("fresh", None)``. A legacy
+    SB3-defaults run in a ``ppo`` folder (:func:`is_legacy_ppo`) is neither done nor resumed for ``ppo``: a fresh
+    run starts next to it (and, being newer, becomes the folder's latest)."""
     run_dir = latest_run_dir(run_root(runs_dir, task, method, seed))
+    if method == "ppo" and is_legacy_ppo(run_dir):
+        return "fresh", None
     if run_dir is not None and (run_dir / "results.json").is_file() and run_env_steps(run_dir) >= budget:
         return "done", run_dir
     ckpt = newest_checkpoint(run_dir) if method != "steve1_prompt" else None
@@ -329,6 +351,8 @@ def collect_runs(runs_dir: os.PathLike, window: int) -> list[dict[str, Any]]:
         if run_dir is None:
             continue
         task, method, seed = root.parent.parent.name, root.parent.name, int(root.name[4:])
+        if method == "ppo" and is_legacy_ppo(run_dir):
+            method = LEGACY_PPO_LABEL  # the legacy rule (LEGACY_PPO_LABEL)
         cfg_path = run_dir / "config.yaml"
         budget = None
         if cfg_path.is_file():
@@ -387,6 +411,11 @@ def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) 
                   window)
     score_runs = [{k: r[k] for k in ("method", "seed", "env_steps", "finished", "crafter_score")}
                   for r in all_runs if r["task"] == "crafter_score" and "crafter_score" in r]
+    score_path = out_dir / "crafter_score.json"
+    if score_runs and score_path.is_file():  # keep the scores of runs not on this disk (same method/seed replaced)
+        kept = {(r["method"], int(r["seed"])): r for r in json.loads(score_path.read_text()).get("runs", [])}
+        kept.update({(r["method"], int(r["seed"])): r for r in score_runs})
+        score_runs = [kept[k] for k in sorted(kept)]
     if score_runs:
         atomic_write_json(out_dir / "crafter_score.json", {
             "protocol": "Crafter (Hafner 2022): success rate of each achievement over all training episodes within "

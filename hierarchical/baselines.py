@@ -7,8 +7,12 @@
 ``ptgm_no_prior``   PTGM without the goal prior: ``goal_prior: false``, ``kl_reward: 0`` (paper's "w/o prior")
 ``ptgm_continuous`` PTGM without the codebook: the high level outputs goal embeddings ``Box(-goal_bound, goal_bound,
                     (D,))`` (``discrete: false``; no prior, which needs codes)
-``ppo``             flat PPO from scratch on the raw action space: ``stable_baselines3.PPO('CnnPolicy')`` with
-                    SB3's default hyperparameters on the raw 64x64 frames (:func:`make_flat_ppo`)
+``ppo``             flat PPO from scratch on the raw frames and actions, the field's PPO-ResNet recipe for Crafter
+                    (Moon et al. 2023; IMPALA ResNet trunk, value normalization, gamma 0.95, lambda 0.65, 8 envs x
+                    512 steps, 3 epochs): :mod:`hierarchical.flat_ppo`, hyperparameters in
+                    ``configs/crafter/ppo.yaml`` (:data:`hierarchical.flat_ppo.RECIPE_PATH`)
+``ppo_sb3``         flat PPO from scratch with SB3's defaults: ``stable_baselines3.PPO('CnnPolicy')`` (NatureCNN) on
+                    the raw 64x64 frames (:func:`make_flat_ppo`); every run before issue 19 that was called ``ppo``
 ``bc_ppo``          the behaviour-cloned low-level policy fine-tuned with PPO on the raw action space (the
                     VPT-finetune analogue; :class:`FlatTrunkVecEnv` + :func:`make_bc_ppo`)
 ``steve1_prompt``   the goal-conditioned low-level policy following the task prompt's text goal embedding, no RL
@@ -22,7 +26,10 @@ success rate of the episodes that ended in each row, so the curves compare direc
 
 Design choices (documented where they differ from a literal reading of the paper):
 
-* ``ppo`` uses SB3's defaults (``n_steps=2048`` per env, ``batch_size=64``, ``n_epochs=10``, ``lr=3e-4``,
+* ``ppo`` lays ``configs/crafter/ppo.yaml`` (the recipe, :func:`hierarchical.flat_ppo.load_recipe`) over the task's
+  high-level config, under the given flags (:func:`method_overrides`); its network is narrower than published
+  (``impala_chans``, chosen by measured throughput, ``bench/results/flat_ppo_throughput.json``).
+* ``ppo_sb3`` uses SB3's defaults (``n_steps=2048`` per env, ``batch_size=64``, ``n_epochs=10``, ``lr=3e-4``,
   ``gamma=0.99``, ``gae_lambda=0.95``, ``clip_range=0.2``, ``ent_coef=0``) on ``CnnPolicy`` (NatureCNN): the
   well-tested flat baseline, not weakened and not tuned against PTGM. The high-level config's PPO keys are *not*
   used (they are per-goal-step values).
@@ -32,7 +39,7 @@ Design choices (documented where they differ from a literal reading of the paper
   and transformer are frozen and run inside the VecEnv (:class:`FlatTrunkVecEnv`, one SB3 step = one env step);
   the trainable head (``lastlayer``, ``final_ln``, the ``Discrete(17)`` ``pi_head``) is initialised from the BC
   policy, so PPO starts from exactly the BC policy's action distribution; the value head is fresh. PPO uses SB3's
-  defaults, like ``ppo``.
+  defaults, like ``ppo_sb3``.
 * ``steve1_prompt``: CrafterCLIP's text embedding of the task's ``prompt`` (``tasks/task_specs.yaml``), rescaled to
   the mean norm of the codebook's goal embeddings (text and video embeddings share directions, not norms, and the
   policy was trained on video-embedding norms; there is no Crafter text->goal VAE prior), executed by the low-level
@@ -55,21 +62,23 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-__all__ = ["METHODS", "FLAT_METHODS", "METHOD_PRESETS", "method_overrides", "EpisodeLog", "make_logged_envs",
+__all__ = ["METHODS", "FLAT_METHODS", "METHOD_PRESETS", "method_overrides", "algorithm_class", "run_method",
+           "EpisodeFrames", "EpisodeLog", "make_logged_envs",
            "FlatFrameWrapper", "make_flat_venv",
            "make_flat_ppo", "GoalFreeTrunk", "FlatTrunkVecEnv", "make_bc_ppo", "prompt_goal_embedding",
            "run_prompt_evaluation"]
 
 #: Method names accepted by ``ppo_highlevel.py --method``.
-METHODS = ("ptgm", "ppo", "bc_ppo", "ptgm_no_prior", "ptgm_continuous", "steve1_prompt")
+METHODS = ("ptgm", "ppo", "ppo_sb3", "bc_ppo", "ptgm_no_prior", "ptgm_continuous", "steve1_prompt")
 #: Methods that act on the raw action space or without RL (not the hierarchical PPO path).
-FLAT_METHODS = ("ppo", "bc_ppo", "steve1_prompt")
+FLAT_METHODS = ("ppo", "ppo_sb3", "bc_ppo", "steve1_prompt")
 #: Config values each method sets (given command-line flags still override them).
 METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "ptgm": {},
     "ptgm_no_prior": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
     "ptgm_continuous": {"discrete": False, "goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
-    "ppo": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
+    "ppo": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},  # + configs/crafter/ppo.yaml
+    "ppo_sb3": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
     "bc_ppo": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
     "steve1_prompt": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
 }
@@ -78,13 +87,65 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
 def method_overrides(method: Optional[str], given: Mapping[str, Any]) -> dict[str, Any]:
     """The config overrides of ``method``'s preset, under the explicitly given flags ``given``.
 
+    For ``ppo`` the preset also holds every key of the recipe file (:func:`hierarchical.flat_ppo.load_recipe`,
+    ``configs/crafter/ppo.yaml``), so the recipe's PPO values replace the high-level config's and a given flag
+    still wins.
+
     Raises:
-        ValueError: unknown method.
+        ValueError: unknown method; a bad recipe file.
+        FileNotFoundError: the recipe file is missing.
     """
     method = method or "ptgm"
     if method not in METHOD_PRESETS:
         raise ValueError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    return {**METHOD_PRESETS[method], **{k: v for k, v in given.items() if v is not None}, "method": method}
+    preset = dict(METHOD_PRESETS[method])
+    if method == "ppo":
+        from hierarchical.flat_ppo import load_recipe
+
+        preset.update(load_recipe())
+    return {**preset, **{k: v for k, v in given.items() if v is not None}, "method": method}
+
+
+def algorithm_class(method: Optional[str]):
+    """The SB3 algorithm class that saves and loads ``method``'s checkpoints: :class:`hierarchical.flat_ppo.FlatPPO`
+    for ``ppo`` (its value normalization lives in the rollout hook), ``stable_baselines3.PPO`` otherwise."""
+    if method == "ppo":
+        from hierarchical.flat_ppo import FlatPPO
+
+        return FlatPPO
+    from stable_baselines3 import PPO
+
+    return PPO
+
+
+def run_method(cfg: Mapping[str, Any]) -> str:
+    """The method of a run's resolved config (``config.yaml``), with the legacy rule of issue 19: a run made before
+    ``ppo`` became the PPO-ResNet recipe says ``method: ppo`` but has no recipe keys (``impala_chans``); it is an
+    SB3-defaults run and is ``ppo_sb3``. No ``method`` key (the oldest runs) is ``ptgm``."""
+    method = cfg.get("method") or "ptgm"
+    return "ppo_sb3" if method == "ppo" and "impala_chans" not in cfg else method
+
+
+class EpisodeFrames(gymnasium.Wrapper):
+    """Records the ``pov`` frames of the current episode; at its end ``info['episode_frames']`` = uint8
+    ``[L + 1, H, W, 3]`` (the reset frame and the frame after each of the ``L`` env steps), as
+    :class:`~hierarchical.high_level_wrapper.HighlevelVecEnv` with ``record_frames`` (for evaluation GIFs)."""
+
+    def __init__(self, env: gymnasium.Env):
+        super().__init__(env)
+        self._frames: list = []
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._frames = [np.array(obs["pov"], copy=True)]
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._frames.append(np.array(obs["pov"], copy=True))
+        if terminated or truncated:
+            info = dict(info, episode_frames=np.stack(self._frames))
+        return obs, reward, terminated, truncated, info
 
 
 # ---- per-episode achievement log (Crafter score) ------------------------------------------------------------------
@@ -136,7 +197,8 @@ def make_logged_envs(cfg: Mapping[str, Any], run_dir: os.PathLike, device: torch
 class FlatFrameWrapper(gymnasium.Wrapper):
     """A task env (``tasks.make``) for flat RL: observation = the ``pov`` frame ``uint8 [H, W, 3]``; ``info`` gets
     ``env_steps = 1`` (for :class:`sb3_vpt.logging.HighLevelLogger`), ``reward_env`` and, at the end of an episode,
-    ``is_success`` (the task's success at any step of the episode)."""
+    ``is_success`` (the task's success at any step of the episode); the env's ``death_cause`` and ``episode_frames``
+    (:class:`EpisodeFrames`) are passed on when present."""
 
     def __init__(self, env: gymnasium.Env):
         super().__init__(env)
@@ -151,7 +213,8 @@ class FlatFrameWrapper(gymnasium.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(int(action))
         self._success = self._success or bool(info.get("success", False))
-        info = {k: info[k] for k in ("success", "episode_step", "dead", "achievements") if k in info}
+        info = {k: info[k] for k in ("success", "episode_step", "dead", "achievements", "death_cause",
+                                     "episode_frames") if k in info}
         info["env_steps"] = 1
         info["reward_env"] = float(reward)
         if terminated or truncated:
@@ -221,7 +284,8 @@ class FlatTrunkVecEnv(VecEnv):
 
     The trunk (:class:`GoalFreeTrunk` or :class:`sb3_vpt.policy.VPTTrunk`) carries its recurrent state per env;
     the features ``float32 [hidsize]`` of frame t depend on the episode's frames up to t, exactly as in the BC
-    policy. Actions are the env's (``Discrete(17)`` for Crafter). ``info`` as :class:`FlatFrameWrapper` plus
+    policy. Actions are the env's (``Discrete(17)`` for Crafter). ``info`` as :class:`FlatFrameWrapper` (with
+    ``death_cause`` / ``episode_frames`` at an episode end when the env gives them) plus
     ``terminal_observation`` (features of the last frame) at an episode end. Auto-reset as SB3 VecEnvs.
 
     Args:
@@ -278,6 +342,7 @@ class FlatTrunkVecEnv(VecEnv):
             if terminated or truncated:
                 out["is_success"] = bool(self._success[i])
                 out["TimeLimit.truncated"] = False  # truncation treated as termination, as the high level
+                out.update({k: info[k] for k in ("death_cause", "episode_frames") if info.get(k) is not None})
             frames.append(obs["pov"])
             rewards[i], dones[i] = reward, terminated or truncated
             infos.append(out)
@@ -332,8 +397,9 @@ def load_bc_policy(cfg: Mapping[str, Any], device: torch.device):
 
 
 def make_bc_trunk_venv(cfg: Mapping[str, Any], run_dir: os.PathLike, device: torch.device,
-                       n_envs: Optional[int] = None):
-    """``(VecMonitor(FlatTrunkVecEnv), bc_policy)`` for ``bc_ppo``: the BC policy's frozen goal-free trunk."""
+                       n_envs: Optional[int] = None, envs: Optional[list] = None):
+    """``(VecMonitor(FlatTrunkVecEnv), bc_policy)`` for ``bc_ppo``: the BC policy's frozen goal-free trunk; over
+    ``envs`` when given, else over :func:`make_logged_envs` (``<run_dir>/episodes.jsonl``)."""
     from stable_baselines3.common.vec_env import VecMonitor
 
     from goal_prior.load_prior import load_part_vpt_weights
@@ -348,7 +414,7 @@ def make_bc_trunk_venv(cfg: Mapping[str, Any], run_dir: os.PathLike, device: tor
     load_part_vpt_weights(trunk, cfg["in_weights"], prefixes=TRUNK_PREFIXES)
     bias = bc.net.mineclip_embed_linear.bias
     trunk = GoalFreeTrunk(trunk, bias).to(device)
-    envs = make_logged_envs(cfg, run_dir, device, n_envs)
+    envs = envs if envs is not None else make_logged_envs(cfg, run_dir, device, n_envs)
     return VecMonitor(FlatTrunkVecEnv(envs, trunk, device)), bc
 
 

@@ -1,23 +1,36 @@
-"""Evaluate a trained high-level policy: success rate with a 95% Wilson interval, episode lengths, rollout GIFs.
+"""Evaluate a trained policy of any method: success rate with a 95% Wilson interval, episode lengths, death causes,
+rollout GIFs.
 
 Loads a checkpoint written by ``ppo_highlevel.py`` (``<run>/checkpoints/*.zip``) and the run's ``config.yaml``,
-builds the same hierarchical environment (:func:`hierarchical.build.make_highlevel_env`), runs ``--n_episodes``
-episodes and writes a JSON report plus a few GIFs of whole episodes (every env step). Upstream has no evaluation
-script (spec §12.4).
+builds the method's environment with one env that logs nothing to the run (:func:`make_eval_env`), runs
+``--n_episodes`` episodes and writes a JSON report plus a few GIFs of whole episodes (every env step). Upstream has
+no evaluation script (spec §12.4). Every ``--method`` of ``ppo_highlevel.py`` (``hierarchical/baselines.py``):
+
+* ``ptgm``, ``ptgm_no_prior``, ``ptgm_continuous``: the hierarchical env (:func:`hierarchical.build.make_highlevel_env`)
+  and the high-level policy (one decision = one goal for ``low_level_steps`` env steps);
+* ``ppo`` (:class:`hierarchical.flat_ppo.FlatPPO`), ``ppo_sb3`` (SB3 ``PPO``): the raw frames
+  (:class:`hierarchical.baselines.FlatFrameWrapper`), one decision per env step;
+* ``bc_ppo``: the BC policy's frozen trunk as observation (:class:`hierarchical.baselines.FlatTrunkVecEnv`);
+* ``steve1_prompt`` (no checkpoint, no learning): ``--run_dir`` of its run; the low-level policy follows the run's
+  prompt goal (``<run>/prompt_goal/centers.pkl``, a one-code codebook) through the hierarchical env, as in training.
+
+A run's method is its ``config.yaml`` ``method`` (:func:`hierarchical.baselines.run_method`: a ``ppo`` run made
+before the recipe, without ``impala_chans``, is ``ppo_sb3``).
 
     python -m hierarchical.evaluate --checkpoint results/<run>/checkpoints/final.zip --n_episodes 50 --seed 0
+    python -m hierarchical.evaluate --run_dir results/<steve1_prompt run> --n_episodes 50
 
-The JSON (default ``<run>/eval/<checkpoint name>.json``) holds ``success_rate``, ``success_ci95`` (Wilson score
-interval), ``successes``, ``n_episodes``, per-episode ``episode_lengths`` (env steps), ``episode_decisions``
-(high-level steps), ``episode_returns`` (summed env reward, shaping included, KL excluded), what killed the player
-(``episode_death_causes``, None for an episode that did not end in death, and their counts ``death_causes``; Crafter
-only, ``tasks.crafter.env.death_cause``) and the GIF paths.
+The JSON (default ``<run>/eval/<checkpoint name>_seed<S>.json``) holds ``method``, ``success_rate``, ``success_ci95``
+(Wilson score interval), ``successes``, ``n_episodes``, per-episode ``episode_lengths`` (env steps),
+``episode_decisions`` (policy decisions: high-level steps, or env steps for the flat methods), ``episode_returns``
+(summed env reward, shaping included, KL excluded), what killed the player (``episode_death_causes``, None for an
+episode that did not end in death, and their counts ``death_causes``; Crafter only,
+``tasks.crafter.env.death_cause``) and the GIF paths.
 """
 from __future__ import annotations
 
 import argparse
 import collections
-import json
 import math
 import sys
 from pathlib import Path
@@ -25,7 +38,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["wilson_interval", "evaluate", "main", "write_gif"]
+__all__ = ["wilson_interval", "evaluate", "make_eval_env", "main", "write_gif"]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -57,26 +70,86 @@ def write_gif(path: Path, frames: np.ndarray, fps: float = 20.0, max_frames: int
     return path
 
 
-def evaluate(checkpoint: Path, n_episodes: int, seed: int, device: Any, deterministic: bool = False,
-             n_gifs: int = 3, gif_dir: Optional[Path] = None, gif_fps: float = 20.0,
-             config_overrides: Optional[dict] = None) -> dict[str, Any]:
-    """Run ``n_episodes`` episodes of the checkpoint's policy (one env) and return the report dict."""
+def make_eval_env(cfg: dict[str, Any], method: str, device: Any):
+    """One-env VecEnv of ``method`` for evaluation, recording every episode's frames and logging nothing to the run.
+
+    Returns:
+        ``(venv, act)``: ``act(model, obs, deterministic) -> actions`` (``model`` is None for ``steve1_prompt``).
+    Raises:
+        ValueError: unknown method.
+    """
     import torch
-    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+    from hierarchical import baselines
+    from hierarchical.build import make_envs, make_highlevel_env
+
+    device = torch.device(device)
+
+    def predict(model, obs, deterministic):
+        return model.predict(obs, deterministic=deterministic)[0]
+
+    if method in ("ppo", "ppo_sb3"):
+        env = baselines.FlatFrameWrapper(baselines.EpisodeFrames(make_envs(cfg, 1, device)[0]))
+        return VecMonitor(DummyVecEnv([lambda: env])), predict
+    if method == "bc_ppo":
+        envs = [baselines.EpisodeFrames(e) for e in make_envs(cfg, 1, device)]
+        venv, _ = baselines.make_bc_trunk_venv(cfg, None, device, envs=envs)
+        return venv, predict
+    if method == "steve1_prompt":
+        run_cfg = dict(cfg, codebook=str(Path(cfg["_run_dir"]) / "prompt_goal" / "centers.pkl"), discrete=True,
+                       goal_prior=False, kl_reward=0.0)
+        venv, _ = make_highlevel_env(run_cfg, device, n_envs=1, record_frames=True)
+        return venv, lambda model, obs, deterministic: np.zeros(len(obs), np.int64)  # the one code: the prompt
+    if method not in baselines.METHODS:
+        raise ValueError(f"unknown method {method!r} (one of {', '.join(baselines.METHODS)})")
+    venv, _ = make_highlevel_env(cfg, device, n_envs=1, record_frames=True)
+    return venv, predict
+
+
+def evaluate(checkpoint: Optional[Path], n_episodes: int, seed: int, device: Any, deterministic: bool = False,
+             n_gifs: int = 3, gif_dir: Optional[Path] = None, gif_fps: float = 20.0,
+             config_overrides: Optional[dict] = None, run_dir: Optional[Path] = None) -> dict[str, Any]:
+    """Run ``n_episodes`` episodes of a run's policy (one env) and return the report dict (module docstring).
+
+    Args:
+        checkpoint: a checkpoint zip of the run (None only for ``steve1_prompt``, with ``run_dir``).
+        n_episodes: episodes to run (>= 1).
+        seed: seed of torch, NumPy, Python random and the env.
+        device: torch device.
+        deterministic: the most likely action instead of a sample.
+        n_gifs: GIFs of the first ``n_gifs`` episodes, in ``gif_dir`` (default ``<run>/eval``).
+        config_overrides: values laid over the run's ``config.yaml`` (e.g. ``env_overrides``).
+        run_dir: the run directory (default: the checkpoint's).
+    Raises:
+        ValueError: no checkpoint for a method that needs one, or neither argument given.
+    """
+    import torch
     from stable_baselines3.common.utils import set_random_seed
 
-    from hierarchical.build import make_highlevel_env, read_yaml
+    from hierarchical import baselines
+    from hierarchical.build import read_yaml
 
-    run_dir = checkpoint.resolve().parent.parent
+    if checkpoint is None and run_dir is None:
+        raise ValueError("evaluate: give a checkpoint or a run directory")
+    run_dir = Path(run_dir) if run_dir is not None else checkpoint.resolve().parent.parent
     cfg = read_yaml(run_dir / "config.yaml")
     cfg.update(config_overrides or {})
+    method = baselines.run_method(cfg)
+    if checkpoint is None and method != "steve1_prompt":
+        raise ValueError(f"evaluate: a {method} run needs --checkpoint (a zip in {run_dir}/checkpoints)")
+    cfg["_run_dir"] = str(run_dir)
     set_random_seed(seed, using_cuda=torch.device(device).type == "cuda")
-    venv, _ = make_highlevel_env(cfg, torch.device(device), n_envs=1, record_frames=True)
+    venv, act = make_eval_env(cfg, method, device)
     venv.seed(seed)
-    model = PPO.load(checkpoint, env=venv, device=device)
-    venv.attach_policy(model.policy)
+    model = None
+    if method != "steve1_prompt":
+        model = baselines.algorithm_class(method).load(checkpoint, device=device)
+    if model is not None and hasattr(venv, "attach_policy"):
+        venv.attach_policy(model.policy)
     gif_dir = gif_dir or run_dir / "eval"
     gif_dir.mkdir(parents=True, exist_ok=True)
+    stem = checkpoint.stem if checkpoint is not None else method
 
     successes, lengths, decisions, returns, gifs, deaths = [], [], [], [], [], []
     obs = venv.reset()
@@ -84,25 +157,26 @@ def evaluate(checkpoint: Path, n_episodes: int, seed: int, device: Any, determin
 
     with tqdm(total=n_episodes, unit="episode", desc="evaluate") as pbar:
         while len(successes) < n_episodes:
-            action, _ = model.predict(obs, deterministic=deterministic)
-            obs, _, dones, infos = venv.step(action)
+            obs, _, dones, infos = venv.step(act(model, obs, deterministic))
             info = infos[0]
             if dones[0]:
+                ep = info["episode"]
                 successes.append(bool(info["is_success"]))
-                lengths.append(int(info["episode"]["l"]))
-                decisions.append(int(info["episode"]["l_high"]))
-                returns.append(float(info["episode"]["r_env"]))
+                lengths.append(int(ep["l"]))
+                decisions.append(int(ep.get("l_high", ep["l"])))  # flat methods: one decision per env step
+                returns.append(float(ep.get("r_env", ep["r"])))
                 deaths.append(info.get("death_cause"))
                 if len(gifs) < n_gifs:
                     tag = "success" if successes[-1] else "fail"
-                    name = f"{checkpoint.stem}_seed{seed}_ep{len(successes) - 1:03d}_{tag}.gif"
+                    name = f"{stem}_seed{seed}_ep{len(successes) - 1:03d}_{tag}.gif"
                     gifs.append(str(write_gif(gif_dir / name, info["episode_frames"], fps=gif_fps)))
                 pbar.update(1)
     venv.close()
     k, n = int(sum(successes)), len(successes)
     lo, hi = wilson_interval(k, n)
     return {
-        "task": cfg["config"], "checkpoint": str(checkpoint), "seed": seed, "deterministic": deterministic,
+        "task": cfg["config"], "method": method, "checkpoint": None if checkpoint is None else str(checkpoint),
+        "run_dir": str(run_dir), "seed": seed, "deterministic": deterministic,
         "n_episodes": n, "successes": k, "success_rate": k / n, "success_ci95": [lo, hi],
         "episode_lengths": lengths, "mean_episode_length": float(np.mean(lengths)),
         "episode_decisions": decisions, "episode_returns": returns, "episode_death_causes": deaths,
@@ -111,40 +185,58 @@ def evaluate(checkpoint: Path, n_episodes: int, seed: int, device: Any, determin
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(description="Evaluate a high-level PPO checkpoint: success rate with a 95% Wilson "
-                                            "interval, episode lengths (env steps), GIFs.",
+    """Entry point (``--help``); a bad argument ends the program with one line on stderr and exit code 2."""
+    from steve1.utils.cli import fail
+
+    p = argparse.ArgumentParser(description="Evaluate a run of any ppo_highlevel.py --method (ptgm and its ablations, "
+                                            "ppo, ppo_sb3, bc_ppo: a checkpoint; steve1_prompt: its run directory): "
+                                            "success rate with a 95%% Wilson interval, episode lengths (env steps), "
+                                            "death causes, GIFs.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="checkpoint zip written by ppo_highlevel.py "
-                                                         "(its run directory's config.yaml is used)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint zip written by ppo_highlevel.py "
+                                                      "(its run directory's config.yaml is used)")
+    p.add_argument("--run_dir", default=None, help="run directory of a steve1_prompt run (no checkpoint; its "
+                                                   "config.yaml and prompt_goal/centers.pkl are used)")
     p.add_argument("--n_episodes", type=int, default=20, help="episodes to run")
     p.add_argument("--seed", type=int, default=0, help="seed of torch, NumPy, Python random and the env")
-    p.add_argument("--deterministic", action="store_true", help="take the most likely code instead of sampling")
+    p.add_argument("--deterministic", action="store_true", help="take the most likely action instead of sampling")
     p.add_argument("--n_gifs", type=int, default=3, help="GIFs of the first N episodes")
     p.add_argument("--gif_fps", type=float, default=20.0, help="GIF frame rate (env steps per second)")
-    p.add_argument("--out", type=str, default=None, help="report JSON (default <run>/eval/<checkpoint>_seed<S>.json)")
+    p.add_argument("--out", type=str, default=None,
+                   help="report JSON (default <run>/eval/<checkpoint or method>_seed<S>.json)")
     p.add_argument("--cpu", action="store_true", help="run every network on the CPU")
     p.add_argument("--device", type=str, default=None, help="torch device (default: cuda if available, else cpu)")
     args = p.parse_args(argv)
+    prog = "hierarchical/evaluate.py"
     if args.n_episodes < 1:
-        p.error("--n_episodes must be >= 1")
-    checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        p.error(f"checkpoint {checkpoint} does not exist")
+        fail(prog, f"--n_episodes: {args.n_episodes}, expected >= 1")
+    if (args.checkpoint is None) == (args.run_dir is None):
+        fail(prog, "give exactly one of --checkpoint (a checkpoint zip) and --run_dir (a steve1_prompt run)")
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    if checkpoint is not None and not checkpoint.is_file():
+        fail(prog, f"--checkpoint: {checkpoint} does not exist, expected a checkpoint zip of ppo_highlevel.py")
+    run_dir = Path(args.run_dir) if args.run_dir else checkpoint.resolve().parent.parent
+    if not (run_dir / "config.yaml").is_file():
+        fail(prog, f"--{'run_dir' if args.run_dir else 'checkpoint'}: {run_dir}/config.yaml does not exist, "
+                   "expected a run directory of ppo_highlevel.py")
     from hierarchical.build import select_device
 
     device = select_device(args.device, args.cpu)
-    report = evaluate(checkpoint, args.n_episodes, args.seed, device, deterministic=args.deterministic,
-                      n_gifs=args.n_gifs, gif_fps=args.gif_fps)
-    out = Path(args.out) if args.out else checkpoint.resolve().parent.parent / "eval" / \
-        f"{checkpoint.stem}_seed{args.seed}.json"
+    try:
+        report = evaluate(checkpoint, args.n_episodes, args.seed, device, deterministic=args.deterministic,
+                          n_gifs=args.n_gifs, gif_fps=args.gif_fps, run_dir=run_dir)
+    except ValueError as exc:
+        fail(prog, str(exc))
+    stem = checkpoint.stem if checkpoint is not None else report["method"]
+    out = Path(args.out) if args.out else run_dir / "eval" / f"{stem}_seed{args.seed}.json"
+    from steve1.utils.io import atomic_write_json
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(out)
+    atomic_write_json(out, report)
     lo, hi = report["success_ci95"]
-    print(f"success rate {report['success_rate']:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) over {report['n_episodes']} "
-          f"episodes, mean length {report['mean_episode_length']:.1f} env steps\nreport: {out}\n"
-          f"GIFs: {', '.join(report['gifs']) or 'none'}", flush=True)
+    print(f"{report['method']}: success rate {report['success_rate']:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) over "
+          f"{report['n_episodes']} episodes, mean length {report['mean_episode_length']:.1f} env steps\n"
+          f"report: {out}\nGIFs: {', '.join(report['gifs']) or 'none'}", flush=True)
     return report
 
 
