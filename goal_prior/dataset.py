@@ -8,7 +8,7 @@ embedding relabelled to frame t.
 Label spaces (see ``goal_prior/generate_codebook.py`` for the discussion, spec §12.1.18):
 
 * ``cosine`` (default, upstream): ``label_t = argmax_k cos(g_t, code_k)`` in the raw goal-embedding space
-  (:func:`hierarchical.load_codebook.nearest_code`).
+  (:func:`goal_prior.codebook.nearest_code`).
 * ``kmeans`` (optional; needs a codebook made with ``--embedding none``, which writes ``kmeans.npz``): the nearest
   k-means centroid (Euclidean) of the goal's clustering feature ``[g_t ; action_scale * action history at the goal
   frame]``, i.e. the clustering's own partition.
@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from hierarchical.load_codebook import KMeansCodebook, nearest_code
+from goal_prior.codebook import KMeansCodebook, nearest_code
 from steve1.data.minecraft_dataset import LoadedChunk, MinecraftDataset
 
 __all__ = ["MinecraftGoalPriorDataset", "KMeansLabeler", "LABEL_SPACES"]

@@ -25,7 +25,7 @@ Recipe (spec §7):
 Outputs in ``<output-dir>/<embedding>_n<N>_s<seed>[_noact]/`` (every file written atomically):
 
 * ``centers.pkl``: the upstream format, a pickle list of N numpy ``(1, D)`` float64 arrays in code order (read by
-  :class:`hierarchical.load_codebook.KMeansCodebook`);
+  :class:`goal_prior.codebook.KMeansCodebook`);
 * ``codebook.json``: where each code came from (episode dir, frame ``t``, its clip ``[t-15, t]``, cluster size),
   the chosen episodes, the arguments, and ``label_agreement`` (below);
 * ``tsne.png`` (``--embedding tsne``) or ``pca.png`` (``none``: a PCA projection of the features, for display
@@ -37,7 +37,7 @@ Outputs in ``<output-dir>/<embedding>_n<N>_s<seed>[_noact]/`` (every file writte
 
 **Label space of the goal prior (spec §12.1.18).** Clusters are formed in the t-SNE space of ``[embedding ; action
 history]``, but the goal prior is trained on labels ``argmax_k cos(goal embedding, code_k)`` in the raw embedding
-space (:func:`hierarchical.load_codebook.nearest_code`). We keep the upstream cosine labelling as the default on
+space (:func:`goal_prior.codebook.nearest_code`). We keep the upstream cosine labelling as the default on
 purpose: a code *is* an embedding, the high level executes it by handing ``code_k`` to the goal-conditioned policy,
 so the prior should predict which code's embedding best matches the goal that the data actually reached next;
 t-SNE cannot place new points (the relabelled goals of the prior's data) in its 2-D map, so the cluster assignment
@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import random
 import sys
 import warnings
@@ -68,6 +67,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from goal_prior.codebook import write_codebook
 from steve1.utils.io import atomic_write_bytes as _atomic_write_bytes
 
 #: Frames before this index have no goal embedding (a 16-frame clip ends at t >= 15); spec §3.4.
@@ -331,7 +331,7 @@ def label_agreement(embeds: np.ndarray, labels: np.ndarray, codes: np.ndarray) -
     Args:
         embeds: float [M, D] goal embeddings; labels: int [M] their clusters; codes: float [N, D].
     """
-    from hierarchical.load_codebook import nearest_code
+    from goal_prior.codebook import nearest_code
 
     return float(np.mean(nearest_code(embeds, codes) == np.asarray(labels)))
 
@@ -343,19 +343,6 @@ def label_agreement(embeds: np.ndarray, labels: np.ndarray, codes: np.ndarray) -
 
 def _tmp_path(path: str) -> str:
     return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-
-
-def write_codebook(path: str, codes: np.ndarray) -> None:
-    """Write ``centers.pkl`` atomically: a pickle list of N float64 ``(1, D)`` arrays (spec §7).
-
-    Args:
-        path: output file.
-        codes: float [N, D].
-    """
-    codes = np.asarray(codes, dtype=np.float64)
-    if codes.ndim != 2 or codes.shape[0] < 1:
-        raise ValueError(f"codes must be [N, D] with N >= 1, got shape {codes.shape}")
-    _atomic_write_bytes(path, pickle.dumps([codes[k : k + 1].copy() for k in range(codes.shape[0])]))
 
 
 def plot_clusters(points: np.ndarray, labels: np.ndarray, representatives: np.ndarray, path: str,

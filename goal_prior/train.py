@@ -78,7 +78,7 @@ def make_prior_datasets(args: argparse.Namespace):
     """Train/val :class:`MinecraftGoalPriorDataset` of the split ``--sampling`` (val keeps every
     ``--val_every_nth`` chunk), labelled with the codebook ``--codebook_path``."""
     from goal_prior.dataset import MinecraftGoalPriorDataset
-    from hierarchical.load_codebook import KMeansCodebook
+    from goal_prior.codebook import KMeansCodebook
     from steve1.data.minecraft_dataset import load_sampling
 
     codebook = KMeansCodebook(args.codebook_path)
@@ -112,7 +112,7 @@ def check_prior_args(args: argparse.Namespace, sources: Optional[dict] = None) -
     Raises:
         steve1.utils.cli.UsageError: naming the flag or the config file and key, the value and what was expected.
     """
-    from hierarchical.load_codebook import read_codebook_file
+    from goal_prior.codebook import read_codebook_file
     from steve1.utils.checks import check_input_file
     from steve1.utils.cli import UsageError
 

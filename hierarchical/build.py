@@ -227,7 +227,7 @@ def load_codebook(cfg: Mapping[str, Any]):
     """The run's ``KMeansCodebook`` (or None for continuous goals)."""
     if not cfg.get("discrete"):
         return None
-    from hierarchical.load_codebook import KMeansCodebook
+    from goal_prior.codebook import KMeansCodebook
 
     return KMeansCodebook(cfg["codebook"])
 

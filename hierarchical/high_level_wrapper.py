@@ -141,7 +141,7 @@ class HighlevelVecEnv(VecEnv):
         trunk: the frozen high-level trunk (:class:`sb3_vpt.policy.VPTTrunk`), on ``device``.
         agent_action_to_env: the simulator plugin's conversion of one env's agent action (batch 1: a dict of int64
             ``[1, 1]`` arrays, or an int64 ``[1, 1]`` array) to the env's action.
-        codebook: the goal codebook (``hierarchical.load_codebook.KMeansCodebook``): ``Discrete(N)`` actions.
+        codebook: the goal codebook (``goal_prior.codebook.KMeansCodebook``): ``Discrete(N)`` actions.
             ``None`` selects continuous goals (``goal_dim`` required).
         goal_dim: D of continuous goals; ``goal_bound``: their box is ``[-goal_bound, goal_bound]^D`` (10 upstream;
             required with continuous goals).

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from goal_prior import generate_codebook as gc
-from hierarchical.load_codebook import KMeansCodebook, nearest_code
+from goal_prior.codebook import KMeansCodebook, nearest_code
 from steve1.data.EpisodeStorage import EpisodeStorage
 
 

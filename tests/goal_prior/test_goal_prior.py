@@ -12,7 +12,7 @@ from goal_prior.dataset import MinecraftGoalPriorDataset
 from goal_prior.load_prior import (GoalPriorPolicy, PriorSizeMismatchError, build_prior_policy, load_part_vpt_weights,
                                    make_prior_model, read_prior_info, read_prior_weights)
 from goal_prior.train import main as train_main
-from hierarchical.load_codebook import KMeansCodebook
+from goal_prior.codebook import KMeansCodebook
 from VPT.lib.loading import WeightsLoadError
 
 

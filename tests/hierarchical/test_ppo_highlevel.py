@@ -87,7 +87,7 @@ def test_training_run_writes_artefacts(tiny_run):
     assert any(t.startswith("losses/") for t in tags)  # SB3's train/* of the first update, re-tagged
     # which codes the high level chose: 6 decisions per rollout (steps_per_iter 3 x 2 envs) over the codebook
     assert {"actions/usage_entropy", "actions/top_share"} <= tags
-    from hierarchical.load_codebook import KMeansCodebook
+    from goal_prior.codebook import KMeansCodebook
 
     n_codes = len(KMeansCodebook(str(tiny_run["files"]["codebook"])).codes)
     for event in acc.Scalars("actions/usage_entropy"):
