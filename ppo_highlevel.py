@@ -148,48 +148,89 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
-def _fail(msg: str) -> None:
-    raise SystemExit(f"ppo_highlevel.py: error: {msg}")
+def _fail(msg: Any) -> None:
+    """One line on stderr, exit code 2 (``steve1.utils.cli.fail``)."""
+    from steve1.utils.cli import fail
+
+    fail("ppo_highlevel.py", msg)
 
 
-def _resolve(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Optional[Path]]:
-    """(config, run dir, checkpoint to resume or None); bad task names or config files end the program."""
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in _RUN_KEYS_NOT_IN_CONFIG}
-    if not args.load:
-        given = method_overrides(args.method, given)  # the method's preset under the given flags
+def _resolve(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str], Path, Optional[Path]]:
+    """(config, where each value came from, run dir, checkpoint to resume or None); writes nothing; bad task
+    names, config files or values end the program with one line."""
+    flags = {k: v for k, v in vars(args).items() if v is not None and k not in _RUN_KEYS_NOT_IN_CONFIG}
+    given = dict(flags) if args.load else method_overrides(args.method, flags)  # the method's preset under the flags
+    preset = f"--method {given.get('method')} preset (hierarchical/baselines.py)"
+    override_sources = {k: preset for k in given if k not in flags}
     try:
-        return _resolve_or_raise(args, given)
+        return _resolve_or_raise(args, given, override_sources)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
 
 
-def _resolve_or_raise(args: argparse.Namespace, given: dict[str, Any]):
+def _resolve_or_raise(args: argparse.Namespace, given: dict[str, Any], override_sources: dict[str, str]):
     import tasks
-    from hierarchical.build import read_yaml, resolve_config
+    from hierarchical.build import check_config, read_yaml, resolve_config
 
     if args.load:
         ckpt = Path(args.load)
         if not ckpt.is_file():
-            _fail(f"--load: checkpoint {ckpt} does not exist")
+            _fail(f"--load {ckpt}: no such checkpoint file")
         run_dir = ckpt.resolve().parent.parent
+        if ckpt.resolve().parent.name != "checkpoints" or not (run_dir / "config.yaml").is_file():
+            _fail(f"--load {ckpt}: not a checkpoint of a run directory (expected <run dir>/checkpoints/<name>.zip "
+                  f"beside <run dir>/config.yaml; no {run_dir / 'config.yaml'})")
         cfg = read_yaml(run_dir / "config.yaml")
+        sources = {k: f"{run_dir / 'config.yaml'} key '{k}'" for k in cfg}
         cfg.update(given)
+        sources.update({k: override_sources.get(k, f"--{k}") for k in given})
+        check_config(cfg, sources)
         tasks.get_plugin(cfg["sim"])  # fail fast if the simulator is missing
-        return cfg, run_dir, ckpt
+        return cfg, sources, run_dir, ckpt
     if not args.config:
         _fail("--config TASK is required (a name in tasks/task_specs.yaml), unless --load is given")
     spec = tasks.get_specs(args.config)
     tasks.get_plugin(spec["sim"])  # fail fast, before loading any model, if the simulator is missing
-    cfg = resolve_config(spec, given, config_keys(), config_path=args.highlevel_config)
+    sources: dict[str, str] = {}
+    cfg = resolve_config(spec, given, config_keys(), config_path=args.highlevel_config, sources=sources,
+                         override_sources=override_sources)
     cfg.setdefault("name", None)
     cfg["name"] = cfg.get("name") or f"ppo_highlevel_{cfg['config']}"
     cfg["results_dir"] = cfg.get("results_dir") or "results"
     run_dir = Path(cfg["results_dir"]) / f"{cfg['name']}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-    return cfg, run_dir, None
+    return cfg, sources, run_dir, None
 
 
-def _plot_success(stats_path: Path, out: Path) -> Optional[Path]:
-    """success_rate vs env_steps as a PNG (None when there is nothing to plot)."""
+def _write_run_config(run_dir: Path, cfg: dict[str, Any]) -> None:
+    """Create the run directory and write the resolved ``config.yaml`` (atomically)."""
+    from hierarchical.build import write_yaml_atomic
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml_atomic(run_dir / "config.yaml", cfg)
+
+
+def _load_checkpoint(ckpt: Path, algorithm: Any, venv: Any, device: Any) -> tuple[dict[str, Any], Any]:
+    """(counters/RNG sidecar state, model) of a checkpoint zip; reads only.
+
+    Raises:
+        steve1.utils.cli.UsageError: the zip or its sidecar cannot be read (truncated, not a checkpoint of this
+            method, or made for other envs).
+    """
+    from sb3_vpt.logging import load_checkpoint_state
+    from steve1.utils.cli import UsageError
+
+    try:
+        state = load_checkpoint_state(ckpt)
+        model = algorithm.load(ckpt, env=venv, device=device)
+    except Exception as exc:  # any failure to read it means the file is not a usable checkpoint of this run
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise UsageError(f"--load {ckpt}: not a readable checkpoint of this run ({type(exc).__name__}: "
+                         f"{detail[:200]})") from exc
+    return state, model
+
+
+def _plot_success(stats_path: Path, out: Path, title: str) -> Optional[Path]:
+    """success_rate vs env_steps as a PNG titled ``title`` (None when there is nothing to plot)."""
     from sb3_vpt.logging import read_stats
 
     rows = [r for r in read_stats(stats_path) if r.get("success_rate") not in ("", None)]
@@ -207,6 +248,7 @@ def _plot_success(stats_path: Path, out: Path) -> Optional[Path]:
     ax.set_xlabel("env steps")
     ax.set_ylabel("success rate (episodes ended per iteration)")
     ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     tmp = out.with_name(out.stem + ".tmp.png")
@@ -223,21 +265,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from stable_baselines3.common.utils import set_random_seed
 
     from hierarchical import baselines
-    from hierarchical.build import (check_files, make_highlevel_env, prior_temperature, select_device,
-                                    write_yaml_atomic)
-    from sb3_vpt.logging import HighLevelLogger, load_checkpoint_state, set_rng_state
+    from hierarchical.build import check_files, make_highlevel_env, prior_temperature, select_device
+    from sb3_vpt.logging import HighLevelLogger, set_rng_state
     from sb3_vpt.policy import VPTHeadPolicy
 
-    cfg, run_dir, ckpt = _resolve(args)
-    check_files(cfg)  # before the run directory is created
+    # Every input is checked and every model built (and a checkpoint loaded) before the run directory is created
+    # or its config.yaml written: a bad input ends with one line (main) and leaves nothing behind.
+    cfg, sources, run_dir, ckpt = _resolve(args)  # values checked by hierarchical.build.check_config
+    check_files(cfg, sources)
     device = select_device(args.device, bool(args.cpu))
     seed = int(cfg["seed"])
     set_random_seed(seed, using_cuda=device.type == "cuda")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml_atomic(run_dir / "config.yaml", cfg)
 
     method = baselines.run_method(cfg)  # a legacy "ppo" run (SB3 defaults, before issue 19) resumes as ppo_sb3
     if method == "steve1_prompt":  # no RL: the low-level policy on the prompt's goal (hierarchical/baselines.py)
+        _write_run_config(run_dir, cfg)
         return baselines.run_prompt_evaluation(cfg, run_dir, device)
     if method in ("ppo", "ppo_sb3"):  # flat PPO from scratch on the raw frames and actions
         venv, parts = baselines.make_flat_venv(cfg, run_dir, device), {}
@@ -245,9 +287,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         venv, bc_policy = baselines.make_bc_trunk_venv(cfg, run_dir, device)
         parts = {}
     else:  # envs log each episode's achievements to <run dir>/episodes.jsonl (Crafter score)
-        venv, parts = make_highlevel_env(cfg, device, envs=baselines.make_logged_envs(cfg, run_dir, device))
+        venv, parts = make_highlevel_env(cfg, device, envs=baselines.make_logged_envs(cfg, run_dir, device),
+                                         sources=sources)
     venv.seed(seed)
-    temperature = float(cfg.get("temperature") or 1.0)
+    temperature = float(cfg["temperature"])
     if cfg.get("initialize_with_prior"):
         temperature = prior_temperature(cfg)  # the initial policy must be the prior's distribution (fix §12.1.3)
     counters = {"env_steps": 0, "iteration": 0}
@@ -275,19 +318,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                        n_codes=parts["codebook"].N, device=device)
             model.policy.copy_head_from(prior)
     else:
-        state = load_checkpoint_state(ckpt)
-        model = baselines.algorithm_class(method).load(ckpt, env=venv, device=device)
+        state, model = _load_checkpoint(ckpt, baselines.algorithm_class(method), venv, device)
         model._last_obs = None  # the simulator cannot be restored: learn() starts from a fresh reset
         counters = state["counters"]
         set_rng_state(state["rng"])
     if hasattr(venv, "attach_policy"):
         venv.attach_policy(model.policy)
+    _write_run_config(run_dir, cfg)  # the first write: every input has been read and fits
 
     budget_env = cfg.get("env_steps")
     budget_high = cfg.get("steps")
     total_timesteps = int(budget_high) if budget_high is not None else 2**62
-    logger = HighLevelLogger(run_dir, env_step_budget=budget_env, save_freq=int(cfg.get("save_freq") or 0),
-                             print_freq=int(cfg.get("print_freq") or 0), env_steps=int(counters["env_steps"]),
+    logger = HighLevelLogger(run_dir, env_step_budget=budget_env, save_freq=int(cfg["save_freq"]),
+                             print_freq=int(cfg["print_freq"]), env_steps=int(counters["env_steps"]),
                              iteration=int(counters["iteration"]), episodes=int(counters.get("episodes", 0)))
     print(f"run directory: {run_dir}\ndevice: {device} | task {cfg['config']} | {venv.num_envs} env(s) | "
           f"{venv.action_space} | budget: {budget_high} high-level steps, {budget_env} env steps", flush=True)
@@ -322,7 +365,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = run_dir / "results.json.tmp"
     tmp.write_text(json.dumps(results, indent=2))
     tmp.replace(run_dir / "results.json")
-    plot = _plot_success(run_dir / "stats.csv", run_dir / "success_rate.png")
+    plot = _plot_success(run_dir / "stats.csv", run_dir / "success_rate.png",
+                         f"task {cfg['config']}, method {method} (seed {seed}): success rate")
     rate = results["final_success_rate"]
     print(f"final success rate: {'n/a (no episode ended)' if math.isnan(rate) else f'{rate:.3f}'} "
           f"(last {len(recent)} episodes) after {logger.env_steps} env steps\n"
@@ -349,15 +393,19 @@ def _exit_interrupted(logger: Any, args: argparse.Namespace) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """Entry point; errors about missing simulators or files end the program with a one-line message."""
+    """Entry point. A user's mistake (a flag or config value out of range, a missing or unreadable file, files that
+    do not fit together, a missing simulator) ends the program with one line on stderr and exit code 2, before
+    anything is written (``steve1.utils.cli``)."""
     from goal_prior.load_prior import PriorSizeMismatchError
+    from steve1.utils.cli import UsageError
     from tasks import SimulatorNotInstalledError
     from VPT.lib.loading import WeightsLoadError
 
     args = parse_args(argv)
     try:
         return run(args)
-    except (SimulatorNotInstalledError, FileNotFoundError, PriorSizeMismatchError, WeightsLoadError) as exc:
+    except (SimulatorNotInstalledError, FileNotFoundError, PriorSizeMismatchError, WeightsLoadError,
+            UsageError) as exc:
         _fail(str(exc))
 
 

@@ -443,7 +443,8 @@ def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> 
         if np.any(~np.isnan(half)):
             ax.fill_between(x, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), color=line.get_color(),
                             alpha=0.2, linewidth=0)
-    ax.set_title(task)
+    methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
+    ax.set_title(f"task {task}: {', '.join(methods)}", fontsize=10)
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"success rate (episodes ended per {window} env steps)")
     ax.set_ylim(-0.02, 1.02)

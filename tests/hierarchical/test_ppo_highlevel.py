@@ -29,15 +29,15 @@ def test_help_lists_every_flag():
     assert not missing, f"--help lacks {missing}"
 
 
-def test_minecraft_task_without_minedojo_fails_fast():
+def test_minecraft_task_without_minedojo_fails_fast(capsys):
     if importlib.util.find_spec("minedojo") is not None:
         pytest.skip("minedojo is installed")
     import ppo_highlevel
 
     with pytest.raises(SystemExit) as exc:
         ppo_highlevel.main(["--config", "log_plains", "--cpu"])
-    msg = str(exc.value)
-    assert "minedojo" in msg and "install" in msg
+    msg = capsys.readouterr().err
+    assert exc.value.code == 2 and "minedojo" in msg and "install" in msg
 
 
 @pytest.fixture(scope="module")
@@ -140,14 +140,14 @@ def test_load_resumes_identically_then_continues(tiny_run):
     assert _load(run_dir / "checkpoints" / "final.zip").num_timesteps >= 12
 
 
-def test_missing_model_file_is_a_clear_error(tiny_run, tmp_path):
+def test_missing_model_file_is_a_clear_error(tiny_run, tmp_path, capsys):
     import ppo_highlevel
 
     with pytest.raises(SystemExit) as exc:
         ppo_highlevel.main(["--config", "crafter_wood", "--highlevel_config", str(tiny_run["config"]),
                             "--prior_weights", str(tmp_path / "nope.weights"), "--results_dir", str(tmp_path), "--cpu"])
-    msg = str(exc.value)
-    assert "nope.weights" in msg and "train_goal_prior.sh" in msg
+    msg = capsys.readouterr().err
+    assert exc.value.code == 2 and "--prior_weights" in msg and "nope.weights" in msg and "train_goal_prior.sh" in msg
     assert not list(tmp_path.iterdir())  # failed before creating a run directory
 
 
