@@ -259,7 +259,7 @@ def test_training_steps_reduce_the_loss(tiny_dataset, tmp_path):
     assert after < 0.7 * before, (before, after)
 
 
-def test_train_script_writes_model_and_eval_and_resumes(tiny_dataset, tmp_path):
+def test_train_script_writes_model_and_eval_and_resumes(tiny_dataset, tmp_path, capsys):
     from tasks.crafter.crafterclip import train
 
     config = yaml.safe_load(open(train.DEFAULT_CONFIG))
@@ -284,8 +284,13 @@ def test_train_script_writes_model_and_eval_and_resumes(tiny_dataset, tmp_path):
     # A rerun with more steps resumes from the checkpoint of step 3 (same config apart from steps is refused).
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert ckpt["step"] == 3
-    with pytest.raises(ValueError, match="another config"):
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:  # one line, exit code 2, the run folder unchanged
         train.main(common + ["--steps", "5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "another config" in err[0] and "'steps'" in err[0], err
+    assert before == {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
     result = train.main(common + ["--no_resume", "--steps", "2"])
     assert result["steps"] == 2
 
@@ -335,7 +340,7 @@ def test_embedder_round_trip_and_errors(tiny_model_file, tmp_path):
         load_crafterclip(tmp_path / "broken.pt")
 
 
-def test_embed_episodes_writes_all_and_rerun_skips(tiny_dataset, tiny_model_file, tmp_path):
+def test_embed_episodes_writes_all_and_rerun_skips(tiny_dataset, tiny_model_file, tmp_path, capsys):
     import shutil
 
     from steve1.data.generation import embed_episodes
@@ -373,9 +378,14 @@ def test_embed_episodes_writes_all_and_rerun_skips(tiny_dataset, tiny_model_file
     retrained = tmp_path / "retrained.pt"
     save_crafterclip(retrained, model, meta["model_kwargs"], tokenizer)
     args_retrained = [a if a != str(tiny_model_file) else str(retrained) for a in args]
-    with pytest.raises(ValueError, match="other weights"):
-        embed_episodes.main(args_retrained)
+    def refused(expected: str) -> None:  # one line on stderr naming --data_dir and the cause, exit code 2
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            embed_episodes.main(args_retrained)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1 and "--data_dir" in err[0] and expected in err[0], err
+
+    refused("other weights")
     assert embed_episodes.main(args_retrained + ["--overwrite"])["embedded"] == 4
     EpisodeStorage(data / "ep_wood").update_metadata({"embedder": "mineclip"})
-    with pytest.raises(ValueError, match="another goal embedder"):
-        embed_episodes.main(args_retrained)
+    refused("another goal embedder")

@@ -139,8 +139,10 @@ def embed_dataset(data_dir: str, embedder: Any, embedder_name: str, weights_info
             "frames_per_second": round(n_frames / seconds, 1) if seconds > 0 else None}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    """The flags (see ``--help``)."""
+    parser = argparse.ArgumentParser(prog="embed_episodes.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedder", required=True, choices=sorted(EMBEDDERS), help="goal embedder")
     parser.add_argument("--weights", default=None, help="weights file (default: the embedder's, see above)")
     parser.add_argument("--data_dir", required=True, help="dataset folder of EpisodeStorage episodes")
@@ -149,18 +151,61 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--torch_threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--overwrite", action="store_true", help="re-embed episodes that already have embeddings")
     parser.add_argument("--no_progress", action="store_true", help="no tqdm bar")
-    args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error(f"--batch_size must be >= 1, got {args.batch_size}")
+    return parser
+
+
+def check_args(args: argparse.Namespace) -> str:
+    """Check the flags before any episode is touched; returns the weights path (``--weights`` or the embedder's
+    default).
+
+    Raises:
+        steve1.utils.cli.UsageError: naming the flag, the value and what was expected.
+    """
+    from steve1.utils.checks import Range, check_input_dir, check_input_file, check_ranges
+    from steve1.utils.cli import UsageError
+
+    check_ranges(args, {"batch_size": Range(int, lo=1, note="clips per model call"),
+                        "torch_threads": Range(int, lo=1, optional=True)})
+    if args.device is not None:
+        try:
+            device = torch.device(args.device)
+        except RuntimeError as e:
+            raise UsageError(f"--device: expected cpu, cuda or cuda:N, got {args.device!r}") from e
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
+    check_input_dir(args.data_dir, "--data_dir", "a dataset folder of episode directories")
+    weights = args.weights or EMBEDDERS[args.embedder][2]
+    check_input_file(weights, "--weights" if args.weights else f"--weights (default of --embedder {args.embedder})",
+                     f"the {args.embedder} weights file")
+    return weights
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (a flag out of range, a missing dataset folder, a missing or
+    unreadable weights file, a dataset of another goal space without ``--overwrite``) ends the program with one line
+    on stderr naming the flag, and exit code 2, before any episode is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("embed_episodes.py", lambda: _main(argv), extra=(EpisodeReadError,))
+
+
+def _main(argv: Optional[Sequence[str]]) -> dict:
+    from steve1.utils.cli import UsageError
+
+    args = build_parser().parse_args(argv)
+    weights = check_args(args)
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    weights = args.weights or EMBEDDERS[args.embedder][2]
-    if not os.path.isfile(weights):
-        raise FileNotFoundError(f"--weights: no such file {weights}")
     weights_info = {"path": os.path.basename(weights), "md5": file_md5(weights)}
-    plan(args.data_dir, args.embedder, weights_info["md5"], args.overwrite)  # fail on mixed goal spaces early
-    embedder = make_embedder(args.embedder, weights, device)
+    try:
+        plan(args.data_dir, args.embedder, weights_info["md5"], args.overwrite)  # fail on mixed goal spaces early
+    except ValueError as e:
+        raise UsageError(f"--data_dir {e}") from e
+    try:
+        embedder = make_embedder(args.embedder, weights, device)
+    except (ValueError, KeyError, RuntimeError, OSError) as e:  # not a weights file of this embedder
+        raise UsageError(f"--weights {weights}: not usable as {args.embedder} weights: {type(e).__name__}: {e}") from e
     summary = embed_dataset(args.data_dir, embedder, args.embedder, weights_info, args.batch_size, args.overwrite,
                             progress=not args.no_progress)
     print(json.dumps(summary))
@@ -168,7 +213,4 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (EpisodeReadError, ValueError, FileNotFoundError) as e:
-        sys.exit(f"embed_episodes: {e}")
+    main()

@@ -190,7 +190,18 @@ def write_json(path: os.PathLike, data: dict) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (a missing or unreadable model file or config, a missing
+    sampling list or data folder, an unusable ``--out``) ends the program with one line on stderr naming the flag, and
+    exit code 2, before anything is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("evaluate.py", lambda: _main(argv))
+
+
+def _main(argv: Optional[Sequence[str]]) -> dict:
     # Imported here: train.py imports this module for evaluate_model.
+    from steve1.utils.checks import check_input_file, check_output_path
+    from steve1.utils.cli import UsageError
     from tasks.crafter.crafterclip import train as train_lib
     from tasks.crafter.crafterclip.embedder import DEFAULT_CRAFTERCLIP_PATH, load_crafterclip
 
@@ -207,10 +218,24 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--out", default=None, help="JSON output (default: <weights without .pt>_eval.json)")
     args = parser.parse_args(argv)
 
-    torch.manual_seed(args.seed)
     config = train_lib.load_config(args.config)
-    model, tokenizer, _ = load_crafterclip(args.weights)
-    _, val_dirs = train_lib.read_split(args.sampling, args.data_dir, config, args.seed)
+    train_lib.check_config(config, {k: f"{args.config} key '{k}'" for k in config})
+    check_input_file(args.weights, "--weights", "a CrafterCLIP model file from tasks/crafter/crafterclip/train.py")
+    out = args.out or str(Path(args.weights).with_suffix("")) + "_eval.json"
+    check_output_path(out, "--out")
+    # the same input checks as train.py, without its output paths
+    check = argparse.Namespace(sampling=args.sampling, data_dir=args.data_dir, out=out, eval_out=None,
+                               run_dir=os.path.dirname(os.path.abspath(out)), cache_dir=args.cache_dir)
+    train_lib.check_paths(check)
+    try:
+        model, tokenizer, _ = load_crafterclip(args.weights)
+    except ValueError as e:  # CrafterCLIPFileError: not a CrafterCLIP file, another version, weights that do not fit
+        raise UsageError(f"--weights: {e}") from e
+    torch.manual_seed(args.seed)
+    try:
+        _, val_dirs = train_lib.read_split(args.sampling, args.data_dir, config, args.seed)
+    except ValueError as e:
+        raise UsageError(f"{'--sampling' if args.sampling else '--data_dir'}: {e}") from e
     val_caps = train_lib.caption_episodes(val_dirs, "captioning val episodes")
     val_set = train_lib.build_clip_set(val_dirs, val_caps, config["val_clips"], config, args.seed + 1,
                                        args.cache_dir, "caching val clips")
@@ -218,7 +243,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                             k=config["nearest_k"], batch_size=config["batch_size"])
     result["weights"] = str(args.weights)
     result["val_episodes"] = len(val_dirs)
-    out = args.out or str(Path(args.weights).with_suffix("")) + "_eval.json"
     write_json(out, result)
     print(train_lib.summary_text(result))
     print(f"wrote {out}")

@@ -63,24 +63,71 @@ _REQUIRED = ("model", "train_clips", "val_clips", "max_clips_per_caption", "min_
 
 
 # ---------------------------------------------------------------------- config and data
-def load_config(path: os.PathLike) -> dict:
-    """Read the YAML config.
+def load_config(path: os.PathLike, flag: str = "--config") -> dict:
+    """Read the YAML config (``flag`` names where its path came from, for messages).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a mapping, or a required key is missing (the message names the file).
+        steve1.utils.cli.UsageError (a ValueError): not YAML, not a mapping, a required key missing or an unknown key
+            (the message names the file).
     """
+    from steve1.utils.cli import UsageError
+
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"CrafterCLIP config not found: {path}")
-    with open(path) as f:
-        config = yaml.safe_load(f)
+        raise FileNotFoundError(f"{flag} {path}: CrafterCLIP config not found")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UsageError(f"{flag} {path}: not valid YAML: {' '.join(str(e).split())}") from e
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a mapping of hyperparameters")
+        raise UsageError(f"{flag} {path}: expected a mapping of hyperparameters, got {type(config).__name__}")
     missing = [k for k in _REQUIRED if k not in config]
     if missing:
-        raise ValueError(f"{path}: missing keys {missing}")
+        raise UsageError(f"{flag} {path}: missing keys {missing}")
+    unknown = sorted(str(k) for k in config if k not in _REQUIRED)
+    if unknown:
+        raise UsageError(f"{flag} {path}: unknown keys {unknown}; known: {', '.join(_REQUIRED)}")
     return config
+
+
+def _ranges() -> dict:
+    """What each hyperparameter of the config must be (checked by :func:`check_config`)."""
+    from steve1.utils.checks import Range
+
+    return {
+        "train_clips": Range(int, lo=1, note="clips"), "val_clips": Range(int, lo=1, note="clips"),
+        "max_clips_per_caption": Range(int, lo=1, note="clips"), "min_gap": Range(int, lo=0, note="frames"),
+        "val_frames": Range(int, lo=1, note="frames"), "pool_stride": Range(int, lo=1, note="clips"),
+        "steps": Range(int, lo=1, note="optimiser steps"), "batch_size": Range(int, lo=2, note="clips per step"),
+        "lr": Range(float, lo=0, lo_open=True), "warmup_steps": Range(int, lo=0, note="optimiser steps"),
+        "weight_decay": Range(float, lo=0), "max_grad_norm": Range(float, lo=0, lo_open=True),
+        "caption_balance": Range(float, lo=0, note="exponent"), "p_full_caption": Range(float, lo=0, hi=1),
+        "torch_threads": Range(int, lo=1), "log_every": Range(int, lo=1, note="steps"),
+        "eval_every": Range(int, lo=0, note="steps; 0: only at the end"),
+        "checkpoint_every": Range(int, lo=1, note="steps"), "nearest_k": Range(int, lo=1, note="clips"),
+    }
+
+
+def check_config(config: dict, sources: Optional[dict] = None) -> None:
+    """Every hyperparameter in range and the ``model`` block buildable, before anything is read or written.
+
+    Raises:
+        steve1.utils.cli.UsageError: naming the flag or the config file and key, the value and what was expected.
+    """
+    from steve1.utils.checks import check_ranges
+    from steve1.utils.cli import UsageError
+
+    sources = sources or {}
+    check_ranges(config, _ranges(), sources)
+    where = sources.get("model", "config key 'model'")
+    if not isinstance(config["model"], dict):
+        raise UsageError(f"{where}: expected a mapping of CrafterCLIP constructor arguments, got {config['model']!r}")
+    try:
+        tokenizer = WordTokenizer(caption_vocabulary(), max_len=int(config["model"]["text"]["max_len"]))
+        CrafterCLIP(vocab_size=len(tokenizer), **copy.deepcopy(config["model"]))
+    except (TypeError, ValueError, KeyError, AssertionError) as e:
+        raise UsageError(f"{where}: not a buildable CrafterCLIP: {type(e).__name__}: {e}") from e
 
 
 def _reroot(paths: list[str], data_dir: Optional[str]) -> list[str]:
@@ -271,18 +318,93 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace
     return args, config
 
 
+def config_sources(args: argparse.Namespace, config: dict) -> dict[str, str]:
+    """Where each config value came from: ``--key`` when the flag overrides it, else ``<config> key 'key'``."""
+    return {key: f"--{key}" if getattr(args, key, None) is not None else f"{args.config} key '{key}'"
+            for key in config}
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """The input folders exist and every output location can be written (``--out``, ``--eval_out``, ``--run_dir``,
+    ``--cache_dir``).
+
+    Raises:
+        steve1.utils.cli.UsageError: naming the flag, the path and what was expected.
+    """
+    from steve1.utils.checks import check_input_dir, check_output_dir, check_output_path
+    from steve1.utils.cli import UsageError
+
+    if not args.sampling and not args.data_dir:
+        raise UsageError("--sampling/--data_dir: give --sampling PREFIX (PREFIX_train.txt, PREFIX_val.txt) or "
+                         "--data_dir (a dataset folder split here)")
+    if args.data_dir:
+        check_input_dir(args.data_dir, "--data_dir", "a dataset folder of episode directories")
+    if args.sampling:
+        for part in ("train", "val"):
+            path = Path(f"{args.sampling}_{part}.txt")
+            if not path.is_file():
+                raise UsageError(f"--sampling {args.sampling}: no list {path} (make it with "
+                                 f"steve1/data/sampling/generate_sampling.py)")
+    check_output_path(args.out, "--out")
+    if args.eval_out:
+        check_output_path(args.eval_out, "--eval_out")
+    check_output_dir(args.run_dir, "--run_dir")
+    check_output_dir(args.cache_dir, "--cache_dir")
+
+
+def check_resume(path: Path, config: dict) -> None:
+    """A checkpoint in ``--run_dir`` that would be resumed is readable and of the same config.
+
+    Raises:
+        steve1.utils.cli.UsageError: unreadable, or made with another config (the message names the keys).
+    """
+    from steve1.utils.cli import UsageError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        old = state["config"]
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to remove
+        raise UsageError(f"--run_dir: {path} is not a readable checkpoint ({type(e).__name__}); pass --no_resume or "
+                         f"another --run_dir") from e
+    if old != config:
+        changed = sorted(k for k in set(config) | set(old) if config.get(k) != old.get(k))
+        raise UsageError(f"--run_dir: {path}: checkpoint made with another config (differs in {changed}); pass "
+                         f"--no_resume or another --run_dir")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (a config value or flag out of range, an unknown or missing
+    config key, a missing sampling list or data folder, an unusable output path, a checkpoint of another config in
+    ``--run_dir``) ends the program with one line on stderr naming the flag or the config file and key, and exit
+    code 2, before anything is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("train.py", lambda: _main(argv))
+
+
+def _main(argv: Optional[Sequence[str]]) -> dict:
+    from steve1.utils.cli import UsageError
+    from steve1.utils.io import atomic_write_text
+
     args, config = parse_args(argv)
+    check_config(config, config_sources(args, config))
+    check_paths(args)
+    run_dir = Path(args.run_dir)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    if ckpt_path.is_file() and not args.no_resume:
+        check_resume(ckpt_path, config)
+    try:
+        train_dirs, val_dirs = read_split(args.sampling, args.data_dir, config, args.seed)
+    except ValueError as e:
+        raise UsageError(f"{'--sampling' if args.sampling else '--data_dir'}: {e}") from e
     torch.set_num_threads(int(config["torch_threads"]))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump({**config, "args": vars(args)}, sort_keys=False))
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({**config, "args": vars(args)}, sort_keys=False))
     t_start = time.time()
 
     # ---- data
-    train_dirs, val_dirs = read_split(args.sampling, args.data_dir, config, args.seed)
     train_caps = caption_episodes(train_dirs, "captioning train episodes")
     val_caps = caption_episodes(val_dirs, "captioning val episodes")
     train_set = build_clip_set(train_dirs, train_caps, int(config["train_clips"]), config, args.seed,
@@ -299,7 +421,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     model = CrafterCLIP(**model_kwargs)
     optimizer = make_optimizer(model, float(config["lr"]), float(config["weight_decay"]))
     batcher = CaptionBatcher(train_set, float(config["caption_balance"]), float(config["p_full_caption"]), tokenizer)
-    ckpt_path = run_dir / CHECKPOINT_NAME
     step = 0
     if ckpt_path.is_file() and not args.no_resume:
         step = load_checkpoint(ckpt_path, model, optimizer, rng, config)
