@@ -435,8 +435,9 @@ def test_convert_cli_parallel_workers_and_legacy_camera(tmp_path, tiny_mineclip)
 def test_convert_cli_stops_on_a_bad_mineclip(tmp_path, tiny_mineclip):
     records, _ = sync_episode()
     write_episode(tmp_path / "src", "ep0", records)
-    with pytest.raises(FileNotFoundError, match="MineCLIP checkpoint not found"):
+    with pytest.raises(SystemExit, match="2"):  # one line naming --mineclip_path, exit code 2, nothing written
         convert.main(cli_args(tmp_path / "src", tmp_path / "out", tmp_path / "missing.pth"))
+    assert not (tmp_path / "out").exists()
     # a worker whose model fails to load raises on its first episode instead of respawning forever
     args = convert.parse_args(cli_args(tmp_path / "src", tmp_path / "out", tiny_mineclip, "--mineclip_md5", "0" * 32))
     convert._worker_init(args, C.index_from_source_dir(tmp_path / "src"))

@@ -58,6 +58,7 @@ import tqdm
 from steve1.data.contractor import (INDEX_FILES, SIM, ContractorData, ContractorDataError, ContractorIndex,
                                     index_from_source_dir, load_index)
 from steve1.data.EpisodeStorage import FRAME_FILES, MIN_EPISODE_FRAMES, TMP_MARKER, EpisodeStorage
+from steve1.utils.cli import UsageError
 
 LOG_FILE = "convert_from_contractor.log"
 LOGGER = logging.getLogger("convert_from_contractor")
@@ -135,9 +136,9 @@ def _read_json_arg(value: Optional[str], flag: str) -> Optional[dict]:
     try:
         data = json.loads(text)
     except ValueError as e:
-        raise ValueError(f"{flag}: neither a JSON file nor a JSON object: {value!r} ({e})") from e
+        raise UsageError(f"{flag}: neither a JSON file nor a JSON object: {value!r} ({e})") from e
     if not isinstance(data, dict):
-        raise ValueError(f"{flag}: expected a JSON object, got {type(data).__name__}")
+        raise UsageError(f"{flag}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -280,31 +281,86 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     par.add_argument("--torch_threads", type=int, default=None,
                      help="torch threads per worker (default: cores / workers with --workers > 1, else torch's own)")
     args = p.parse_args(argv)
-    if args.local_index is not None and args.source_dir is not None:
-        p.error("give at most one of --local_index and --source_dir")
-    if args.workers < 1:
-        p.error(f"--workers must be >= 1, got {args.workers}")
-    if args.batch_size < 1:
-        p.error(f"--batch_size must be >= 1, got {args.batch_size}")
-    if args.torch_threads is None and args.workers > 1:
+    if args.torch_threads is None and args.workers is not None and args.workers > 1:
         args.torch_threads = max(1, (os.cpu_count() or 1) // args.workers)
     return args
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Check the flags before the index is read or anything is written: numbers in range, the source (at most one
+    of ``--local_index``/``--source_dir``, present), ``--output_dir`` usable, the MineCLIP checkpoint present and
+    ``--mineclip_config`` a JSON object, ``--device`` available.
+
+    Raises:
+        steve1.utils.cli.UsageError: naming the flag, the value and what was expected.
+    """
+    from steve1.utils.checks import Range, check_input_dir, check_input_file, check_output_dir, check_ranges
+    from steve1.utils.cli import UsageError
+
+    check_ranges(args, {
+        "worker_id": Range(int, lo=0), "start_idx": Range(int, lo=0),
+        "num_episodes": Range(int, lo=1, allowed=(-1,), note="episodes per shard; -1: all from --start_idx"),
+        "min_timesteps": Range(int, lo=MIN_EPISODE_FRAMES, note="kept frames"),
+        "max_missing_frames": Range(int, lo=0, note="frames"),
+        "batch_size": Range(int, lo=1, note="16-frame windows per forward"),
+        "workers": Range(int, lo=1, note="processes"),
+        "torch_threads": Range(int, lo=1, optional=True),
+    })
+    if args.num_episodes == -1 and args.worker_id != 0:
+        raise UsageError(f"--num_episodes -1 (everything from --start_idx) needs --worker_id 0, got --worker_id "
+                         f"{args.worker_id}")
+    if args.local_index is not None and args.source_dir is not None:
+        raise UsageError(f"--local_index/--source_dir: give at most one, got {args.local_index!r} and "
+                         f"{args.source_dir!r}")
+    if args.local_index is not None and not re.match(r"^[a-z]+://", str(args.local_index)):
+        check_input_file(args.local_index, "--local_index", "an index JSON {basedir, relpaths}")
+    if args.source_dir is not None:
+        check_input_dir(args.source_dir, "--source_dir", "a folder of <name>.mp4 + <name>.jsonl pairs")
+    check_output_dir(args.output_dir, "--output_dir")
+    check_output_dir(args.cache_dir, "--cache_dir")
+    if not args.no_embeds:
+        if not os.path.isfile(args.mineclip_path):
+            raise UsageError(f"--mineclip_path: MineCLIP checkpoint not found: {args.mineclip_path} (bash downloads.sh "
+                             "fetches it; or pass --no_embeds and embed later with embed_episodes.py)")
+        _read_json_arg(args.mineclip_config, "--mineclip_config")
+        if args.device is not None:
+            import torch
+
+            try:
+                device = torch.device(args.device)
+            except RuntimeError as e:
+                raise UsageError(f"--device: expected cpu, cuda or cuda:N, got {args.device!r}") from e
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise UsageError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]:
     """Run the conversion; returns the results grouped by status (``converted``, ``exists``, ``too_short``,
-    ``failed``)."""
+    ``failed``). A user's mistake (a flag out of range, a missing or unreadable index, source folder or MineCLIP
+    checkpoint, an output folder that is a file) ends the program with one line on stderr naming the flag, and exit
+    code 2, before anything is written (``steve1.utils.cli``); a bad episode is logged and skipped."""
+    from steve1.utils.checks import run_main
+
+    return run_main("convert_from_contractor.py", lambda: _main(argv))
+
+
+def _main(argv: Optional[Sequence[str]]) -> Dict[str, List[EpisodeResult]]:
     args = parse_args(argv)
-    if not args.no_embeds and not os.path.isfile(args.mineclip_path):
-        raise FileNotFoundError(f"MineCLIP checkpoint not found: {args.mineclip_path} (bash downloads.sh fetches it; "
-                                "or pass --no_embeds and embed later with embed_episodes.py)")
+    check_args(args)
+    try:
+        if args.source_dir is not None:
+            index = index_from_source_dir(args.source_dir, args.index)
+        else:
+            index = load_index(args.index, args.local_index, cache_dir=args.cache_dir)
+    except (ContractorDataError, OSError) as e:
+        flag = "--source_dir" if args.source_dir is not None else "--local_index" if args.local_index else "--index"
+        raise UsageError(f"{flag}: cannot read the contractor index: {e}") from e
+    todo_range = episode_range(len(index), args.worker_id, args.num_episodes, args.start_idx)
+    _worker_init(args, index)  # this process's converter and MineCLIP: a bad checkpoint stops here, nothing written
+    if "init_error" in _WORKER:
+        raise UsageError(f"--mineclip_path {args.mineclip_path}: cannot load MineCLIP: {_WORKER['init_error']}")
     os.makedirs(args.output_dir, exist_ok=True)
     log = _setup_logging(args.output_dir)
-    if args.source_dir is not None:
-        index = index_from_source_dir(args.source_dir, args.index)
-    else:
-        index = load_index(args.index, args.local_index, cache_dir=args.cache_dir)
-    todo_range = episode_range(len(index), args.worker_id, args.num_episodes, args.start_idx)
     log.info(f"index {index.source} ({args.index}): {len(index)} episodes; converting [{todo_range.start}, "
              f"{todo_range.stop}) into {args.output_dir} with {args.workers} worker(s)")
 
@@ -338,11 +394,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]
     if todo:
         with tqdm.tqdm(total=len(todo), desc="episodes", unit="ep", file=sys.stderr) as bar:
             if args.workers == 1:
-                _worker_init(args, index)
                 for idx in todo:
                     record(_worker_convert(idx))
                     bar.update(1)
             else:
+                _WORKER.clear()  # the workers load their own MineCLIP
                 ctx = multiprocessing.get_context("spawn")  # fresh interpreters: safe with torch threads and CUDA
                 with ctx.Pool(args.workers, initializer=_worker_init, initargs=(args, index)) as pool:
                     for result in pool.imap_unordered(_worker_convert, todo):
