@@ -55,7 +55,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     denom = 1.0 + z * z / n
     center = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, center - half), min(1.0, center + half)
+    # exact ends at 0 and n successes (the formula gives them only up to float rounding, e.g. 5.6e-17 for 0/3)
+    return (0.0 if successes == 0 else max(0.0, center - half)), (1.0 if successes == n else min(1.0, center + half))
 
 
 def write_gif(path: Path, frames: np.ndarray, fps: float = 20.0, max_frames: int = 400) -> Path:

@@ -98,8 +98,13 @@ def test_evaluate_a_ppo_checkpoint(ppo_run, tmp_path):
     assert log.read_text() == logged  # evaluation does not write into the training episode log
 
 
-def test_evaluate_a_ptgm_checkpoint(tiny, tmp_path):
-    results = _train(tiny, "ptgm", "--env_steps", "18")
+@pytest.fixture(scope="module")
+def ptgm_run(tiny):
+    return _train(tiny, "ptgm", "--env_steps", "18")
+
+
+def test_evaluate_a_ptgm_checkpoint(ptgm_run, tmp_path):
+    results = ptgm_run
     run_dir = Path(results["final_checkpoint"]).parent.parent
     logged = (run_dir / "episodes.jsonl").read_text().splitlines() if (run_dir / "episodes.jsonl").is_file() else []
     report = _evaluate(results["final_checkpoint"], tmp_path / "ptgm.json", n=2)
@@ -108,6 +113,26 @@ def test_evaluate_a_ptgm_checkpoint(tiny, tmp_path):
     assert all(d <= length for d, length in zip(report["episode_decisions"], report["episode_lengths"]))
     after = (run_dir / "episodes.jsonl").read_text().splitlines() if (run_dir / "episodes.jsonl").is_file() else []
     assert after == logged  # evaluation does not write into the training episode log
+
+
+def test_evaluate_a_steve1_prompt_run_by_its_run_directory(ptgm_run, tmp_path):
+    """A steve1_prompt run has no checkpoint: its config and prompt goal (a one-code codebook) are evaluated."""
+    import shutil
+
+    from hierarchical.evaluate import main as evaluate_main
+
+    src = Path(ptgm_run["final_checkpoint"]).parent.parent
+    cfg = yaml.safe_load((src / "config.yaml").read_text())
+    run_dir = tmp_path / "prompt_run"
+    (run_dir / "prompt_goal").mkdir(parents=True)
+    shutil.copy(cfg["codebook"], run_dir / "prompt_goal" / "centers.pkl")  # stands in for the prompt's goal
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(dict(cfg, method="steve1_prompt")))
+    report = evaluate_main(["--run_dir", str(run_dir), "--n_episodes", "2", "--n_gifs", "1", "--cpu"])
+    assert report["method"] == "steve1_prompt" and report["checkpoint"] is None
+    _check_report(report, 2, 8)
+    assert (run_dir / "eval" / "steve1_prompt_seed0.json").is_file()
+    with pytest.raises(SystemExit):  # a checkpoint-less evaluation of a trained method is refused
+        evaluate_main(["--run_dir", str(src), "--n_episodes", "1", "--cpu"])
 
 
 def test_evaluate_needs_exactly_one_of_checkpoint_and_run_dir(capsys):
