@@ -135,3 +135,39 @@ def test_recipe_file_with_an_unknown_key_is_an_error(tmp_path):
     bad.write_text(flat_ppo.RECIPE_PATH.read_text() + "\nlearning_rate: 0.1\n")
     with pytest.raises(ValueError, match=r"ppo\.yaml.*learning_rate"):
         flat_ppo.load_recipe(bad)
+
+
+def _load_sample_efficiency():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "sample_efficiency.py"
+    spec = importlib.util.spec_from_file_location("sample_efficiency", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sample_efficiency"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_reports_a_legacy_ppo_run_as_ppo_sb3_and_never_resumes_it_as_ppo(tmp_path):
+    import json
+
+    import yaml
+
+    se = _load_sample_efficiency()
+    assert se.METHODS == baselines.METHODS  # one registry
+    run = tmp_path / "crafter_iron" / "ppo" / "seed1" / "run_2026-11-22_04-53-06"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"method": "ppo", "env_steps": 200000}))  # SB3 defaults era
+    (run / "results.json").write_text(json.dumps({"env_steps": 200000}))
+    (run / "stats.csv").write_text("iteration,env_steps,success_rate\n1,200000,0.0\n")
+    assert se.plan_run(tmp_path, "crafter_iron", "ppo", 1, 200000) == ("fresh", None)
+    (entry,) = se.collect_runs(tmp_path, 10000)
+    assert (entry["task"], entry["method"], entry["seed"]) == ("crafter_iron", "ppo_sb3", 1)
+    new = run.with_name("run_2026-12-02_08-00-00")  # the recipe's run, started next to it
+    new.mkdir()
+    (new / "config.yaml").write_text(yaml.safe_dump({"method": "ppo", "impala_chans": [8, 16, 16]}))
+    (new / "results.json").write_text(json.dumps({"env_steps": 200000}))
+    assert se.plan_run(tmp_path, "crafter_iron", "ppo", 1, 200000)[0] == "done"
+    assert [e["method"] for e in se.collect_runs(tmp_path, 10000)] == ["ppo"]
