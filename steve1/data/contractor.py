@@ -57,7 +57,8 @@ from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Seq
 import cv2
 import numpy as np
 
-from VPT.lib.frames import resize_for_agent, resize_for_mineclip
+from steve1.mineclip.frames import resize_for_mineclip
+from VPT.lib.frames import resize_for_agent
 
 PathLike = Union[str, os.PathLike]
 

@@ -3,9 +3,12 @@
 ``MineCLIP`` matches the official ``attn.pth`` layout (loads strictly); ``load_mineclip`` builds the STEVE-1/PTGM
 configuration and loads ``downloads/mineclip_attn.pth``; ``ClipTokenizer`` reads
 ``downloads/bpe_simple_vocab_16e6.txt.gz``; ``GoalEmbedder`` is the interface the pipeline uses for goal
-embeddings, ``MineCLIPEmbedder`` its Minecraft implementation.
+embeddings, ``MineCLIPEmbedder`` its Minecraft implementation; ``resize_for_mineclip`` brings env frames to
+MineCLIP's 160x256. Modules: ``mineclip`` (the model) and ``checkpoint`` (reading a checkpoint into it) import
+nothing else of the package but ``clip``/``temporal``; ``loading`` builds and loads; ``embedder`` uses them all.
 """
 from steve1.mineclip.embedder import GOAL_WINDOW, GoalEmbedder, MineCLIPEmbedder
+from steve1.mineclip.frames import MINECLIP_RESOLUTION, resize_for_mineclip
 from steve1.mineclip.loading import (
     DEFAULT_MINECLIP_PATH,
     MINECLIP_ATTN_MD5,
@@ -27,6 +30,8 @@ __all__ = [
     "GOAL_WINDOW",
     "GoalEmbedder",
     "MineCLIPEmbedder",
+    "MINECLIP_RESOLUTION",
+    "resize_for_mineclip",
     "DEFAULT_MINECLIP_PATH",
     "MINECLIP_ATTN_MD5",
     "load_mineclip",

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from VPT.lib.frames import resize_for_mineclip
+from steve1.mineclip.frames import resize_for_mineclip
 from steve1.mineclip.loading import DEFAULT_MINECLIP_PATH, load_mineclip
 from steve1.mineclip.mineclip import MineCLIP
 from steve1.mineclip.tokenizer import DEFAULT_VOCAB_PATH, ClipTokenizer
@@ -91,7 +91,7 @@ class MineCLIPEmbedder(GoalEmbedder):
     """:class:`GoalEmbedder` backed by MineCLIP (the STEVE-1/PTGM goal space, spec §3.3-§3.4).
 
     Frames are resized to 160x256 exactly as STEVE-1 does for MineCLIP
-    (:func:`VPT.lib.frames.resize_for_mineclip`: ``cv2.INTER_LINEAR``), then channels-first into
+    (:func:`steve1.mineclip.frames.resize_for_mineclip`: ``cv2.INTER_LINEAR``), then channels-first into
     ``MineCLIP.encode_video``. Give it the **raw** 360x640 env frames when you have them: that reproduces the
     official dataset embeddings. Frames already 160x256 are used as they are. With only 128x128 agent frames
     (the frames.mp4 an EpisodeStorage keeps), they are upsampled to 160x256; this restores the aspect ratio but

@@ -32,6 +32,7 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from steve1.mineclip.checkpoint import load_mineclip_state_dict
 from steve1.mineclip.clip import CLIP
 from steve1.mineclip.temporal import TemporalPooling, build_adapter_mlp
 
@@ -297,15 +298,13 @@ class MineCLIP(nn.Module):
     ):
         """Load an official-layout checkpoint (``{'state_dict': {'model.' + key: tensor}}``).
 
-        Thin wrapper over :func:`steve1.mineclip.loading.load_mineclip_state_dict` (file reading lives there).
+        Thin wrapper over :func:`steve1.mineclip.checkpoint.load_mineclip_state_dict` (file reading lives there).
         Unlike upstream (``strict=False``) the default is strict.
 
         Returns:
             ``torch.nn.modules.module._IncompatibleKeys`` (empty when strict).
 
         Raises:
-            FileNotFoundError, ValueError: see :func:`~steve1.mineclip.loading.load_mineclip_state_dict`.
+            FileNotFoundError, ValueError: see :func:`~steve1.mineclip.checkpoint.load_mineclip_state_dict`.
         """
-        from steve1.mineclip.loading import load_mineclip_state_dict
-
         return load_mineclip_state_dict(self, ckpt_or_path, strip_prefix=strip_prefix, strict=strict)

@@ -16,10 +16,10 @@ from steve1.mineclip import (
     load_mineclip,
     preprocess_frames,
 )
-from steve1.mineclip.loading import file_md5
+from steve1.mineclip.checkpoint import file_md5
 from steve1.mineclip.mineclip import MINECLIP_CONFIG
 from steve1.mineclip.tokenizer import CLIP_NUM_MERGES, pre_tokenize
-from VPT.lib.frames import resize_for_mineclip
+from steve1.mineclip.frames import MINECLIP_RESOLUTION, resize_for_mineclip
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-5
@@ -264,6 +264,21 @@ def small_embedder(small_model, tmp_path):
     letters = "abcdefghijklmnopqrstuvwxyz"
     merges = [f"{a} {b}" for a in letters for b in letters][: 1000 - 512 - 2]
     return MineCLIPEmbedder(small_model, vocab_path=write_vocab(tmp_path / "vocab1000.txt.gz", merges))
+
+
+def test_resize_for_mineclip_golden(fixtures_dir):
+    """The official cv2 call (fixtures README §6): bit-exact with opencv 5.0, else within ±1 grey level."""
+    import cv2
+
+    resize_golden = torch.load(fixtures_dir / "resize_golden.pt", weights_only=True)
+    expected = resize_golden["mineclip_frame_160x256x3"].numpy()
+    ours = resize_for_mineclip(resize_golden["pov_360x640"].numpy())
+    assert MINECLIP_RESOLUTION == (160, 256) and ours.dtype == np.uint8 and ours.shape == expected.shape
+    diff = np.abs(ours.astype(np.int16) - expected.astype(np.int16)).max()
+    assert diff <= (0 if cv2.__version__.startswith("5.0.") else 1), f"max |diff| {diff} grey levels"
+    for bad in (np.zeros((360, 640, 3), np.float32), np.zeros((360, 640), np.uint8)):
+        with pytest.raises(ValueError, match=r"^resize_for_mineclip: expected a uint8 frame \[H, W, 3\]"):
+            resize_for_mineclip(bad)
 
 
 def test_mineclip_embedder_video(small_embedder, golden):
