@@ -32,7 +32,8 @@ from typing import Any, Mapping, Optional, Union
 import torch
 from gymnasium import spaces
 
-from VPT.lib.loading import WeightsLoadError, load_model_config, load_policy_weights, read_state_dict
+from steve1.embed_conditioned_policy import load_model_config  # a STEVE-1 model config may hold goal_dim
+from VPT.lib.loading import WeightsLoadError, load_policy_weights, read_state_dict
 from VPT.lib.policy import MinecraftAgentPolicy
 
 __all__ = [

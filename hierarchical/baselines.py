@@ -404,7 +404,7 @@ def make_bc_trunk_venv(cfg: Mapping[str, Any], run_dir: os.PathLike, device: tor
 
     from goal_prior.load_prior import load_part_vpt_weights
     from sb3_vpt.policy import TRUNK_PREFIXES, VPTTrunk
-    from VPT.lib.loading import load_model_config
+    from steve1.embed_conditioned_policy import load_model_config  # the model config may hold goal_dim
     from VPT.lib.policy import MinecraftPolicy
 
     bc = load_bc_policy(cfg, device)

@@ -245,11 +245,9 @@ def load_low_level(cfg: Mapping[str, Any], action_space: Any, goal_dim: Optional
         steve1.utils.cli.UsageError: goal sizes disagree (the message blames the codebook). FileNotFoundError / WeightsLoadError: missing, unreadable or mismatching
             weights (plain VPT weights included).
     """
-    from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM
+    from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM, GOAL_KEY_PREFIX, load_model_config
     from steve1.MineRLConditionalAgent import build_conditional_policy, load_conditional_policy_weights
-    from VPT.lib.loading import load_model_config
-
-    from VPT.lib.loading import GOAL_KEY_PREFIX, read_state_dict
+    from VPT.lib.loading import read_state_dict
 
     config_dim = load_model_config(cfg["in_model"])[0].get("goal_dim")
     state_dict = read_state_dict(cfg["in_weights"])
@@ -272,7 +270,7 @@ def load_low_level(cfg: Mapping[str, Any], action_space: Any, goal_dim: Optional
 def prior_temperature(cfg: Mapping[str, Any]) -> float:
     """The goal prior's softmax temperature: the one stored in its weights file, else its model config's."""
     from goal_prior.load_prior import read_prior_info
-    from VPT.lib.loading import load_model_config
+    from steve1.embed_conditioned_policy import load_model_config  # the model config may hold goal_dim
 
     info = read_prior_info(cfg["prior_weights"])
     if info.temperature is not None:
@@ -302,7 +300,7 @@ def load_trunk(cfg: Mapping[str, Any], device: torch.device):
     """
     from goal_prior.load_prior import load_part_vpt_weights
     from sb3_vpt.policy import TRUNK_PREFIXES, VPTTrunk
-    from VPT.lib.loading import load_model_config
+    from steve1.embed_conditioned_policy import load_model_config  # the model config may hold goal_dim
     from VPT.lib.policy import MinecraftPolicy
 
     policy_kwargs, _ = load_model_config(cfg.get("highlevel_model") or cfg["in_model"])

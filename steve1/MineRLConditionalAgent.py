@@ -34,9 +34,9 @@ import torch
 from VPT.agent import default_device
 from VPT.lib.action_mapping import CameraHierarchicalMapping, agent_action_to_env
 from VPT.lib.frames import resize_for_agent
-from VPT.lib.loading import (GOAL_KEY_PREFIX, PathLike, WeightsLoadError, load_model_config, load_policy_weights,
-                             read_state_dict)
-from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM, GOAL_KEY, GoalConditionedAgentPolicy
+from VPT.lib.loading import PathLike, WeightsLoadError, load_policy_weights, read_state_dict
+from steve1.embed_conditioned_policy import (DEFAULT_GOAL_DIM, GOAL_KEY, GOAL_KEY_PREFIX, GoalConditionedAgentPolicy,
+                                             load_model_config)
 
 __all__ = ["MineRLConditionalAgent", "build_conditional_policy", "load_conditional_policy_weights"]
 
@@ -44,7 +44,7 @@ __all__ = ["MineRLConditionalAgent", "build_conditional_policy", "load_condition
 def build_conditional_policy(in_model: PathLike, action_space: Any = None,
                              goal_dim: int = DEFAULT_GOAL_DIM) -> GoalConditionedAgentPolicy:
     """A :class:`GoalConditionedAgentPolicy` with the architecture of ``in_model`` (an official ``.model`` pickle or
-    a YAML with ``policy_kwargs``/``pi_head_kwargs``), freshly initialised, on the CPU.
+    a YAML with ``policy_kwargs``/``pi_head_kwargs``, which may hold ``goal_dim``), freshly initialised, on the CPU.
 
     Args:
         in_model: model config file.
@@ -53,7 +53,8 @@ def build_conditional_policy(in_model: PathLike, action_space: Any = None,
         goal_dim: goal-embedding size.
 
     Raises:
-        FileNotFoundError, ValueError: see :func:`VPT.lib.loading.load_model_config`.
+        FileNotFoundError, ValueError: see :func:`steve1.embed_conditioned_policy.load_model_config`; a config
+            ``goal_dim`` that contradicts ``goal_dim``.
     """
     policy_kwargs, pi_head_kwargs = load_model_config(in_model)
     if action_space is None:
@@ -101,7 +102,8 @@ def load_conditional_policy_weights(policy: torch.nn.Module, path: PathLike,
         policy.load_state_dict(state_dict, strict=False)
         return (f"loaded {len(state_dict)} VPT tensors; {', '.join(sorted(goal_keys))} left at initialisation "
                 f"(plain VPT weights, spec §5.3)")
-    load_policy_weights(policy, path, strict=True)  # raises with a diagnosis of the mismatch
+    # raises with a diagnosis of the mismatch (the goal-specific causes come from the policy's explain method)
+    load_policy_weights(policy, path, strict=True, state_dict=state_dict)
     raise AssertionError("unreachable: load_policy_weights accepted mismatching weights")
 
 
@@ -111,7 +113,7 @@ class MineRLConditionalAgent:
     Args:
         env: optional env, kept as ``self.env`` (not validated).
         device: torch device; ``None`` = CUDA if available, else CPU.
-        policy_kwargs, pi_head_kwargs: VPT architecture (from :func:`VPT.lib.loading.load_model_config`).
+        policy_kwargs, pi_head_kwargs: VPT architecture (from :func:`steve1.embed_conditioned_policy.load_model_config`).
         goal_dim: goal-embedding size (512 for MineCLIP).
         sim: simulator plugin (``tasks.SIMULATORS`` key) that gives the action space (``ACTION_SPACE``) and the
             agent->env action conversion (``agent_action_to_env``); ``None`` = Minecraft through VPT's action mapping

@@ -308,7 +308,7 @@ def check_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None
         check_output_dir(args.tb_dir, where("tb_dir"))
     check_input_file(args.in_model, where("in_model"), "a policy architecture: a .model pickle or a YAML")
     try:
-        from VPT.lib.loading import load_model_config
+        from steve1.embed_conditioned_policy import load_model_config
 
         load_model_config(args.in_model)
     except ValueError as e:

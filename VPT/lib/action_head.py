@@ -159,7 +159,8 @@ class CategoricalActionHead(ActionHead):
 class DiagGaussianActionHead(ActionHead):
     """Diagonal Gaussian over ``R^d``: linear mean and a state-independent learned ``log_std`` (init 0).
 
-    ``pd`` is float ``[..., d, 2]`` holding ``[mean, log_std]`` (spec §4.5); used for continuous goals.
+    ``pd`` is float ``[..., d, 2]`` holding ``[mean, log_std]`` (spec §4.5); used for ``Box((d,))`` action
+    spaces.
 
     Args:
         input_dim: latent size.

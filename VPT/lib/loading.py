@@ -4,7 +4,9 @@
   (``d['model']['args']['net']['args']`` and ``d['model']['args']['pi_head_opts']``) or from a YAML file with the
   two blocks ``policy_kwargs:`` and ``pi_head_kwargs:`` (how the Crafter models are configured).
 * :func:`load_policy_weights` loads a ``torch.save(state_dict)`` file into a policy, strictly by default, and
-  explains a mismatch (STEVE-1 weights into plain VPT and the reverse, a different action space, a different size).
+  explains a mismatch (a different action space, a different size, whole modules that only one side has, i.e. the
+  weights of an extended policy into the base one or the reverse). A package that extends the policy adds its own
+  explanations through the ``explain`` argument or the policy's ``explain_weights_mismatch`` method.
 
 Where we deliberately differ from upstream: the official agents load with ``strict=False`` and so silently accept
 a wrong file (spec §12.1.12); here a mismatch raises :class:`WeightsLoadError` unless ``strict=False`` is asked for.
@@ -16,20 +18,28 @@ import copy
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Tuple, Union
+from typing import Any, Callable, Collection, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import torch
 import yaml
 from torch import nn
 
-__all__ = ["WeightsLoadError", "load_model_config", "read_state_dict", "load_policy_weights", "IncompatibleKeys"]
+from VPT.lib.policy_kwargs import POLICY_KWARGS_KEYS
+
+__all__ = ["WeightsLoadError", "load_model_config", "read_state_dict", "load_policy_weights", "IncompatibleKeys",
+           "ShapeError", "Explainer"]
 
 PathLike = Union[str, os.PathLike]
 
-#: Key prefixes stripped from weight files: STEVE-1 training saves ``policy.*`` (``module.policy.*`` on several GPUs).
+#: Key prefixes stripped from weight files: training loops that wrap the policy save ``policy.*``
+#: (``module.policy.*`` with DistributedDataParallel).
 STRIPPED_PREFIXES = ("module.policy.", "policy.")
-#: Parameters that only a goal-conditioned (STEVE-1) policy has.
-GOAL_KEY_PREFIX = "net.mineclip_embed_linear."
+
+#: ``(key, shape in the file, shape in the policy)`` of a tensor whose shapes differ.
+ShapeError = Tuple[str, tuple, tuple]
+#: ``explain(missing, unexpected, shape_errors) -> likely causes`` (sentences, most specific first), see
+#: :func:`load_policy_weights`.
+Explainer = Callable[[List[str], List[str], List[ShapeError]], List[str]]
 
 
 class WeightsLoadError(RuntimeError):
@@ -65,7 +75,7 @@ def _require_file(path: Path, what: str) -> None:
         raise FileNotFoundError(f"{what} file not found: {path}")
 
 
-def load_model_config(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def load_model_config(path: PathLike, extra_keys: Collection[str] = ()) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Read ``(policy_kwargs, pi_head_kwargs)`` from an official ``.model`` pickle or a YAML config.
 
     * ``.yaml`` / ``.yml``: a mapping with ``policy_kwargs:`` (required) and ``pi_head_kwargs:`` (optional, default
@@ -74,14 +84,21 @@ def load_model_config(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
       pi_head_kwargs}}}`` (other keys ignored).
 
     ``pi_head_kwargs['temperature']`` is cast with ``float()``. The ``policy_kwargs`` keys are checked against
-    :data:`VPT.lib.policy.POLICY_KWARGS_KEYS`.
+    :data:`VPT.lib.policy_kwargs.POLICY_KWARGS_KEYS` plus ``extra_keys``.
+
+    Args:
+        path: the config file.
+        extra_keys: ``policy_kwargs`` names accepted besides VPT's own: the extra arguments of an extended network
+            (a ``MinecraftAgentPolicy.net_class`` subclass). They are returned in ``policy_kwargs``; a plain
+            ``MinecraftPolicy`` refuses them, so whoever builds one from such a config removes them first.
+
+    Returns:
+        ``(policy_kwargs, pi_head_kwargs)``, deep copies.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: unreadable file, wrong nesting, or unknown keys (the message names the file).
     """
-    from VPT.lib.policy import POLICY_KWARGS_KEYS  # late import: policy.py re-exports this module's functions
-
     path = Path(path)
     _require_file(path, "model config")
     if path.suffix.lower() in (".yaml", ".yml"):
@@ -114,9 +131,10 @@ def load_model_config(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         raise ValueError(f"{path}: pi_head_kwargs must be a mapping, got {type(pi_head_kwargs).__name__}")
     policy_kwargs = copy.deepcopy(dict(policy_kwargs))
     pi_head_kwargs = copy.deepcopy(dict(pi_head_kwargs))
-    unknown = set(policy_kwargs) - POLICY_KWARGS_KEYS
+    accepted = POLICY_KWARGS_KEYS | frozenset(extra_keys)
+    unknown = set(policy_kwargs) - accepted
     if unknown:
-        raise ValueError(f"{path}: unknown policy_kwargs {sorted(unknown)}; accepted: {sorted(POLICY_KWARGS_KEYS)}")
+        raise ValueError(f"{path}: unknown policy_kwargs {sorted(unknown)}; accepted: {sorted(accepted)}")
     if "temperature" in pi_head_kwargs:
         try:
             pi_head_kwargs["temperature"] = float(pi_head_kwargs["temperature"])
@@ -127,7 +145,7 @@ def load_model_config(path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
 
 def read_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
     """Read a ``torch.save(state_dict)`` weights file onto the CPU, stripping a leading ``policy.`` or
-    ``module.policy.`` from every key (STEVE-1 training checkpoints).
+    ``module.policy.`` from every key (:data:`STRIPPED_PREFIXES`: checkpoints of training loops that wrap the policy).
 
     Loading uses ``weights_only=True``: nothing but tensors and containers is unpickled.
 
@@ -163,8 +181,36 @@ def read_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
     return state_dict
 
 
-def _diagnose(path: Path, missing: List[str], unexpected: List[str], shape_errors: List[Tuple[str, tuple, tuple]]) -> str:
-    """Human-readable explanation of a state-dict mismatch."""
+def _module_of(key: str) -> str:
+    return key.rsplit(".", 1)[0]
+
+
+def _extension_causes(own_keys: List[str], missing: List[str], unexpected: List[str]) -> List[str]:
+    """Causes for the signature of an extended policy: one side has whole modules the other lacks entirely, and the
+    keys agree otherwise (transformer blocks are left to the block-count cause)."""
+    blocks = "net.recurrent_layer.blocks."
+    missing = [k for k in missing if not k.startswith(blocks)]
+    unexpected = [k for k in unexpected if not k.startswith(blocks)]
+    own_modules = {_module_of(k) for k in own_keys}
+    missing_set = set(missing)
+    file_modules = {_module_of(k) for k in own_keys if k not in missing_set} | {_module_of(k) for k in unexpected}
+    if unexpected and not missing and not {_module_of(k) for k in unexpected} & own_modules:
+        modules = sorted({_module_of(k) for k in unexpected})
+        return [f"the file has whole modules this policy lacks ({_abbreviate(modules)}): these are the weights of a "
+                "policy that extends this network with them (a MinecraftAgentPolicy subclass with another "
+                "net_class, e.g. a conditioned policy): load them with that policy, or pass strict=False to ignore "
+                "those tensors"]
+    if missing and not unexpected and not {_module_of(k) for k in missing} & file_modules:
+        modules = sorted({_module_of(k) for k in missing})
+        return [f"the file lacks whole modules of this policy ({_abbreviate(modules)}): these are the weights of "
+                "the network it extends: load them into that network, or pass strict=False to load the rest and "
+                "keep those modules' initialisation"]
+    return []
+
+
+def _diagnose(path: Path, own_keys: List[str], missing: List[str], unexpected: List[str],
+              shape_errors: List[ShapeError], explain: Optional[Explainer] = None) -> str:
+    """Human-readable explanation of a state-dict mismatch: the keys, then the likely causes (``explain``'s first)."""
     lines = [f"{path}: the weights do not fit this policy."]
     if missing:
         lines.append(f"  missing keys ({len(missing)}): {_abbreviate(missing)}")
@@ -175,20 +221,9 @@ def _diagnose(path: Path, missing: List[str], unexpected: List[str], shape_error
     if len(shape_errors) > 6:
         lines.append(f"  ... ({len(shape_errors) - 6} more shape mismatches)")
 
-    causes = []
-    goal_unexpected = [k for k in unexpected if k.startswith(GOAL_KEY_PREFIX)]
-    goal_missing = [k for k in missing if k.startswith(GOAL_KEY_PREFIX)]
-    if goal_unexpected:
-        causes.append(
-            "these look like STEVE-1 (goal-conditioned) weights (they have net.mineclip_embed_linear.*): load them "
-            "with steve1's MineRLConditionalAgent, or build the policy with policy_kwargs goal_dim=<goal embedding size>"
-        )
-    if goal_missing:
-        causes.append(
-            "these look like plain VPT weights (no net.mineclip_embed_linear.*) loaded into a goal-conditioned "
-            "policy: load them with VPT.agent.MineRLAgent, or pass strict=False to start goal-conditioned training "
-            "from VPT (mineclip_embed_linear keeps its initialisation)"
-        )
+    causes = list(explain(missing, unexpected, shape_errors)) if explain is not None else []
+    if not causes:
+        causes += _extension_causes(own_keys, missing, unexpected)
     for key, in_file, in_policy in shape_errors:
         if key.startswith("pi_head.") and key.endswith(".weight") and len(in_file) == len(in_policy) == 2 \
                 and in_file[0] != in_policy[0]:
@@ -209,7 +244,7 @@ def _diagnose(path: Path, missing: List[str], unexpected: List[str], shape_error
         causes.append("the number of transformer blocks differs: check n_recurrence_layers in the config")
     if not causes:
         if missing and unexpected and len(unexpected) >= len(missing):
-            causes.append("the key names differ: is this a VPT/STEVE-1 policy state dict (keys net.*, pi_head.*, value_head.*)?")
+            causes.append("the key names differ: is this a VPT policy state dict (keys net.*, pi_head.*, value_head.*)?")
         elif missing:
             causes.append("the file lacks part of the network (an incomplete or differently configured checkpoint)")
         else:
@@ -218,7 +253,8 @@ def _diagnose(path: Path, missing: List[str], unexpected: List[str], shape_error
     return "\n".join(lines)
 
 
-def load_policy_weights(policy: nn.Module, path: PathLike, strict: bool = True) -> IncompatibleKeys:
+def load_policy_weights(policy: nn.Module, path: PathLike, strict: bool = True, explain: Optional[Explainer] = None,
+                        state_dict: Optional[Mapping[str, torch.Tensor]] = None) -> IncompatibleKeys:
     """Load a weights file into ``policy`` (any ``nn.Module``; normally a ``MinecraftAgentPolicy``).
 
     Official ``.weights`` files are ``torch.save(policy.state_dict())`` without prefix; a leading ``policy.`` /
@@ -226,20 +262,28 @@ def load_policy_weights(policy: nn.Module, path: PathLike, strict: bool = True) 
 
     Args:
         policy: the module to fill.
-        path: the weights file.
+        path: the weights file (named in errors).
         strict: raise on missing or unexpected keys (shape mismatches always raise). With ``strict=False`` the
             matching keys are loaded and the others reported in the return value.
+        explain: ``explain(missing keys, unexpected keys, [(key, shape in file, shape in policy)])`` -> list of
+            likely causes (sentences) for a mismatch; a package that extends the policy passes one that recognises
+            its own modules. Default: the policy's ``explain_weights_mismatch`` method when it has one
+            (``MinecraftAgentPolicy`` and its subclasses). Its causes come first and replace the generic "whole
+            modules" cause.
+        state_dict: the file's tensors when the caller already read them with :func:`read_state_dict` (the file
+            is then not read again).
 
     Returns:
         :class:`IncompatibleKeys` (empty lists after a strict load).
 
     Raises:
         FileNotFoundError: no such file.
-        WeightsLoadError: unreadable file, or keys/shapes that do not fit, with the likely cause (e.g. "these look
-            like STEVE-1 weights; load them with steve1's MineRLConditionalAgent").
+        WeightsLoadError: unreadable file, or keys/shapes that do not fit, with the likely cause (e.g. "the file
+            has whole modules this policy lacks (net.x): these are the weights of a policy that extends this
+            network with them ...").
     """
     path = Path(path)
-    state_dict = read_state_dict(path)
+    state_dict = read_state_dict(path) if state_dict is None else dict(state_dict)
     own = policy.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -249,6 +293,8 @@ def load_policy_weights(policy: nn.Module, path: PathLike, strict: bool = True) 
         if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
     ]
     if shape_errors or (strict and (missing or unexpected)):
-        raise WeightsLoadError(_diagnose(path, missing, unexpected, shape_errors))
+        if explain is None:
+            explain = getattr(policy, "explain_weights_mismatch", None)
+        raise WeightsLoadError(_diagnose(path, list(own), missing, unexpected, shape_errors, explain))
     policy.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
     return IncompatibleKeys(missing, unexpected)

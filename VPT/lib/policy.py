@@ -3,7 +3,7 @@
 :class:`MinecraftPolicy` (``policy.net``) maps frames to a latent::
 
     img uint8 [B, T, H, W, 3] -> /255 -> ImpalaCNN -> LayerNorm/Linear/ReLU to hidsize  (img_process)
-        [+ mineclip_embed_linear(goal embedding)]                                        (goal-conditioned only)
+        -> condition(x, ob, first)                                                      (extension point: identity)
         -> n_recurrence_layers x ResidualRecurrentBlock (masked attention over a memory)  (recurrent_layer)
         -> ReLU -> lastlayer -> final_ln                                                 -> latent [B, T, hidsize]
 
@@ -11,9 +11,15 @@
 (``value_head``), and the official entry points ``initial_state``, ``forward``, ``act``, ``get_logprob_of_action``,
 ``get_kl_of_action_dists`` and ``v``.
 
+Extension point for conditioned policies: a subclass of :class:`MinecraftPolicy` overrides
+:meth:`MinecraftPolicy.condition` (it reads its extra inputs from ``ob`` and changes the image embedding before the
+transformer; it may register new modules after ``super().__init__()``, so their state-dict keys come after
+``net.final_ln.*``), and a subclass of :class:`MinecraftAgentPolicy` sets ``net_class`` to it. This package itself
+knows nothing of what conditions a policy.
+
 One implementation serves every setting by configuration: the MineRL action space
 ``Dict(camera=Discrete(121), buttons=Discrete(8641))``, any ``Discrete(n)`` (Crafter's 17 actions, a codebook of
-N goals) and ``Box((d,))``; any ``img_shape`` (128x128 Minecraft frames, 64x64 Crafter frames).
+N codes) and ``Box((d,))``; any ``img_shape`` (128x128 Minecraft frames, 64x64 Crafter frames).
 
 Hyperparameters come from an official ``.model`` pickle or a YAML file through
 :func:`VPT.lib.loading.load_model_config`; weights are loaded with :func:`VPT.lib.loading.load_policy_weights`
@@ -37,6 +43,7 @@ from VPT.lib.action_head import ActionHead, make_action_head
 from VPT.lib.impala_cnn import ImpalaCNN
 from VPT.lib.loading import load_model_config, load_policy_weights
 from VPT.lib.masked_attention import MaskedAttentionState
+from VPT.lib.policy_kwargs import POLICY_KWARGS_KEYS
 from VPT.lib.scaled_mse_head import ScaledMSEHead
 from VPT.lib.util import FanInInitReLULayer, ResidualRecurrentBlocks
 
@@ -50,41 +57,6 @@ __all__ = [
     "load_policy_weights",
     "tree_map",
 ]
-
-#: Every key a ``policy_kwargs`` dict may hold (the official ``MinecraftPolicy`` arguments plus ``goal_dim``).
-POLICY_KWARGS_KEYS = frozenset(
-    {
-        "recurrence_type",
-        "impala_width",
-        "impala_chans",
-        "obs_processing_width",
-        "hidsize",
-        "single_output",
-        "img_shape",
-        "scale_input_img",
-        "only_img_input",
-        "init_norm_kwargs",
-        "impala_kwargs",
-        "input_shape",
-        "active_reward_monitors",
-        "img_statistics",
-        "first_conv_norm",
-        "diff_mlp_embedding",
-        "attention_mask_style",
-        "attention_heads",
-        "attention_memory_size",
-        "use_pointwise_layer",
-        "pointwise_ratio",
-        "pointwise_use_activation",
-        "n_recurrence_layers",
-        "recurrence_is_residual",
-        "timesteps",
-        "use_pre_lstm_ln",
-        "goal_dim",
-        "frames_per_pass",
-    }
-)
-
 
 def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
     """Apply ``fn`` to every leaf of nested dicts/lists/tuples (``None`` leaves are kept as ``None``)."""
@@ -142,11 +114,10 @@ class MinecraftPolicy(nn.Module):
     ``attention_memory_size``, ``timesteps``, ``pointwise_ratio``, ``use_pre_lstm_ln``. ``recurrence_type`` must be
     ``"transformer"`` and ``attention_mask_style`` ``"clipped_causal"``.
 
+    The state-dict keys are exactly the official VPT ones. Conditioning (an input besides the frames) is added by a
+    subclass that overrides :meth:`condition` (module docstring).
+
     Args:
-        goal_dim: if set, the policy is goal-conditioned (STEVE-1): ``mineclip_embed_linear = Linear(goal_dim,
-            hidsize)`` (registered last, after ``final_ln``, as in STEVE-1's state dict) and its output is added to the
-            image embedding before the transformer; ``ob["mineclip_embed"]`` float ``[B, T, goal_dim]`` is then
-            required. ``None`` (default) gives exactly the official VPT key set.
         frames_per_pass: see :class:`ImpalaCNN` (an execution detail, not a hyperparameter).
 
     Raises:
@@ -182,7 +153,6 @@ class MinecraftPolicy(nn.Module):
         recurrence_is_residual: bool = True,
         timesteps: Optional[int] = None,
         use_pre_lstm_ln: bool = True,
-        goal_dim: Optional[int] = None,
         frames_per_pass: int = 32,
         **unknown_kwargs,
     ):
@@ -202,7 +172,6 @@ class MinecraftPolicy(nn.Module):
         self.hidsize = hidsize
         self.single_output = single_output
         self.img_shape = tuple(int(v) for v in img_shape)
-        self.goal_dim = goal_dim
         chans = tuple(int(impala_width * c) for c in impala_chans)
 
         # Dense layers use LayerNorm where the convs use GroupNorm/BatchNorm.
@@ -242,8 +211,6 @@ class MinecraftPolicy(nn.Module):
         )
         self.lastlayer = FanInInitReLULayer(hidsize, hidsize, layer_type="linear", **dense_init_norm_kwargs)
         self.final_ln = nn.LayerNorm(hidsize)
-        if goal_dim is not None:
-            self.mineclip_embed_linear = nn.Linear(goal_dim, hidsize)
 
     def output_latent_size(self) -> int:
         return self.hidsize
@@ -257,8 +224,25 @@ class MinecraftPolicy(nn.Module):
 
     def encode_images(self, img: torch.Tensor) -> torch.Tensor:
         """The image encoder (preprocessing, ImpalaCNN, dense layer): uint8 ``[B, T, H, W, 3]`` -> float
-        ``[B, T, hidsize]``, the input of the goal embedding sum and the transformer."""
+        ``[B, T, hidsize]``, the input of :meth:`condition` and then of the transformer."""
         return self.img_process(self.img_preprocess(img))
+
+    def condition(self, x: torch.Tensor, ob: Mapping[str, torch.Tensor], first: torch.Tensor) -> torch.Tensor:
+        """Extension point: change the image embedding with the other inputs of ``ob`` before the transformer.
+
+        VPT is unconditioned: ``x`` is returned as is. A conditioned subclass returns a tensor of the same shape
+        (e.g. ``x`` plus a projection of an extra ``ob`` entry) and raises ``ValueError`` on missing or mis-shaped
+        inputs.
+
+        Args:
+            x: float ``[B, T, hidsize]``, the image embedding (:meth:`encode_images`).
+            ob: the observation dict given to :meth:`forward` (``"img"`` or ``"img_features"`` plus any extra entries).
+            first: bool ``[B, T]``, True at episode starts.
+
+        Returns:
+            float ``[B, T, hidsize]``.
+        """
+        return x
 
     def forward(
         self, ob: Mapping[str, torch.Tensor], state_in: Sequence[MaskedAttentionState], context: Mapping[str, Any]
@@ -266,10 +250,9 @@ class MinecraftPolicy(nn.Module):
         """Frames -> latent.
 
         Args:
-            ob: ``{"img": uint8 [B, T, H, W, 3]}`` plus ``"mineclip_embed": float [B, T, goal_dim]`` when
-                goal-conditioned (an all-zero goal embedding is the unconditional input). Instead of ``"img"``,
-                ``"img_features"``: float ``[B, T, hidsize]`` = :meth:`encode_images` of the frames, computed
-                earlier (classifier-free guidance encodes each frame once for its two rows).
+            ob: ``{"img": uint8 [B, T, H, W, 3]}`` plus whatever :meth:`condition` reads (nothing in VPT). Instead
+                of ``"img"``, ``"img_features"``: float ``[B, T, hidsize]`` = :meth:`encode_images` of the frames,
+                computed earlier (so that a frame used by several rows is encoded once).
             state_in: recurrent state (:meth:`initial_state` or a previous ``state_out``).
             context: ``{"first": bool [B, T]}``, True at the first frame of an episode (any frame of the chunk).
 
@@ -296,15 +279,7 @@ class MinecraftPolicy(nn.Module):
             x = self.encode_images(img)
         else:
             raise ValueError(f"MinecraftPolicy: ob must hold 'img' uint8 [B, T, H, W, 3], got keys {sorted(ob)}")
-        if self.goal_dim is not None:
-            goal = ob.get("mineclip_embed")
-            if goal is None or tuple(goal.shape) != (*first.shape, self.goal_dim):
-                got = "nothing" if goal is None else list(goal.shape)
-                raise ValueError(
-                    f"goal-conditioned policy: ob['mineclip_embed'] must be float [B, T, {self.goal_dim}] = "
-                    f"{[*first.shape, self.goal_dim]}, got {got}"
-                )
-            x = x + self.mineclip_embed_linear(goal.to(x.dtype))
+        x = self.condition(x, ob, first)
         if self.pre_lstm_ln is not None:
             x = self.pre_lstm_ln(x)
         x, state_out = self.recurrent_layer(x, first, state_in)
@@ -323,17 +298,23 @@ class MinecraftAgentPolicy(nn.Module):
         action_space: gymnasium action space (see :func:`VPT.lib.action_head.make_action_head`): the MineRL
             ``Dict(camera=Discrete(121), buttons=Discrete(8641))`` (key order = state-dict order),
             ``Discrete(n)`` or ``Box((d,))``.
-        policy_kwargs: :class:`MinecraftPolicy` arguments.
+        policy_kwargs: the arguments of ``net_class``.
         pi_head_kwargs: action-head options, ``{"temperature": float}`` (2.0 for the official models).
 
     The probability distribution ``pd`` returned by :meth:`forward` is: for a dict space a dict of per-head
     float32 log-probs ``[B, T, 1, n_k]``; for ``Discrete(n)`` a tensor ``[B, T, 1, n]``; for ``Box((d,))`` a
     tensor ``[B, T, d, 2]`` (mean, log-std).
+
+    Attributes:
+        net_class: the network built from ``policy_kwargs`` (:class:`MinecraftPolicy`); a subclass sets it to a
+            conditioned :class:`MinecraftPolicy` subclass (the extension point, module docstring).
     """
+
+    net_class: type = MinecraftPolicy
 
     def __init__(self, action_space: Any, policy_kwargs: Mapping[str, Any], pi_head_kwargs: Optional[Mapping[str, Any]] = None):
         super().__init__()
-        self.net = MinecraftPolicy(**dict(policy_kwargs))
+        self.net = self.net_class(**dict(policy_kwargs))
         self.action_space = action_space
         self.value_head = ScaledMSEHead(self.net.output_latent_size(), 1)
         pi_head_kwargs = dict(pi_head_kwargs or {})
@@ -350,6 +331,18 @@ class MinecraftAgentPolicy(nn.Module):
         blocks of ``(None, (K zeros [B, maxlen, hidsize], V zeros [B, maxlen, hidsize]))``."""
         return self.net.initial_state(batch_size, device=self.device)
 
+    def explain_weights_mismatch(self, missing: List[str], unexpected: List[str],
+                                 shape_errors: List[tuple]) -> List[str]:
+        """Likely causes of a weights file that does not fit, specific to this policy class (sentences), used by
+        :func:`VPT.lib.loading.load_policy_weights` before its generic ones. VPT has none; a subclass that adds
+        modules explains their absence or presence here.
+
+        Args:
+            missing, unexpected: state-dict keys absent from the file / absent from the policy.
+            shape_errors: ``(key, shape in the file, shape in the policy)``.
+        """
+        return []
+
     def reset_parameters(self) -> None:
         """Re-initialise the action and value heads (the trunk keeps its weights)."""
         self.pi_head.reset_parameters()
@@ -359,7 +352,7 @@ class MinecraftAgentPolicy(nn.Module):
         """Run the network on a chunk.
 
         Args:
-            obs: ``{"img": uint8 [B, T, H, W, 3]}`` (+ ``"mineclip_embed"`` for a goal-conditioned net; an optional
+            obs: ``{"img": uint8 [B, T, H, W, 3]}`` (+ the inputs a conditioned ``net`` reads; an optional
                 ``"mask"`` entry holds allowed-action masks for the categorical heads).
             first: bool ``[B, T]``, True at episode starts.
             state_in: recurrent state.
@@ -421,7 +414,7 @@ class MinecraftAgentPolicy(nn.Module):
         ``.clone()`` them before using them in autograd.
 
         Args:
-            obs: ``{"img": uint8 [B, H, W, 3]}`` (+ ``"mineclip_embed": [B, goal_dim]``), no time axis.
+            obs: ``{"img": uint8 [B, H, W, 3]}`` (+ a conditioned ``net``'s inputs, ``[B, ...]``), no time axis.
             first: bool ``[B]``.
             state_in: recurrent state.
             stochastic: sample (Gumbel-max) instead of taking the argmax.
@@ -443,7 +436,8 @@ class MinecraftAgentPolicy(nn.Module):
     def _act_on_pd(self, pd: Any, vpred: torch.Tensor, state_out, stochastic: bool, taken_action: Any,
                    return_pd: bool):
         """The end of :meth:`act` from a single-step ``pd`` ``[B, 1, ...]`` and ``vpred`` ``[B', 1, 1]``: choose
-        (or score ``taken_action``) and build ``(action, state_out, result)``. Shared with STEVE-1's guided act.
+        (or score ``taken_action``) and build ``(action, state_out, result)``. For subclasses that compute ``pd``
+        otherwise (e.g. by combining several rows).
 
         Raises:
             ValueError: NaN log-probability.

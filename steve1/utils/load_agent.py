@@ -6,8 +6,8 @@ from typing import Optional, Union
 
 import torch
 
-from VPT.lib.loading import PathLike, load_model_config
-from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM
+from VPT.lib.loading import PathLike
+from steve1.embed_conditioned_policy import DEFAULT_GOAL_DIM, load_model_config
 from steve1.MineRLConditionalAgent import MineRLConditionalAgent
 
 __all__ = ["make_agent"]

@@ -1,13 +1,22 @@
-"""STEVE-1 conditional policy: goldens of the official code (fixtures README §4), batched classifier-free guidance,
-strict weight loading (spec §5, §12.1.12)."""
+"""STEVE-1 conditional policy: the goal input on VPT's extension point, goldens of the official code (fixtures
+README §2, §4), batched classifier-free guidance, strict weight loading and the STEVE-1/VPT mix-up messages
+(spec §5, §12.1.12)."""
+import json
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from gymnasium import spaces
 
 from float_tolerance import assert_reordered_close, value_term_scale
-from VPT.lib.loading import WeightsLoadError, load_model_config
-from steve1.embed_conditioned_policy import GoalConditionedAgentPolicy
+from VPT.lib import loading as vpt_loading
+from VPT.lib.action_mapping import CameraHierarchicalMapping
+from VPT.lib.loading import WeightsLoadError, load_policy_weights
+from VPT.lib.policy import MinecraftAgentPolicy
+from steve1.embed_conditioned_policy import (GOAL_KEY_PREFIX, GoalConditionedAgentPolicy,
+                                             GoalConditionedMinecraftPolicy, explain_goal_weights_mismatch,
+                                             load_model_config)
 from steve1.MineRLConditionalAgent import (MineRLConditionalAgent, build_conditional_policy,
                                            load_conditional_policy_weights)
 
@@ -218,3 +227,92 @@ def test_make_agent_and_text_prompt_goal(fixtures_dir, steve1_weights):
     goal = text_goal_embedding("chop a tree", FakeEmbedder())
     assert goal.shape == (1, 512)
     agent.get_action({"pov": np.zeros((128, 128, 3), np.uint8)}, goal)
+
+
+# ---- the goal input on VPT's extension point, and the STEVE-1 weight layout ------------------------------------
+
+
+def minerl_action_space():
+    return CameraHierarchicalMapping(n_camera_bins=11).get_action_space_update()
+
+
+def test_goal_conditioned_manifest_matches_steve1(fixtures_dir):
+    manifest = json.loads((fixtures_dir / "steve1_2x_manifest.json").read_text())
+    with torch.device("meta"):
+        policy = GoalConditionedAgentPolicy(minerl_action_space(), manifest["policy_kwargs"], {"temperature": 2.0},
+                                            goal_dim=512)
+    ours = [(k, list(v.shape)) for k, v in policy.state_dict().items()]
+    assert ours == [(k, v["shape"]) for k, v in manifest["state_dict"].items()]
+
+
+def test_goal_is_added_to_the_image_embedding():
+    policy = _tiny_policy(spaces.Discrete(5))
+    assert isinstance(policy.net, GoalConditionedMinecraftPolicy) and policy.net.goal_dim == 8
+    keys = list(policy.state_dict())
+    n_net = sum(k.startswith("net.") for k in keys)
+    assert keys[n_net - 2:n_net] == ["net.mineclip_embed_linear.weight", "net.mineclip_embed_linear.bias"]
+    img = torch.randint(0, 256, (1, 2, 16, 16, 3), dtype=torch.uint8)
+    first = torch.zeros(1, 2, dtype=torch.bool)
+    goal = torch.randn(1, 2, 8)
+    with torch.no_grad():
+        (pd_goal, _, _), _ = policy({"img": img, "mineclip_embed": goal}, first, policy.initial_state(1))
+        (pd_zero, _, _), _ = policy({"img": img, "mineclip_embed": torch.zeros(1, 2, 8)}, first, policy.initial_state(1))
+        # the goal is added to the image embedding: zeroing the projection's weight makes the goal irrelevant
+        policy.net.mineclip_embed_linear.weight.zero_()
+        (pd_nogoal_w, _, _), _ = policy({"img": img, "mineclip_embed": goal}, first, policy.initial_state(1))
+    assert not torch.allclose(pd_goal, pd_zero, atol=1e-4)
+    assert torch.equal(pd_nogoal_w, pd_zero)  # the same goal term, bias + 0, in both: bit-for-bit
+    with pytest.raises(ValueError, match=r"ob\['mineclip_embed'\] must be float \[B, T, 8\] = \[1, 2, 8\], got nothing"):
+        policy({"img": img}, first, policy.initial_state(1))
+    with pytest.raises(ValueError, match="contradicts"):
+        GoalConditionedAgentPolicy(spaces.Discrete(5), {**TINY_KWARGS, "goal_dim": 4}, {}, goal_dim=8)
+    with pytest.raises(ValueError, match="goal_dim must be >= 1"):
+        GoalConditionedAgentPolicy(spaces.Discrete(5), TINY_KWARGS, {}, goal_dim=0)
+
+
+def test_model_config_with_goal_dim(tmp_path):
+    path = tmp_path / "tiny_goal.yaml"
+    path.write_text(yaml.safe_dump({"policy_kwargs": {**TINY_KWARGS, "goal_dim": 8}}))
+    with pytest.raises(ValueError, match="goal_dim"):  # VPT's reader knows nothing of goals
+        vpt_loading.load_model_config(path)
+    policy_kwargs, _ = load_model_config(path)
+    assert policy_kwargs["goal_dim"] == 8
+    assert GoalConditionedAgentPolicy(spaces.Discrete(5), policy_kwargs, {}, goal_dim=8).net.goal_dim == 8
+
+
+def test_steve1_weights_into_plain_vpt_explain_themselves(tmp_path, fixtures_dir):
+    merged = {**torch.load(fixtures_dir / "vpt_small.weights", weights_only=True),
+              **torch.load(fixtures_dir / "steve1_small_extra.weights", weights_only=True)}
+    path = tmp_path / "steve1_small.weights"
+    torch.save(merged, path)
+    policy_kwargs, pi_head_kwargs = load_model_config(fixtures_dir / "vpt_small.model")
+    policy = MinecraftAgentPolicy(minerl_action_space(), policy_kwargs, pi_head_kwargs)
+    # VPT's loader alone names the extra module ...
+    with pytest.raises(WeightsLoadError) as err:
+        load_policy_weights(policy, path)
+    message = str(err.value)
+    assert "steve1_small.weights" in message and "unexpected keys (2)" in message
+    assert "whole modules this policy lacks (net.mineclip_embed_linear)" in message
+    # ... and with steve1's explanation it says what they are and how to load them
+    with pytest.raises(WeightsLoadError) as err:
+        load_policy_weights(policy, path, explain=explain_goal_weights_mismatch)
+    message = str(err.value)
+    assert "net.mineclip_embed_linear.weight" in message and "unexpected keys (2)" in message
+    assert "STEVE-1" in message and "MineRLConditionalAgent" in message and "GoalConditionedAgentPolicy" in message
+
+    # they load into a goal-conditioned policy
+    goal_policy = GoalConditionedAgentPolicy(minerl_action_space(), policy_kwargs, pi_head_kwargs, goal_dim=512)
+    assert load_policy_weights(goal_policy, path) == ([], [])
+    assert torch.equal(goal_policy.net.mineclip_embed_linear.bias, merged[GOAL_KEY_PREFIX + "bias"])
+
+
+def test_plain_vpt_weights_into_goal_conditioned_policy(fixtures_dir):
+    policy_kwargs, pi_head_kwargs = load_model_config(fixtures_dir / "vpt_small.model")
+    goal_policy = GoalConditionedAgentPolicy(minerl_action_space(), policy_kwargs, pi_head_kwargs, goal_dim=512)
+    # the policy's explain_weights_mismatch gives the STEVE-1 cause through VPT's loader
+    with pytest.raises(WeightsLoadError, match="(?s)vpt_small.weights.*plain VPT weights.*strict=False"):
+        load_policy_weights(goal_policy, fixtures_dir / "vpt_small.weights")
+    missing, unexpected = load_policy_weights(goal_policy, fixtures_dir / "vpt_small.weights", strict=False)
+    assert missing == ["net.mineclip_embed_linear.weight", "net.mineclip_embed_linear.bias"] and unexpected == []
+    reference = torch.load(fixtures_dir / "vpt_small.weights", weights_only=True)
+    assert torch.equal(goal_policy.net.final_ln.weight, reference["net.final_ln.weight"])

@@ -1,8 +1,26 @@
-"""Shared helpers for the VPT tests: a tiny randomly-initialised policy config (seconds on one thread)."""
+"""Shared helpers for the VPT tests: a tiny randomly-initialised policy config (seconds on one thread), and a
+conditioned policy written the way an extension writes one (``condition`` + ``net_class``)."""
 import pytest
 import torch
+from torch import nn
 
-from VPT.lib.policy import MinecraftAgentPolicy
+from VPT.lib.policy import MinecraftAgentPolicy, MinecraftPolicy
+
+
+class ExtendedNet(MinecraftPolicy):
+    """A conditioned VPT net: an extra input ``ob["extra"]`` float ``[B, T, extra_dim]``, projected by
+    ``extra_linear`` (registered after VPT's modules) and added to the image embedding."""
+
+    def __init__(self, extra_dim, **policy_kwargs):
+        super().__init__(**policy_kwargs)
+        self.extra_linear = nn.Linear(extra_dim, self.hidsize)
+
+    def condition(self, x, ob, first):
+        return x + self.extra_linear(ob["extra"])
+
+
+class ExtendedPolicy(MinecraftAgentPolicy):
+    net_class = ExtendedNet
 
 
 def tiny_policy_kwargs(**overrides):
@@ -27,10 +45,11 @@ def tiny_policy_kwargs(**overrides):
     return kwargs
 
 
-def make_tiny_policy(action_space, seed=0, temperature=2.0, **overrides):
-    """Tiny policy in eval mode with every parameter perturbed, so that biases/LayerNorms are not at their init."""
+def make_tiny_policy(action_space, seed=0, temperature=2.0, policy_class=MinecraftAgentPolicy, **overrides):
+    """Tiny policy (``policy_class``) in eval mode with every parameter perturbed, so that biases/LayerNorms are not
+    at their init."""
     torch.manual_seed(seed)
-    policy = MinecraftAgentPolicy(action_space, tiny_policy_kwargs(**overrides), {"temperature": temperature})
+    policy = policy_class(action_space, tiny_policy_kwargs(**overrides), {"temperature": temperature})
     with torch.no_grad():
         for p in policy.parameters():
             if p.dtype.is_floating_point:
@@ -43,7 +62,8 @@ def make_tiny_policy(action_space, seed=0, temperature=2.0, **overrides):
 
 @pytest.fixture
 def tiny_policy_factory():
-    """``make_tiny_policy(action_space, seed=0, temperature=2.0, **policy_kwargs_overrides)``."""
+    """``make_tiny_policy(action_space, seed=0, temperature=2.0, policy_class=MinecraftAgentPolicy,
+    **policy_kwargs_overrides)``."""
     return make_tiny_policy
 
 
@@ -51,3 +71,9 @@ def tiny_policy_factory():
 def tiny_kwargs():
     """``tiny_policy_kwargs(**overrides)``."""
     return tiny_policy_kwargs
+
+
+@pytest.fixture
+def extended_policy_class():
+    """:class:`ExtendedPolicy` (its net takes ``extra_dim`` and reads ``ob["extra"]``)."""
+    return ExtendedPolicy

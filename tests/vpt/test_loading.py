@@ -1,5 +1,7 @@
 """Model configs (.model pickle and YAML) and weight files: loading, prefix stripping, and the clear errors for
-STEVE-1/VPT mix-ups, head-size mismatches, truncated and missing files."""
+extended/base policy mix-ups, head-size mismatches, truncated and missing files. (STEVE-1/VPT mix-ups:
+tests/steve1/test_conditional_policy.py.)"""
+import inspect
 import datetime
 import pickle
 
@@ -10,7 +12,8 @@ from gymnasium import spaces
 
 from VPT.lib.action_mapping import CameraHierarchicalMapping
 from VPT.lib.loading import WeightsLoadError, load_model_config, load_policy_weights, read_state_dict
-from VPT.lib.policy import MinecraftAgentPolicy
+from VPT.lib.policy import MinecraftAgentPolicy, MinecraftPolicy
+from VPT.lib.policy_kwargs import POLICY_KWARGS_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -67,33 +70,62 @@ def test_bad_model_pickle_names_the_file(tmp_path):
         load_model_config(tmp_path / "nothing.model")
 
 
-def test_steve1_weights_into_plain_vpt_explain_themselves(tmp_path, fixtures_dir, small_config):
-    merged = {**torch.load(fixtures_dir / "vpt_small.weights", weights_only=True),
-              **torch.load(fixtures_dir / "steve1_small_extra.weights", weights_only=True)}
-    path = tmp_path / "steve1_small.weights"
-    torch.save(merged, path)
-    policy = MinecraftAgentPolicy(minerl_space(), *small_config)
+def test_policy_kwargs_keys_are_the_network_arguments():
+    params = inspect.signature(MinecraftPolicy.__init__).parameters
+    assert POLICY_KWARGS_KEYS == {n for n, p in params.items() if n != "self" and p.kind == p.POSITIONAL_OR_KEYWORD}
+
+
+def test_extension_keys_are_accepted_only_when_named(tmp_path, small_config):
+    path = tmp_path / "extended.yaml"
+    path.write_text(yaml.safe_dump({"policy_kwargs": {**small_config[0], "extra_dim": 3}}))
+    with pytest.raises(ValueError, match="extended.yaml: unknown policy_kwargs \\['extra_dim'\\]"):
+        load_model_config(path)
+    policy_kwargs, _ = load_model_config(path, extra_keys={"extra_dim"})
+    assert policy_kwargs == {**small_config[0], "extra_dim": 3}
+
+
+def test_extended_weights_into_the_base_policy_explain_themselves(tmp_path, tiny_policy_factory,
+                                                                  extended_policy_class):
+    extended = tiny_policy_factory(spaces.Discrete(5), policy_class=extended_policy_class, extra_dim=3)
+    path = tmp_path / "extended.weights"
+    torch.save(extended.state_dict(), path)
+    plain = tiny_policy_factory(spaces.Discrete(5), seed=3)
     with pytest.raises(WeightsLoadError) as err:
-        load_policy_weights(policy, path)
+        load_policy_weights(plain, path)
     message = str(err.value)
-    assert "steve1_small.weights" in message
-    assert "net.mineclip_embed_linear.weight" in message and "unexpected keys (2)" in message
-    assert "STEVE-1" in message and "MineRLConditionalAgent" in message
+    assert "extended.weights" in message and "unexpected keys (2): net.extra_linear.bias, net.extra_linear.weight" \
+        in message
+    assert "whole modules this policy lacks (net.extra_linear)" in message and "strict=False" in message
+    # strict=False loads every tensor of the base network and reports the others
+    missing, unexpected = load_policy_weights(plain, path, strict=False)
+    assert missing == [] and sorted(unexpected) == ["net.extra_linear.bias", "net.extra_linear.weight"]
+    assert all(torch.equal(v, extended.state_dict()[k]) for k, v in plain.state_dict().items())
 
-    # ... and they load into a goal-conditioned policy.
-    goal_policy = MinecraftAgentPolicy(minerl_space(), {**small_config[0], "goal_dim": 512}, small_config[1])
-    assert load_policy_weights(goal_policy, path) == ([], [])
-    assert torch.equal(goal_policy.net.mineclip_embed_linear.bias, merged["net.mineclip_embed_linear.bias"])
+    # ... and the reverse: base weights into the extended policy
+    torch.save(plain.state_dict(), tmp_path / "base.weights")
+    with pytest.raises(WeightsLoadError, match="(?s)base.weights.*lacks whole modules of this policy "
+                                               "\\(net.extra_linear\\).*strict=False"):
+        load_policy_weights(extended, tmp_path / "base.weights")
 
 
-def test_plain_vpt_weights_into_goal_conditioned_policy(fixtures_dir, small_config):
-    goal_policy = MinecraftAgentPolicy(minerl_space(), {**small_config[0], "goal_dim": 512}, small_config[1])
-    with pytest.raises(WeightsLoadError, match="(?s)vpt_small.weights.*plain VPT weights.*strict=False"):
-        load_policy_weights(goal_policy, fixtures_dir / "vpt_small.weights")
-    missing, unexpected = load_policy_weights(goal_policy, fixtures_dir / "vpt_small.weights", strict=False)
-    assert missing == ["net.mineclip_embed_linear.weight", "net.mineclip_embed_linear.bias"] and unexpected == []
-    reference = torch.load(fixtures_dir / "vpt_small.weights", weights_only=True)
-    assert torch.equal(goal_policy.net.final_ln.weight, reference["net.final_ln.weight"])
+def test_explain_adds_the_extension_specific_cause(tmp_path, tiny_policy_factory, extended_policy_class):
+    extended = tiny_policy_factory(spaces.Discrete(5), policy_class=extended_policy_class, extra_dim=3)
+    path = tmp_path / "extended.weights"
+    torch.save(extended.state_dict(), path)
+    plain = tiny_policy_factory(spaces.Discrete(5), seed=3)
+    seen = []
+
+    def explain(missing, unexpected, shape_errors):
+        seen.append((missing, sorted(unexpected), shape_errors))
+        return ["an extension's own words"]
+
+    with pytest.raises(WeightsLoadError, match="likely cause: an extension's own words$"):
+        load_policy_weights(plain, path, explain=explain)
+    assert seen == [([], ["net.extra_linear.bias", "net.extra_linear.weight"], [])]
+    # the policy's explain_weights_mismatch method is the default explain
+    plain.explain_weights_mismatch = explain
+    with pytest.raises(WeightsLoadError, match="an extension's own words"):
+        load_policy_weights(plain, path, state_dict=torch.load(path, weights_only=True))
 
 
 def test_truncated_and_missing_weights_files(tmp_path, fixtures_dir, small_config):

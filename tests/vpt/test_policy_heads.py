@@ -1,5 +1,6 @@
 """Action spaces by configuration (Discrete(n) for Crafter/codebooks, Box(d) Gaussian, MineRL dict), any image size,
-the optional goal conditioning, and clear errors for bad configs/inputs."""
+the conditioning extension point (goal conditioning itself: tests/steve1/test_conditional_policy.py), and clear
+errors for bad configs/inputs."""
 import math
 
 import pytest
@@ -73,26 +74,30 @@ def test_box_action_space_gaussian_head(tiny_policy_factory):
     assert torch.allclose(deterministic, pd[..., 0])
 
 
-def test_goal_conditioning_hook(tiny_policy_factory):
-    policy = tiny_policy_factory(spaces.Discrete(5), goal_dim=8)
-    assert list(policy.state_dict())[-9:-7] == ["net.mineclip_embed_linear.weight", "net.mineclip_embed_linear.bias"]
+def test_conditioning_extension_point(tiny_policy_factory, extended_policy_class):
+    plain = tiny_policy_factory(spaces.Discrete(5))
+    ext = tiny_policy_factory(spaces.Discrete(5), policy_class=extended_policy_class, extra_dim=3)
+    plain_keys, ext_keys = list(plain.state_dict()), list(ext.state_dict())
+    # the extension's module comes right after VPT's net modules, before the heads (STEVE-1's key order)
+    n_net = sum(k.startswith("net.") for k in plain_keys)
+    assert ext_keys == plain_keys[:n_net] + ["net.extra_linear.weight", "net.extra_linear.bias"] + plain_keys[n_net:]
+    ext.load_state_dict(plain.state_dict(), strict=False)
     img = torch.randint(0, 256, (1, 2, 16, 16, 3), dtype=torch.uint8)
     first = torch.zeros(1, 2, dtype=torch.bool)
-    goal = torch.randn(1, 2, 8)
+    extra = torch.randn(1, 2, 3)
+    x = torch.randn(1, 2, 16)
+    assert plain.net.condition(x, {"img": img}, first) is x  # VPT itself is unconditioned
     with torch.no_grad():
-        (pd_goal, _, _), _ = policy({"img": img, "mineclip_embed": goal}, first, policy.initial_state(1))
-        (pd_zero, _, _), _ = policy({"img": img, "mineclip_embed": torch.zeros(1, 2, 8)}, first, policy.initial_state(1))
-        # the goal is added to the image embedding: zeroing the projection's weight makes the goal irrelevant
-        weight = policy.net.mineclip_embed_linear.weight.clone()
-        policy.net.mineclip_embed_linear.weight.zero_()
-        (pd_nogoal_w, _, _), _ = policy({"img": img, "mineclip_embed": goal}, first, policy.initial_state(1))
-        policy.net.mineclip_embed_linear.weight.copy_(weight)
-    assert not torch.allclose(pd_goal, pd_zero, atol=1e-4)
-    assert torch.allclose(pd_nogoal_w, pd_zero, atol=1e-6)
-    with pytest.raises(ValueError, match="mineclip_embed"):
-        policy({"img": img}, first, policy.initial_state(1))
-    plain = tiny_policy_factory(spaces.Discrete(5))
-    assert not any("mineclip" in k for k in plain.state_dict())
+        (pd_plain, v_plain, _), _ = plain({"img": img}, first, plain.initial_state(1))
+        (pd_cond, _, _), _ = ext({"img": img, "extra": extra}, first, ext.initial_state(1))
+        ext.net.extra_linear.weight.zero_()
+        ext.net.extra_linear.bias.zero_()
+        (pd_zero, v_zero, _), _ = ext({"img": img, "extra": extra}, first, ext.initial_state(1))
+    # a zero projection adds exact zeros: bit-for-bit the plain policy; a non-zero one changes the output
+    assert torch.equal(pd_zero, pd_plain) and torch.equal(v_zero, v_plain)
+    assert not torch.allclose(pd_cond, pd_plain, atol=1e-4)
+    with pytest.raises(TypeError, match="extra_dim"):
+        tiny_policy_factory(spaces.Discrete(5), extra_dim=3)  # plain VPT takes no extension arguments
 
 
 def test_bad_config_and_inputs_raise(tiny_kwargs, tiny_policy_factory):
