@@ -1,0 +1,856 @@
+"""Measure the shipped pre-trained Crafter models in one command (issue 18, Build item 6 and "Must show").
+
+    python bench/pretraining_report.py                      # full protocol (hours on 2 CPU cores)
+    python bench/pretraining_report.py --quick              # tiny counts, a few minutes: checks that it runs
+    python bench/pretraining_report.py --sections player goal_information prior   # only some figures
+
+The models are those of the high-level config (``--highlevel_config``, default ``configs/crafter/highlevel.yaml``:
+``in_model``/``in_weights`` = the goal-conditioned low level, ``prior_weights``, ``codebook``, ``goal_embedder``,
+``cond_scale``, ``low_level_steps``); the relabeling settings are read from the training-argument files written
+beside the weights (``--low_level_args``, default ``<in_weights stem>_args.yaml``; ``--prior_args`` likewise), so
+the report works on any retrained model set without code changes. Nothing is hard-coded about the model sizes.
+
+Figures (keys of ``--out_json``; "held-out" = scripted-player episodes of run seed ``--seed``, default 9001,
+disjoint from the play dataset's seed 0; episode ``i`` is ``tasks.crafter.generate_play_data``'s episode ``i`` of
+that seed, from an empty inventory, so these are the episodes of ``bench/player_report.py --seed 9001``):
+
+* ``player``: ``--player_episodes`` scripted-player episodes written by
+  :func:`tasks.crafter.generate_play_data.generate_episode` into a temporary folder and summarised by
+  :func:`player_report.summarize` (median length in env steps, per-achievement success rate = share of episodes that
+  unlocked it).
+* ``goal_information``: those episodes are embedded with the config's goal embedder through
+  :func:`steve1.data.generation.embed_episodes.embed_dataset` and relabeled by
+  :class:`steve1.data.minecraft_dataset.MinecraftDataset` with the low level's own training settings (``T``,
+  ``min_btwn_goals``, ``max_btwn_goals``, ``goal_lead`` (absent = 0), ``trunc_t``, no goal dropout). The action NLL
+  (nats per frame, natural log) of the low level is computed as in ``steve1/train.py`` ``evaluate`` (the policy's
+  forward and ``pi_head.logprob``, ``trunc_t`` windows with the recurrent state carried through each chunk), once
+  with the true hindsight goal and once with the zero goal (the classifier-free-dropout branch = the unconditional
+  policy); frames whose action was the player's random action (``infos.npz`` ``random_action``) are left out.
+  ``gap = nll_no_goal - nll_true_goal``.
+* ``prior``: the goal prior's NLL (nats per frame) of the code labels of the same episodes
+  (:class:`goal_prior.dataset.MinecraftGoalPriorDataset` with the prior's training settings), and ``label_entropy``,
+  the entropy (nats) of the empirical code-label frequencies of those frames (what a prior that ignores the state
+  could reach at best on them; issue 18 asks for ``nll <= 0.8 * label_entropy``).
+* ``competence``: for each achievement of ``--achievements`` a start where it is the next link, taken from the
+  held-out player episodes: with ``u`` the first frame showing the achievement unlocked, the start is the later of
+  (a) the first frame of the contiguous run of the sub-goal the player was pursuing at frame ``u - 1`` and (b) the
+  first frame from which the achievement's item requirements (crafter ``data.yaml``: ``collect.require``,
+  ``place.uses``, ``make.uses``) held until ``u - 1``. The start state is rebuilt by replaying the episode's actions
+  in its world (``reset(options={"world_seed": w})``; checked against the recorded achievements and inventory) and
+  snapshotted (``copy.deepcopy`` of the env, exact: Crafter is deterministic), so every code starts from the same
+  state. Achievements that no held-out episode unlocked fall back to a task start: an empty inventory plus the
+  required items, in world ``--seed`` + j (``"start": "inventory"`` in the JSON). Each code is held fixed (re-issued
+  every ``low_level_steps``, guidance ``cond_scale``) through :class:`hierarchical.high_level_wrapper.HighlevelVecEnv`
+  for up to ``--horizon`` env steps; success = the achievement's counter rises. To bound the cost, every code (and
+  the zero goal, for comparison) is first screened on the first ``--screen_worlds`` starts; the ``--top_codes`` best
+  (success, then fewer steps) are then measured afresh on all starts (up to ``--worlds``): ``best_code`` and
+  ``success`` come from that second measurement (the screen worlds are among them, a small selection bias).
+* ``survival_under_prior``: the low level with codes drawn from the goal prior every ``low_level_steps`` (no RL),
+  from an empty inventory, ``--survival_worlds`` worlds (``crafter_score`` task: Crafter's reward and length, no
+  success ending): median episode length (env steps).
+* ``prior_driven_success`` / ``unconditional_success``: success rate on ``--tasks`` with codes from the prior, and
+  with the zero goal (the unconditional low level), ``--task_episodes`` worlds each.
+* ``unconditional_bc_crafter_score``: the zero-goal low level alone on ``crafter_score`` over ``--score_episodes``
+  episodes, scored by :func:`tasks.crafter.generate_play_data.crafter_score` (Hafner 2022).
+* ``pipeline_hours``: from ``pipeline.json`` beside the low-level weights (its recorded seconds), else null.
+
+Episode ``j`` of a figure is played in Crafter world ``--seed + j`` (the same worlds for prior and zero goal).
+Written: ``--out_json`` (atomically), with the command, the counts and ``"quick"``; and the section of
+``--readme`` between ``<!-- pretraining_report:begin -->`` and ``<!-- pretraining_report:end -->`` (appended when
+absent; written atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import os
+import pickle
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import gymnasium
+import numpy as np
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+for _p in (str(ROOT), str(BENCH)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+SECTIONS = ("player", "goal_information", "prior", "competence", "survival_under_prior", "prior_driven_success",
+            "unconditional_bc_crafter_score", "pipeline_hours")
+#: The sub-goals of issue 18's competence figure.
+ACHIEVEMENTS_DEFAULT = ("collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "make_stone_pickaxe",
+                        "collect_coal", "collect_drink", "eat_cow", "place_furnace", "collect_iron",
+                        "make_iron_pickaxe")
+#: Where each collected item comes from (crafter ``data.yaml`` ``collect`` keys).
+ITEM_SOURCE = {"wood": "tree", "stone": "stone", "coal": "coal", "iron": "iron", "diamond": "diamond",
+               "drink": "water", "sapling": "grass"}
+README_BEGIN = "<!-- pretraining_report:begin -->"
+README_END = "<!-- pretraining_report:end -->"
+#: Counts of a ``--quick`` run (each can still be overridden by its flag).
+QUICK = {"player_episodes": 3, "max_episode_len": 600, "worlds": 3, "screen_worlds": 1, "top_codes": 2,
+         "survival_worlds": 3, "task_episodes": 3, "score_episodes": 3, "horizon": 100}
+FULL = {"player_episodes": 24, "max_episode_len": 10000, "worlds": 20, "screen_worlds": 3, "top_codes": 5,
+        "survival_worlds": 20, "task_episodes": 40, "score_episodes": 100, "horizon": 200}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Held-out player episodes
+# ----------------------------------------------------------------------------------------------------------------
+
+def generate_player_episodes(out_dir: str, seed: int, n: int, max_episode_len: int, size: int) -> list[str]:
+    """Write scripted-player episodes ``0 .. n-1`` of run seed ``seed`` (empty start inventory) into ``out_dir``
+    with :func:`tasks.crafter.generate_play_data.generate_episode`; returns their folders."""
+    from tasks.crafter.generate_play_data import episode_name, generate_episode
+
+    dirs = []
+    for i in tqdm(range(n), desc="player episodes", unit="episode", dynamic_ncols=True):
+        generate_episode(out_dir, seed, i, size, max_episode_len, "npz", task_start_share=0.0)
+        dirs.append(os.path.join(out_dir, episode_name(seed, i)))
+    return dirs
+
+
+def player_records(episode_dirs: Sequence[str]) -> list[dict[str, Any]]:
+    """Episode records in :func:`player_report.summarize`'s format, read from written episodes."""
+    from steve1.data.EpisodeStorage import EpisodeStorage
+
+    records = []
+    for d in episode_dirs:
+        st = EpisodeStorage(d)
+        meta, infos = st.load_metadata(), st.load_infos()
+        records.append({"index": meta["episode_index"], "env_seed": meta["env_seed"], "world_seed": meta["world_seed"],
+                        "length": int(meta["length"]), "end": meta["end"],
+                        "death_cause": meta.get("death_cause") or ("unknown" if meta["end"] == "death" else None),
+                        "random_actions": int(np.asarray(infos.get("random_action", [])).sum()),
+                        "unlocked": sorted(a for a, c in meta["final_achievements"].items() if c > 0)})
+    return records
+
+
+def player_section(records: list[dict[str, Any]]) -> dict[str, Any]:
+    import player_report
+
+    s = player_report.summarize(records)
+    return {"median_episode_length": s["median_episode_length"], "achievement_success_rate": s["achievement_success_rate"],
+            "episodes": s["episodes"], "frames": s["frames"], "ends": s["ends"],
+            "random_action_share": round(s["random_action_share"], 4), "targets": s["targets"],
+            "meets_targets": s["meets_targets"]}
+
+
+def embed_episodes(data_dir: str, embedder_weights: str, embedder_name: str = "crafterclip") -> dict:
+    """Goal embeddings of every episode of ``data_dir`` (the dataset code path, ``embed_episodes.embed_dataset``)."""
+    from steve1.data.generation.embed_episodes import embed_dataset, file_md5, make_embedder
+
+    embedder = make_embedder(embedder_name, embedder_weights, "cpu")
+    info = {"path": os.path.basename(embedder_weights), "md5": file_md5(embedder_weights)}
+    return embed_dataset(data_dir, embedder, embedder_name, info, progress=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# NLL figures
+# ----------------------------------------------------------------------------------------------------------------
+
+class NoChunksError(ValueError):
+    """The held-out episodes are too short for one chunk of the training settings (message says the minimum)."""
+
+
+def _batches(n: int, size: int) -> list[list[int]]:
+    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+
+def _windows_logprob(policy, obs: dict, actions, firsts, trunc_t: int, logprob: Callable):
+    """Per-frame log-likelihood float [B, T]: ``trunc_t`` windows, recurrent state carried (steve1/train.py)."""
+    import torch
+
+    state = policy.initial_state(firsts.shape[0])
+    out = []
+    for t0 in range(0, firsts.shape[1], trunc_t):
+        sl = slice(t0, t0 + trunc_t)
+        (pd, _, _), state = policy({k: v[:, sl] for k, v in obs.items()}, firsts[:, sl], state)
+        out.append(logprob(actions[:, sl], pd).float())
+    return torch.cat(out, dim=1)
+
+
+def goal_information(cfg: dict, episode_dirs: Sequence[str], train_args: dict, batch_size: int, seed: int) -> dict:
+    """Action NLL (nats/frame) of the low level with the true hindsight goal vs the zero goal (module docstring).
+
+    Raises:
+        NoChunksError: no episode is long enough for a chunk of ``T`` frames (message from MinecraftDataset)."""
+    import torch
+
+    import tasks
+    from hierarchical.build import load_low_level
+    from steve1.data.EpisodeStorage import EpisodeStorage
+    from steve1.data.minecraft_dataset import MinecraftDataset
+
+    try:
+        ds = MinecraftDataset(list(episode_dirs), T=int(train_args["T"]),
+                              min_btwn_goals=int(train_args["min_btwn_goals"]),
+                              max_btwn_goals=int(train_args["max_btwn_goals"]),
+                              goal_lead=int(train_args.get("goal_lead") or 0), p_uncond=0.0, seed=seed)
+    except ValueError as e:
+        raise NoChunksError(str(e)) from e
+    policy = load_low_level(cfg, tasks.get_plugin(cfg["sim"]).ACTION_SPACE, ds.goal_dim, torch.device("cpu"))
+    trunc_t = int(train_args.get("trunc_t") or ds.T)
+    random_flags = {d: np.asarray(EpisodeStorage(d).load_infos().get("random_action", np.zeros(0, bool)), bool)
+                    for d in ds.episode_dirs}
+    sums = {"true": 0.0, "zero": 0.0}
+    frames = excluded = 0
+    with torch.inference_mode():
+        for batch in tqdm(_batches(len(ds), batch_size), desc="goal information", unit="batch", dynamic_ncols=True):
+            chunks = [ds.load_chunk(i) for i in batch]
+            items = [ds.make_item(c) for c in chunks]
+            img = torch.as_tensor(np.stack([it[0]["img"] for it in items]))
+            goal = torch.as_tensor(np.stack([it[0]["mineclip_embed"] for it in items]))
+            actions = torch.as_tensor(np.stack([it[1] for it in items]))
+            firsts = torch.as_tensor(np.stack([it[2][:, 0] for it in items]))
+            mask = np.ones(firsts.shape, bool)
+            for r, c in enumerate(chunks):
+                flags = random_flags[c.episode_dir][c.start:c.start + ds.T]
+                mask[r, :len(flags)] &= ~flags
+            mask_t = torch.as_tensor(mask, dtype=torch.float32)
+            frames += int(mask.sum())
+            excluded += int((~mask).sum())
+            for name, g in (("true", goal), ("zero", torch.zeros_like(goal))):
+                lp = _windows_logprob(policy, {"img": img, "mineclip_embed": g}, actions, firsts, trunc_t,
+                                      policy.pi_head.logprob)
+                sums[name] += float(-(lp * mask_t).sum())
+    nll_true, nll_zero = sums["true"] / max(frames, 1), sums["zero"] / max(frames, 1)
+    return {"nll_true_goal": round(nll_true, 4), "nll_no_goal": round(nll_zero, 4), "gap": round(nll_zero - nll_true, 4),
+            "frames": frames, "random_action_frames_excluded": excluded, "chunks": len(ds), "T": ds.T,
+            "trunc_t": trunc_t, "min_btwn_goals": ds.min_btwn_goals, "max_btwn_goals": ds.max_btwn_goals,
+            "goal_lead": ds.goal_lead, "target_gap": 0.15}
+
+
+def prior_nll(cfg: dict, episode_dirs: Sequence[str], prior_args: dict, batch_size: int, seed: int) -> dict:
+    """Goal-prior NLL (nats/frame) of the code labels of held-out frames vs the label-frequency entropy."""
+    import torch
+
+    from goal_prior.dataset import MinecraftGoalPriorDataset
+    from goal_prior.load_prior import make_prior_model
+    from hierarchical.load_codebook import KMeansCodebook
+
+    codebook = KMeansCodebook(cfg["codebook"])
+    try:
+        ds = MinecraftGoalPriorDataset(list(episode_dirs), T=int(prior_args["T"]),
+                                       min_btwn_goals=int(prior_args["min_btwn_goals"]),
+                                       max_btwn_goals=int(prior_args["max_btwn_goals"]), codebook=codebook,
+                                       goal_lead=int(prior_args.get("goal_lead") or 0),
+                                       label_space=prior_args.get("label_space") or "cosine", seed=seed)
+    except ValueError as e:
+        raise NoChunksError(str(e)) from e
+    prior = make_prior_model(cfg["in_model"], cfg["prior_weights"], n_codes=codebook.N, codebook_path=cfg["codebook"])
+    trunc_t = int(prior_args.get("trunc_t") or ds.T)
+    total, frames = 0.0, 0
+    counts = np.zeros(codebook.N, np.int64)
+    with torch.inference_mode():
+        for batch in tqdm(_batches(len(ds), batch_size), desc="goal prior", unit="batch", dynamic_ncols=True):
+            items = [ds[i] for i in batch]
+            img = torch.as_tensor(np.stack([it[0]["img"] for it in items]))
+            labels = torch.as_tensor(np.stack([it[1] for it in items]))
+            firsts = torch.as_tensor(np.stack([it[2][:, 0] for it in items]))
+            lp = _windows_logprob(prior, {"img": img}, labels, firsts, trunc_t, prior.pi_head.logprob)
+            total += float(-lp.sum())
+            frames += int(lp.numel())
+            counts += np.bincount(labels.numpy().reshape(-1), minlength=codebook.N)
+    p = counts[counts > 0] / counts.sum()
+    entropy = float(-(p * np.log(p)).sum())
+    nll = total / max(frames, 1)
+    return {"nll": round(nll, 4), "label_entropy": round(entropy, 4),
+            "ratio": round(nll / entropy, 4) if entropy > 0 else None, "uniform_entropy": round(math.log(codebook.N), 4),
+            "frames": frames, "n_codes": codebook.N, "codes_used_by_labels": int((counts > 0).sum()),
+            "target_ratio": 0.8}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Competence from replayed starts
+# ----------------------------------------------------------------------------------------------------------------
+
+def requirements(achievement: str) -> dict[str, int]:
+    """Items that must be held to unlock ``achievement`` in one step chain (crafter ``data.yaml``)."""
+    import crafter.constants as C
+
+    kind, _, what = achievement.partition("_")
+    if kind == "collect" and what in ITEM_SOURCE:
+        return dict(C.collect[ITEM_SOURCE[what]].get("require", {}))
+    if kind == "place" and what in C.place:
+        return dict(C.place[what].get("uses", {}))
+    if kind == "make" and what in C.make:
+        return dict(C.make[what].get("uses", {}))
+    return {}
+
+
+def find_start(infos: dict[str, np.ndarray], meta: dict, achievement: str) -> Optional[int]:
+    """The frame at which ``achievement`` is the next link in a recorded episode (module docstring), or None when
+    the episode never shows it unlocked."""
+    names = list(meta["achievement_names"])
+    if achievement not in names:
+        return None
+    counts = np.asarray(infos["achievements"])[:, names.index(achievement)]
+    unlocked = np.flatnonzero(counts > 0)
+    if len(unlocked) == 0 or unlocked[0] == 0:
+        return None
+    u = int(unlocked[0])
+    sub = np.asarray(infos["subgoal"])
+    run_start = u - 1
+    while run_start > 0 and sub[run_start - 1] == sub[u - 1]:
+        run_start -= 1
+    inv_names = list(meta["inventory_names"])
+    inv = np.asarray(infos["inventory"])
+    ok = np.ones(u, bool)
+    for item, n in requirements(achievement).items():
+        ok &= inv[:u, inv_names.index(item)] >= n
+    req_start = u - 1
+    while req_start > 0 and ok[req_start - 1]:
+        req_start -= 1
+    if not ok[u - 1]:
+        req_start = u - 1
+    return max(run_start, req_start)
+
+
+def replay_snapshot(episode_dir: str, frame: int, size: int) -> tuple[Any, dict, dict]:
+    """(env, obs, info) at ``frame`` of a recorded episode, rebuilt by replaying its actions in its world.
+
+    Raises:
+        RuntimeError: the replay does not reproduce the recorded achievements and inventory (not deterministic)."""
+    from steve1.data.EpisodeStorage import EpisodeStorage
+    from tasks.crafter.env import CrafterEnv
+
+    st = EpisodeStorage(episode_dir)
+    meta, infos, actions = st.load_metadata(), st.load_infos(), st.load_actions()
+    env = CrafterEnv(size=size, max_steps=10 ** 9, initial_inventory=meta.get("initial_inventory") or {})
+    obs, info = env.reset(options={"world_seed": int(meta["world_seed"])})
+    for a in actions[:frame]:
+        obs, _, terminated, truncated, info = env.step(int(a))
+        if terminated or truncated:
+            raise RuntimeError(f"{episode_dir}: replay ended before frame {frame}")
+    want_ach = np.asarray(infos["achievements"][frame])
+    got_ach = np.array([info["achievements"][a] for a in meta["achievement_names"]])
+    want_inv = np.asarray(infos["inventory"][frame])
+    got_inv = np.array([info["inventory"][k] for k in meta["inventory_names"]])
+    if not (np.array_equal(want_ach, got_ach) and np.array_equal(want_inv, got_inv)):
+        raise RuntimeError(f"{episode_dir}: replaying {frame} actions in world {meta['world_seed']} does not reproduce "
+                           f"the recorded state")
+    return env, obs, info
+
+
+def inventory_snapshot(achievement: str, world_seed: int, size: int) -> tuple[Any, dict, dict]:
+    """(env, obs, info) of a task start: world ``world_seed`` with an empty inventory plus the required items."""
+    from tasks.crafter.env import CrafterEnv
+
+    env = CrafterEnv(size=size, max_steps=10 ** 9, initial_inventory=requirements(achievement))
+    obs, info = env.reset(options={"world_seed": int(world_seed)})
+    return env, obs, info
+
+
+class SnapshotStarts(gymnasium.Env):
+    """Plays episodes from saved Crafter states: episode ``j`` starts from a deep copy of ``starts[j % len]``
+    (an ``(env, obs, info)`` of :class:`tasks.crafter.env.CrafterEnv`) and ends when ``achievement``'s counter rises
+    (terminated, ``info["success"]``), on death, or after ``horizon`` env steps (truncated). ``self.records``:
+    per ended episode ``{"success": bool, "steps": env steps}``."""
+
+    def __init__(self, starts: Sequence[tuple[Any, dict, dict]], achievement: str, horizon: int):
+        env0 = starts[0][0]
+        self.observation_space, self.action_space = env0.observation_space, env0.action_space
+        self.starts, self.achievement, self.horizon = list(starts), achievement, int(horizon)
+        self.records: list[dict[str, Any]] = []
+        self._env, self._t, self._count0 = None, 0, 0
+
+    def reset(self, *, seed=None, options=None):
+        env, obs, info = copy.deepcopy(self.starts[len(self.records) % len(self.starts)])
+        self._env, self._t, self._count0 = env, 0, int(info["achievements"][self.achievement])
+        return obs, dict(info, success=False)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self._env.step(action)
+        self._t += 1
+        success = int(info["achievements"][self.achievement]) > self._count0
+        terminated = bool(terminated or success)
+        truncated = bool(not terminated and (truncated or self._t >= self.horizon))
+        info = dict(info, success=success)
+        if terminated or truncated:
+            self.records.append({"success": success, "steps": self._t})
+        return obs, float(success), terminated, truncated, info
+
+
+def _codebook_file(tmp: str, goals: np.ndarray, name: str) -> str:
+    path = os.path.join(tmp, f"{name}.pkl")
+    with open(path, "wb") as f:
+        pickle.dump([np.asarray(g, np.float64)[None] for g in goals], f)
+    return path
+
+
+def run_goals_from_starts(cfg: dict, goals: np.ndarray, starts: list, achievement: str, horizon: int,
+                          n_starts: int, n_envs: int, tmp: str, desc: str) -> list[list[dict]]:
+    """Per goal (row of float [G, D]), the records of ``n_starts`` episodes from ``starts[:n_starts]``."""
+    import torch
+
+    from hierarchical.build import make_highlevel_env
+
+    out: list[list[dict]] = []
+    bar = tqdm(total=len(goals) * n_starts, desc=desc, unit="episode", dynamic_ncols=True, leave=False)
+    for g0 in range(0, len(goals), n_envs):
+        group = goals[g0:g0 + n_envs]
+        run_cfg = dict(cfg, codebook=_codebook_file(tmp, group, "goals"), discrete=True, goal_prior=False,
+                       kl_reward=0.0, n_envs=len(group))
+        envs = [SnapshotStarts(starts[:n_starts], achievement, horizon) for _ in group]
+        venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
+        venv.reset()
+        actions = np.arange(len(group))
+        done = 0
+        while min(len(e.records) for e in envs) < n_starts:
+            venv.step(actions)
+            now = sum(min(len(e.records), n_starts) for e in envs)
+            bar.update(now - done)
+            done = now
+        venv.close()
+        out.extend(e.records[:n_starts] for e in envs)
+    bar.close()
+    return out
+
+
+def _rank(records: list[dict]) -> tuple[float, float]:
+    rate = float(np.mean([r["success"] for r in records]))
+    steps = [r["steps"] for r in records if r["success"]]
+    return rate, -float(np.mean(steps)) if steps else -1e9
+
+
+def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[str], worlds: int, screen_worlds: int,
+               top_codes: int, horizon: int, n_envs: int, seed: int, size: int, tmp: str,
+               code_ids: Optional[Sequence[int]] = None) -> dict:
+    """Best code per achievement from next-link starts (module docstring); ``code_ids``: screen only these codes.
+
+    Raises:
+        steve1.utils.cli.UsageError: a code index outside the codebook."""
+    from hierarchical.load_codebook import KMeansCodebook
+    from steve1.data.EpisodeStorage import EpisodeStorage
+    from steve1.utils.cli import UsageError
+
+    all_codes = np.asarray(KMeansCodebook(cfg["codebook"]).codes, np.float32)
+    ids = list(range(len(all_codes))) if code_ids is None else [int(k) for k in code_ids]
+    bad = [k for k in ids if not 0 <= k < len(all_codes)]
+    if bad:
+        raise UsageError(f"--codes {bad[0]}: the codebook {cfg['codebook']} has codes 0-{len(all_codes) - 1}")
+    codes = all_codes[ids]
+    zero = np.zeros((1, codes.shape[1]), np.float32)
+    result = {}
+    for a in tqdm(achievements, desc="competence", unit="achievement", dynamic_ncols=True):
+        starts, origin, kind = [], [], "replay"
+        for d in episode_dirs:
+            if len(starts) >= worlds:
+                break
+            st = EpisodeStorage(d)
+            meta = st.load_metadata()
+            frame = find_start(st.load_infos(), meta, a)
+            if frame is not None:
+                starts.append(replay_snapshot(d, frame, size))
+                origin.append({"world_seed": int(meta["world_seed"]), "frame": int(frame)})
+        if not starts:
+            kind = "inventory"
+            for j in range(worlds):
+                starts.append(inventory_snapshot(a, seed + j, size))
+                origin.append({"world_seed": seed + j, "frame": 0})
+        n = len(starts)
+        k = min(screen_worlds, n)
+        screen = run_goals_from_starts(cfg, np.concatenate([codes, zero]), starts, a, horizon, k, n_envs, tmp,
+                                       f"{a} screen")
+        ranked = sorted(range(len(codes)), key=lambda i: _rank(screen[i]), reverse=True)[:max(1, top_codes)]
+        final = run_goals_from_starts(cfg, np.concatenate([codes[ranked], zero]), starts, a, horizon, n, n_envs, tmp,
+                                      f"{a} top {len(ranked)}")
+        best = max(range(len(ranked)), key=lambda i: _rank(final[i]))
+        steps = [r["steps"] for r in final[best] if r["success"]]
+        result[a] = {"best_code": ids[ranked[best]], "success": round(_rank(final[best])[0], 4), "worlds": n,
+                     "start": kind, "median_env_steps": float(np.median(steps)) if steps else None,
+                     "unconditional_success": round(_rank(final[-1])[0], 4),
+                     "screened_on": k, "codes_screened": len(ids),
+                     "screen_success": {f"code_{ids[ranked[i]]}": round(_rank(screen[ranked[i]])[0], 3)
+                                        for i in range(len(ranked))},
+                     "top_codes_success": {f"code_{ids[ranked[i]]}": round(_rank(final[i])[0], 4)
+                                           for i in range(len(ranked))},
+                     "starts": origin}
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Whole episodes: goals from the prior, or the zero goal
+# ----------------------------------------------------------------------------------------------------------------
+
+def play_episodes(cfg: dict, n_episodes: int, seed: int, goals: str, n_envs: int, tmp: str, desc: str,
+                  max_steps: Optional[int] = None) -> list[dict[str, Any]]:
+    """Play ``n_episodes`` episodes of ``cfg``'s task with the low level following codes drawn from the goal prior
+    every ``low_level_steps`` (``goals="prior"``) or the zero goal (``goals="zero"``, the unconditional policy).
+
+    Episode ``j`` is played in world ``seed + j``; returns per episode ``{"world_seed", "length", "success", "dead",
+    "death_cause", "achievements" (unlocked names)}``.
+
+    Raises:
+        ValueError: ``goals`` not in ("prior", "zero").
+    """
+    import torch
+
+    from hierarchical.build import make_envs, make_highlevel_env
+    from hierarchical.load_codebook import KMeansCodebook
+    from low_level_competence import AchievementTimer
+    from survival_probe import SurvivalTrace
+
+    if goals not in ("prior", "zero"):
+        raise ValueError(f"goals must be 'prior' or 'zero', got {goals!r}")
+    n = max(1, min(n_envs, n_episodes))
+    overrides = dict(cfg.get("env_overrides") or {})
+    if max_steps is not None:
+        overrides["max_steps"] = int(max_steps)
+    run_cfg = dict(cfg, n_envs=n, kl_reward=0.0, env_overrides=overrides)
+    if goals == "zero":
+        dim = KMeansCodebook(cfg["codebook"]).codes.shape[1]
+        run_cfg.update(codebook=_codebook_file(tmp, np.zeros((1, dim), np.float32), "zero"), discrete=True,
+                       goal_prior=False)
+    else:
+        run_cfg.update(goal_prior=True, discrete=True)
+    worlds = [[seed + j for j in range(i, n_episodes, n)] for i in range(n)]
+    envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
+    venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
+    venv.seed(seed)
+    rng = np.random.default_rng(seed)
+    venv.reset()
+    logp = venv._prior_logp.numpy() if goals == "prior" else None  # the prior at each env's first frame
+
+    def choose() -> np.ndarray:
+        if goals == "zero":
+            return np.zeros(n, np.int64)
+        p = np.exp(logp - logp.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return np.array([rng.choice(p.shape[1], p=row) for row in p])
+
+    bar = tqdm(total=n_episodes, desc=desc, unit="episode", dynamic_ncols=True, leave=False)
+    done = 0
+    while any(len(e.records) < len(w) for e, w in zip(envs, worlds)):
+        _, _, _, infos = venv.step(choose())
+        if goals == "prior":
+            logp = np.stack([info["prior_logprobs"] for info in infos])
+        now = sum(min(len(e.records), len(w)) for e, w in zip(envs, worlds))
+        bar.update(now - done)
+        done = now
+    bar.close()
+    venv.close()
+    out = []
+    for e, w in zip(envs, worlds):
+        timer = e.env
+        for j, world in enumerate(w):
+            r = e.records[j]
+            out.append({"world_seed": world, "length": r["length"], "success": r["success"], "dead": r["dead"],
+                        "death_cause": r["death_cause"], "achievements": sorted(timer.records[j])})
+    return sorted(out, key=lambda r: r["world_seed"])
+
+
+def _median_length(records: list[dict]) -> dict[str, Any]:
+    lengths = [r["length"] for r in records]
+    return {"median_episode_length": float(np.median(lengths)), "episodes": len(records),
+            "mean_episode_length": round(float(np.mean(lengths)), 1), "deaths": sum(r["dead"] for r in records),
+            "lengths": lengths}
+
+
+def pipeline_hours(path: str) -> dict[str, Any]:
+    """Hours recorded by ``pipeline.json`` (``pipeline_seconds*`` keys), or null with a note."""
+    import json
+
+    if not os.path.isfile(path):
+        return {"hours": None, "note": f"{path} does not exist"}
+    with open(path) as f:
+        data = json.load(f)
+    secs = {k: v for k, v in data.items() if k.startswith("pipeline_seconds") and isinstance(v, (int, float))}
+    if not secs:
+        return {"hours": None, "note": f"{path} records no pipeline_seconds* key"}
+    total = sum(secs.values())
+    return {"hours": round(total / 3600.0, 3), "from": secs, "note": data.get("note")}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Output
+# ----------------------------------------------------------------------------------------------------------------
+
+def readme_section(result: dict[str, Any]) -> str:
+    """Markdown for the README section (between the markers)."""
+    def fmt(x):
+        return "n/a" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+
+    lines = [README_BEGIN, "## Pre-trained Crafter models (`bench/pretraining_report.py`)", "",
+             f"`{result['command']}` ({'quick' if result['quick'] else 'full'} run, counts in "
+             f"`{result['out_json']}`; {result['seconds'] / 60:.0f} min). Issue 18 targets in brackets.", "",
+             "| figure | value |", "|---|---|"]
+    p = result.get("player")
+    if p:
+        rates = p["achievement_success_rate"]
+        lines.append(f"| player: median episode length ({p['episodes']} episodes) [>= 1000] | "
+                     f"{fmt(p['median_episode_length'])} |")
+        lines.append(f"| player: make_stone_pickaxe / collect_iron [>= 0.8 / 0.4] | {fmt(rates.get('make_stone_pickaxe'))}"
+                     f" / {fmt(rates.get('collect_iron'))} |")
+    g = result.get("goal_information")
+    if g:
+        lines.append(f"| low level action NLL, true goal / no goal, nats/frame ({g['frames']} frames) | "
+                     f"{fmt(g['nll_true_goal'])} / {fmt(g['nll_no_goal'])} |")
+        lines.append(f"| goal information gap [>= 0.15] | {fmt(g['gap'])} |")
+    pr = result.get("prior")
+    if pr:
+        lines.append(f"| prior NLL / label entropy, nats/frame [ratio <= 0.8] | {fmt(pr['nll'])} / "
+                     f"{fmt(pr['label_entropy'])} |")
+    s = result.get("survival_under_prior")
+    if s:
+        lines.append(f"| survival under the prior: median length ({s['episodes']} worlds) [>= 500] | "
+                     f"{fmt(s['median_episode_length'])} |")
+    ps, us = result.get("prior_driven_success"), result.get("unconditional_success")
+    if ps:
+        for task in ps:
+            lines.append(f"| {task}: success, prior goals / zero goal [prior >= zero] | {fmt(ps[task])} / "
+                         f"{fmt((us or {}).get(task))} |")
+    sc = result.get("unconditional_bc_crafter_score")
+    if sc is not None:
+        lines.append(f"| unconditional low level, Crafter score ({result['counts']['score_episodes']} episodes) "
+                     f"[>= 10] | {fmt(sc)} |")
+    ph = result.get("pipeline_hours")
+    if ph is not None or "pipeline_hours" in result.get("sections", ()):
+        lines.append(f"| pipeline hours [<= 6] | {fmt(ph)} |")
+    c = result.get("competence")
+    if c:
+        lines += ["", "Competence (best code from next-link starts, within "
+                  f"{result['counts']['horizon']} env steps; targets 0.8, or 0.5 for place_furnace, collect_iron, "
+                  "make_iron_pickaxe):", "", "| achievement | best code | success | zero goal | worlds | start |",
+                  "|---|---|---|---|---|---|"]
+        for a, v in c.items():
+            lines.append(f"| {a} | {v['best_code']} | {fmt(v['success'])} | {fmt(v['unconditional_success'])} | "
+                         f"{v['worlds']} | {v['start']} |")
+    lines.append(README_END)
+    return "\n".join(lines) + "\n"
+
+
+def write_readme(path: str, section: str) -> None:
+    """Replace (or append) the marked section of ``path`` atomically."""
+    from steve1.utils.io import atomic_write_text
+
+    text = Path(path).read_text(encoding="utf-8") if os.path.isfile(path) else ""
+    if README_BEGIN in text and README_END in text:
+        head, rest = text.split(README_BEGIN, 1)
+        tail = rest.split(README_END, 1)[1].lstrip("\n")
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    atomic_write_text(path, text)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="counts default to the full protocol "
+                                f"{FULL}; --quick uses {QUICK}",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--highlevel_config", default="configs/crafter/highlevel.yaml",
+                   help="high-level config naming the models (in_model, in_weights, prior_weights, codebook, "
+                        "goal_embedder, cond_scale, low_level_steps)")
+    p.add_argument("--low_level_args", default=None,
+                   help="the low level's training arguments YAML (default: <in_weights stem>_args.yaml)")
+    p.add_argument("--prior_args", default=None,
+                   help="the goal prior's training arguments YAML (default: <prior_weights stem>_args.yaml)")
+    p.add_argument("--pipeline_json", default=None, help="pipeline record (default: pipeline.json beside in_weights)")
+    p.add_argument("--embedder", default="crafterclip", help="goal embedder kind of the config's goal_embedder")
+    p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS, help="figures to measure")
+    p.add_argument("--quick", action="store_true", help="small counts (a smoke run of every figure)")
+    for key, help_ in (("player_episodes", "held-out scripted-player episodes"),
+                       ("max_episode_len", "env steps after which a player episode is truncated"),
+                       ("worlds", "competence: starts (held-out worlds) per achievement"),
+                       ("screen_worlds", "competence: starts on which every code is screened"),
+                       ("top_codes", "competence: codes kept after the screen"),
+                       ("horizon", "competence: env steps per attempt"),
+                       ("survival_worlds", "survival under the prior: worlds"),
+                       ("task_episodes", "prior-driven success: episodes per task and goal source"),
+                       ("score_episodes", "Crafter score of the unconditional low level: episodes")):
+        p.add_argument(f"--{key}", type=int, default=None, help=f"{help_} (default: full {FULL[key]}, quick "
+                                                                  f"{QUICK[key]})")
+    p.add_argument("--codes", type=int, nargs="+", default=None,
+                   help="competence: screen only these code indices (default: every code; --quick: the first 4)")
+    p.add_argument("--achievements", nargs="+", default=list(ACHIEVEMENTS_DEFAULT), help="competence sub-goals")
+    p.add_argument("--tasks", nargs="+", default=["crafter_iron", "crafter_stone_pickaxe"],
+                   help="tasks of the prior-driven success figure")
+    p.add_argument("--score_task", default="crafter_score", help="task of the survival and Crafter-score figures")
+    p.add_argument("--max_steps", type=int, default=None,
+                   help="cap on the env steps of whole episodes (survival, prior-driven success, Crafter score; "
+                        "default: each task's own, e.g. 10000 for crafter_score)")
+    p.add_argument("--n_envs", type=int, default=8, help="envs stepped together")
+    p.add_argument("--batch_size", type=int, default=8, help="chunks per NLL forward")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=9001, help="held-out seed: player run seed and first world seed")
+    p.add_argument("--out_json", default="bench/results/pretraining.json", help="result JSON")
+    p.add_argument("--readme", default="bench/results/README.md", help="README whose marked section is written")
+    return p
+
+
+def _fail(p: argparse.ArgumentParser, msg: str):
+    p.exit(2, f"{p.prog}: error: {msg}\n")
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse and check the flags; a bad value ends with one line naming it and exit code 2."""
+    p = build_parser()
+    args = p.parse_args(argv)
+    counts = QUICK if args.quick else FULL
+    for key, default in counts.items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
+        if getattr(args, key) < 1:
+            _fail(p, f"--{key} {getattr(args, key)}: expected an integer >= 1")
+    for key in ("n_envs", "batch_size", "threads"):
+        if getattr(args, key) < 1:
+            _fail(p, f"--{key} {getattr(args, key)}: expected an integer >= 1")
+    if args.max_steps is not None and args.max_steps < 1:
+        _fail(p, f"--max_steps {args.max_steps}: expected an integer >= 1 (env steps)")
+    if args.codes is not None and any(k < 0 for k in args.codes):
+        _fail(p, f"--codes {args.codes}: expected code indices >= 0")
+    if args.seed < 0:
+        _fail(p, f"--seed {args.seed}: expected an integer >= 0")
+    from tasks.crafter.env import ACHIEVEMENTS
+
+    bad = [a for a in args.achievements if a not in ACHIEVEMENTS]
+    if bad:
+        _fail(p, f"--achievements {bad[0]}: expected Crafter achievements ({', '.join(ACHIEVEMENTS)})")
+    import tasks
+
+    for t in args.tasks + [args.score_task]:
+        if t not in tasks.task_names("crafter"):
+            _fail(p, f"--tasks/--score_task {t}: expected a Crafter task of tasks/task_specs.yaml "
+                     f"({', '.join(tasks.task_names('crafter'))})")
+    if not os.path.isfile(args.highlevel_config):
+        _fail(p, f"--highlevel_config {args.highlevel_config}: no such file (expected a high-level config YAML)")
+    for key in ("low_level_args", "prior_args", "pipeline_json"):
+        value = getattr(args, key)
+        if value is not None and key != "pipeline_json" and not os.path.isfile(value):
+            _fail(p, f"--{key} {value}: no such file (expected a training-arguments YAML)")
+    out = Path(args.out_json)
+    if out.suffix != ".json" or out.is_dir():
+        _fail(p, f"--out_json {args.out_json}: expected a .json file path")
+    return args
+
+
+def _args_file(weights: str) -> str:
+    stem = weights[:-len(".weights")] if weights.endswith(".weights") else os.path.splitext(weights)[0]
+    return stem + "_args.yaml"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    import torch
+
+    from hierarchical.build import read_yaml
+    from hierarchical_throughput import task_config
+    from steve1.utils.checks import run_main
+    from steve1.utils.io import atomic_write_json
+    from tasks.crafter.generate_play_data import crafter_score
+    from tasks.crafter.env import ACHIEVEMENTS
+    from VPT.lib.loading import load_model_config
+
+    torch.set_num_threads(args.threads)
+    command = "python bench/pretraining_report.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+
+    def cfg_for(task: str) -> dict:
+        return task_config(task, {"n_envs": args.n_envs}, args.highlevel_config)
+
+    def body() -> dict[str, Any]:
+        base = cfg_for(args.score_task)
+        low_args_path = args.low_level_args or _args_file(base["in_weights"])
+        prior_args_path = args.prior_args or _args_file(base["prior_weights"])
+        size = int(load_model_config(base["in_model"])[0]["img_shape"][0])
+        t0 = time.time()
+        counts = {k: getattr(args, k) for k in FULL}
+        counts["max_steps"] = args.max_steps or "each task's own"
+        counts["codes_screened"] = "all" if args.codes is None and not args.quick else (args.codes or list(range(4)))
+        result: dict[str, Any] = {
+            "command": command.strip(), "quick": bool(args.quick), "sections": list(args.sections), "counts": counts,
+            "seed": args.seed, "out_json": args.out_json,
+            "models": {k: base.get(k) for k in ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder",
+                                                "cond_scale", "low_level_steps")},
+            "low_level_args": low_args_path, "prior_args": prior_args_path,
+            **{k: None for k in SECTIONS}, "unconditional_success": None,
+        }
+        need_episodes = {"player", "goal_information", "prior", "competence"} & set(args.sections)
+        with tempfile.TemporaryDirectory(prefix="pretraining_report_") as tmp:
+            dirs: list[str] = []
+            if need_episodes:
+                ep_dir = os.path.join(tmp, "episodes")
+                os.makedirs(ep_dir)
+                dirs = generate_player_episodes(ep_dir, args.seed, args.player_episodes, args.max_episode_len, size)
+                records = player_records(dirs)
+                result["player"] = player_section(records)
+                result["player"]["seed"] = args.seed
+                if not {"player"} & set(args.sections):
+                    result["player"]["note"] = "measured for the episodes the other figures use"
+                if {"goal_information", "prior"} & set(args.sections):
+                    result["embedding"] = embed_episodes(ep_dir, base["goal_embedder"], args.embedder)
+            if "goal_information" in args.sections:
+                try:
+                    result["goal_information"] = goal_information(base, dirs, read_yaml(low_args_path), args.batch_size,
+                                                                  args.seed)
+                except NoChunksError as e:
+                    result["goal_information"] = {"nll_true_goal": None, "nll_no_goal": None, "gap": None,
+                                                  "note": str(e)}
+            if "prior" in args.sections:
+                try:
+                    result["prior"] = prior_nll(base, dirs, read_yaml(prior_args_path), args.batch_size, args.seed)
+                except NoChunksError as e:
+                    result["prior"] = {"nll": None, "label_entropy": None, "note": str(e)}
+            if "competence" in args.sections:
+                result["competence"] = competence(base, dirs, args.achievements, args.worlds, args.screen_worlds,
+                                                  args.top_codes, args.horizon, args.n_envs, args.seed, size, tmp,
+                                                  args.codes if args.codes is not None or not args.quick
+                                                  else list(range(4)))
+            if "survival_under_prior" in args.sections:
+                recs = play_episodes(base, args.survival_worlds, args.seed, "prior", args.n_envs, tmp,
+                                     "survival under prior", args.max_steps)
+                result["survival_under_prior"] = {**_median_length(recs), "task": args.score_task,
+                                                  "max_steps": args.max_steps or "task's",
+                                                  "death_causes": {c: sum(r["death_cause"] == c for r in recs)
+                                                                   for c in sorted({str(r["death_cause"]) for r in recs
+                                                                                    if r["dead"]})}}
+            if "prior_driven_success" in args.sections:
+                prior_s, zero_s, detail = {}, {}, {}
+                for task in args.tasks:
+                    cfg = cfg_for(task)
+                    for goals, dest in (("prior", prior_s), ("zero", zero_s)):
+                        recs = play_episodes(cfg, args.task_episodes, args.seed, goals, args.n_envs, tmp,
+                                             f"{task} {goals}", args.max_steps)
+                        dest[task] = round(float(np.mean([r["success"] for r in recs])), 4)
+                        detail[f"{task}/{goals}"] = _median_length(recs)
+                result["prior_driven_success"], result["unconditional_success"] = prior_s, zero_s
+                result["prior_driven_success_episodes"] = {k: {kk: v[kk] for kk in ("episodes", "median_episode_length")}
+                                                           for k, v in detail.items()}
+            if "unconditional_bc_crafter_score" in args.sections:
+                recs = play_episodes(base, args.score_episodes, args.seed, "zero", args.n_envs, tmp,
+                                     "unconditional crafter score", args.max_steps)
+                rates = {a: float(np.mean([a in r["achievements"] for r in recs])) for a in ACHIEVEMENTS}
+                result["unconditional_bc_crafter_score"] = round(crafter_score(list(rates.values())), 4)
+                result["unconditional_bc_detail"] = {"episodes": len(recs), "success_rates": rates,
+                                                     **{k: v for k, v in _median_length(recs).items()
+                                                        if k != "lengths"}, "max_steps": args.max_steps or "task's"}
+        if "pipeline_hours" in args.sections:
+            ph = pipeline_hours(args.pipeline_json or os.path.join(os.path.dirname(base["in_weights"]),
+                                                                   "pipeline.json"))
+            result["pipeline_hours"] = ph["hours"]
+            result["pipeline_hours_detail"] = ph
+        result["seconds"] = round(time.time() - t0, 1)
+        result["measured_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        atomic_write_json(args.out_json, result)
+        write_readme(args.readme, readme_section(result))
+        print({k: result[k] for k in ("goal_information", "prior", "survival_under_prior", "prior_driven_success",
+                                      "unconditional_success", "unconditional_bc_crafter_score", "pipeline_hours")})
+        return result
+
+    return run_main("pretraining_report.py", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""bench/pretraining_report.py end to end on tiny random models and short scripted-player episodes: every key of
+issue 18 item 6 is written with values in range, the README section is replaced between its markers, the
+next-link start rule picks the right frame, and a bad flag ends with one line and exit code 2, nothing written."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from bench_testutils import load_bench_script
+from gymnasium import spaces
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "hierarchical"))
+from highlevel_testutils import N_ACTIONS, TINY_POLICY_KWARGS, tiny_agent  # noqa: E402
+
+N_CODES = 5
+
+
+@pytest.fixture(scope="module")
+def pr():
+    return load_bench_script("pretraining_report")
+
+
+def _tiny_models(root: Path, goal_dim: int) -> Path:
+    """Tiny low level (goals of the real CrafterCLIP's size), trunk, prior, codebook, training-argument files and
+    pipeline.json; returns the high-level config naming them."""
+    import pickle
+
+    from goal_prior.load_prior import GoalPriorPolicy
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "tiny.yaml").write_text(yaml.safe_dump({"policy_kwargs": TINY_POLICY_KWARGS,
+                                                    "pi_head_kwargs": {"temperature": 1.0}}))
+    torch.save(tiny_agent(spaces.Discrete(N_ACTIONS), goal_dim=goal_dim, temperature=1.0, seed=1).state_dict(),
+               root / "low.weights")
+    torch.save(tiny_agent(spaces.Discrete(N_ACTIONS), temperature=1.0, seed=4).state_dict(), root / "vpt.weights")
+    torch.manual_seed(2)
+    prior = GoalPriorPolicy(N_CODES, TINY_POLICY_KWARGS, {"temperature": 1.0})
+    torch.save(prior.state_dict(), root / "prior.weights")
+    codes = np.random.default_rng(0).normal(size=(N_CODES, goal_dim))
+    with open(root / "centers.pkl", "wb") as f:
+        pickle.dump([c[None] for c in codes], f)
+    relabel = {"T": 16, "min_btwn_goals": 15, "max_btwn_goals": 20, "trunc_t": 8}
+    (root / "low_args.yaml").write_text(yaml.safe_dump({**relabel, "goal_lead": 0}))
+    (root / "prior_args.yaml").write_text(yaml.safe_dump({**relabel, "label_space": "cosine"}))
+    (root / "pipeline.json").write_text(json.dumps({"pipeline_seconds_this_invocation": 7200.0}))
+    cfg = yaml.safe_load((REPO / "configs" / "crafter" / "highlevel.yaml").read_text())
+    cfg.update(in_model=str(root / "tiny.yaml"), in_weights=str(root / "low.weights"),
+               weights=str(root / "vpt.weights"), prior_weights=str(root / "prior.weights"),
+               codebook=str(root / "centers.pkl"), goal_embedder=str(REPO / "downloads/crafter/crafterclip.pt"),
+               low_level_steps=3, n_envs=2)
+    (root / "highlevel.yaml").write_text(yaml.safe_dump(cfg))
+    return root
+
+
+def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
+    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
+    if not crafterclip.is_file():
+        pytest.skip(f"{crafterclip} missing")
+    from tasks.crafter.crafterclip.embedder import CrafterCLIPEmbedder
+
+    goal_dim = int(CrafterCLIPEmbedder.from_checkpoint(str(crafterclip), device="cpu").embed_dim)
+    root = _tiny_models(tmp_path / "models", goal_dim)
+    readme = tmp_path / "README.md"
+    readme.write_text("# Results\n\nkept text\n")
+    monkeypatch.chdir(REPO)  # task_config resolves configs/ relative to the repository
+    out = tmp_path / "pretraining.json"
+    argv = ["--highlevel_config", str(root / "highlevel.yaml"), "--low_level_args", str(root / "low_args.yaml"),
+            "--prior_args", str(root / "prior_args.yaml"), "--player_episodes", "2", "--max_episode_len", "60",
+            "--worlds", "2", "--screen_worlds", "1", "--top_codes", "1", "--horizon", "4", "--survival_worlds", "2",
+            "--task_episodes", "1", "--score_episodes", "1", "--max_steps", "9", "--n_envs", "2",
+            "--achievements", "collect_wood", "place_table", "--codes", "0", "1", "--seed", "3",
+            "--out_json", str(out), "--readme", str(readme)]
+    result = pr.main(argv)
+    data = json.loads(out.read_text())
+    assert data == json.loads(json.dumps(result))
+    for key in ("player", "goal_information", "competence", "survival_under_prior", "prior", "prior_driven_success",
+                "unconditional_success", "unconditional_bc_crafter_score", "pipeline_hours", "command", "quick",
+                "counts"):
+        assert key in data, key
+    assert data["command"].startswith("python bench/pretraining_report.py --highlevel_config")
+    player = data["player"]
+    assert player["episodes"] == 2 and 1 <= player["median_episode_length"] <= 60
+    assert all(0.0 <= v <= 1.0 for v in player["achievement_success_rate"].values())
+    g = data["goal_information"]
+    assert 0 < g["nll_true_goal"] < 10 and 0 < g["nll_no_goal"] < 10 and g["frames"] > 0
+    assert g["gap"] == pytest.approx(g["nll_no_goal"] - g["nll_true_goal"], abs=2e-4)  # each rounded to 1e-4
+    p = data["prior"]
+    assert 0 < p["nll"] < 10 and 0 <= p["label_entropy"] <= math.log(N_CODES) + 1e-9
+    for a in ("collect_wood", "place_table"):
+        c = data["competence"][a]
+        assert c["best_code"] in (0, 1) and 0.0 <= c["success"] <= 1.0 and c["worlds"] == 2
+        assert c["start"] in ("replay", "inventory") and len(c["starts"]) == 2
+    s = data["survival_under_prior"]
+    assert s["episodes"] == 2 and 1 <= s["median_episode_length"] <= 9
+    for task in ("crafter_iron", "crafter_stone_pickaxe"):
+        assert 0.0 <= data["prior_driven_success"][task] <= 1.0 and 0.0 <= data["unconditional_success"][task] <= 1.0
+    assert 0.0 <= data["unconditional_bc_crafter_score"] <= 100.0
+    assert data["pipeline_hours"] == pytest.approx(2.0)
+    text = readme.read_text()
+    assert text.startswith("# Results\n\nkept text\n") and text.count(pr.README_BEGIN) == 1
+    assert text.count(pr.README_END) == 1 and "goal information gap" in text
+
+
+def test_readme_section_is_replaced_not_duplicated(pr, tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text(f"head\n{pr.README_BEGIN}\nold\n{pr.README_END}\ntail\n")
+    pr.write_readme(str(path), f"{pr.README_BEGIN}\nnew\n{pr.README_END}\n")
+    assert path.read_text() == f"head\n{pr.README_BEGIN}\nnew\n{pr.README_END}\ntail\n"
+
+
+def test_next_link_start_is_the_later_of_subgoal_run_and_requirements(pr):
+    from tasks.crafter.env import ACHIEVEMENTS, INVENTORY_ITEMS
+
+    L = 12
+    ach = np.zeros((L, len(ACHIEVEMENTS)), np.int32)
+    ach[9:, ACHIEVEMENTS.index("place_table")] = 1  # the action at frame 8 placed the table
+    inv = np.zeros((L, len(INVENTORY_ITEMS)), np.uint8)
+    inv[5:9, INVENTORY_ITEMS.index("wood")] = 2  # a table needs 2 wood (crafter data.yaml): held from frame 5
+    sub = np.array([0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0])  # the sub-goal run that placed it began at frame 2
+    meta = {"achievement_names": list(ACHIEVEMENTS), "inventory_names": list(INVENTORY_ITEMS)}
+    infos = {"achievements": ach, "inventory": inv, "subgoal": sub}
+    assert pr.requirements("place_table") == {"wood": 2}
+    assert pr.find_start(infos, meta, "place_table") == 5
+    inv[:, :] = 0
+    inv[:9, INVENTORY_ITEMS.index("wood")] = 2  # held all along: the sub-goal run decides
+    assert pr.find_start(infos, meta, "place_table") == 2
+    assert pr.find_start(infos, meta, "collect_iron") is None  # never unlocked
+
+
+@pytest.mark.parametrize("flag,value", [("--player_episodes", "0"), ("--achievements", "fly"),
+                                        ("--tasks", "crafter_nope"), ("--highlevel_config", "missing.yaml")])
+def test_bad_flag_is_one_line_exit_2_nothing_written(pr, tmp_path, capsys, flag, value):
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as exc:
+        pr.main([flag, value, "--out_json", str(out), "--readme", str(tmp_path / "README.md")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag.lstrip("-") in err[0] and value in err[0]
+    assert not out.exists() and not (tmp_path / "README.md").exists()
