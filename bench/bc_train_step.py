@@ -23,7 +23,6 @@ Timings swing 5-10x when another process uses a core: quote figures from an idle
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -138,7 +137,19 @@ def memory(args, policy) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv=None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (a missing or unreadable model config, an action space that is
+    neither 'minerl' nor a count, a size out of range, an unusable ``--output``) ends the program with one line on
+    stderr naming the flag, and exit code 2, before anything is measured or written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("bc_train_step.py", lambda: _main(argv))
+
+
+def _main(argv) -> dict:
+    from steve1.utils.checks import Range, check_input_file, check_output_path, check_ranges, check_value
+    from steve1.utils.cli import UsageError
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="configs/crafter/vpt_small.yaml", help=".model/YAML config, '2x' or 'tiny'")
     p.add_argument("--action-space", default="17", help="'minerl' or the n of Discrete(n)")
@@ -156,7 +167,30 @@ def main() -> None:
                    help="memory mode: predict the activations of a B x T window from the last two --lengths")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=None, help="also write the figures as JSON here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    where = {"goal_dim": "--goal-dim", "trunc_t": "--trunc-t"}
+    check_ranges(args, {"goal_dim": Range(int, lo=1), "batch": Range(int, lo=1, note="chunks"),
+                        "trunc_t": Range(int, lo=1, note="frames"), "steps": Range(int, lo=1),
+                        "warmup": Range(int, lo=0), "threads": Range(int, lo=1)}, where)
+    for length in args.lengths or []:
+        check_value(length, "lengths", Range(int, lo=1, note="frames"))
+    if args.extrapolate is not None:
+        for v in args.extrapolate:
+            check_value(v, "extrapolate", Range(int, lo=1, note="B and T"))
+        if len(args.lengths or []) < 2:
+            raise UsageError(f"--extrapolate {args.extrapolate[0]} {args.extrapolate[1]}: needs at least two --lengths "
+                             f"to extrapolate from, got {args.lengths}")
+    if args.action_space != "minerl" and not (args.action_space.isdigit() and int(args.action_space) >= 1):
+        raise UsageError(f"--action-space: expected 'minerl' or a number of discrete actions >= 1, got "
+                         f"{args.action_space!r}")
+    if args.model not in ("2x", "tiny"):
+        check_input_file(args.model, "--model", "a .model pickle or a YAML config, or '2x' or 'tiny'")
+        try:
+            load_model_config(args.model)
+        except ValueError as e:
+            raise UsageError(f"--model: {e}") from e
+    if args.output:
+        check_output_path(args.output, "--output")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     policy = build(args.model, args.goal_dim, args.action_space)
@@ -166,12 +200,10 @@ def main() -> None:
     for k, v in result.items():
         print(f"{k}: {v:,.1f}" if isinstance(v, float) else f"{k}: {v}")
     if args.output:
-        import os
+        from steve1.utils.io import atomic_write_json
 
-        tmp = f"{args.output}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=2)
-        os.replace(tmp, args.output)
+        atomic_write_json(args.output, result)
+    return result
 
 
 if __name__ == "__main__":

@@ -57,7 +57,20 @@ def synthetic_episode(folder: Path, steps: int) -> tuple[Path, Path]:
     return video, jsonl
 
 
-def main() -> dict:
+def main(argv=None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (a count out of range, a missing or unreadable ``--video``/
+    ``--jsonl``, an unusable ``--output``) ends the program with one line on stderr naming the flag, and exit code 2,
+    before anything is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("contractor_conversion.py", lambda: _main(argv))
+
+
+def _main(argv) -> dict:
+    from steve1.data.contractor import ContractorDataError
+    from steve1.utils.checks import Range, check_input_file, check_output_path, check_ranges
+    from steve1.utils.cli import UsageError
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--steps", type=int, default=400, help="records of the synthetic episode")
@@ -69,7 +82,17 @@ def main() -> dict:
     p.add_argument("--seed", type=int, default=0, help="seed of the random MineCLIP weights")
     p.add_argument("--output", type=Path, default=Path("results/bench/contractor_conversion.json"),
                    help="JSON file for the figures")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    check_ranges(args, {"threads": Range(int, lo=1), "steps": Range(int, lo=17, note="records; 16 kept frames are "
+                                                                                      "needed to embed"),
+                        "embed_frames": Range(int, lo=16, note="kept frames"), "batch_size": Range(int, lo=1),
+                        "seed": Range(int, lo=0)})
+    if (args.video is None) != (args.jsonl is None):
+        raise UsageError(f"--video/--jsonl: give both or neither, got --video {args.video} --jsonl {args.jsonl}")
+    if args.video is not None:
+        check_input_file(args.video, "--video", "a contractor mp4")
+        check_input_file(args.jsonl, "--jsonl", "the contractor JSONL of --video")
+    check_output_path(args.output, "--output")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
@@ -77,7 +100,10 @@ def main() -> dict:
         video, jsonl = (args.video, args.jsonl) if args.video else synthetic_episode(Path(tmp), args.steps)
         n_records = sum(1 for line in open(jsonl) if line.strip())
         t0 = time.perf_counter()
-        episode = load_episode(video, jsonl)
+        try:
+            episode = load_episode(video, jsonl)
+        except ContractorDataError as e:
+            raise UsageError(f"--video/--jsonl: {e}") from e
         load_s = time.perf_counter() - t0
     print(f"load_episode: {n_records} records -> {len(episode.actions)} kept frames in {load_s:.2f} s "
           f"= {n_records / load_s:.0f} records/s")
@@ -86,7 +112,7 @@ def main() -> dict:
     embedder = MineCLIPEmbedder(model)
     frames = episode.frames_mineclip[: args.embed_frames]
     if len(frames) < 16:
-        raise SystemExit(f"need >= 16 kept frames to embed, got {len(frames)}")
+        raise UsageError(f"--video/--steps: need >= 16 kept frames to embed, the episode has {len(frames)}")
     n_windows = len(frames) - 15
     timings, outputs = {}, {}
     for per_frame in (True, False):
@@ -106,10 +132,9 @@ def main() -> dict:
         "batch_size": args.batch_size, "windows_per_s_per_window": n_windows / timings[False],
         "windows_per_s_per_frame": n_windows / timings[True], "max_abs_difference": diff,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = args.output.with_name(f".{args.output.name}.tmp-{os.getpid()}")
-    tmp_path.write_text(json.dumps(result, indent=2))
-    os.replace(tmp_path, args.output)
+    from steve1.utils.io import atomic_write_json
+
+    atomic_write_json(args.output, result)
     print(f"wrote {args.output}")
     return result
 

@@ -83,6 +83,18 @@ def _stats(lengths: list[int], successes: list[bool], causes: list) -> dict:
 
 
 def main(argv=None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (an unknown or non-Crafter task, an unknown material, a count
+    out of range, an unusable ``--out``) ends the program with one line on stderr naming the flag, and exit code 2,
+    before anything is written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("crafter_task_survey.py", lambda: _main(argv))
+
+
+def _main(argv) -> dict:
+    from steve1.utils.checks import Range, check_output_path, check_ranges, check_value
+    from steve1.utils.cli import UsageError
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", default="crafter_iron", help="a Crafter task of tasks/task_specs.yaml")
@@ -93,16 +105,30 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy")
     p.add_argument("--out", default=None, help="JSON (default bench/results/crafter_task_survey_<task>.json)")
     args = p.parse_args(argv)
+    check_ranges(args, {"worlds": Range(int, lo=1, note="world seeds"),
+                        "random_episodes": Range(int, lo=1, note="episodes per variant"), "seed": Range(int, lo=0)})
+    for r in args.radii:
+        check_value(r, "radii", Range(int, lo=0, note="tiles"))
+    out = args.out or f"bench/results/crafter_task_survey_{args.task}.json"
+    check_output_path(out, "--out")
     import tasks
 
-    spec = tasks.get_specs(args.task)
+    try:
+        spec = tasks.get_specs(args.task)
+    except KeyError as e:
+        raise UsageError(f"--task {args.task}: {e.args[0] if e.args else e}") from e
     if spec.get("sim") != "crafter":
-        raise ValueError(f"--task {args.task}: sim is {spec.get('sim')!r} in tasks/task_specs.yaml, not 'crafter'")
+        raise UsageError(f"--task {args.task}: sim is {spec.get('sim')!r} in tasks/task_specs.yaml, expected a "
+                         f"'crafter' task")
     env = tasks.make(args.task)
     dists: dict[str, list] = {m: [] for m in args.materials}
     for world in range(args.worlds):
         env.reset(options={"world_seed": world})
-        for name, d in nearest_distances(env, args.materials).items():
+        try:
+            distances = nearest_distances(env, args.materials)
+        except ValueError as e:  # unknown material names
+            raise UsageError(f"--materials: {e}") from e
+        for name, d in distances.items():
             dists[name].append(d)
     env.close()
     distance = {}
@@ -120,7 +146,7 @@ def main(argv=None) -> dict:
               "max_env_steps": (spec.get("terminal_specs") or {}).get("max_steps")}
     from steve1.utils.io import atomic_write_json
 
-    atomic_write_json(args.out or f"bench/results/crafter_task_survey_{args.task}.json", result, indent=1)
+    atomic_write_json(out, result, indent=1)
     print(json.dumps(result, indent=1))
     return result
 

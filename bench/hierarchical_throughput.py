@@ -95,7 +95,58 @@ def task_config(task: str, overrides: dict, config_path=None) -> dict:
     return resolve_config(tasks.get_specs(task), overrides, config_keys(), config_path=config_path)
 
 
+def checked_task_config(task: str, overrides: dict, config_path=None, sim: str | None = None,
+                        need_files: bool = True) -> dict:
+    """:func:`task_config` with every input checked, for the bench scripts: the task exists (and is of simulator
+    ``sim``), ``config_path`` (``--highlevel_config``) is a readable file, every config value is in range
+    (:func:`hierarchical.build.check_config`, via ``resolve_config``), and, with ``need_files``, the model files the
+    config names exist.
+
+    Raises:
+        steve1.utils.cli.UsageError / FileNotFoundError: the first problem, naming the flag or the config file and key.
+    """
+    import tasks
+    from hierarchical.build import check_files, resolve_config
+    from ppo_highlevel import config_keys
+    from steve1.utils.checks import check_input_file
+    from steve1.utils.cli import UsageError
+
+    try:
+        spec = tasks.get_specs(task)
+    except KeyError as e:
+        raise UsageError(f"--task {task}: {e.args[0] if e.args else e}") from e
+    if sim is not None and spec.get("sim") != sim:
+        raise UsageError(f"--task {task}: sim is {spec.get('sim')!r} in tasks/task_specs.yaml, expected a {sim!r} task")
+    if config_path is not None:
+        check_input_file(config_path, "--highlevel_config", "a high-level config YAML such as "
+                                                            "configs/crafter/highlevel.yaml")
+    sources: dict = {}
+    try:
+        cfg = resolve_config(spec, overrides, config_keys(), config_path=config_path, sources=sources)
+    except KeyError as e:
+        raise UsageError(f"--task {task}: {e.args[0] if e.args else e}") from e
+    except UsageError:
+        raise
+    except ValueError as e:  # the config file is not YAML / has unknown keys: the message names the file
+        prefix = f"--highlevel_config {config_path}: " if config_path and str(config_path) not in str(e) else ""
+        raise UsageError(f"{prefix}{type(e).__name__ + ': ' if prefix else ''}{e}") from e
+    if need_files:
+        check_files(cfg, sources)
+    return cfg
+
+
 def main(argv=None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (a flag out of range, an unknown task, a bad config file, a
+    missing model file, an unusable ``--out``) ends the program with one line on stderr naming the flag or the config
+    file and key, and exit code 2, before anything is measured or written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("hierarchical_throughput.py", lambda: _main(argv))
+
+
+def _main(argv) -> dict:
+    from steve1.utils.checks import Range, check_output_path, check_ranges
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", default="crafter_stone_pickaxe")
@@ -107,10 +158,14 @@ def main(argv=None) -> dict:
     p.add_argument("--skip", nargs="*", default=[], choices=["raw_env", "flat_ppo", "ptgm"])
     p.add_argument("--out", default="bench/results/hierarchical_throughput.json")
     args = p.parse_args(argv)
+    check_ranges(args, {"n_envs": Range(int, lo=1), "env_steps": Range(int, lo=1, note="env steps per agent"),
+                        "threads": Range(int, lo=1)})
+    check_output_path(args.out, "--out")
+    cfg = checked_task_config(args.task, {"n_envs": args.n_envs}, args.highlevel_config,
+                              need_files=not {"flat_ppo", "ptgm"} <= set(args.skip))
     import torch
 
     torch.set_num_threads(args.threads)
-    cfg = task_config(args.task, {"n_envs": args.n_envs}, args.highlevel_config)
     result = {"task": args.task, "n_envs": args.n_envs, "torch_threads": args.threads,
               "low_level_steps": int(cfg["low_level_steps"]), "cpus": os.cpu_count(),
               "machine": platform.machine(), "env_steps_per_second": {}}

@@ -117,6 +117,19 @@ def summarize(records: list[list[dict]], names: list[str], horizon: int) -> dict
 
 
 def main(argv=None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (a flag out of range, an unknown task, a bad config file or
+    codebook, a code index outside the codebook, an unusable ``--out``) ends the program with one line on stderr
+    naming the flag or the config file and key, and exit code 2, before anything is run or written
+    (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("low_level_competence.py", lambda: _main(argv))
+
+
+def _main(argv) -> dict:
+    from steve1.utils.checks import Range, check_output_path, check_ranges
+    from steve1.utils.cli import UsageError
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", default="crafter_wood", help="start state (initial inventory) and config")
@@ -132,23 +145,36 @@ def main(argv=None) -> dict:
     p.add_argument("--highlevel_config", default=None, help="high-level config YAML (default: the task's)")
     p.add_argument("--out", default=None, help="JSON (default bench/results/low_level_competence_<task>.json)")
     args = p.parse_args(argv)
+    check_ranges(args, {"horizon": Range(int, lo=1, note="env steps"), "episodes": Range(int, lo=1),
+                        "n_envs": Range(int, lo=1), "threads": Range(int, lo=1)})
+    out = args.out or f"bench/results/low_level_competence_{args.task}.json"
+    check_output_path(out, "--out")
     import torch
 
     from hierarchical.baselines import prompt_goal_embedding
     from hierarchical.load_codebook import KMeansCodebook
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from hierarchical_throughput import task_config
+    from hierarchical_throughput import checked_task_config
 
-    torch.set_num_threads(args.threads)
-    cfg = task_config(args.task, {"n_envs": args.n_envs}, args.highlevel_config)
-    codes = np.asarray(KMeansCodebook(cfg["codebook"]).codes, np.float32)
+    cfg = checked_task_config(args.task, {"n_envs": args.n_envs}, args.highlevel_config)
+    try:
+        codes = np.asarray(KMeansCodebook(cfg["codebook"]).codes, np.float32)
+    except ValueError as e:
+        raise UsageError(f"{cfg['highlevel_config']} key 'codebook': {e}") from e
     code_ids = list(range(len(codes))) if args.codes is None else list(args.codes)
     bad = [k for k in code_ids if not 0 <= k < len(codes)]
     if bad:
-        p.error(f"--codes {bad}: the codebook {cfg['codebook']} has codes 0-{len(codes) - 1}")
+        raise UsageError(f"--codes {bad}: expected indices 0-{len(codes) - 1} (the codebook {cfg['codebook']} has "
+                         f"{len(codes)} codes)")
+    if not len(code_ids) and not args.prompts:
+        raise UsageError("--codes/--prompts: nothing to measure (both empty)")
+    torch.set_num_threads(args.threads)
     codes = codes[code_ids]
-    prompts = [prompt_goal_embedding(t, cfg["goal_embedder"], cfg["codebook"])[0] for t in args.prompts]
+    try:
+        prompts = [prompt_goal_embedding(t, cfg["goal_embedder"], cfg["codebook"])[0] for t in args.prompts]
+    except (ValueError, KeyError) as e:  # an unknown word in a prompt, a goal embedder that cannot be loaded
+        raise UsageError(f"--prompts: {e.args[0] if isinstance(e, KeyError) and e.args else e}") from e
     goals = np.concatenate([codes, np.stack(prompts)]) if prompts else codes
     names = [f"code_{k}" for k in code_ids] + [f"prompt: {t}" for t in args.prompts]
     t0 = time.time()
@@ -163,7 +189,7 @@ def main(argv=None) -> dict:
                           for n, recs in zip(names[len(codes):], records[len(codes):])}}
     from steve1.utils.io import atomic_write_json
 
-    atomic_write_json(args.out or f"bench/results/low_level_competence_{args.task}.json", result, indent=1)
+    atomic_write_json(out, result, indent=1)
     print(json.dumps(result, indent=1))
     return result
 

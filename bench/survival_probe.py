@@ -149,7 +149,49 @@ def play(checkpoint: Path, forbid_sleep: bool, n_episodes: int, seed: int) -> li
     return trace.records[:n_episodes]
 
 
+def check_checkpoint(checkpoint: Path) -> dict[str, Any]:
+    """The checkpoint is a readable zip inside a run folder of a Crafter task whose model files exist; returns the
+    run's config.
+
+    Raises:
+        steve1.utils.cli.UsageError / FileNotFoundError: naming ``--checkpoint`` (or the run's config.yaml and key).
+    """
+    import zipfile
+
+    from hierarchical.build import check_files, read_yaml
+    from steve1.utils.checks import check_input_file
+    from steve1.utils.cli import UsageError
+
+    check_input_file(checkpoint, "--checkpoint", "a checkpoint zip written by ppo_highlevel.py")
+    if not zipfile.is_zipfile(checkpoint):
+        raise UsageError(f"--checkpoint {checkpoint}: not a readable checkpoint zip (truncated or another file)")
+    config = checkpoint.resolve().parent.parent / "config.yaml"
+    if checkpoint.resolve().parent.name != "checkpoints" or not config.is_file():
+        raise UsageError(f"--checkpoint {checkpoint}: not a checkpoint of a run directory (expected <run dir>/"
+                         f"checkpoints/<name>.zip beside <run dir>/config.yaml; no {config})")
+    try:
+        cfg = read_yaml(config)
+    except ValueError as e:
+        raise UsageError(f"--checkpoint {checkpoint}: the run's {config} cannot be read: {e}") from e
+    if cfg.get("sim") != "crafter":
+        raise UsageError(f"--checkpoint {checkpoint}: a run of sim {cfg.get('sim')!r} ({config}), expected a Crafter "
+                         f"task")
+    check_files(cfg, {k: f"{config} key '{k}'" for k in cfg})
+    return cfg
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Entry point (see ``--help``). A user's mistake (a missing, truncated or foreign checkpoint, a run whose model
+    files are gone, a flag out of range, an unusable ``--out``) ends the program with one line on stderr naming the
+    flag, and exit code 2, before anything is played or written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("survival_probe.py", lambda: _main(argv))
+
+
+def _main(argv: Optional[Sequence[str]]) -> dict[str, Any]:
+    from steve1.utils.checks import Range, check_output_path, check_ranges
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="checkpoint zip written by ppo_highlevel.py (a Crafter task)")
@@ -160,10 +202,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     p.add_argument("--out", default=None, help="JSON (default <run>/eval/survival_probe_<checkpoint>_seed<S>.json)")
     args = p.parse_args(argv)
     checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        p.error(f"checkpoint {checkpoint} does not exist")
-    if args.n_episodes < 1:
-        p.error("--n_episodes must be >= 1")
+    check_ranges(args, {"n_episodes": Range(int, lo=1, note="episodes per condition"), "seed": Range(int, lo=0),
+                        "threads": Range(int, lo=1)})
+    check_checkpoint(checkpoint)
+    out = Path(args.out) if args.out else checkpoint.resolve().parent.parent / "eval" / \
+        f"survival_probe_{checkpoint.stem}_seed{args.seed}.json"
+    check_output_path(out, "--out")
     import torch
 
     from steve1.utils.io import atomic_write_json
@@ -175,8 +219,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         records = play(checkpoint, cond == "no_sleep", args.n_episodes, args.seed)
         report[cond] = {"summary": summarize(records), "episodes": records}
         print(cond, json.dumps(report[cond]["summary"]), flush=True)
-    out = Path(args.out) if args.out else checkpoint.resolve().parent.parent / "eval" / \
-        f"survival_probe_{checkpoint.stem}_seed{args.seed}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, report, indent=1)
     print(f"report: {out}", flush=True)

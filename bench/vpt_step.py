@@ -34,7 +34,7 @@ DEFAULT_HPARAMS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / 
 HPARAMS_ENTRY = {"1x": "foundation-model-1x.model", "2x": "2x.model", "3x": "foundation-model-3x.model"}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variant", choices=sorted(HPARAMS_ENTRY), default="2x", help="VPT model size")
     p.add_argument("--hparams", type=Path, default=DEFAULT_HPARAMS,
@@ -47,7 +47,33 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip-chunk", action="store_true", help="only time the get_action loop")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("results/bench/vpt_step.json"), help="JSON results file")
-    return p.parse_args()
+    return p.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Counts in range, ``--hparams`` readable JSON holding the variant (or absent with ``--variant 2x``), ``--out``
+    writable.
+
+    Raises:
+        steve1.utils.cli.UsageError: naming the flag, the value and what was expected.
+    """
+    from steve1.utils.checks import Range, check_output_path, check_ranges
+    from steve1.utils.cli import UsageError
+
+    check_ranges(args, {"threads": Range(int, lo=1), "frames": Range(int, lo=1, note="timed calls"),
+                        "warmup": Range(int, lo=0), "chunk_batch": Range(int, lo=1), "chunk_len": Range(int, lo=1),
+                        "seed": Range(int, lo=0)},
+                 {"chunk_batch": "--chunk-batch", "chunk_len": "--chunk-len"})
+    if args.hparams.exists():
+        try:
+            entry = json.loads(args.hparams.read_text())[HPARAMS_ENTRY[args.variant]]
+            entry["net_args"], entry["pi_head_opts"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"--hparams {args.hparams}: expected vpt_hparams.json with {HPARAMS_ENTRY[args.variant]!r}"
+                             f" -> net_args/pi_head_opts ({type(e).__name__}: {e})") from e
+    elif args.variant != "2x":
+        raise UsageError(f"--hparams {args.hparams}: not found; only --variant 2x has defaults in code")
+    check_output_path(args.out, "--out")
 
 
 def model_config(args: argparse.Namespace) -> tuple[dict, dict, str]:
@@ -98,8 +124,18 @@ def time_chunk(agent: MineRLAgent, batch: int, length: int, seed: int) -> tuple[
         return time.perf_counter() - start, time.process_time() - start_cpu
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> dict:
+    """Entry point (see ``--help``). A user's mistake (a count out of range, an unreadable ``--hparams``, an unusable
+    ``--out``) ends the program with one line on stderr naming the flag, and exit code 2, before anything is measured
+    or written (``steve1.utils.cli``)."""
+    from steve1.utils.checks import run_main
+
+    return run_main("vpt_step.py", lambda: _main(argv))
+
+
+def _main(argv) -> dict:
+    args = parse_args(argv)
+    check_args(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     policy_kwargs, pi_head_kwargs, source = model_config(args)
@@ -151,6 +187,7 @@ def main() -> None:
               f"{n_frames / seconds:.1f} frames/s (process CPU time {cpu_seconds:.1f} s)")
     atomic_write_json(args.out, results)
     print(f"  results written to {args.out}")
+    return results
 
 
 if __name__ == "__main__":

@@ -49,11 +49,14 @@ def test_random_episodes_give_a_cause_exactly_for_deaths(survey):
     assert any(c is not None for c in causes)  # a random player dies long before 1000 env steps
 
 
-def test_non_crafter_task_is_refused(survey):
+def test_non_crafter_task_is_refused(survey, capsys, tmp_path):
     import tasks
 
     other = next((t for t in tasks.task_names() if tasks.get_specs(t).get("sim") != "crafter"), None)
     if other is None:
         pytest.skip("no non-Crafter task in tasks/task_specs.yaml")
-    with pytest.raises(ValueError, match="not 'crafter'"):
-        survey.main(["--task", other, "--worlds", "1"])
+    with pytest.raises(SystemExit) as exc:  # one line naming --task, exit code 2, nothing written
+        survey.main(["--task", other, "--worlds", "1", "--out", str(tmp_path / "survey.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and f"--task {other}" in err[0] and "expected a 'crafter'" in err[0]
+    assert not list(tmp_path.iterdir())
