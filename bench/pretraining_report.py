@@ -55,7 +55,8 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
 * ``pipeline_hours``: from ``pipeline.json`` beside the low-level weights (its recorded seconds), else null.
 
 Episode ``j`` of a figure is played in Crafter world ``--seed + j`` (the same worlds for prior and zero goal).
-Written: ``--out_json`` (atomically), with the command, the counts and ``"quick"``; and the section of
+Written: ``--out_json`` (atomically), with the command, the counts and ``"quick"``; it is also rewritten after
+each figure with ``"complete": false``, so an interrupted run keeps what it measured; and the section of
 ``--readme`` between ``<!-- pretraining_report:begin -->`` and ``<!-- pretraining_report:end -->`` (appended when
 absent; written atomically).
 """
@@ -423,8 +424,9 @@ def _rank(records: list[dict]) -> tuple[float, float]:
 
 def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[str], worlds: int, screen_worlds: int,
                top_codes: int, horizon: int, n_envs: int, seed: int, size: int, tmp: str,
-               code_ids: Optional[Sequence[int]] = None) -> dict:
-    """Best code per achievement from next-link starts (module docstring); ``code_ids``: screen only these codes.
+               code_ids: Optional[Sequence[int]] = None, on_result: Optional[Callable[[dict], None]] = None) -> dict:
+    """Best code per achievement from next-link starts (module docstring); ``code_ids``: screen only these codes;
+    ``on_result(result so far)`` is called after each achievement.
 
     Raises:
         steve1.utils.cli.UsageError: a code index outside the codebook."""
@@ -474,6 +476,8 @@ def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[st
                      "top_codes_success": {f"code_{ids[ranked[i]]}": round(_rank(final[i])[0], 4)
                                            for i in range(len(ranked))},
                      "starts": origin}
+        if on_result is not None:
+            on_result(result)
     return result
 
 
@@ -777,6 +781,18 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             "low_level_args": low_args_path, "prior_args": prior_args_path,
             **{k: None for k in SECTIONS}, "unconditional_success": None,
         }
+        if args.codes is not None and "competence" in args.sections:
+            from hierarchical.load_codebook import KMeansCodebook
+            from steve1.utils.cli import UsageError
+
+            n_codes = KMeansCodebook(base["codebook"]).N
+            if max(args.codes) >= n_codes:
+                raise UsageError(f"--codes {max(args.codes)}: the codebook {base['codebook']} has codes 0-{n_codes - 1}")
+
+        def save_partial() -> None:  # an interrupted run keeps the figures measured so far
+            atomic_write_json(args.out_json, {**result, "complete": False,
+                                              "seconds_so_far": round(time.time() - t0, 1)})
+
         need_episodes = {"player", "goal_information", "prior", "competence"} & set(args.sections)
         with tempfile.TemporaryDirectory(prefix="pretraining_report_") as tmp:
             dirs: list[str] = []
@@ -791,6 +807,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                     result["player"]["note"] = "measured for the episodes the other figures use"
                 if {"goal_information", "prior"} & set(args.sections):
                     result["embedding"] = embed_episodes(ep_dir, base["goal_embedder"], args.embedder)
+            save_partial()
             if "goal_information" in args.sections:
                 try:
                     result["goal_information"] = goal_information(base, dirs, read_yaml(low_args_path), args.batch_size,
@@ -798,16 +815,20 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 except NoChunksError as e:
                     result["goal_information"] = {"nll_true_goal": None, "nll_no_goal": None, "gap": None,
                                                   "note": str(e)}
+            save_partial()
             if "prior" in args.sections:
                 try:
                     result["prior"] = prior_nll(base, dirs, read_yaml(prior_args_path), args.batch_size, args.seed)
                 except NoChunksError as e:
                     result["prior"] = {"nll": None, "label_entropy": None, "note": str(e)}
+            save_partial()
             if "competence" in args.sections:
                 result["competence"] = competence(base, dirs, args.achievements, args.worlds, args.screen_worlds,
                                                   args.top_codes, args.horizon, args.n_envs, args.seed, size, tmp,
                                                   args.codes if args.codes is not None or not args.quick
-                                                  else list(range(4)))
+                                                  else list(range(4)),
+                                                  on_result=lambda c: (result.update(competence=c), save_partial()))
+            save_partial()
             if "survival_under_prior" in args.sections:
                 recs = play_episodes(base, args.survival_worlds, args.seed, "prior", args.n_envs, tmp,
                                      "survival under prior", args.max_steps)
@@ -816,6 +837,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                                                   "death_causes": {c: sum(r["death_cause"] == c for r in recs)
                                                                    for c in sorted({str(r["death_cause"]) for r in recs
                                                                                     if r["dead"]})}}
+            save_partial()
             if "prior_driven_success" in args.sections:
                 prior_s, zero_s, detail = {}, {}, {}
                 for task in args.tasks:
@@ -828,6 +850,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 result["prior_driven_success"], result["unconditional_success"] = prior_s, zero_s
                 result["prior_driven_success_episodes"] = {k: {kk: v[kk] for kk in ("episodes", "median_episode_length")}
                                                            for k, v in detail.items()}
+            save_partial()
             if "unconditional_bc_crafter_score" in args.sections:
                 recs = play_episodes(base, args.score_episodes, args.seed, "zero", args.n_envs, tmp,
                                      "unconditional crafter score", args.max_steps)
@@ -843,6 +866,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             result["pipeline_hours_detail"] = ph
         result["seconds"] = round(time.time() - t0, 1)
         result["measured_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        result["complete"] = True
         atomic_write_json(args.out_json, result)
         write_readme(args.readme, readme_section(result))
         print({k: result[k] for k in ("goal_information", "prior", "survival_under_prior", "prior_driven_success",

@@ -133,8 +133,10 @@ def test_next_link_start_is_the_later_of_subgoal_run_and_requirements(pr):
 
 
 @pytest.mark.parametrize("flag,value", [("--player_episodes", "0"), ("--achievements", "fly"),
-                                        ("--tasks", "crafter_nope"), ("--highlevel_config", "missing.yaml")])
-def test_bad_flag_is_one_line_exit_2_nothing_written(pr, tmp_path, capsys, flag, value):
+                                        ("--tasks", "crafter_nope"), ("--highlevel_config", "missing.yaml"),
+                                        ("--codes", "99")])
+def test_bad_flag_is_one_line_exit_2_nothing_written(pr, tmp_path, capsys, monkeypatch, flag, value):
+    monkeypatch.chdir(REPO)
     out = tmp_path / "r.json"
     with pytest.raises(SystemExit) as exc:
         pr.main([flag, value, "--out_json", str(out), "--readme", str(tmp_path / "README.md")])
