@@ -36,12 +36,19 @@ SKIPPED_DIRS = {".venv", "tests", "downloads", "results", "node_modules", "__pyc
 OTHER_PARTS = "<any other part>"
 
 #: ``(importer prefix, forbidden prefix, reason)``.
+_PRETRAINING = "pre-training (steve1/, goal_prior/) imports nothing of the high level (issue 20, Build 2)"
+_PLUGINS = ("simulator plugins (tasks/<sim>/) use the pipeline's interfaces but import neither goal_prior/ nor the "
+            "high level (issue 20, Build 2)")
 FORBIDDEN: List[Tuple[str, str, str]] = [
     ("VPT", OTHER_PARTS, "VPT/ is the model and the action mapping: it imports no other part (issue 20, Build 2)"),
+    *[(part, high, _PRETRAINING) for part in ("steve1", "goal_prior") for high in ("hierarchical", "sb3_vpt",
+                                                                                    "ppo_highlevel")],
+    *[("tasks", other, _PLUGINS) for other in ("goal_prior", "hierarchical", "sb3_vpt", "ppo_highlevel")],
 ]
 
-#: Module prefixes inside which no two modules may import each other, directly or through a chain.
-CYCLE_SCOPES: Tuple[str, ...] = ("VPT", "steve1")
+#: Module prefixes inside which no two modules may import each other, directly or through a chain: every part.
+CYCLE_SCOPES: Tuple[str, ...] = ("VPT", "steve1", "goal_prior", "hierarchical", "sb3_vpt", "tasks", "ppo_highlevel",
+                                 "bench")
 
 #: ``(package prefix, forbidden substrings, reason)`` for identifiers and non-docstring strings.
 NAME_RULES: List[Tuple[str, Tuple[str, ...], str]] = [

@@ -160,7 +160,7 @@ def test_caption_errors_name_the_source():
 
 def test_task_prompts_are_captions():
     """Every Crafter task prompt is the caption of its achievement, so the model was trained on it."""
-    from tasks.crafter.crafterclip.evaluate import task_prompts
+    from tasks.crafter.crafterclip.metrics import task_prompts
 
     tokenizer = WordTokenizer(caption_vocabulary())
     prompts = task_prompts()

@@ -50,7 +50,8 @@ from tasks.crafter.crafterclip.captions import (CAPTION_INDEX, CAPTIONS, JOIN_WO
                                                 caption_vocabulary, full_caption_from_row)
 from tasks.crafter.crafterclip.data import ClipCache, ClipSet, clip_set, load_episode_captions, select_clips
 from tasks.crafter.crafterclip.embedder import DEFAULT_CRAFTERCLIP_PATH, save_crafterclip
-from tasks.crafter.crafterclip.evaluate import embed_clips, evaluate_model, retrieval_metrics, write_json
+from steve1.utils.io import atomic_write_json
+from tasks.crafter.crafterclip.metrics import embed_clips, evaluate_model, retrieval_metrics
 from tasks.crafter.crafterclip.model import CrafterCLIP, clip_loss
 
 DEFAULT_CONFIG = "configs/crafter/crafterclip.yaml"
@@ -494,7 +495,7 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
         "torch_threads": int(config["torch_threads"]),
     })
     eval_out = args.eval_out or str(Path(args.out).with_suffix("")) + "_eval.json"
-    write_json(eval_out, result)
+    atomic_write_json(eval_out, result)
     summary = {k: result[k] for k in ("caption_retrieval", "prompt_retrieval") if k in result}
     save_crafterclip(args.out, model, model_kwargs, tokenizer,
                      info={"config": config, "seed": args.seed, "steps": step, "evaluation": summary})
