@@ -7,6 +7,6 @@
 * :mod:`VPT.agent`: ``MineRLAgent``, the official agent API (MineRL observation/action conversion).
 * :mod:`VPT.lib.actions`, :mod:`VPT.lib.action_mapping`, :mod:`VPT.lib.frames`: action spaces and frame resizing.
 
-Imports are absolute (``from VPT.lib.policy import MinecraftAgentPolicy``); this package does not touch
-``sys.path`` (upstream put ``VPT/`` on it).
+Imports are absolute (``from VPT.lib.policy import MinecraftAgentPolicy``); unlike upstream, this package does not
+put ``VPT/`` on the module search path.
 """
