@@ -18,7 +18,7 @@ measurement of the same label is replaced) and rewritten after every measurement
 [{"label", "method", "impala_chans", "trunk_macs_per_frame", "env_steps", "wall_s", "rollout_s", "update_s",
 "env_steps_per_s", "hours_per_1M_env_steps", "cpu_s", "rollout_cpu_s", "update_cpu_s", "env_steps_per_cpu_s",
 "hours_per_1M_env_steps_one_core", "iterations", "torch_threads", "load_before", "load_after",
-"top_before", "utc"}]}``.
+"top_before", "utc", "command"}]}``.
 """
 from __future__ import annotations
 
@@ -163,12 +163,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     torch.set_num_threads(args.torch_threads)
     out = Path(args.out)
     report = json.loads(out.read_text()) if out.is_file() else {}
-    report["command"] = "OMP_NUM_THREADS=1 python bench/flat_ppo_throughput.py " + " ".join(
+    command = "OMP_NUM_THREADS=1 python bench/flat_ppo_throughput.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
+    report["command"] = command  # the latest; each measurement keeps its own
     report.setdefault("measurements", [])
     jobs = [("ppo", w) for w in widths] + ([("ppo_sb3", None)] if args.sb3 else [])
     for method, chans in tqdm(jobs, unit="measurement", desc="throughput"):
-        entry = measure(method, chans, args.task, args.env_steps, args.seed)
+        entry = {**measure(method, chans, args.task, args.env_steps, args.seed), "command": command}
         report["measurements"] = [m for m in report["measurements"] if m["label"] != entry["label"]] + [entry]
         atomic_write_json(out, report)
         tqdm.write(f"{entry['label']}: {entry['env_steps_per_s']} env steps/s ({entry['hours_per_1M_env_steps']} h "

@@ -4,8 +4,9 @@ The recipe (Moon et al. 2023, the PPO baseline of Achievement Distillation, 15.6
 steps; ``/work/shared/docs/crafter_benchmark.md`` section 6), with every value in ``configs/crafter/ppo.yaml``:
 
 * 8 envs x 512 env steps per update, 3 epochs of minibatches of 512, gamma 0.95, GAE lambda 0.65, clip 0.2,
-  entropy 0.01, vf_coef 0.5, Adam 3e-4 constant, grad-norm 0.5, advantages normalized (SB3, per minibatch),
-  observations / 255 (SB3's preprocessing of image spaces), no reward normalization: plain SB3 ``PPO`` arguments.
+  entropy 0.01, vf_coef 0.5, Adam 3e-4 constant, grad-norm 0.5, advantages normalized, observations / 255 (SB3's
+  preprocessing of image spaces), no reward normalization: plain SB3 ``PPO`` arguments. SB3 normalizes the advantages
+  per minibatch (512), the recipe over the whole 4096-step batch: a small difference, kept to use SB3's loop as is.
 * Network (:class:`ImpalaResNetExtractor`): VPT's IMPALA ResNet (``VPT/lib/impala_cnn.py``: per stage a 3x3 conv,
   max-pool 3 / stride 2, ``impala_blocks`` residual blocks ``x + relu(conv(relu(conv(x))))``; then flatten ->
   LayerNorm -> linear to 256 -> ReLU), then a dense layer of ``hidsize`` (1024): LayerNorm -> linear -> ReLU. SB3's
