@@ -35,7 +35,9 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   held-out player episodes: with ``u`` the first frame showing the achievement unlocked, the start is the later of
   (a) the first frame of the contiguous run of the sub-goal the player was pursuing at frame ``u - 1`` and (b) the
   first frame from which the achievement's item requirements (crafter ``data.yaml``: ``collect.require``,
-  ``place.uses``, ``make.uses``) held until ``u - 1``. The start state is rebuilt by replaying the episode's actions
+  ``place.uses``, ``make.uses``) held until ``u - 1``; ``teacher_within_horizon`` is the share of starts from
+  which the player itself unlocked it within ``--horizon`` env steps. The start state is rebuilt by replaying the
+  episode's actions
   in its world (``reset(options={"world_seed": w})``; checked against the recorded achievements and inventory) and
   snapshotted (``copy.deepcopy`` of the env, exact: Crafter is deterministic), so every code starts from the same
   state. Achievements that no held-out episode unlocked fall back to a task start: an empty inventory plus the
@@ -138,7 +140,8 @@ def player_section(records: list[dict[str, Any]]) -> dict[str, Any]:
     import player_report
 
     s = player_report.summarize(records)
-    return {"median_episode_length": s["median_episode_length"], "achievement_success_rate": s["achievement_success_rate"],
+    return {"median_episode_length": s["median_episode_length"],
+            "achievement_success_rate": s["achievement_success_rate"],
             "episodes": s["episodes"], "frames": s["frames"], "ends": s["ends"],
             "random_action_share": round(s["random_action_share"], 4), "targets": s["targets"],
             "meets_targets": s["meets_targets"]}
@@ -223,7 +226,8 @@ def goal_information(cfg: dict, episode_dirs: Sequence[str], train_args: dict, b
                                       policy.pi_head.logprob)
                 sums[name] += float(-(lp * mask_t).sum())
     nll_true, nll_zero = sums["true"] / max(frames, 1), sums["zero"] / max(frames, 1)
-    return {"nll_true_goal": round(nll_true, 4), "nll_no_goal": round(nll_zero, 4), "gap": round(nll_zero - nll_true, 4),
+    return {"nll_true_goal": round(nll_true, 4), "nll_no_goal": round(nll_zero, 4),
+            "gap": round(nll_zero - nll_true, 4),
             "frames": frames, "random_action_frames_excluded": excluded, "chunks": len(ds), "T": ds.T,
             "trunc_t": trunc_t, "min_btwn_goals": ds.min_btwn_goals, "max_btwn_goals": ds.max_btwn_goals,
             "goal_lead": ds.goal_lead, "target_gap": 0.15}
@@ -264,7 +268,8 @@ def prior_nll(cfg: dict, episode_dirs: Sequence[str], prior_args: dict, batch_si
     entropy = float(-(p * np.log(p)).sum())
     nll = total / max(frames, 1)
     return {"nll": round(nll, 4), "label_entropy": round(entropy, 4),
-            "ratio": round(nll / entropy, 4) if entropy > 0 else None, "uniform_entropy": round(math.log(codebook.N), 4),
+            "ratio": round(nll / entropy, 4) if entropy > 0 else None,
+            "uniform_entropy": round(math.log(codebook.N), 4),
             "frames": frames, "n_codes": codebook.N, "codes_used_by_labels": int((counts > 0).sum()),
             "target_ratio": 0.8}
 
@@ -287,17 +292,22 @@ def requirements(achievement: str) -> dict[str, int]:
     return {}
 
 
-def find_start(infos: dict[str, np.ndarray], meta: dict, achievement: str) -> Optional[int]:
-    """The frame at which ``achievement`` is the next link in a recorded episode (module docstring), or None when
-    the episode never shows it unlocked."""
+def unlock_frame(infos: dict[str, np.ndarray], meta: dict, achievement: str) -> Optional[int]:
+    """The first frame of a recorded episode that shows ``achievement`` unlocked (the action of the frame before
+    unlocked it), or None (never, or already at frame 0)."""
     names = list(meta["achievement_names"])
     if achievement not in names:
         return None
-    counts = np.asarray(infos["achievements"])[:, names.index(achievement)]
-    unlocked = np.flatnonzero(counts > 0)
-    if len(unlocked) == 0 or unlocked[0] == 0:
+    unlocked = np.flatnonzero(np.asarray(infos["achievements"])[:, names.index(achievement)] > 0)
+    return int(unlocked[0]) if len(unlocked) and unlocked[0] > 0 else None
+
+
+def find_start(infos: dict[str, np.ndarray], meta: dict, achievement: str) -> Optional[int]:
+    """The frame at which ``achievement`` is the next link in a recorded episode (module docstring), or None when
+    the episode never shows it unlocked. The teacher took ``unlock_frame(...) - start`` env steps from there."""
+    u = unlock_frame(infos, meta, achievement)
+    if u is None:
         return None
-    u = int(unlocked[0])
     sub = np.asarray(infos["subgoal"])
     run_start = u - 1
     while run_start > 0 and sub[run_start - 1] == sub[u - 1]:
@@ -449,10 +459,12 @@ def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[st
                 break
             st = EpisodeStorage(d)
             meta = st.load_metadata()
-            frame = find_start(st.load_infos(), meta, a)
+            infos = st.load_infos()
+            frame = find_start(infos, meta, a)
             if frame is not None:
                 starts.append(replay_snapshot(d, frame, size))
-                origin.append({"world_seed": int(meta["world_seed"]), "frame": int(frame)})
+                origin.append({"world_seed": int(meta["world_seed"]), "frame": int(frame),
+                               "teacher_steps": unlock_frame(infos, meta, a) - int(frame)})
         if not starts:
             kind = "inventory"
             for j in range(worlds):
@@ -470,6 +482,9 @@ def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[st
         result[a] = {"best_code": ids[ranked[best]], "success": round(_rank(final[best])[0], 4), "worlds": n,
                      "start": kind, "median_env_steps": float(np.median(steps)) if steps else None,
                      "unconditional_success": round(_rank(final[-1])[0], 4),
+                     "teacher_within_horizon": (
+                         round(float(np.mean([o["teacher_steps"] <= horizon for o in origin])), 4)
+                         if kind == "replay" else None),
                      "screened_on": k, "codes_screened": len(ids),
                      "screen_success": {f"code_{ids[ranked[i]]}": round(_rank(screen[ranked[i]])[0], 3)
                                         for i in range(len(ranked))},
@@ -592,8 +607,8 @@ def readme_section(result: dict[str, Any]) -> str:
         rates = p["achievement_success_rate"]
         lines.append(f"| player: median episode length ({p['episodes']} episodes) [>= 1000] | "
                      f"{fmt(p['median_episode_length'])} |")
-        lines.append(f"| player: make_stone_pickaxe / collect_iron [>= 0.8 / 0.4] | {fmt(rates.get('make_stone_pickaxe'))}"
-                     f" / {fmt(rates.get('collect_iron'))} |")
+        lines.append(f"| player: make_stone_pickaxe / collect_iron [>= 0.8 / 0.4] | "
+                     f"{fmt(rates.get('make_stone_pickaxe'))} / {fmt(rates.get('collect_iron'))} |")
     g = result.get("goal_information")
     if g:
         lines.append(f"| low level action NLL, true goal / no goal, nats/frame ({g['frames']} frames) | "
@@ -787,7 +802,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
 
             n_codes = KMeansCodebook(base["codebook"]).N
             if max(args.codes) >= n_codes:
-                raise UsageError(f"--codes {max(args.codes)}: the codebook {base['codebook']} has codes 0-{n_codes - 1}")
+                raise UsageError(f"--codes {max(args.codes)}: the codebook {base['codebook']} has codes "
+                                 f"0-{n_codes - 1}")
 
         def save_partial() -> None:  # an interrupted run keeps the figures measured so far
             atomic_write_json(args.out_json, {**result, "complete": False,
@@ -848,8 +864,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                         dest[task] = round(float(np.mean([r["success"] for r in recs])), 4)
                         detail[f"{task}/{goals}"] = _median_length(recs)
                 result["prior_driven_success"], result["unconditional_success"] = prior_s, zero_s
-                result["prior_driven_success_episodes"] = {k: {kk: v[kk] for kk in ("episodes", "median_episode_length")}
-                                                           for k, v in detail.items()}
+                result["prior_driven_success_episodes"] = {
+                    k: {kk: v[kk] for kk in ("episodes", "median_episode_length")} for k, v in detail.items()}
             save_partial()
             if "unconditional_bc_crafter_score" in args.sections:
                 recs = play_episodes(base, args.score_episodes, args.seed, "zero", args.n_envs, tmp,
