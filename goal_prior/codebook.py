@@ -22,7 +22,11 @@ import numpy as np
 
 from steve1.utils.io import atomic_write_bytes
 
-__all__ = ["KMeansCodebook", "nearest_code", "read_codebook_file", "write_codebook"]
+__all__ = ["KMeansCodebook", "LABEL_SPACES", "nearest_code", "read_codebook_file", "write_codebook"]
+
+#: How a goal embedding is mapped to its code (the goal prior's label): ``cosine`` = the nearest code by cosine
+#: (upstream), ``kmeans`` = the k-means cluster in the space the codebook was clustered in (goal_prior/dataset.py).
+LABEL_SPACES = ("cosine", "kmeans")
 
 
 def write_codebook(path: str | os.PathLike, codes: np.ndarray) -> None:

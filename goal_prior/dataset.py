@@ -24,12 +24,11 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from goal_prior.codebook import KMeansCodebook, nearest_code
+from goal_prior.codebook import LABEL_SPACES, KMeansCodebook, nearest_code
 from steve1.data.minecraft_dataset import LoadedChunk, MinecraftDataset
 
 __all__ = ["MinecraftGoalPriorDataset", "KMeansLabeler", "LABEL_SPACES"]
 
-LABEL_SPACES = ("cosine", "kmeans")
 
 
 class KMeansLabeler:

@@ -68,13 +68,11 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from goal_prior.codebook import write_codebook
+from steve1.data.minecraft_dataset import FIRST_USABLE_FRAME as FIRST_GOAL_FRAME  # the first frame with a goal
 from steve1.utils.io import atomic_write_bytes as _atomic_write_bytes
 
-#: Frames before this index have no goal embedding (a 16-frame clip ends at t >= 15); spec §3.4.
-FIRST_GOAL_FRAME = 15
 #: Actions summed into the action history of frame t: t-15 .. t (spec §7, ``history_act='add'``).
 ACTION_HISTORY = 16
-LABEL_SPACES = ("cosine", "kmeans")
 
 __all__ = [
     "GoalPoints", "ClusterResult", "action_history", "episode_goal_points", "sample_goal_points",

@@ -63,7 +63,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-__all__ = ["METHODS", "FLAT_METHODS", "METHOD_PRESETS", "method_overrides", "algorithm_class", "run_method",
+__all__ = ["METHODS", "METHOD_PRESETS", "method_overrides", "algorithm_class", "run_method",
            "EpisodeFrames", "EpisodeLog", "make_logged_envs",
            "FlatFrameWrapper", "make_flat_venv",
            "make_flat_ppo", "GoalFreeTrunk", "FlatTrunkVecEnv", "make_bc_ppo", "prompt_goal_embedding",
@@ -71,8 +71,6 @@ __all__ = ["METHODS", "FLAT_METHODS", "METHOD_PRESETS", "method_overrides", "alg
 
 #: Method names accepted by ``ppo_highlevel.py --method``.
 METHODS = ("ptgm", "ppo", "ppo_sb3", "bc_ppo", "ptgm_no_prior", "ptgm_continuous", "steve1_prompt")
-#: Methods that act on the raw action space or without RL (not the hierarchical PPO path).
-FLAT_METHODS = ("ppo", "ppo_sb3", "bc_ppo", "steve1_prompt")
 #: Config values each method sets (given command-line flags still override them).
 METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "ptgm": {},

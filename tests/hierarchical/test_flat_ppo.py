@@ -114,7 +114,7 @@ def test_policy_values_in_reward_units_and_save_load_keeps_the_normalizer(tmp_pa
 
 
 def test_method_registry_ppo_and_ppo_sb3():
-    assert {"ppo", "ppo_sb3"} <= set(baselines.METHODS) and {"ppo", "ppo_sb3"} <= set(baselines.FLAT_METHODS)
+    assert {"ppo", "ppo_sb3"} <= set(baselines.METHODS)
     out = baselines.method_overrides("ppo", {"gamma": 0.9, "seed": 2})
     recipe = flat_ppo.load_recipe()
     assert out["gamma"] == 0.9 and out["seed"] == 2 and out["method"] == "ppo"  # a given flag wins
