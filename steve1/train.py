@@ -95,6 +95,7 @@ from torch.utils.data import DataLoader
 
 from steve1.utils.cli import UsageError
 from steve1.utils.io import atomic_torch_save, atomic_write_text, rng_state, set_rng_state
+from VPT.lib.policy import tree_map
 
 # ----------------------------------------------------------------------------------------------------------------
 # Command line
@@ -332,17 +333,6 @@ def check_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None
 # ----------------------------------------------------------------------------------------------------------------
 # Pieces: loss, optimiser, schedules
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def tree_map(fn: Callable, x: Any) -> Any:
-    """Apply ``fn`` to every tensor leaf of nested dicts/lists/tuples (``None`` leaves are kept)."""
-    if isinstance(x, dict):
-        return {k: tree_map(fn, v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(tree_map(fn, v) for v in x)
-    if x is None:
-        return None
-    return fn(x)
 
 
 class BehaviourCloningLoss(nn.Module):
