@@ -191,7 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
 
     p = argparse.ArgumentParser(description="Evaluate a run of any ppo_highlevel.py --method (ptgm and its ablations, "
                                             "ppo, ppo_sb3, bc_ppo: a checkpoint; steve1_prompt: its run directory): "
-                                            "success rate with a 95%% Wilson interval, episode lengths (env steps), "
+                                            "success rate with a 95% Wilson interval, episode lengths (env steps), "
                                             "death causes, GIFs.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", default=None, help="checkpoint zip written by ppo_highlevel.py "
