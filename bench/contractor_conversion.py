@@ -98,13 +98,13 @@ def _main(argv) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         video, jsonl = (args.video, args.jsonl) if args.video else synthetic_episode(Path(tmp), args.steps)
-        n_records = sum(1 for line in open(jsonl) if line.strip())
         t0 = time.perf_counter()
         try:
             episode = load_episode(video, jsonl)
-        except ContractorDataError as e:
-            raise UsageError(f"--video/--jsonl: {e}") from e
-        load_s = time.perf_counter() - t0
+            load_s = time.perf_counter() - t0
+            n_records = sum(1 for line in open(jsonl) if line.strip())
+        except (ContractorDataError, UnicodeDecodeError) as e:
+            raise UsageError(f"--video/--jsonl {video} {jsonl}: not a contractor episode: {e}") from e
     print(f"load_episode: {n_records} records -> {len(episode.actions)} kept frames in {load_s:.2f} s "
           f"= {n_records / load_s:.0f} records/s")
 
