@@ -35,10 +35,12 @@ already there, so a benchmark can be done in pieces and on several machines):
   of sub-goals the episodes get; see :func:`episode_ends`). Each run also has its own ``episode_ends``.
 * ``sample_efficiency_<task>.png``: per method the mean over seeds and a 95% band (Student t over seeds; no band
   for one seed).
-* ``crafter_score.json`` (task ``crafter_score``): the official protocol (``/work/shared/docs/crafter_benchmark.md``
-  §1): per achievement, the % of all training episodes of the run that unlocked it (from the run's
-  ``episodes.jsonl``), and ``score = exp(mean_i ln(1 + s_i)) - 1`` over the 22 rates in %. Episodes logged between
-  a checkpoint and an interruption are counted again after a resume (they are re-run).
+* ``<task>.json`` for a task whose spec sets ``benchmark_score: true`` (``crafter_score.json``): the simulator's
+  benchmark score over all training episodes of each run (from the run's ``episodes.jsonl``), found through the
+  registry (``tasks.get_plugin(sim).benchmark_score``; Crafter: ``tasks/crafter/score.py``, the official protocol of
+  ``/work/shared/docs/crafter_benchmark.md`` §1: per achievement, the % of the episodes that unlocked it, and
+  ``score = exp(mean_i ln(1 + s_i)) - 1`` over the 22 rates in %). Episodes logged between a checkpoint and an
+  interruption are counted again after a resume (they are re-run).
 """
 from __future__ import annotations
 
@@ -65,11 +67,6 @@ from hierarchical.baselines import METHODS  # the one registry of --method names
 #: reported as ``ppo_sb3`` (:func:`is_legacy_ppo`); moving such folders to ``<task>/ppo_sb3/`` changes nothing.
 LEGACY_PPO_LABEL = "ppo_sb3"
 TASKS = ("crafter_wood", "crafter_stone", "crafter_iron", "crafter_stone_pickaxe", "crafter_iron_pickaxe")
-#: The 22 Crafter achievements (Hafner 2022), in crafter's order.
-ACHIEVEMENTS = ("collect_coal", "collect_diamond", "collect_drink", "collect_iron", "collect_sapling", "collect_stone",
-                "collect_wood", "defeat_skeleton", "defeat_zombie", "eat_cow", "eat_plant", "make_iron_pickaxe",
-                "make_iron_sword", "make_stone_pickaxe", "make_stone_sword", "make_wood_pickaxe", "make_wood_sword",
-                "place_furnace", "place_plant", "place_stone", "place_table", "wake_up")
 _CKPT = re.compile(r"iter_(\d+)_envsteps_(\d+)\.zip$")
 
 
@@ -282,19 +279,23 @@ def first_reach(x: np.ndarray, mean: np.ndarray, threshold: float) -> Optional[i
     return int(x[hits[0]]) if len(hits) else None
 
 
-def crafter_score(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Crafter's protocol: ``success_rates[a]`` = % of the episodes that unlocked achievement ``a``;
-    ``score = exp(mean_a ln(1 + s_a)) - 1`` over the 22 achievements (Hafner 2022, analysis/common.py).
+def benchmark_task(task: str) -> bool:
+    """Whether ``task``'s runs are scored by its simulator's benchmark over all training episodes (task spec key
+    ``benchmark_score``; e.g. ``crafter_score``), instead of a success curve."""
+    import tasks
+
+    return bool(tasks.get_specs(task).get("benchmark_score", False))
+
+
+def benchmark_score(task: str, episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The simulator plugin's ``benchmark_score(episodes)`` for ``task`` (Crafter: ``tasks/crafter/score.py``).
 
     Raises:
         ValueError: no episodes.
     """
-    if not episodes:
-        raise ValueError("crafter_score: no episodes")
-    rates = {a: 100.0 * float(np.mean([a in e.get("achievements", ()) for e in episodes])) for a in ACHIEVEMENTS}
-    score = math.exp(np.mean([math.log(1.0 + s) for s in rates.values()])) - 1.0
-    return {"episodes": len(episodes), "score": round(score, 4), "success_rates": {k: round(v, 4) for k, v in
-                                                                                   rates.items()}}
+    import tasks
+
+    return tasks.get_plugin(tasks.get_specs(task)["sim"]).benchmark_score(episodes)
 
 
 def episode_ends(episodes: Sequence[dict[str, Any]], max_steps: Optional[int]) -> dict[str, Any]:
@@ -365,15 +366,15 @@ def collect_runs(runs_dir: os.PathLike, window: int) -> list[dict[str, Any]]:
         episodes = read_episodes(run_dir / "episodes.jsonl")
         if episodes:
             entry["episode_ends"] = episode_ends(episodes, _task_max_steps(task))
-        if task == "crafter_score" and episodes:
-            entry["crafter_score"] = crafter_score(episodes)
+        if benchmark_task(task) and episodes:
+            entry["benchmark_score"] = benchmark_score(task, episodes)
         out.append(entry)
     return out
 
 
 def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) -> dict[str, Any]:
     """Merge ``runs`` into ``<out_dir>/sample_efficiency.json`` (same task/method/seed replaced), write the plots and
-    ``crafter_score.json``; returns the merged JSON."""
+    the benchmark-score files (``<task>.json``); returns the merged JSON."""
     from steve1.utils.io import atomic_write_json
 
     out_dir = Path(out_dir)
@@ -383,7 +384,7 @@ def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) 
     merged = {key(r): r for r in old}
     merged.update({key(r): r for r in runs})
     all_runs = [merged[k] for k in sorted(merged)]
-    curve_runs = [r for r in all_runs if r["task"] != "crafter_score"]
+    curve_runs = [r for r in all_runs if not benchmark_task(r["task"])]
     summary: dict[str, Any] = {}
     for task in sorted({r["task"] for r in curve_runs}):
         summary[task] = {}
@@ -409,19 +410,28 @@ def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) 
     for task in summary:
         plot_task(task, [r for r in curve_runs if r["task"] == task], out_dir / f"sample_efficiency_{task}.png",
                   window)
-    score_runs = [{k: r[k] for k in ("method", "seed", "env_steps", "finished", "crafter_score")}
-                  for r in all_runs if r["task"] == "crafter_score" and "crafter_score" in r]
-    score_path = out_dir / "crafter_score.json"
-    if score_runs and score_path.is_file():  # keep the scores of runs not on this disk (same method/seed replaced)
-        kept = {(r["method"], int(r["seed"])): r for r in json.loads(score_path.read_text()).get("runs", [])}
+    for task in sorted({r["task"] for r in all_runs if benchmark_task(r["task"])}):
+        _write_score_file(out_dir / f"{task}.json", task, [r for r in all_runs if r["task"] == task])
+    return data
+
+
+def _write_score_file(path: Path, task: str, runs: list[dict[str, Any]]) -> None:
+    """``<task>.json`` (e.g. ``crafter_score.json``): the benchmark score of each run, keeping the entries of runs
+    that are not on this disk (same method/seed replaced). Each entry's score is under the task's name, as the
+    existing files have it."""
+    import tasks
+    from steve1.utils.io import atomic_write_json
+
+    score_runs = [{"method": r["method"], "seed": r["seed"], "env_steps": r["env_steps"], "finished": r["finished"],
+                   task: r["benchmark_score"]} for r in runs if "benchmark_score" in r]
+    if not score_runs:
+        return
+    if path.is_file():
+        kept = {(r["method"], int(r["seed"])): r for r in json.loads(path.read_text()).get("runs", [])}
         kept.update({(r["method"], int(r["seed"])): r for r in score_runs})
         score_runs = [kept[k] for k in sorted(kept)]
-    if score_runs:
-        atomic_write_json(out_dir / "crafter_score.json", {
-            "protocol": "Crafter (Hafner 2022): success rate of each achievement over all training episodes within "
-                        "the run's env-step budget, score = exp(mean ln(1 + s_i)) - 1 over the 22 rates in %",
-            "runs": score_runs}, indent=1)
-    return data
+    plugin = tasks.get_plugin(tasks.get_specs(task)["sim"])
+    atomic_write_json(path, {"protocol": plugin.BENCHMARK_PROTOCOL, "runs": score_runs}, indent=1)
 
 
 def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> None:

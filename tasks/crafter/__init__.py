@@ -12,10 +12,12 @@ import numpy as np
 from gymnasium import spaces
 
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, SEMANTIC_NAMES, CrafterEnv
+from tasks.crafter.score import PROTOCOL as BENCHMARK_PROTOCOL
+from tasks.crafter.score import benchmark_score
 
 __all__ = ["make_env", "env_kwargs_from_spec", "CrafterEnv", "ACHIEVEMENTS", "ACTION_NAMES", "INVENTORY_ITEMS",
            "SEMANTIC_NAMES", "ACTION_SPACE", "FRAME_SHAPE", "env_action_to_agent", "agent_action_to_env",
-           "action_features"]
+           "action_features", "benchmark_score", "BENCHMARK_PROTOCOL"]
 
 # --- The simulator-plugin action interface (see tasks/__init__.py): what the pipeline needs to train and run a
 # --- low-level policy on Crafter, without ever branching on the simulator's name.

@@ -30,11 +30,12 @@ def test_curve_weights_episodes_and_skips_empty_windows(se):
 
 def test_crafter_score_formula(se):
     eps = [{"achievements": ["collect_wood"]}, {"achievements": []}]
-    out = se.crafter_score(eps)
+    assert se.benchmark_task("crafter_score") and not se.benchmark_task("crafter_iron")
+    out = se.benchmark_score("crafter_score", eps)  # through the registry: tasks/crafter/score.py
     assert out["success_rates"]["collect_wood"] == 50.0 and out["success_rates"]["wake_up"] == 0.0
     assert out["score"] == pytest.approx(math.exp(math.log(51.0) / 22) - 1, abs=1e-4)
     with pytest.raises(ValueError):
-        se.crafter_score([])
+        se.benchmark_score("crafter_score", [])
 
 
 def test_episode_ends(se):
