@@ -61,11 +61,13 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 from torch.utils.data import Dataset
 
+from steve1.data.contractor import SIM as CONTRACTOR_SIM
+
 #: Frames before this index have no goal embedding (a MineCLIP window needs 16 frames) and are never inputs.
 FIRST_USABLE_FRAME = 15
-#: ``sim`` assumed for episodes whose metadata has none (OpenAI contractor episodes converted upstream-style): the
-#: registry key of the Minecraft plugin in :data:`tasks.SIMULATORS`.
-DEFAULT_SIM = "minedojo"
+#: ``sim`` assumed for episodes whose metadata has none: OpenAI contractor episodes converted upstream-style, whose
+#: actions are the contractor format's (its simulator's registry key is recorded by :mod:`steve1.data.contractor`).
+DEFAULT_SIM = CONTRACTOR_SIM
 
 
 # ----------------------------------------------------------------------------------------------------------------
