@@ -35,7 +35,8 @@ from typing import Optional, Sequence
 
 from torch import nn
 
-from steve1.train import build_parser, check_args, named_stage, parse_args_and_sources, run_training
+from steve1.train import (build_parser, check_args, check_input_files, named_stage, parse_args_and_sources,
+                          run_training)
 
 #: The upstream ``goal_prior/train.py`` defaults where they differ from ``steve1/train.py``'s (spec §8.3 table).
 PRIOR_DEFAULTS = dict(
@@ -106,7 +107,7 @@ def make_prior_policy(args: argparse.Namespace, train_dataset) -> nn.Module:
 
 
 def check_prior_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None:
-    """:func:`steve1.train.check_args` plus the codebook: ``--codebook_path`` must be a readable ``centers.pkl``
+    """:func:`steve1.train.check_args` and :func:`~steve1.train.check_input_files` plus the codebook: ``--codebook_path`` must be a readable ``centers.pkl``
     (and, with ``--label_space kmeans``, have its ``kmeans.npz`` beside it).
 
     Raises:
@@ -118,6 +119,7 @@ def check_prior_args(args: argparse.Namespace, sources: Optional[dict] = None) -
 
     where = (sources or {}).get("codebook_path", "--codebook_path")
     check_args(args, sources)
+    check_input_files(args, sources)
     check_input_file(args.codebook_path, where, "a codebook centers.pkl from goal_prior/generate_codebook.py")
     try:
         read_codebook_file(args.codebook_path)

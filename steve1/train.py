@@ -275,8 +275,8 @@ def _ranges() -> dict:
 
 def check_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None:
     """Check the shared flags before anything is written: every number in range (:func:`_ranges`), the flags
-    consistent, the input files (``--in_model``, ``--in_weights``, the split files of ``--sampling``, a
-    ``--restart_from_checkpoint``) present, the output paths usable.
+    consistent, the output paths usable. (:func:`run_training` calls it; the scripts also call
+    :func:`check_input_files`, which assumes the data comes from ``--sampling``.)
 
     Args:
         sources: where each value came from (:func:`parse_args_and_sources`); default: the flag.
@@ -285,7 +285,7 @@ def check_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None
         steve1.utils.cli.UsageError (a ValueError): the first problem; the message names the flag or the config file
             and key, the value and what was expected.
     """
-    from steve1.utils.checks import check_input_dir, check_input_file, check_output_dir, check_output_path, check_value
+    from steve1.utils.checks import check_output_dir, check_output_path, check_value
 
     def where(key: str) -> str:
         return (sources or {}).get(key, f"--{key}")
@@ -307,6 +307,21 @@ def check_args(args: argparse.Namespace, sources: Optional[dict] = None) -> None
     check_output_dir(args.checkpoint_dir, where("checkpoint_dir"))
     if args.tb_dir:
         check_output_dir(args.tb_dir, where("tb_dir"))
+
+
+def check_input_files(args: argparse.Namespace, sources: Optional[dict] = None) -> None:
+    """The input files of a script run are present and readable: ``--in_model`` (parsed), ``--in_weights``, the
+    split files ``<sampling_dir>/<sampling>_{train,val}.txt``, ``--data_dir``, a ``--restart_from_checkpoint``.
+
+    Raises:
+        steve1.utils.cli.UsageError (a ValueError): the first problem; the message names the flag or the config file
+            and key, the value and what was expected.
+    """
+    from steve1.utils.checks import check_input_dir, check_input_file
+
+    def where(key: str) -> str:
+        return (sources or {}).get(key, f"--{key}")
+
     check_input_file(args.in_model, where("in_model"), "a policy architecture: a .model pickle or a YAML")
     try:
         from steve1.embed_conditioned_policy import load_model_config
@@ -910,6 +925,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         parser = build_steve1_parser()
         args, sources = parse_args_and_sources(parser, argv)
         check_args(args, sources)
+        check_input_files(args, sources)
         script = os.path.relpath(os.path.abspath(__file__))
         command = None if argv is None else ["python", script if not script.startswith("..") else __file__, *argv]
         datasets, policy = named_stage(make_steve1_datasets, make_steve1_policy, args, sources)
