@@ -331,6 +331,14 @@ def check_input_files(args: argparse.Namespace, sources: Optional[dict] = None) 
         raise UsageError(f"{where('in_model')}: {e}") from e
     if args.in_weights:
         check_input_file(args.in_weights, where("in_weights"), "a .weights file")
+        if args.reset_checkpoint_dir and os.path.isdir(args.checkpoint_dir):
+            # run_training deletes the old checkpoint before it builds the policy: make sure the weights load first
+            from VPT.lib.loading import WeightsLoadError, read_state_dict
+
+            try:
+                read_state_dict(args.in_weights)
+            except WeightsLoadError as e:
+                raise UsageError(f"{where('in_weights')}: {e}") from e
     check_input_dir(args.sampling_dir, where("sampling_dir"), "the folder of the split files")
     for split in ("train", "val"):
         path = os.path.join(args.sampling_dir, f"{args.sampling}_{split}.txt")

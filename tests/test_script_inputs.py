@@ -259,3 +259,19 @@ def test_command_line_prints_no_traceback(tmp_path, script, argv, expected):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith(expected), proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_reset_checkpoint_dir_keeps_the_old_run_when_the_weights_are_garbage(tmp_path, capsys):
+    """``--reset_checkpoint_dir`` deletes the old checkpoint only after ``--in_weights`` was read successfully."""
+    from steve1 import train
+
+    old = tmp_path / "out" / "ckpt"
+    old.mkdir(parents=True)
+    (old / "checkpoint.json").write_text("{}")
+    argv = [*_steve1_base(tmp_path), "--in_weights", str(_garbage(tmp_path)), "--reset_checkpoint_dir"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        train.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("train.py: error: --in_weights: "), err
+    assert (old / "checkpoint.json").read_text() == "{}"
