@@ -172,7 +172,7 @@ def _main(argv) -> dict:
     torch.set_num_threads(args.threads)
     codes = codes[code_ids]
     try:
-        prompts = [prompt_goal_embedding(t, cfg["goal_embedder"], cfg["codebook"])[0] for t in args.prompts]
+        prompts = [prompt_goal_embedding(t, cfg["goal_embedder"], cfg["codebook"], sim=cfg["sim"])[0] for t in args.prompts]
     except (ValueError, KeyError) as e:  # an unknown word in a prompt, a goal embedder that cannot be loaded
         raise UsageError(f"--prompts: {e.args[0] if isinstance(e, KeyError) and e.args else e}") from e
     goals = np.concatenate([codes, np.stack(prompts)]) if prompts else codes

@@ -41,7 +41,8 @@ Design choices (documented where they differ from a literal reading of the paper
   the trainable head (``lastlayer``, ``final_ln``, the ``Discrete(17)`` ``pi_head``) is initialised from the BC
   policy, so PPO starts from exactly the BC policy's action distribution; the value head is fresh. PPO uses SB3's
   defaults, like ``ppo_sb3``.
-* ``steve1_prompt``: CrafterCLIP's text embedding of the task's ``prompt`` (``tasks/task_specs.yaml``), rescaled to
+* ``steve1_prompt``: the text embedding of the task's ``prompt`` by its simulator's goal embedder (the registry's
+  ``tasks.SIMULATORS[sim].goal_embedders``; Crafter: CrafterCLIP) (``tasks/task_specs.yaml``), rescaled to
   the mean norm of the codebook's goal embeddings (text and video embeddings share directions, not norms, and the
   policy was trained on video-embedding norms; there is no Crafter text->goal VAE prior), executed by the low-level
   policy with the config's ``cond_scale`` through the same :class:`~hierarchical.high_level_wrapper.HighlevelVecEnv`
@@ -431,25 +432,30 @@ def make_bc_ppo(venv, bc_policy: torch.nn.Module, seed: int, device: torch.devic
 
 
 # ---- STEVE-1 with a text prompt ---------------------------------------------------------------------------------
-def prompt_goal_embedding(prompt: str, embedder_path: str, codebook_path: Optional[str] = None) -> np.ndarray:
+def prompt_goal_embedding(prompt: str, embedder_path: str, codebook_path: Optional[str] = None, *,
+                          sim: str) -> np.ndarray:
     """The goal embedding of a text prompt: float32 (1, D) (module docstring for the rescaling).
 
     Args:
         prompt: the task prompt (``tasks/task_specs.yaml`` ``prompt``).
-        embedder_path: the CrafterCLIP file (``downloads/crafter/crafterclip.pt``).
+        embedder_path: the weights of the simulator's goal embedder (the config's ``goal_embedder``; Crafter:
+            ``downloads/crafter/crafterclip.pt``).
         codebook_path: a ``centers.pkl``; when given, the embedding is rescaled to its codes' mean L2 norm.
+        sim: the task's simulator, whose default goal embedder (``tasks.SIMULATORS[sim].goal_embedders``) embeds
+            the prompt.
     Raises:
         FileNotFoundError: a missing file.
     """
+    import tasks
     from steve1.utils.embed_utils import text_goal_embedding
-    from tasks.crafter.crafterclip.embedder import CrafterCLIPEmbedder
 
     if not Path(embedder_path).is_file():
-        raise FileNotFoundError(f"goal embedder not found: {embedder_path} -- train it with "
-                                "tasks/crafter/train_pipeline.sh (or pass --goal_embedder PATH)")
-    goal = text_goal_embedding(prompt, CrafterCLIPEmbedder.from_checkpoint(embedder_path))
+        raise FileNotFoundError(f"goal embedder not found: {embedder_path} -- train it with the simulator's pipeline "
+                                "(Crafter: tasks/crafter/train_pipeline.sh) or pass --goal_embedder PATH")
+    _, spec = tasks.SIMULATORS[sim].goal_embedder()
+    goal = text_goal_embedding(prompt, spec.build(embedder_path))
     if codebook_path:
-        from hierarchical.load_codebook import KMeansCodebook
+        from goal_prior.codebook import KMeansCodebook
 
         codes = np.asarray(KMeansCodebook(codebook_path).codes, np.float32)
         goal = goal / max(float(np.linalg.norm(goal)), 1e-8) * float(np.linalg.norm(codes, axis=1).mean())
@@ -475,7 +481,7 @@ def run_prompt_evaluation(cfg: dict[str, Any], run_dir: Path, device: torch.devi
     import tasks
 
     prompt = tasks.get_specs(cfg["config"])["prompt"]
-    goal = prompt_goal_embedding(prompt, cfg["goal_embedder"], cfg.get("codebook"))
+    goal = prompt_goal_embedding(prompt, cfg["goal_embedder"], cfg.get("codebook"), sim=cfg["sim"])
     tmp = goal_dir / "centers.pkl.tmp"
     with open(tmp, "wb") as f:
         pickle.dump([goal.astype(np.float64)], f)

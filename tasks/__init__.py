@@ -32,20 +32,63 @@ TASK_SPECS_PATH = Path(__file__).resolve().parent / "task_specs.yaml"
 
 
 @dataclass(frozen=True)
+class GoalEmbedderSpec:
+    """A goal embedder (the ``steve1.mineclip.GoalEmbedder`` interface: ``encode_video``, ``encode_text``):
+    ``cls`` = ``"module:Class"`` with ``Class.from_checkpoint(path, device, **kwargs)``, its default weights file, and
+    the ``kwargs`` it is built with. Importing it does not need the simulator (embedding recorded episodes does
+    not run it)."""
+
+    cls: str
+    default_weights: str
+    kwargs: tuple = ()
+
+    def build(self, weights: Optional[str] = None, device: str = "cpu"):
+        """The embedder from ``weights`` (default :attr:`default_weights`)."""
+        module, name = self.cls.split(":")
+        return getattr(importlib.import_module(module), name).from_checkpoint(
+            weights or self.default_weights, device=device, **dict(self.kwargs))
+
+
+@dataclass(frozen=True)
 class SimulatorPlugin:
     """A simulator plugin: ``module`` exposes ``make_env(spec, **overrides)``; ``requires`` is the top-level Python
     package of the simulator itself, checked before the plugin is imported; ``install_hint`` tells the user how to
-    get it."""
+    get it; ``goal_embedders`` (name -> :class:`GoalEmbedderSpec`, the first is the simulator's default) embed its
+    episodes and task prompts."""
 
     module: str
     requires: str
     install_hint: str
+    goal_embedders: tuple = ()
+
+    def goal_embedder(self, name: Optional[str] = None) -> tuple[str, GoalEmbedderSpec]:
+        """``(name, spec)`` of the goal embedder ``name`` (default: the simulator's first).
+
+        Raises:
+            KeyError: the simulator has no such (or no) goal embedder.
+        """
+        embedders = dict(self.goal_embedders)
+        if not embedders or (name is not None and name not in embedders):
+            raise KeyError(f"goal embedder {name!r} is not one of this simulator's: {', '.join(embedders) or 'none'}")
+        name = name or next(iter(embedders))
+        return name, embedders[name]
 
 
 SIMULATORS: dict[str, SimulatorPlugin] = {
-    "crafter": SimulatorPlugin("tasks.crafter", "crafter", "pip install -c constraints.txt -e ."),
-    "minedojo": SimulatorPlugin("tasks.minedojo", "minedojo", "pip install -e .[minecraft] and see README Minecraft setup"),
+    "crafter": SimulatorPlugin(
+        "tasks.crafter", "crafter", "pip install -c constraints.txt -e .",
+        goal_embedders=(("crafterclip", GoalEmbedderSpec("tasks.crafter.crafterclip.embedder:CrafterCLIPEmbedder",
+                                                         "downloads/crafter/crafterclip.pt")),)),
+    "minedojo": SimulatorPlugin(
+        "tasks.minedojo", "minedojo", "pip install -e .[minecraft] and see README Minecraft setup",
+        goal_embedders=(("mineclip", GoalEmbedderSpec("steve1.mineclip.embedder:MineCLIPEmbedder",
+                                                      "downloads/mineclip_attn.pth", (("amp", True),))),)),
 }
+
+
+def goal_embedders() -> dict[str, GoalEmbedderSpec]:
+    """Every registered goal embedder by name (over all simulators)."""
+    return {name: spec for plugin in SIMULATORS.values() for name, spec in plugin.goal_embedders}
 
 
 class SimulatorNotInstalledError(ImportError):

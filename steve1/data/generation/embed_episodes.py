@@ -20,7 +20,9 @@ skipped (``--overwrite`` re-embeds everything); an episode with embeddings from 
 never mixes two goal spaces. Episodes that are not valid (unfinished
 writes, < 16 frames) are reported and skipped.
 
-Embedders (``--embedder``), each a :class:`steve1.mineclip.GoalEmbedder` built by its ``from_checkpoint``:
+Embedders (``--embedder``), each a :class:`steve1.mineclip.GoalEmbedder` built by its ``from_checkpoint``, are the
+simulators' (``tasks.SIMULATORS[sim].goal_embedders``, found with ``tasks.goal_embedders()``; nothing here names a
+simulator or an embedder):
 
 * ``crafterclip``: :class:`tasks.crafter.crafterclip.embedder.CrafterCLIPEmbedder` (default weights
   ``downloads/crafter/crafterclip.pt``);
@@ -32,12 +34,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
@@ -46,26 +46,26 @@ from tqdm import tqdm
 from steve1.data.EpisodeStorage import EpisodeReadError, EpisodeStorage, list_episode_dirs
 from steve1.data.generation.window_embedding import embed_episode_windows
 
-#: ``--embedder`` name -> (module, class, default weights); the class has ``from_checkpoint(path, device, **kw)``.
-EMBEDDERS: dict[str, tuple[str, str, str]] = {
-    "crafterclip": ("tasks.crafter.crafterclip.embedder", "CrafterCLIPEmbedder", "downloads/crafter/crafterclip.pt"),
-    "mineclip": ("steve1.mineclip.embedder", "MineCLIPEmbedder", "downloads/mineclip_attn.pth"),
-}
-
-
 def make_embedder(name: str, weights: Optional[str], device: str) -> Any:
-    """Build the goal embedder ``name`` from its weights file (default weights when ``weights`` is None).
+    """Build the goal embedder ``name`` (a simulator's, from the registry ``tasks.goal_embedders()``) from its
+    weights file (default weights when ``weights`` is None).
 
     Raises:
         ValueError: unknown embedder name.
         FileNotFoundError and the embedder's own load errors: missing or wrong weights.
     """
-    if name not in EMBEDDERS:
-        raise ValueError(f"unknown embedder {name!r}; known: {', '.join(EMBEDDERS)}")
-    module, cls_name, default = EMBEDDERS[name]
-    cls = getattr(importlib.import_module(module), cls_name)
-    kwargs = {"amp": True} if name == "mineclip" else {}
-    return cls.from_checkpoint(weights or default, device=device, **kwargs)
+    import tasks
+
+    embedders = tasks.goal_embedders()
+    if name not in embedders:
+        raise ValueError(f"unknown embedder {name!r}; known: {', '.join(embedders)}")
+    return embedders[name].build(weights, device)
+
+
+def _embedder_names() -> dict:
+    import tasks
+
+    return tasks.goal_embedders()
 
 
 def file_md5(path: os.PathLike) -> str:
@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The flags (see ``--help``)."""
     parser = argparse.ArgumentParser(prog="embed_episodes.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--embedder", required=True, choices=sorted(EMBEDDERS), help="goal embedder")
+    parser.add_argument("--embedder", required=True, choices=sorted(_embedder_names()),
+                        help="goal embedder (a simulator's, tasks/__init__.py SIMULATORS)")
     parser.add_argument("--weights", default=None, help="weights file (default: the embedder's, see above)")
     parser.add_argument("--data_dir", required=True, help="dataset folder of EpisodeStorage episodes")
     parser.add_argument("--batch_size", type=int, default=64, help="clips per model call")
@@ -174,7 +175,7 @@ def check_args(args: argparse.Namespace) -> str:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise UsageError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
     check_input_dir(args.data_dir, "--data_dir", "a dataset folder of episode directories")
-    weights = args.weights or EMBEDDERS[args.embedder][2]
+    weights = args.weights or _embedder_names()[args.embedder].default_weights
     check_input_file(weights, "--weights" if args.weights else f"--weights (default of --embedder {args.embedder})",
                      f"the {args.embedder} weights file")
     return weights
