@@ -275,3 +275,26 @@ def test_reset_checkpoint_dir_keeps_the_old_run_when_the_weights_are_garbage(tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("train.py: error: --in_weights: "), err
     assert (old / "checkpoint.json").read_text() == "{}"
+
+
+def test_flag_sources_name_the_flag_only_when_the_command_line_gives_it():
+    """A value from the config file is named by file and key (as spelled there); a flag, also abbreviated, by the
+    flag; the parser's defaults are left as they were."""
+    import argparse
+
+    from steve1.utils.checks import Range, flag_sources
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--n-codebook", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(n_codebook=7, seed=3)  # as if read from cb.yaml
+    sources = flag_sources(p, ["--se", "5"], "cb.yaml", {"n_codebook": "n_codebook", "seed": "seed"})
+    assert sources == {"help": "--help", "n_codebook": "cb.yaml key 'n_codebook'", "seed": "--seed",
+                       "verbose": "--verbose"}
+    assert p.parse_args([]).n_codebook == 7 and p.parse_args([]).seed == 3
+    rule = Range(int, lo=1, allowed=(-1,), note="episodes")
+    assert rule.expected() == "an integer >= 1 or -1 (episodes)"
+    assert [rule.ok(v) for v in (1, -1, 0, 2.5, True, None, float("nan"))] == [True, True, False, False, False,
+                                                                               False, False]
+    assert Range(float, lo=0, hi=1, hi_open=True).expected() == "a number in [0, 1)"
