@@ -68,7 +68,7 @@ def action_features(env_action: Any) -> np.ndarray:
     out[_check_action(int(env_action))] = 1.0
     return out
 
-_TOP_KEYS = {"name", "sim", "task_id", "prompt", "reward", "sim_specs", "terminal_specs"}
+_TOP_KEYS = {"name", "sim", "task_id", "prompt", "reward", "sim_specs", "terminal_specs", "benchmark_score"}
 _SIM_KEYS = {"initial_inventory", "size", "area", "view"}
 _TERMINAL_KEYS = {"max_steps", "on_death", "on_success"}
 
