@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def nearest_distances(env, materials: list[str]) -> dict[str, int | None]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -154,8 +153,7 @@ def _main(argv) -> dict:
     from hierarchical.baselines import prompt_goal_embedding
     from hierarchical.load_codebook import KMeansCodebook
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from hierarchical_throughput import checked_task_config
+    from hierarchical_throughput import checked_task_config  # bench/ is on the path: the script's folder
 
     cfg = checked_task_config(args.task, {"n_envs": args.n_envs}, args.highlevel_config)
     try:

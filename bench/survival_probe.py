@@ -124,8 +124,7 @@ def play(checkpoint: Path, forbid_sleep: bool, n_episodes: int, seed: int) -> li
 
     from hierarchical.build import make_envs, make_highlevel_env, read_yaml
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from low_level_competence import AchievementTimer
+    from low_level_competence import AchievementTimer  # bench/ is on the path: the script's folder
 
     device = torch.device("cpu")
     cfg = read_yaml(checkpoint.resolve().parent.parent / "config.yaml")

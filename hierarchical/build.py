@@ -10,7 +10,6 @@ value; command-line flags that are given (not None) override it; the result is w
 from __future__ import annotations
 
 import copy
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 import yaml
 
+from steve1.utils.checks import Range, check_value
 from steve1.utils.cli import UsageError, source_of
 from steve1.utils.io import atomic_write_yaml as write_yaml_atomic
 
@@ -113,32 +113,32 @@ def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], k
     return cfg
 
 
-#: Range checks of the numeric config values: key -> (type, test, what is expected). ``None`` passes for the keys
-#: that may be null (REQUIRED_KEYS are checked for presence first).
-_RANGES: dict[str, tuple[type, Any, str]] = {
-    "n_envs": (int, lambda v: v >= 1, "an integer >= 1"),
-    "low_level_steps": (int, lambda v: v >= 1, "an integer >= 1 (env steps per goal)"),
-    "steps": (int, lambda v: v >= 1, "null or an integer >= 1 (high-level steps)"),
-    "env_steps": (int, lambda v: v >= 1, "null or an integer >= 1 (env steps)"),
-    "steps_per_iter": (int, lambda v: v >= 1, "an integer >= 1 (high-level steps per env per rollout)"),
-    "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
-    "n_epochs": (int, lambda v: v >= 1, "an integer >= 1"),
-    "seed": (int, lambda v: v >= 0, "an integer >= 0"),
-    "save_freq": (int, lambda v: v >= 0, "an integer >= 0 (PPO iterations; 0: only the final checkpoint)"),
-    "print_freq": (int, lambda v: v >= 0, "an integer >= 0 (PPO iterations; 0: never)"),
-    "goal_dim": (int, lambda v: v >= 1, "null or an integer >= 1"),
-    "lr": (float, lambda v: 0 < v < math.inf, "a number > 0"),
-    "gamma": (float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    "gae_lambda": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "clip_range": (float, lambda v: 0 < v < math.inf, "a number > 0"),
-    "vf_coef": (float, lambda v: 0 <= v < math.inf, "a number >= 0"),
-    "ent_coef": (float, lambda v: 0 <= v < math.inf, "a number >= 0"),
-    "max_grad_norm": (float, lambda v: 0 < v < math.inf, "a number > 0"),
-    "target_kl": (float, lambda v: 0 < v < math.inf, "null or a number > 0"),
-    "kl_reward": (float, lambda v: 0 <= v < math.inf, "a number >= 0 (the weight of the KL penalty)"),
-    "cond_scale": (float, math.isfinite, "null or a finite number (classifier-free guidance scale)"),
-    "temperature": (float, lambda v: 0 < v < math.inf, "a number > 0"),
-    "goal_bound": (float, lambda v: 0 < v < math.inf, "a number > 0"),
+#: Range checks of the numeric config values (:class:`steve1.utils.checks.Range`); ``None`` passes for the keys that
+#: may be null (REQUIRED_KEYS are checked for presence first).
+_RANGES: dict[str, Range] = {
+    "n_envs": Range(int, lo=1),
+    "low_level_steps": Range(int, lo=1, note="env steps per goal"),
+    "steps": Range(int, lo=1, optional=True, note="high-level steps"),
+    "env_steps": Range(int, lo=1, optional=True, note="env steps"),
+    "steps_per_iter": Range(int, lo=1, note="high-level steps per env per rollout"),
+    "batch_size": Range(int, lo=1),
+    "n_epochs": Range(int, lo=1),
+    "seed": Range(int, lo=0),
+    "save_freq": Range(int, lo=0, note="PPO iterations; 0: only the final checkpoint"),
+    "print_freq": Range(int, lo=0, note="PPO iterations; 0: never"),
+    "goal_dim": Range(int, lo=1, optional=True),
+    "lr": Range(float, lo=0, lo_open=True),
+    "gamma": Range(float, lo=0, hi=1, lo_open=True),
+    "gae_lambda": Range(float, lo=0, hi=1),
+    "clip_range": Range(float, lo=0, lo_open=True),
+    "vf_coef": Range(float, lo=0),
+    "ent_coef": Range(float, lo=0),
+    "max_grad_norm": Range(float, lo=0, lo_open=True),
+    "target_kl": Range(float, lo=0, lo_open=True, optional=True),
+    "kl_reward": Range(float, lo=0, optional=True, note="the weight of the KL penalty"),
+    "cond_scale": Range(float, optional=True, note="classifier-free guidance scale"),
+    "temperature": Range(float, lo=0, lo_open=True),
+    "goal_bound": Range(float, lo=0, lo_open=True, optional=True),
 }
 _BOOLS = ("discrete", "goal_prior", "initialize_with_prior", "normalize_advantage", "bootstrap_truncation")
 
@@ -168,14 +168,9 @@ def check_config(cfg: Mapping[str, Any], sources: Optional[Mapping[str, str]] = 
         if key not in cfg:
             raise UsageError(f"{cfg.get('highlevel_config') or 'the config'}: key '{key}' is missing (give it a value, "
                              f"or null; pass --{key} to override)")
-    for key, (kind, ok, expected) in _RANGES.items():
-        value = cfg.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-            raise UsageError(f"{where(key)}: {key} must be {expected}, got {value!r}")
-        if not ok(kind(value)):
-            raise UsageError(f"{where(key)}: {key} must be {expected}, got {value!r}")
+    for key, rule in _RANGES.items():
+        if cfg.get(key) is not None:
+            check_value(cfg[key], key, rule, where(key))
     for key in _BOOLS:
         if cfg.get(key) is not None and not isinstance(cfg[key], bool):
             raise UsageError(f"{where(key)}: {key} must be true or false, got {cfg[key]!r}")

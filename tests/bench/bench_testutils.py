@@ -4,6 +4,10 @@ import sys
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+# As when a script runs (``python bench/<name>.py`` puts bench/ first on the module search path), the scripts import
+# each other by name (e.g. ``from low_level_competence import AchievementTimer``).
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
 
 
 def load_bench_script(name: str):

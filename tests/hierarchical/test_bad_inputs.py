@@ -80,7 +80,7 @@ def test_garbage_codebook(tiny, tmp_path, capsys):
 
 def test_negative_kl_reward(tiny, tmp_path, capsys):
     line = fail_line(capsys, base(tiny, tmp_path / "results") + ["--kl_reward", "-1"])
-    assert line.endswith("--kl_reward: kl_reward must be a number >= 0 (the weight of the KL penalty), got -1.0")
+    assert line.endswith("--kl_reward: kl_reward must be null or a number >= 0 (the weight of the KL penalty), got -1.0")
     assert not (tmp_path / "results").exists()
 
 
@@ -172,6 +172,6 @@ def test_cli_prints_one_line_and_no_traceback(tiny, tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "ppo_highlevel.py: error: --kl_reward: kl_reward must be a number >= 0 (the weight of the KL penalty), got -1.0"]
+        "ppo_highlevel.py: error: --kl_reward: kl_reward must be null or a number >= 0 (the weight of the KL penalty), got -1.0"]
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
