@@ -21,6 +21,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# As when a bench script runs (its folder is first on the module search path): they import each other by name.
+if str(REPO / "bench") not in sys.path:
+    sys.path.insert(0, str(REPO / "bench"))
 
 
 def _bench(name: str):
