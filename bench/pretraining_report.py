@@ -593,14 +593,25 @@ def pipeline_hours(path: str) -> dict[str, Any]:
 # Output
 # ----------------------------------------------------------------------------------------------------------------
 
+def run_kind(result: dict[str, Any]) -> str:
+    """"quick run", "full protocol" (every count at least :data:`FULL`'s, every code screened, no episode cap) or
+    "reduced counts"."""
+    if result.get("quick"):
+        return "quick run"
+    counts = result.get("counts") or {}
+    full = (all(isinstance(counts.get(k), int) and counts[k] >= v for k, v in FULL.items() if k != "screen_worlds")
+            and counts.get("codes_screened") == "all" and not isinstance(counts.get("max_steps"), int))
+    return "full protocol" if full else "reduced counts, below the issue's protocol"
+
+
 def readme_section(result: dict[str, Any]) -> str:
     """Markdown for the README section (between the markers)."""
     def fmt(x):
         return "n/a" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
 
     lines = [README_BEGIN, "## Pre-trained Crafter models (`bench/pretraining_report.py`)", "",
-             f"`{result['command']}` ({'quick' if result['quick'] else 'full'} run, counts in "
-             f"`{result['out_json']}`; {result['seconds'] / 60:.0f} min). Issue 18 targets in brackets.", "",
+             f"`{result['command']}` ({run_kind(result)}, counts in `{result['out_json']}`; "
+             f"{result['seconds'] / 60:.0f} min). Issue 18 targets in brackets.", "",
              "| figure | value |", "|---|---|"]
     p = result.get("player")
     if p:

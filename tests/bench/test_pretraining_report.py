@@ -95,6 +95,8 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
         c = data["competence"][a]
         assert c["best_code"] in (0, 1) and 0.0 <= c["success"] <= 1.0 and c["worlds"] == 2
         assert c["start"] in ("replay", "inventory") and len(c["starts"]) == 2
+        if c["start"] == "replay":  # replayed from the held-out episodes: the teacher's own time is recorded
+            assert 0.0 <= c["teacher_within_horizon"] <= 1.0 and all(o["teacher_steps"] >= 1 for o in c["starts"])
     s = data["survival_under_prior"]
     assert s["episodes"] == 2 and 1 <= s["median_episode_length"] <= 9
     for task in ("crafter_iron", "crafter_stone_pickaxe"):
@@ -104,6 +106,7 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
     text = readme.read_text()
     assert text.startswith("# Results\n\nkept text\n") and text.count(pr.README_BEGIN) == 1
     assert text.count(pr.README_END) == 1 and "goal information gap" in text
+    assert "reduced counts" in text and not data["quick"]  # tiny counts are not sold as the full protocol
 
 
 def test_readme_section_is_replaced_not_duplicated(pr, tmp_path):
@@ -111,6 +114,10 @@ def test_readme_section_is_replaced_not_duplicated(pr, tmp_path):
     path.write_text(f"head\n{pr.README_BEGIN}\nold\n{pr.README_END}\ntail\n")
     pr.write_readme(str(path), f"{pr.README_BEGIN}\nnew\n{pr.README_END}\n")
     assert path.read_text() == f"head\n{pr.README_BEGIN}\nnew\n{pr.README_END}\ntail\n"
+    counts = {**pr.FULL, "max_steps": "each task's own", "codes_screened": "all"}
+    assert pr.run_kind({"quick": False, "counts": counts}) == "full protocol"
+    assert pr.run_kind({"quick": False, "counts": {**counts, "worlds": 8}}).startswith("reduced counts")
+    assert pr.run_kind({"quick": True, "counts": counts}) == "quick run"
 
 
 def test_next_link_start_is_the_later_of_subgoal_run_and_requirements(pr):
