@@ -491,6 +491,8 @@ def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[st
                      "top_codes_success": {f"code_{ids[ranked[i]]}": round(_rank(final[i])[0], 4)
                                            for i in range(len(ranked))},
                      "starts": origin}
+        if result[a]["success"] == 0:
+            result[a]["note"] = "no code unlocked it from these starts: best_code is only the first of the screen"
         if on_result is not None:
             on_result(result)
     return result
