@@ -151,7 +151,7 @@ def _main(argv) -> dict:
     import torch
 
     from hierarchical.baselines import prompt_goal_embedding
-    from hierarchical.load_codebook import KMeansCodebook
+    from goal_prior.codebook import KMeansCodebook
 
     from hierarchical_throughput import checked_task_config  # bench/ is on the path: the script's folder
 

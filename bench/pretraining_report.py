@@ -53,7 +53,7 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
 * ``prior_driven_success`` / ``unconditional_success``: success rate on ``--tasks`` with codes from the prior, and
   with the zero goal (the unconditional low level), ``--task_episodes`` worlds each.
 * ``unconditional_bc_crafter_score``: the zero-goal low level alone on ``crafter_score`` over ``--score_episodes``
-  episodes, scored by :func:`tasks.crafter.generate_play_data.crafter_score` (Hafner 2022).
+  episodes, scored by :func:`tasks.crafter.score.score_from_rates` (Hafner 2022).
 * ``pipeline_hours``: from ``pipeline.json`` beside the low-level weights (its recorded seconds), else null.
 
 Episode ``j`` of a figure is played in Crafter world ``--seed + j`` (the same worlds for prior and zero goal).
@@ -239,7 +239,7 @@ def prior_nll(cfg: dict, episode_dirs: Sequence[str], prior_args: dict, batch_si
 
     from goal_prior.dataset import MinecraftGoalPriorDataset
     from goal_prior.load_prior import make_prior_model
-    from hierarchical.load_codebook import KMeansCodebook
+    from goal_prior.codebook import KMeansCodebook
 
     codebook = KMeansCodebook(cfg["codebook"])
     try:
@@ -440,7 +440,7 @@ def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[st
 
     Raises:
         steve1.utils.cli.UsageError: a code index outside the codebook."""
-    from hierarchical.load_codebook import KMeansCodebook
+    from goal_prior.codebook import KMeansCodebook
     from steve1.data.EpisodeStorage import EpisodeStorage
     from steve1.utils.cli import UsageError
 
@@ -516,7 +516,7 @@ def play_episodes(cfg: dict, n_episodes: int, seed: int, goals: str, n_envs: int
     import torch
 
     from hierarchical.build import make_envs, make_highlevel_env
-    from hierarchical.load_codebook import KMeansCodebook
+    from goal_prior.codebook import KMeansCodebook
     from low_level_competence import AchievementTimer
     from survival_probe import SurvivalTrace
 
@@ -781,7 +781,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     from hierarchical_throughput import task_config
     from steve1.utils.checks import run_main
     from steve1.utils.io import atomic_write_json
-    from tasks.crafter.generate_play_data import crafter_score
+    from tasks.crafter.score import score_from_rates
     from tasks.crafter.env import ACHIEVEMENTS
     from VPT.lib.loading import load_model_config
 
@@ -810,7 +810,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             **{k: None for k in SECTIONS}, "unconditional_success": None,
         }
         if args.codes is not None and "competence" in args.sections:
-            from hierarchical.load_codebook import KMeansCodebook
+            from goal_prior.codebook import KMeansCodebook
             from steve1.utils.cli import UsageError
 
             n_codes = KMeansCodebook(base["codebook"]).N
@@ -884,7 +884,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 recs = play_episodes(base, args.score_episodes, args.seed, "zero", args.n_envs, tmp,
                                      "unconditional crafter score", args.max_steps)
                 rates = {a: float(np.mean([a in r["achievements"] for r in recs])) for a in ACHIEVEMENTS}
-                result["unconditional_bc_crafter_score"] = round(crafter_score(list(rates.values())), 4)
+                percent = [100.0 * r for r in rates.values()]
+                result["unconditional_bc_crafter_score"] = round(score_from_rates(percent), 4)
                 result["unconditional_bc_detail"] = {"episodes": len(recs), "success_rates": rates,
                                                      **{k: v for k, v in _median_length(recs).items()
                                                         if k != "lengths"}, "max_steps": args.max_steps or "task's"}

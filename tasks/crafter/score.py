@@ -12,7 +12,7 @@ import numpy as np
 
 from tasks.crafter.env import ACHIEVEMENTS
 
-__all__ = ["benchmark_score", "PROTOCOL"]
+__all__ = ["benchmark_score", "score_from_rates", "PROTOCOL"]
 
 #: What the score measures, in words (written beside the scores).
 PROTOCOL = ("Crafter (Hafner 2022): success rate of each achievement over all training episodes within the run's "
@@ -32,6 +32,17 @@ def benchmark_score(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not episodes:
         raise ValueError("benchmark_score: no episodes")
     rates = {a: 100.0 * float(np.mean([a in e.get("achievements", ()) for e in episodes])) for a in ACHIEVEMENTS}
-    score = math.exp(np.mean([math.log(1.0 + s) for s in rates.values()])) - 1.0
+    score = score_from_rates(list(rates.values()))
     return {"episodes": len(episodes), "score": round(score, 4),
             "success_rates": {k: round(v, 4) for k, v in rates.items()}}
+
+
+def score_from_rates(success_rates: Sequence[float]) -> float:
+    """``exp(mean_i ln(1 + s_i)) - 1`` over success rates ``s_i`` in percent (one per achievement).
+
+    Raises:
+        ValueError: no rates.
+    """
+    if len(success_rates) == 0:
+        raise ValueError("score_from_rates: no success rates")
+    return math.exp(float(np.mean([math.log(1.0 + float(s)) for s in success_rates]))) - 1.0
