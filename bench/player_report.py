@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import multiprocessing
 import shlex
 import sys
 import time
@@ -60,6 +61,11 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
             "unlocked": sorted(a for a in ACHIEVEMENTS if info["achievements"][a] > 0)}
 
 
+def _play_indexed(job: tuple[int, int, int]) -> dict[str, Any]:
+    seed, index, max_episode_len = job
+    return play(seed, index, max_episode_len)
+
+
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Figures over episode records (see the module docstring)."""
     lengths = np.array([r["length"] for r in records], np.int64)
@@ -90,9 +96,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=9001, help="run seed (episode i's seeds derive from (seed, i))")
     p.add_argument("--max_episode_len", type=int, default=10000, help="env steps after which an episode ends")
     p.add_argument("--out", default="bench/results/player.json", help="result JSON")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (episodes are independent)")
     args = p.parse_args(argv)
     if args.episodes < 1:
         p.exit(2, f"--episodes {args.episodes}: expected an integer >= 1\n")
+    if args.workers < 1:
+        p.exit(2, f"--workers {args.workers}: expected an integer >= 1\n")
     if args.max_episode_len < 1:
         p.exit(2, f"--max_episode_len {args.max_episode_len}: expected an integer >= 1 (env steps)\n")
     return args
@@ -101,15 +110,25 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = parse_args(argv)
     command = "python bench/player_report.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    env = CrafterEnv(max_steps=args.max_episode_len)
     start = time.time()
     records = []
-    bar = tqdm(range(args.episodes), desc="player episodes", unit="episode", dynamic_ncols=True)
-    for i in bar:
-        records.append(play(args.seed, i, args.max_episode_len, env))
+    bar = tqdm(total=args.episodes, desc="player episodes", unit="episode", dynamic_ncols=True)
+    jobs = [(args.seed, i, args.max_episode_len) for i in range(args.episodes)]
+    if args.workers == 1:
+        env = CrafterEnv(max_steps=args.max_episode_len)
+        results = (play(seed, i, n, env) for seed, i, n in jobs)
+    else:
+        pool = multiprocessing.Pool(args.workers)
+        results = pool.imap(_play_indexed, jobs)
+    for record in results:
+        records.append(record)
+        bar.update(1)
         bar.set_postfix(median_len=float(np.median([r["length"] for r in records])))
+    bar.close()
+    if args.workers > 1:
+        pool.close()
     seconds = time.time() - start
-    result = {"command": command.strip(), "player_version": PLAYER_VERSION, "seed": args.seed,
+    result = {"command": command.strip(), "player_version": PLAYER_VERSION, "seed": args.seed, "workers": args.workers,
               "max_episode_len": args.max_episode_len, **summarize(records),
               "seconds": round(seconds, 1), "env_steps_per_s": round(sum(r["length"] for r in records) / seconds, 1),
               "records": records}

@@ -12,7 +12,9 @@ read elsewhere), and :class:`MemoryMap` keeps what has been seen:
 
 * ``terrain``: uint8 [W, H] material id per tile as last seen (``UNKNOWN`` = 0 for tiles never in view). Creatures
   are not terrain: a tile seen with a creature on it keeps its last seen material, or, never seen bare, the
-  material that creature walks on (cow and zombie: grass, skeleton and arrow: path); all are walkable.
+  material that creature walks on (cow and zombie: grass, skeleton: path, the player: grass), also where the
+  remembered material is one no walker stands on (it has changed: dug out); an arrow flies over water and lava too,
+  so a tile never seen without one stays unknown.
 * ``creatures``: uint8 [W, H], the creatures (cow, zombie, skeleton, arrow) in the *current* window only; a creature
   that left the view is forgotten (it moves).
 * ``ripe``: set of (x, y) of plants last seen ripe.
@@ -36,7 +38,8 @@ UNKNOWN = 0
 #: Moving objects: shown only while in view.
 CREATURE_IDS = (S["cow"], S["zombie"], S["skeleton"], S["arrow"])
 #: Material assumed under a creature on a tile never seen bare (what it spawns/walks on).
-_UNDER = {S["cow"]: S["grass"], S["zombie"]: S["grass"], S["skeleton"]: S["path"], S["arrow"]: S["path"],
+_WALKABLE_IDS = (S["grass"], S["sand"], S["path"])
+_UNDER = {S["cow"]: S["grass"], S["zombie"]: S["grass"], S["skeleton"]: S["path"], S["arrow"]: UNKNOWN,
           S["player"]: S["grass"]}
 
 
@@ -98,12 +101,13 @@ class MemoryMap:
         self.terrain = np.zeros(self.area, np.uint8)
         self.creatures = np.zeros(self.area, np.uint8)
         self.ever_seen = np.zeros(self.area, bool)  # tiles that were inside some window
+        self.seen_at = np.full(self.area, -1, np.int64)  # the ``step`` of update() at which each was last in view
         self.ripe: set[tuple[int, int]] = set()
         self._window: Optional[tuple[int, int, int, int]] = None
 
-    def update(self, window: Window) -> None:
+    def update(self, window: Window, step: int = 0) -> None:
         """Write ``window`` into the memory: materials into ``terrain``, creatures (only these) into
-        ``creatures``, plant ripeness into ``ripe``."""
+        ``creatures``, plant ripeness into ``ripe``; ``step`` (the observer's own count) into ``seen_at``."""
         x0, y0 = window.origin
         w, h = window.sem.shape
         x1, y1 = x0 + w, y0 + h
@@ -115,12 +119,14 @@ class MemoryMap:
         moving = np.isin(crop, CREATURE_IDS + (S["player"],))
         old = self.terrain[x0:x1, y0:y1]
         under = old.copy()
-        fresh = moving & ~np.isin(old, (S["grass"], S["sand"], S["path"]))
+        # a tile never seen bare, or remembered as a material no walker stands on (it changed, e.g. dug out)
+        fresh = moving & ((old == UNKNOWN) | ((crop != S["arrow"]) & ~np.isin(old, _WALKABLE_IDS)))
         for cid, mat in _UNDER.items():
             under[fresh & (crop == cid)] = mat
         self.terrain[x0:x1, y0:y1] = np.where(moving, under, crop)
         self.creatures[x0:x1, y0:y1] = np.where(moving & (crop != S["player"]), crop, 0)
         self.ever_seen[x0:x1, y0:y1] = True
+        self.seen_at[x0:x1, y0:y1] = step
         if self.ripe:
             self.ripe = {p for p in self.ripe if not (x0 <= p[0] < x1 and y0 <= p[1] < y1)}
         for i, j in zip(*np.nonzero((crop == S["plant"]) & window.ripe)):

@@ -1,30 +1,39 @@
-"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay).
+"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 2.
 
-The player reads privileged world state from :class:`tasks.crafter.env.CrafterEnv`'s ``info`` (semantic map,
-player position, facing, inventory, achievements) plus plant ripeness from the world, and pursues randomly chosen
-sub-goals with Dijkstra path planning. It never sees a task reward.
+**Perception (issue 18): only what the agent's observation shows, plus memory.** Each step the player reads the
+tiles of the agent's 9x7 world window (``info["semantic"]`` cut to that window, and the ripeness of the plants
+drawn in it), the status bar (``info["inventory"]``: health, food, drink, energy and items), its own position and
+facing (drawn in the image; the position is the player's dead reckoning) and whether it sleeps (the image goes dark).
+It keeps a memory map of the tiles it has seen (:class:`tasks.crafter.player_perception.MemoryMap`); creatures are
+known only while in view. The time of day is its own step count (:func:`~tasks.crafter.player_perception.daylight_at`:
+the image's darkness). It never reads ``env._world`` beyond the window or the whole-map ``semantic``; the achievement
+counters in ``info`` only tell it whether its own last actions worked (which the agent sees as the inventory or the
+tile in front changing). Paths are planned over remembered tiles only (never-seen tiles are impassable); where it
+knows no tile of a material it needs, it explores: it walks to the frontier of the remembered map (seen walkable
+tiles next to unseen ones), keeping a heading so that it sweeps outwards, towards terrain that hints at the material.
 
 Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episode metadata):
 
 * **Sub-goals.** Every one of the 22 achievements is a sub-goal: gather each material (wood, stone, coal, iron,
   diamond, sapling, water), place stone/table/furnace/plant, craft every pickaxe and sword, eat a cow, eat a plant
   (plant a sapling walled in by stones, stay within reach until it ripens, eat it), sleep until rested
-  (``wake_up``), fight zombies and skeletons (skeletons live in the tunnels of the mountains) -- plus ``explore``
-  (walk towards unseen land), ``wander`` (random walk) and ``idle``. A freely chosen sub-goal is, with probability
-  ``style.p_progress``, the next step of the tech tree (:data:`_PROGRESSION`: pickaxe, sword, stone tools, coal,
-  iron, iron tools, diamond), otherwise drawn at random, weighted towards achievements not yet unlocked in the
-  episode. With probability ``style.p_prerequisites`` a sub-goal's prerequisites (tools, materials, a table or
-  furnace nearby; read from crafter's ``data.yaml`` rules) are pursued first, otherwise it is attempted as is and
-  may fail (a short, bounded attempt).
-* **Survival** pre-empts free sub-goals, most urgent first: fight a zombie/skeleton within reach (flee from
-  skeletons when hurt), drink, eat (a cow or a ripe plant), sleep when tired, and at night hide in a shelter: two
-  tiles dug into stone or walled up with stones and sealed behind the player, where it sleeps and waits for the
-  morning. Drink and food are topped up at dusk.
-* **Knowledge.** Targets are chosen among tiles the player has seen (its 9x7 local view, remembered), or in the
-  whole map for ``style.full_map`` players; exploring uncovers more. Paths (Dijkstra over the semantic map) may dig
-  through stone/coal/iron/diamond when the right pickaxe is held, and chop trees. Lava is never entered, also not
-  by random actions.
-* **Noise.** A share ``style.epsilon`` of the actions is replaced by a random action (never ``sleep``).
+  (``wake_up``), fight zombies and skeletons -- plus ``explore``, ``wander`` and ``idle``. A freely chosen sub-goal
+  is, with probability ``style.p_progress`` (at least 0.9 until the stone pickaxe and the first iron), the next step
+  of the tech tree (:data:`_PROGRESSION`), otherwise drawn at random, weighted towards achievements not yet unlocked.
+  With probability ``style.p_prerequisites`` a sub-goal's prerequisites (tools, materials, a table or furnace nearby;
+  read from crafter's ``data.yaml`` rules) are pursued first, otherwise it is attempted as is and may fail.
+* **Survival** pre-empts free sub-goals, most urgent first: fight a zombie within reach or a skeleton next to the
+  player, step out of a skeleton's line of fire, drink and eat as the status bar requires (a cow in view is eaten
+  when food is below 8; cows seen earlier are looked for where they were, then where grass has not been in view for
+  longest), and keep walls for the night (stones, or wood for tables). At dusk (env steps 55-110 of the 300-step
+  day) drink and food are topped up; from 110 to 20 of the next day (zombies spawn on grass while daylight is below
+  0.83: steps 116-304) the player hides in a sealed shelter: a two-tile
+  pocket dug into stone or walled up with stones/tables, preferably beside water (it drinks from inside) and away
+  from tunnels and skeletons seen lately; it sleeps there when energy is below its maximum (only ever sealed in: a
+  zombie hits a sleeper for 7) and stays in while zombies wait outside. Lava is never entered, also not by random
+  actions.
+* **Noise.** A share ``style.epsilon`` of the actions is replaced by a random action (never ``sleep``, never while
+  sealed in); ``player.random_action`` flags it, so that behaviour cloning can leave those frames out.
 
 Usage::
 
@@ -38,7 +47,8 @@ Usage::
         if terminated or truncated:
             break
 
-``player.subgoal`` names the sub-goal behind the last action (one of :data:`SUBGOALS`).
+``player.subgoal`` names the sub-goal behind the last action (one of :data:`SUBGOALS`), ``player.random_action``
+whether that action was a random one. Measured figures: ``bench/player_report.py`` (``bench/results/player.json``).
 """
 from __future__ import annotations
 
@@ -62,6 +72,9 @@ DIRS = tuple(MOVES)
 
 WALKABLE = np.zeros(len(SEMANTIC_NAMES), bool)
 WALKABLE[[S["grass"], S["sand"], S["path"]]] = True
+#: Not a wall for a shelter: walkable, or a plant (a zombie next to it eats it, and the grass is open again).
+PASSABLE = WALKABLE.copy()
+PASSABLE[S["plant"]] = True
 CREATURES = (S["cow"], S["zombie"], S["skeleton"], S["arrow"])
 #: Materials a path may go through by collecting them, and the tool each needs (crafter's data.yaml).
 DIGGABLE = {S[m]: dict(crafter.constants.collect[m]["require"]) for m in ("tree", "stone", "coal", "iron", "diamond")}
@@ -76,9 +89,9 @@ _PROGRESSION = (
     ("make_wood_pickaxe", lambda p: p.inv["wood_pickaxe"] > 0),
     ("make_wood_sword", lambda p: p.inv["wood_sword"] > 0),
     ("make_stone_pickaxe", lambda p: p.inv["stone_pickaxe"] > 0),
-    ("eat_plant", lambda p: not p.style.gardener or p.ach["eat_plant"] > 0 or bool(p.plants)),
     ("collect_coal", lambda p: p.inv["coal"] > 0 or p.inv["iron_pickaxe"] > 0),
     ("collect_iron", lambda p: p.inv["iron"] > 0 or p.inv["iron_pickaxe"] > 0),
+    ("eat_plant", lambda p: not p.style.gardener or p.ach["eat_plant"] > 0 or bool(p.plants)),
     ("make_stone_sword", lambda p: p.inv["stone_sword"] > 0),
     ("make_iron_pickaxe", lambda p: p.inv["iron_pickaxe"] > 0),
     ("collect_diamond|make_iron_sword", lambda p: p.ach["collect_diamond"] > 0 and p.inv["iron_sword"] > 0),
@@ -97,10 +110,15 @@ _INF = float("inf")
 _RANDOM_ACTIONS = np.array([i for i, name in enumerate(ACTION_NAMES) if name != "sleep"])
 _ENERGY_MAX = crafter.constants.items["energy"]["max"]
 #: The day-night cycle in env steps (crafter ``Env._update_time``: daylight = 1 - |cos(pi (t / 300 + 0.3))|^3),
-#: and the player's phases in it, as steps into the cycle: dusk (top up drink and food), night (hide). Zombies spawn
-#: while daylight < 0.83 (t in [116, 304)).
+#: and the player's phases in it, as steps into the cycle: dusk [_DUSK_START, _NIGHT_START) (top up drink and food),
+#: night from _NIGHT_START to _NIGHT_END of the next cycle (hide). Zombies spawn while daylight < 0.83 (t in
+#: [116, 304)). Chosen by measurement on dev seeds (bench/player_report.py --seed 500): ending the night at 285
+#: instead of 20 (next cycle) gave median episode lengths ~100-300 env steps shorter (zombies wait outside at dawn).
 _DAY = 300
-_DUSK_START, _NIGHT_START, _NIGHT_END = 50, 100, 25
+#: Stones the player likes to carry (walls for a shelter away from the mountains).
+_STONE_STOCK = 6
+_TABLE_WOOD = int(crafter.constants.place["table"]["uses"]["wood"])
+_DUSK_START, _NIGHT_START, _NIGHT_END = 55, 110, 20
 
 
 @dataclass
@@ -123,10 +141,10 @@ class PlayerStyle:
     def sample(cls, rng: np.random.Generator) -> "PlayerStyle":
         return cls(
             epsilon=float(rng.uniform(0.02, 0.12)),
-            p_prerequisites=float(rng.uniform(0.75, 1.0)),
+            p_prerequisites=float(rng.uniform(0.9, 1.0)),
             new_weight=float(rng.uniform(2.0, 8.0)),
-            drink_threshold=int(rng.integers(2, 6)),
-            food_threshold=int(rng.integers(2, 6)),
+            drink_threshold=int(rng.integers(4, 7)),
+            food_threshold=int(rng.integers(5, 7)),
             energy_threshold=int(rng.integers(1, 4)),
             fight_radius=int(rng.integers(1, 4)),
             p_shelter=float(rng.uniform(0.5, 1.0)),
@@ -148,6 +166,13 @@ def _shift(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
     ys, yd = (slice(dy, None), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, None))
     out[xd, yd] = mask[xs, ys]
     return out
+
+
+def _box_sum(mask: np.ndarray, r: int) -> np.ndarray:
+    """int [W, H]: number of ``mask`` tiles within Chebyshev distance ``r`` of each tile."""
+    c = np.pad(mask.astype(np.int32), ((r + 1, r), (r + 1, r))).cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
 
 
 def _dilate4(mask: np.ndarray) -> np.ndarray:
@@ -183,7 +208,9 @@ class ScriptedPlayer:
 
     # ------------------------------------------------------------------ episode interface
     def reset(self, env: CrafterEnv, info: dict[str, Any]) -> None:
-        """Start an episode on ``env`` (just reset; its ``info`` given)."""
+        """Start an episode on ``env``, which was just reset (env step 0: the player's day clock starts here);
+        ``info`` is the reset's info. The player keeps a reference to crafter's world only to read the texture of
+        plants inside the window (:func:`tasks.crafter.player_perception.visible_window`)."""
         self._world = env.crafter_env._world  # read only by visible_window, at the plants inside the window
         self.style = self._fixed_style or PlayerStyle.sample(self.rng)
         self.area = tuple(info["semantic"].shape)
@@ -191,6 +218,8 @@ class ScriptedPlayer:
             self._neighbours = self._build_neighbours(self.area)
         self.memory = MemoryMap(self.area)
         self._cow_sightings: dict[tuple[int, int], int] = {}  # where cows were seen -> own step count then
+        self._heading: Optional[tuple[float, float]] = None  # exploration direction (unit vector)
+        self._skeleton_sightings: dict[tuple[int, int], int] = {}  # where skeletons were seen -> step then
         self.plants: set[tuple[int, int]] = set()
         self.leash: Optional[np.ndarray] = None
         self.goal_gen: Optional[Iterator[int]] = None
@@ -208,7 +237,8 @@ class ScriptedPlayer:
         self._observe(info)
 
     def act(self, info: dict[str, Any]) -> int:
-        """The action (int in [0, 17)) for the state described by ``info``."""
+        """The action (int in [0, 17)) for the state described by ``info`` (a :class:`CrafterEnv` info; read as
+        the agent's image shows it, see the module docstring). Sets ``subgoal`` and ``random_action``."""
         self._observe(info)
         self.step += 1
         if self.sleeping:
@@ -229,7 +259,7 @@ class ScriptedPlayer:
             action = A["noop"]
         self.subgoal = self.goal_name
         self.random_action = False
-        if self.rng.random() < self.style.epsilon and not self._quiet:
+        if self.rng.random() < self.style.epsilon and not self._quiet and not self._sealed():
             action = int(self.rng.choice(_RANDOM_ACTIONS))
             self.random_action = True
         if action in MOVES.values():
@@ -252,12 +282,14 @@ class ScriptedPlayer:
         window into memory, position/facing/sleeping, the status bar; daylight from the player's own step count."""
         self._prev_daylight = self.daylight
         self.pos = (int(info["player_pos"][0]), int(info["player_pos"][1]))
-        self.memory.update(visible_window(info, self._world))
+        self.memory.update(visible_window(info, self._world), self.step)
         self.sem = self.memory.semantic(self.pos)
         for x, y in zip(*np.nonzero(self.memory.creatures == S["cow"])):
             self._cow_sightings[(int(x), int(y))] = self.step
-        if len(self._cow_sightings) > 64:
-            self._cow_sightings = dict(sorted(self._cow_sightings.items(), key=lambda kv: -kv[1])[:32])
+        for x, y in zip(*np.nonzero(self.memory.creatures == S["skeleton"])):
+            self._skeleton_sightings[(int(x), int(y))] = self.step
+        if len(self._cow_sightings) > 128:
+            self._cow_sightings = dict(sorted(self._cow_sightings.items(), key=lambda kv: -kv[1])[:64])
         self.seen = self.memory.known
         self.facing = (int(info["facing"][0]), int(info["facing"][1]))
         self.inv = info["inventory"]
@@ -296,22 +328,30 @@ class ScriptedPlayer:
         drink and food are topped up (drink to full, food with a cow); at night, out of the shelter, only a critical
         need comes before hiding, and inside it the player stays (drinking only from water next to the shelter)."""
         st = self.style
-        night = self._is_night()
         sealed = self._sealed()
+        waiting = sealed and self._zombie_near() and self.inv["food"] > 1 and self.inv["drink"] > 1
+        night = self._is_night() or waiting  # zombies waiting outside: stay in while food and drink last
         if night and sealed:
             if self.inv["drink"] < 9 and self._water_adjacent():
                 return "collect_drink", 1
             return "shelter", 4
         drink_threshold = 1 if night else (7 if self._is_dusk() else st.drink_threshold)
-        food_threshold = 1 if night else (6 if self._is_dusk() else st.food_threshold)
+        food_threshold = 1 if night else (7 if self._is_dusk() else st.food_threshold)
         if self.inv["drink"] <= drink_threshold:
             return "collect_drink", 1
         if self.inv["food"] <= food_threshold:
             return ("eat_plant" if self._ripe_plants() else "eat_cow"), 2
-        if not night and self.inv["food"] <= 6 and self._visible([S["cow"]]).any():
+        if not night and self.inv["food"] <= 7 and self._visible([S["cow"]]).any():
             return "eat_cow", 2  # a cow in view: eat while it is here
         if night and self.step >= self._no_shelter_until:
             return "shelter", 4
+        if self._is_dusk() and self._blocks() < _STONE_STOCK:  # walls for tonight's shelter: stone, else wood
+            x0, x1, y0, y1 = self.pos[0] - 10, self.pos[0] + 11, self.pos[1] - 10, self.pos[1] + 11
+            stone_near = self._known([S["stone"]])[max(0, x0):x1, max(0, y0):y1].any()
+            if self.inv["wood_pickaxe"] > 0 and stone_near:
+                return "collect_stone", 3
+            if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
+                return "collect_wood", 3
         if self.step >= self._no_sleep_until and self.inv["energy"] < _ENERGY_MAX and (
                 self.inv["energy"] <= st.energy_threshold
                 or (self.inv["health"] <= 4 and self.inv["wood_pickaxe"] > 0)):
@@ -323,13 +363,33 @@ class ScriptedPlayer:
         return self.step % _DAY
 
     def _is_night(self) -> bool:
-        """From dusk (daylight ~0.83, when zombies start to spawn on grass) to the next morning (~0.93)."""
+        """From daylight ~0.87, falling (zombies spawn on grass below 0.83), to ~0.93 the next morning."""
         t = self._day_time()
         return t >= _NIGHT_START or (t < _NIGHT_END and self.step >= _DAY)
 
     def _is_dusk(self) -> bool:
         """The hour before night: time to drink and eat up and to look for a shelter site."""
         return _DUSK_START <= self._day_time() < _NIGHT_START
+
+    def _zombie_near(self, radius: int = 5) -> bool:
+        """A zombie in view within ``radius`` tiles (Manhattan)."""
+        xs, ys = np.nonzero(self.memory.creatures == S["zombie"])
+        return bool(len(xs) and (np.abs(xs - self.pos[0]) + np.abs(ys - self.pos[1])).min() <= radius)
+
+    def _blocks(self) -> int:
+        """Walls the player can place: stones, and tables (2 wood each) where stones run out."""
+        return int(self.inv["stone"] + self.inv["wood"] // _TABLE_WOOD)
+
+    def _block_action(self) -> Optional[int]:
+        """``place_stone``, or ``place_table`` when out of stone, or None when neither can be placed."""
+        if self.inv["stone"] > 0:
+            return A["place_stone"]
+        if self.inv["wood"] >= _TABLE_WOOD:
+            return A["place_table"]
+        return None
+
+    def _stone_in_view(self) -> bool:
+        return bool(self._visible([S["stone"]]).any())
 
     def _water_adjacent(self) -> bool:
         return any(self._inside((self.pos[0] + d[0], self.pos[1] + d[1]))
@@ -357,19 +417,23 @@ class ScriptedPlayer:
                 and ((self.inv["drink"] > 4 and self.inv["food"] > 4) or late)):
             self._start_goal(*need)  # night fell during a top-up: hide first
             return
+        if (need is not None and need[0] == "collect_drink" and self.goal_name in ("eat_cow", "eat_plant")
+                and self.goal_gen is not None and self.inv["drink"] > 2):
+            return  # finish the hunt first: walking back and forth between water and cows feeds neither
         if need is not None and need[1] < self.goal_priority:
             if self.goal_gen is not None and self.goal_priority == _FREE and self.goal_name in ACHIEVEMENTS:
                 self.resume = self.goal_name
             self._start_goal(*need)
 
     def _nearest_threat(self) -> Optional[tuple[tuple[int, int], int, bool]]:
-        """``(pos, semantic id, fight?)`` of the nearest zombie within ``fight_radius`` (1 when hurt) or skeleton
-        within shooting range (4 tiles, Manhattan), or None. Hurt players flee from skeletons."""
+        """``(pos, semantic id, fight?)`` of the nearest zombie within ``fight_radius`` (1 when hurt), or of a
+        skeleton next to the player (fight) or in line with it within shooting range (5 tiles: arrows fly straight
+        along a row or column; flee out of the line), or None."""
         health = self.inv["health"]
         r = self.style.fight_radius if health > 4 else 1
         skeleton_range = 4
         if self.goal_name == "shelter":  # building the shelter: answer only what is about to hit
-            r, skeleton_range = 1, 2
+            r, skeleton_range = 1, 0
         x, y = self.pos
         best, best_d = None, 99
         for dx in range(-4, 5):
@@ -381,19 +445,21 @@ class ScriptedPlayer:
                 kind = int(self.sem[p])
                 if kind == S["zombie"] and d <= r:
                     best, best_d = (p, kind, True), d
-                elif kind == S["skeleton"] and d <= skeleton_range:
-                    best, best_d = (p, kind, health > 6), d
+                elif kind == S["skeleton"] and d == 1:
+                    best, best_d = (p, kind, health > 3), d
+                elif kind == S["skeleton"] and d <= skeleton_range + 1 and (dx == 0 or dy == 0):
+                    best, best_d = (p, kind, self.goal_name == "defeat_skeleton" and health > 6), d
         return best
 
     def _flee(self, threat: tuple[int, int]) -> Iterator[int]:
         """Step away from ``threat`` for a few steps, preferring to leave its row/column (arrows fly straight)."""
-        for _ in range(int(self.rng.integers(4, 9))):
+        for _ in range(int(self.rng.integers(1, 4))):  # a sidestep out of the line of fire
             best, best_score = None, -1.0
             for d in DIRS:
                 p = (self.pos[0] + d[0], self.pos[1] + d[1])
                 if not (self._inside(p) and WALKABLE[self.sem[p]]):
                     continue
-                score = abs(p[0] - threat[0]) + abs(p[1] - threat[1]) + 0.5 * (p[0] != threat[0] and p[1] != threat[1])
+                score = abs(p[0] - threat[0]) + abs(p[1] - threat[1]) + 3.0 * (p[0] != threat[0] and p[1] != threat[1])
                 score += 0.1 * self.rng.random()
                 if score > best_score:
                     best, best_score = d, score
@@ -412,7 +478,9 @@ class ScriptedPlayer:
         if self._ripe_plants() and self.rng.random() < 0.8:
             return "eat_plant", _FREE
         armed = self.inv["wood_pickaxe"] > 0 and (self.inv["wood_sword"] > 0 or self.inv["stone_sword"] > 0)
-        if self.rng.random() < (self.style.p_progress if armed else max(self.style.p_progress, 0.9)):
+        # the tech tree's trunk (pickaxes, iron) comes first for every style
+        trunk = self.inv["stone_pickaxe"] == 0 or (self.ach["collect_iron"] == 0 and self.inv["iron_pickaxe"] == 0)
+        if self.rng.random() < (self.style.p_progress if armed and not trunk else max(self.style.p_progress, 0.9)):
             for name, done in _PROGRESSION:
                 if not done(self):
                     if "|" in name:  # the order of these steps is free
@@ -429,7 +497,9 @@ class ScriptedPlayer:
         if r < 0.16:
             return "idle", _FREE
         weights = np.array([self.style.new_weight if self.ach[a] == 0 else 1.0 for a in ACHIEVEMENTS])
-        weights[ACHIEVEMENTS.index("defeat_skeleton")] *= 0.5  # long, dangerous trips into the tunnels
+        weights[ACHIEVEMENTS.index("defeat_skeleton")] *= 0.25  # long, dangerous trips into the tunnels
+        if self.inv["health"] < 9 or not (self.inv["wood_sword"] or self.inv["stone_sword"] or self.inv["iron_sword"]):
+            weights[ACHIEVEMENTS.index("defeat_skeleton")] = 0.0
         if self.inv["health"] < 8 or self._is_dusk():  # no picking fights when hurt or before nightfall
             weights[[ACHIEVEMENTS.index("defeat_zombie"), ACHIEVEMENTS.index("defeat_skeleton")]] = 0.0
         return str(self.rng.choice(ACHIEVEMENTS, p=weights / weights.sum())), _FREE
@@ -465,6 +535,8 @@ class ScriptedPlayer:
         amount = 1
         if name.startswith("collect_") and not survival:
             amount = int(self.rng.integers(1, 4))
+            if name == "collect_stone" and self._stone_in_view():
+                amount = max(amount, _STONE_STOCK - self.inv["stone"])  # stock up for the shelter's walls
         if name == "collect_drink" and survival:
             amount = max(1, int(self.rng.integers(7, 10)) - self.inv["drink"])
         budget = {"collect_diamond": 1500, "make_iron_pickaxe": 2000, "make_iron_sword": 2000,
@@ -648,14 +720,23 @@ class ScriptedPlayer:
             if not self._visible([creature]).any() and self.goal_priority == 0:
                 return  # the threat is gone
             if not self._known([creature]).any():
-                seen = [p for p, t in self._cow_sightings.items() if self.step - t < 150 and p != self.pos]
-                if creature == S["cow"] and seen:  # go where cows were last seen
-                    p = min(seen, key=lambda q: abs(q[0] - self.pos[0]) + abs(q[1] - self.pos[1]))
-                    del self._cow_sightings[p]
+                seen = [p for p, t in self._cow_sightings.items() if self.step - t < 400 and p != self.pos]
+                if creature == S["cow"] and seen:  # go where cows were last seen (they wander slowly)
+                    p = min(seen, key=lambda q: abs(q[0] - self.pos[0]) + abs(q[1] - self.pos[1])
+                            + 0.05 * (self.step - self._cow_sightings[q]))
+                    for q in seen:  # going there shows the whole neighbourhood: forget the sightings around it
+                        if abs(q[0] - p[0]) <= 3 and abs(q[1] - p[1]) <= 2:
+                            del self._cow_sightings[q]
                     near = np.zeros(self.area, bool)
                     near[max(0, p[0] - 1): p[0] + 2, max(0, p[1] - 1): p[1] + 2] = True
-                    yield from self._go_stand(lambda: near & WALKABLE[self.sem], max_steps=60,
+                    yield from self._go_stand(lambda: near & WALKABLE[self.memory.terrain], max_steps=80,
                                               stop=lambda: self._known([creature]).any())
+                    continue
+                if creature == S["cow"]:  # look again where grass has not been in view for longest
+                    yield from self._patrol(S["grass"], 60, stop=lambda: self._known([creature]).any())
+                    misses += 1
+                    if misses > 4:
+                        raise _Abort
                     continue
                 if creature == S["skeleton"]:
                     yield from self._to_tunnels()
@@ -843,7 +924,8 @@ class ScriptedPlayer:
         if not sealed:
             self._no_shelter_until = self.step + 10
             return
-        while self._is_night() and self._sealed():
+        while (self._is_night() or (self._zombie_near() and self.inv["food"] > 1 and self.inv["drink"] > 1)) \
+                and self._sealed():
             if self.inv["energy"] < _ENERGY_MAX:
                 self.goal_name = "wake_up"
                 try:
@@ -862,37 +944,47 @@ class ScriptedPlayer:
         if self._sealed():
             return True
         sem = self.sem
-        open_ = WALKABLE[sem] | np.isin(sem, CREATURES + (S["player"],))
+        # tiles never seen count as open: a wall must be known to be solid
+        open_ = PASSABLE[sem] | np.isin(sem, CREATURES + (S["player"],)) | ~self.seen
         stone = sem == S["stone"]
         water = sem == S["water"]
         inside = (WALKABLE[sem] & ~np.isin(sem, CREATURES)) | stone | (sem == S["player"])
         area = self._plant_area() if self.plants else None
-        options = []
+        xs, ys = np.meshgrid(np.arange(self.area[0]), np.arange(self.area[1]), indexing="ij")
+        dist = np.abs(xs - self.pos[0]) + np.abs(ys - self.pos[1])
+        # tunnels (path) and skeletons nearby: arrows fly over water and through any opening
+        tunnels = _box_sum((sem == S["path"]) | (sem == S["skeleton"]), 4).astype(np.float64)
+        for (sx, sy), t in list(self._skeleton_sightings.items()):  # keep well away from skeletons seen lately
+            if self.step - t > 150:
+                del self._skeleton_sightings[(sx, sy)]
+            else:
+                tunnels += 40.0 * ((np.abs(xs - sx) + np.abs(ys - sy)) <= 7)
+        best = None
         for d in DIRS:
             e = (-d[1], d[0])  # perpendicular
             walls = [(3 * d[0], 3 * d[1])] + [(k * d[0] + s_ * e[0], k * d[1] + s_ * e[1])
                                                for k in (1, 2) for s_ in (1, -1)]
             cost = sum(_shift(open_, *w).astype(np.int16) for w in walls)
             gain = _shift(stone, *d).astype(np.int16) + _shift(stone, 2 * d[0], 2 * d[1])
-            cand = (WALKABLE[sem] & self.seen & _shift(inside, *d) & _shift(inside, 2 * d[0], 2 * d[1])
-                    & (cost + 1 <= self.inv["stone"] + gain))
+            cand = (WALKABLE[self.memory.terrain] & ~np.isin(sem, CREATURES) & _shift(inside, *d) & _shift(inside, 2 * d[0], 2 * d[1])
+                    & (cost + 1 <= self._blocks() + gain) & (dist <= 30))
             if area is not None and (cand & area).any():
                 cand &= area  # stay close enough to the plant for it to grow
+            if not cand.any():
+                continue
             # water beside the inner tile: the player can drink without leaving the shelter
             wet = _shift(water, d[0] + e[0], d[1] + e[1]) | _shift(water, d[0] - e[0], d[1] - e[1])
-            for budget in (0, 1, 2, 5):
-                ok = cand & (cost <= budget)
-                if ok.any():
-                    if (ok & wet).any():
-                        ok &= wet
-                    options.append((budget - 0.5 * bool((ok & wet).any()), d, ok, walls))
-                    break
-        if not options:
+            score = np.where(cand, dist + 8.0 * cost - 6.0 * wet + 0.5 * tunnels + self.rng.random(self.area) * 2,
+                             np.inf)
+            i = np.unravel_index(int(np.argmin(score)), self.area)
+            if best is None or score[i] < best[0]:
+                best = (float(score[i]), d, (int(i[0]), int(i[1])), walls)
+        if best is None:
             return False
-        best = min(o[0] for o in options)
-        options = [o for o in options if o[0] == best]
-        _, d, cand, walls = options[int(self.rng.integers(len(options)))]
-        ok = yield from self._go_stand(lambda: cand, max_steps=60)
+        _, d, site, walls = best
+        target = np.zeros(self.area, bool)
+        target[site] = True
+        ok = yield from self._go_stand(lambda: target, max_steps=80)
         if not ok:
             return False
         entrance = self.pos
@@ -901,9 +993,10 @@ class ScriptedPlayer:
             if not self._inside(t) or not (WALKABLE[self.sem[t]] or self.sem[t] in CREATURES):
                 continue
             ok = yield from self._face_tile(t, max_steps=30)
-            if not ok or self.inv["stone"] < 1 or not WALKABLE[self.sem[t]]:
+            block = self._block_action()
+            if not ok or block is None or not WALKABLE[self.sem[t]]:
                 return False
-            yield A["place_stone"]
+            yield block
         if self.pos != entrance:
             goal = np.zeros(self.area, bool)
             goal[entrance] = True
@@ -930,8 +1023,8 @@ class ScriptedPlayer:
                     yield MOVES[back]  # step back into P0, now facing the entrance
                 elif self.pos == p0 and self.facing == back:
                     faced = self._faced_id()
-                    if self.inv["stone"] > 0 and WALKABLE[faced]:
-                        yield A["place_stone"]
+                    if self._block_action() is not None and WALKABLE[faced]:
+                        yield self._block_action()
                     elif faced in (S["zombie"], S["cow"]):
                         yield A["do"]
                     else:
@@ -943,19 +1036,21 @@ class ScriptedPlayer:
             self._quiet = False
 
     def _sealed(self) -> bool:
-        """True if no creature can reach the player: the walkable region around it is at most 2 tiles."""
+        """True if no creature can reach the player: the walkable region around it (remembered terrain, so an
+        arrow flying past over water does not count) is at most 2 tiles."""
         x, y = self.pos
+        terrain = self.memory.terrain
         free = []
         for d in DIRS:
             p = (x + d[0], y + d[1])
-            if self._inside(p) and (WALKABLE[self.sem[p]] or self.sem[p] in CREATURES):
+            if self._inside(p) and PASSABLE[terrain[p]]:
                 free.append(p)
         if len(free) > 1:
             return False
         for p in free:
             for d in DIRS:
                 q = (p[0] + d[0], p[1] + d[1])
-                if q != self.pos and self._inside(q) and (WALKABLE[self.sem[q]] or self.sem[q] in CREATURES):
+                if q != self.pos and self._inside(q) and PASSABLE[terrain[q]]:
                     return False
         return True
 
@@ -970,9 +1065,9 @@ class ScriptedPlayer:
         re-aimed as the view uncovers land. Returns True when ``stop()`` became true."""
         x, y = self.pos
         frontier = self._frontier()
-        frontier[max(0, x - 1): x + 2, max(0, y - 1): y + 2] = False
+        frontier[max(0, x - 2): x + 3, max(0, y - 2): y + 3] = False
         if not frontier.any():
-            goal = WALKABLE[self.sem].copy()  # everything reachable seen: walk over known land
+            goal = WALKABLE[self.memory.terrain]  # everything reachable seen: walk over known land
             goal[self.pos] = False
         else:
             goal = frontier
@@ -989,8 +1084,14 @@ class ScriptedPlayer:
         if len(xs) == 0:
             yield from self._wander(3)
             return bool(stop and stop())
-        order = np.argsort(np.abs(xs - x) + np.abs(ys - y) + self.rng.random(len(xs)) * 12)
-        i = int(order[int(self.rng.integers(min(3, len(xs))))])
+        # keep a heading (resampled now and then) so that exploring sweeps outwards instead of dithering
+        if self._heading is None or self.rng.random() < 0.15:
+            angle = self.rng.uniform(0, 2 * np.pi)
+            self._heading = (float(np.cos(angle)), float(np.sin(angle)))
+        dx, dy = xs - x, ys - y
+        score = np.abs(dx) + np.abs(dy) - 1.5 * (dx * self._heading[0] + dy * self._heading[1])
+        order = np.argsort(score + self.rng.random(len(xs)) * 4)
+        i = int(order[0])
         target = (int(xs[i]), int(ys[i]))
         goal = np.zeros(self.area, bool)
         goal[target] = True
@@ -1001,6 +1102,30 @@ class ScriptedPlayer:
 
         yield from self._go_stand(lambda: goal, max_steps=max_steps, stop=done)
         return bool(stop and stop())
+
+    def _patrol(self, terrain_id: int, max_steps: int, stop: Callable[[], bool]) -> Generator[int, None, bool]:
+        """Walk to where ``terrain_id`` (e.g. grass, where cows roam) was in view longest ago, or to the frontier
+        next to it (never seen: the stalest), weighing staleness against distance. True when ``stop()``."""
+        x, y = self.pos
+        stale = np.minimum(self.step - self.memory.seen_at, 600).astype(np.float64)
+        frontier = self._frontier() & _dilate8(_dilate8(self.memory.terrain == terrain_id))
+        stale[frontier] = 600.0
+        cand = (WALKABLE[self.memory.terrain] & (self.memory.terrain == terrain_id)) | frontier
+        cand[max(0, x - 4): x + 5, max(0, y - 3): y + 4] = False  # in view now
+        xs, ys = np.nonzero(cand & (stale >= 100))
+        if len(xs) == 0:
+            return (yield from self._explore([S["cow"]], max_steps, stop=stop))
+        score = np.abs(xs - x) + np.abs(ys - y) - 0.08 * stale[xs, ys] + self.rng.random(len(xs)) * 4
+        i = int(np.argmin(score))
+        goal = np.zeros(self.area, bool)
+        goal[int(xs[i]), int(ys[i])] = True
+        steps = 0
+        for action in self._go_stand(lambda: goal, max_steps=max_steps, stop=stop):
+            steps += 1
+            yield action
+        if steps == 0:  # unreachable: a few random steps rather than replanning on the spot
+            yield from self._wander(2)
+        return bool(stop())
 
     def _wander(self, steps: int) -> Iterator[int]:
         for _ in range(steps):
@@ -1046,6 +1171,9 @@ class ScriptedPlayer:
             if all(self.inv[k] >= v for k, v in need.items()):
                 cost[sem == mid] = 3.0
         cost[np.isin(sem, CREATURES)] = 4.0
+        for sx, sy in zip(*np.nonzero(sem == S["skeleton"])):  # stay out of a skeleton's line of fire
+            cost[max(0, sx - 5): sx + 6, sy] += 3.0
+            cost[sx, max(0, sy - 5): sy + 6] += 3.0
         cost[self.pos] = 1.0
         return cost.ravel().tolist()
 

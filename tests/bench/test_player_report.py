@@ -1,0 +1,35 @@
+"""bench/player_report.py: the player measurement writes the figures issue 18 asks for, and refuses bad input."""
+import json
+
+import pytest
+from bench_testutils import load_bench_script
+
+
+@pytest.fixture(scope="module")
+def pr():
+    return load_bench_script("player_report")
+
+
+def test_report_figures_from_real_episodes(pr, tmp_path):
+    out = tmp_path / "player.json"
+    result = pr.main(["--episodes", "2", "--max_episode_len", "40", "--seed", "3", "--out", str(out)])
+    on_disk = json.loads(out.read_text())
+    assert on_disk["episodes"] == 2 and on_disk["frames"] == sum(r["length"] for r in on_disk["records"])
+    assert all(1 <= r["length"] <= 40 for r in on_disk["records"])
+    assert on_disk["median_episode_length"] == result["median_episode_length"]
+    rates = on_disk["achievement_success_rate"]
+    assert len(rates) == 22 and rates["collect_wood"] in (0.0, 0.5, 1.0)
+    assert sum(on_disk["ends"].values()) == 2
+    assert on_disk["command"].startswith("python bench/player_report.py") and "--seed 3" in on_disk["command"]
+    assert set(on_disk["meets_targets"]) == {"median_episode_length", "make_stone_pickaxe", "collect_iron"}
+    assert 0.0 <= on_disk["random_action_share"] < 0.2
+
+
+@pytest.mark.parametrize("argv", [["--episodes", "0"], ["--workers", "0"], ["--max_episode_len", "-1"]])
+def test_bad_input_exits_2_and_writes_nothing(pr, tmp_path, capsys, argv):
+    out = tmp_path / "player.json"
+    with pytest.raises(SystemExit) as exc:
+        pr.main(argv + ["--out", str(out)])
+    assert exc.value.code == 2 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and argv[0] in err[0]
