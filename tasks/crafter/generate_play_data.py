@@ -54,6 +54,7 @@ from tqdm import tqdm
 from steve1.data.EpisodeStorage import TMP_MARKER, EpisodeStorage
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, CrafterEnv
 from tasks.crafter.scripted_player import PLAYER_VERSION, SUBGOALS, ScriptedPlayer
+from tasks.crafter.score import score_from_rates
 
 #: Default share of episodes that start from a task's initial inventory (``--task_start_share``).
 TASK_START_SHARE = 0.25
@@ -90,12 +91,6 @@ def episode_seeds(seed: int, index: int) -> tuple[int, int]:
     """(env seed, player seed) of episode ``index`` of a run seeded ``seed``: a function of the pair only."""
     env_seed, player_seed = np.random.SeedSequence([seed, index]).generate_state(2)
     return int(env_seed), int(player_seed)
-
-
-def crafter_score(success_rates: Sequence[float]) -> float:
-    """Crafter score (Hafner 2022): ``exp(mean(ln(1 + s_i))) - 1`` over success rates ``s_i`` in percent."""
-    rates = np.asarray(success_rates, dtype=np.float64) * 100.0
-    return float(np.exp(np.mean(np.log1p(rates))) - 1.0)
 
 
 _WORKER: dict[str, Any] = {}
@@ -232,7 +227,7 @@ def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ended_by_death": float(np.mean([e["end"] == "death" for e in episodes])) if episodes else 0.0,
         "achievement_success_rate": rates,
         "achievements_unlocked_in_some_episode": int(sum(r > 0 for r in rates.values())),
-        "crafter_score_of_rates": crafter_score(list(rates.values())),
+        "crafter_score_of_rates": score_from_rates([100.0 * r for r in rates.values()]),
     }
 
 

@@ -83,8 +83,10 @@ def test_num_frames_mode(tmp_path):
 
 
 def test_crafter_score():
-    assert gpd.crafter_score([0.0] * 22) == pytest.approx(0.0)
-    assert gpd.crafter_score([1.0] * 22) == pytest.approx(100.0)
+    from tasks.crafter.score import score_from_rates
+
+    assert score_from_rates([0.0] * 22) == pytest.approx(0.0)
+    assert score_from_rates([100.0] * 22) == pytest.approx(100.0)
 
 
 def test_random_actions_are_flagged_per_frame(dataset):
