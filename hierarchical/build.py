@@ -16,10 +16,10 @@ from typing import Any, Iterable, Mapping, Optional, Union
 
 import numpy as np
 import torch
-import yaml
 
 from steve1.utils.checks import Range, check_value
 from steve1.utils.cli import UsageError, source_of
+from steve1.utils.config import read_yaml  # the one YAML loader of the stage configs
 from steve1.utils.io import atomic_write_yaml as write_yaml_atomic
 
 __all__ = ["FILE_HINTS", "REQUIRED_KEYS", "PRESENT_KEYS", "resolve_config", "check_config", "check_files", "select_device", "load_codebook", "load_low_level",
@@ -49,20 +49,6 @@ REQUIRED_KEYS = ("in_model", "in_weights", "weights", "low_level_steps", "kl_dir
 #: early stop, ``goal_dim``: from the models, ``kl_reward``: no KL term, ``goal_bound``: discrete goals only,
 #: budgets: see ``steps``/``env_steps``): a missing key is an error, never a silent default.
 PRESENT_KEYS = ("cond_scale", "target_kl", "goal_dim", "kl_reward", "goal_bound", "steps", "env_steps")
-
-
-def read_yaml(path: Union[str, os.PathLike]) -> dict[str, Any]:
-    """A YAML mapping (raises FileNotFoundError / ValueError naming the file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
-    return data
 
 
 def resolve_config(task_spec: Mapping[str, Any], overrides: Mapping[str, Any], known_keys: Iterable[str],

@@ -138,11 +138,11 @@ def read_yaml(path: Union[str, os.PathLike], what: str = "config file") -> dict[
     """A YAML mapping (the one YAML loader of the stage configs).
 
     Raises:
-        UsageError: no such file, invalid YAML, or not a mapping (the message names the file).
+        FileNotFoundError: no such file. UsageError: invalid YAML, or not a mapping (the messages name the file).
     """
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"{what} not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -193,7 +193,8 @@ def load_config(cls: type, path: Union[str, os.PathLike], overrides: Mapping[str
     Returns:
         ``(config, sources)``: the checked instance and key -> where its value came from.
     Raises:
-        UsageError: missing/unreadable file, unknown or missing keys, a value of the wrong type or out of range.
+        FileNotFoundError: no config file. UsageError: unreadable file, unknown or missing keys, a value of the
+            wrong type or out of range.
     """
     names = [f.name for f in dataclasses.fields(cls)]
     data: dict[str, Any] = {}

@@ -81,7 +81,7 @@ def test_missing_key_and_missing_file(tmp_path):
     path.write_text(yaml.safe_dump({k: v for k, v in GOOD.items() if k != "lr"}))
     with pytest.raises(UsageError, match=r"key\(s\) \['lr'\] missing"):
         load_config(ToyConfig, path, {})
-    with pytest.raises(UsageError, match="config file not found"):
+    with pytest.raises(FileNotFoundError, match="config file not found"):
         load_config(ToyConfig, tmp_path / "nope.yaml", {})
     (tmp_path / "bad.yaml").write_text("lr: [1,\n")
     with pytest.raises(UsageError, match="invalid YAML"):
