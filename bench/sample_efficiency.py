@@ -454,7 +454,9 @@ def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> 
             ax.fill_between(x, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), color=line.get_color(),
                             alpha=0.2, linewidth=0)
     methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
-    ax.set_title(f"task {task}: {', '.join(methods)}", fontsize=10)
+    import textwrap
+
+    ax.set_title(textwrap.fill(f"task {task}, methods: {', '.join(methods)}", 70), fontsize=9)
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"success rate (episodes ended per {window} env steps)")
     ax.set_ylim(-0.02, 1.02)
