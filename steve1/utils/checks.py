@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 from steve1.utils.cli import UsageError, fail
 
 __all__ = ["Range", "check_ranges", "check_value", "flag_sources", "given_flags", "check_input_file",
-           "check_input_dir", "check_output_path", "check_output_dir", "run_main", "USER_ERRORS"]
+           "check_input_dir", "check_output_path", "check_output_dir", "check_device", "run_main", "USER_ERRORS"]
 
 
 @dataclass(frozen=True)
@@ -250,3 +250,20 @@ def run_main(prog: str, body: Callable[[], Any], extra: tuple[type, ...] = ()) -
         return body()
     except USER_ERRORS + tuple(extra) as exc:
         fail(prog, exc)
+
+
+def check_device(value: str, where: str):
+    """``value`` as a ``torch.device`` that exists on this machine.
+
+    Raises:
+        UsageError: not a device name, or CUDA asked for where there is none (naming ``where``).
+    """
+    import torch
+
+    try:
+        device = torch.device(value)
+    except RuntimeError as e:
+        raise UsageError(f"{where}: expected cpu, cuda or cuda:N, got {value!r}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"{where} {value}: CUDA is not available on this machine (use --device cpu)")
+    return device

@@ -324,14 +324,9 @@ def check_args(args: argparse.Namespace) -> None:
                              "fetches it; or pass --no_embeds and embed later with embed_episodes.py)")
         _read_json_arg(args.mineclip_config, "--mineclip_config")
         if args.device is not None:
-            import torch
+            from steve1.utils.checks import check_device
 
-            try:
-                device = torch.device(args.device)
-            except RuntimeError as e:
-                raise UsageError(f"--device: expected cpu, cuda or cuda:N, got {args.device!r}") from e
-            if device.type == "cuda" and not torch.cuda.is_available():
-                raise UsageError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
+            check_device(args.device, "--device")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]:

@@ -163,17 +163,13 @@ def check_args(args: argparse.Namespace) -> str:
         steve1.utils.cli.UsageError: naming the flag, the value and what was expected.
     """
     from steve1.utils.checks import Range, check_input_dir, check_input_file, check_ranges
-    from steve1.utils.cli import UsageError
 
     check_ranges(args, {"batch_size": Range(int, lo=1, note="clips per model call"),
                         "torch_threads": Range(int, lo=1, optional=True)})
     if args.device is not None:
-        try:
-            device = torch.device(args.device)
-        except RuntimeError as e:
-            raise UsageError(f"--device: expected cpu, cuda or cuda:N, got {args.device!r}") from e
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise UsageError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
+        from steve1.utils.checks import check_device
+
+        check_device(args.device, "--device")
     check_input_dir(args.data_dir, "--data_dir", "a dataset folder of episode directories")
     weights = args.weights or _embedder_names()[args.embedder].default_weights
     check_input_file(weights, "--weights" if args.weights else f"--weights (default of --embedder {args.embedder})",
