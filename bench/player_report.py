@@ -22,20 +22,15 @@ import multiprocessing
 import shlex
 import sys
 import time
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from steve1.utils.io import atomic_write_json  # noqa: E402
-from tasks.crafter.env import ACHIEVEMENTS, CrafterEnv  # noqa: E402
-from tasks.crafter.generate_play_data import episode_seeds  # noqa: E402
-from tasks.crafter.scripted_player import PLAYER_VERSION, ScriptedPlayer  # noqa: E402
+from steve1.utils.io import atomic_write_json
+from tasks.crafter.env import ACHIEVEMENTS, CrafterEnv
+from tasks.crafter.generate_play_data import episode_seeds
+from tasks.crafter.scripted_player import PLAYER_VERSION, ScriptedPlayer
 
 TARGETS = {"median_episode_length": 1000, "make_stone_pickaxe": 0.8, "collect_iron": 0.4}
 

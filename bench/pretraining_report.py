@@ -80,12 +80,6 @@ import gymnasium
 import numpy as np
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = Path(__file__).resolve().parent
-for _p in (str(ROOT), str(BENCH)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
 SECTIONS = ("player", "goal_information", "prior", "competence", "survival_under_prior", "prior_driven_success",
             "unconditional_bc_crafter_score", "pipeline_hours")
 #: The sub-goals of issue 18's competence figure.
