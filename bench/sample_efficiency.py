@@ -441,6 +441,8 @@ def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from steve1.utils.io import atomic_output
+
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for method in METHODS:
         rs = [r for r in runs if r["method"] == method]
@@ -463,11 +465,9 @@ def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = out.with_name(out.stem + ".tmp.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out)
+    with atomic_output(out, suffix=".png") as tmp:  # matplotlib picks the format from the extension
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
 
 
 # ---- main ----------------------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from steve1.utils.io import atomic_write_bytes as _atomic_write_bytes, rng_state, set_rng_state
+from steve1.utils.io import atomic_output, atomic_write_bytes as _atomic_write_bytes, rng_state, set_rng_state
 
 __all__ = ["STATS_COLUMNS", "HighLevelLogger", "save_checkpoint", "load_checkpoint_state", "rng_state",
            "set_rng_state", "read_stats", "write_stats"]
@@ -80,10 +80,8 @@ def save_checkpoint(model: BaseAlgorithm, path: Union[str, os.PathLike], counter
     path = Path(path)
     if path.suffix != ".zip":
         path = path.with_name(path.name + ".zip")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.zip")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, suffix=".zip") as tmp:  # SB3 appends ".zip" to a name without it
+        model.save(tmp)
     sidecar = pickle.dumps({"counters": dict(counters), "rng": rng_state()})
     _atomic_write_bytes(path.with_name(path.stem + ".state.pkl"), sidecar)
     return path

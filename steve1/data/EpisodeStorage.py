@@ -42,12 +42,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
+
+from steve1.utils.io import TMP_MARKER, atomic_output_dir, atomic_write_bytes
 
 PathLike = Union[str, os.PathLike]
 
@@ -62,22 +62,10 @@ MIN_EPISODE_FRAMES = 16
 #: Upstream's default ``min_frames_training = max(min_btwn_goals + 15, T + 15)`` with T = 640.
 DEFAULT_MIN_FRAMES_TRAINING = 655
 MP4_FPS = 20.0
-TMP_MARKER = ".tmp-"
 
 
 class EpisodeReadError(OSError):
     """An episode file is missing, unreadable or inconsistent; the message names the file."""
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}{TMP_MARKER}{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _check_frames(frames: Any) -> np.ndarray:
@@ -193,10 +181,7 @@ class EpisodeStorage:
         final = self.episode_dirpath
         if final.exists():
             raise FileExistsError(f"episode directory already exists: {final}")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".{final.name}{TMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
+        with atomic_output_dir(final) as tmp:  # the rename fails if `final` appeared meanwhile
             _write_frames(tmp / FRAME_FILES[frame_format], frames, frame_format)
             with open(tmp / ACTIONS_FILE, "wb") as f:
                 pickle.dump(list(actions), f)
@@ -207,10 +192,6 @@ class EpisodeStorage:
                 np.savez_compressed(tmp / INFOS_FILE, **infos)
             (tmp / METADATA_FILE).write_bytes(metadata_bytes)
             (tmp / LEN_FILE).write_text(str(length))
-            os.rename(tmp, final)  # atomic; fails if `final` appeared meanwhile
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self.frames, self.actions, self.embeds_attn, self.infos = [], [], [], []
 
     def update_embeds(self, embeds: Sequence[Optional[np.ndarray]]) -> None:
@@ -223,13 +204,13 @@ class EpisodeStorage:
         length = self.get_len()
         if len(embeds) != length:
             raise ValueError(f"{self._path(EMBEDS_FILE)}: {len(embeds)} embeddings for an episode of {length} frames")
-        _atomic_write_bytes(self._path(EMBEDS_FILE), pickle.dumps(list(embeds)))
+        atomic_write_bytes(self._path(EMBEDS_FILE), pickle.dumps(list(embeds)))
 
     def update_metadata(self, updates: Mapping[str, Any]) -> None:
         """Atomically merge ``updates`` into ``metadata.json``."""
         metadata = self.load_metadata()
         metadata.update(updates)
-        _atomic_write_bytes(self._path(METADATA_FILE), json.dumps(metadata, indent=4).encode())
+        atomic_write_bytes(self._path(METADATA_FILE), json.dumps(metadata, indent=4).encode())
 
     # ------------------------------------------------------------------ reading
     def get_len(self) -> int:

@@ -49,7 +49,6 @@ import shutil
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
@@ -58,6 +57,7 @@ import cv2
 import numpy as np
 
 from steve1.mineclip.frames import resize_for_mineclip
+from steve1.utils.io import atomic_output
 from VPT.lib.frames import resize_for_agent
 
 PathLike = Union[str, os.PathLike]
@@ -245,17 +245,13 @@ def download_file(url: str, dest: PathLike, timeout: float = 60.0, retries: int 
         OSError: the download failed (``urllib.error.URLError`` is an ``OSError``); the message names the URL.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     for attempt in range(retries + 1):
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
-                shutil.copyfileobj(response, f, chunk_bytes)
-            os.replace(tmp, dest)
+            with atomic_output(dest) as tmp:  # a failed attempt removes its temporary file
+                with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
+                    shutil.copyfileobj(response, f, chunk_bytes)
             return dest
         except OSError as e:
-            if tmp.exists():
-                tmp.unlink()
             if attempt == retries:
                 raise OSError(f"download of {url} failed after {retries + 1} attempts: {e}") from e
             time.sleep(2.0 * (attempt + 1))

@@ -16,6 +16,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from steve1.utils.io import atomic_write_bytes
+
 #: Pixel map of the cursor: ``B`` black outline, ``W`` white fill, ``.`` transparent. The hot spot is (0, 0).
 CURSOR_PIXELS = (
     "B...............",
@@ -58,14 +60,10 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     args = p.parse_args(argv)
     import cv2
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     ok, png = cv2.imencode(".png", draw_cursor())
     if not ok:
         raise OSError(f"{args.output}: OpenCV could not encode the cursor as PNG")
-    tmp = f"{args.output}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(png.tobytes())
-    os.replace(tmp, args.output)
+    atomic_write_bytes(args.output, png.tobytes())  # creates the folder
     print(f"wrote {args.output}")
     return args.output
 

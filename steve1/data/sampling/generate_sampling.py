@@ -32,6 +32,7 @@ import random
 from typing import Optional, Sequence
 
 from steve1.data.EpisodeStorage import list_valid_episodes
+from steve1.utils.io import atomic_write_text
 
 Episodes = list[tuple[str, int]]
 
@@ -91,10 +92,7 @@ def generate_train_val_split(episodes: Episodes, train_frames: int, val_frames: 
 
 def write_episode_list(path: str, episodes: Episodes) -> None:
     """Write one episode directory per line, atomically."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.writelines(f"{p}\n" for p, _ in episodes)
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(f"{p}\n" for p, _ in episodes))
 
 
 def read_episode_list(path: str) -> list[str]:

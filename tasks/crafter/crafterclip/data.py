@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -24,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from steve1.data.EpisodeStorage import EpisodeReadError, EpisodeStorage
+from steve1.utils.io import atomic_output, atomic_write_text
 from tasks.crafter.crafterclip.captions import CAPTIONS, FRAMES_PER_CLIP, ClipCaptions, caption_clips
 
 PathLike = Union[str, os.PathLike]
@@ -177,10 +177,8 @@ class ClipCache:
         return ClipSet(clips.episode_dirs, clips.clips, clips.captions, clips.primary, frames)
 
     def _build(self, clips: ClipSet, folder: Path, frames_path: Path, index_path: Path, desc: str) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".frames.npy.tmp-{uuid.uuid4().hex[:8]}"
-        out = None
-        try:
+        with atomic_output(frames_path) as tmp:
+            out = None
             by_episode: dict[int, list[int]] = {}
             for i, (e, _) in enumerate(clips.clips):
                 by_episode.setdefault(int(e), []).append(i)
@@ -202,11 +200,5 @@ class ClipCache:
                 raise ValueError("no clips to cache")
             out.flush()
             del out
-            os.replace(tmp, frames_path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         index = {"episode_dirs": clips.episode_dirs, "clips": clips.clips.tolist(), "window": self.window}
-        tmp_index = folder / f".index.json.tmp-{uuid.uuid4().hex[:8]}"
-        tmp_index.write_text(json.dumps(index))
-        os.replace(tmp_index, index_path)
+        atomic_write_text(index_path, json.dumps(index))
