@@ -16,7 +16,7 @@ from tasks.crafter.score import PROTOCOL as BENCHMARK_PROTOCOL
 from tasks.crafter.score import benchmark_score
 
 __all__ = ["make_env", "env_kwargs_from_spec", "CrafterEnv", "ACHIEVEMENTS", "ACTION_NAMES", "INVENTORY_ITEMS",
-           "SEMANTIC_NAMES", "ACTION_SPACE", "FRAME_SHAPE", "env_action_to_agent", "agent_action_to_env",
+           "SEMANTIC_NAMES", "ACTION_SPACE", "env_action_to_agent", "agent_action_to_env",
            "action_features", "benchmark_score", "BENCHMARK_PROTOCOL"]
 
 # --- The simulator-plugin action interface (see tasks/__init__.py): what the pipeline needs to train and run a
@@ -24,9 +24,6 @@ __all__ = ["make_env", "env_kwargs_from_spec", "CrafterEnv", "ACHIEVEMENTS", "AC
 
 ACTION_SPACE = spaces.Discrete(len(ACTION_NAMES))
 """The low-level policy's action space: Crafter's 17 discrete actions (``ACTION_NAMES`` order)."""
-
-FRAME_SHAPE = (64, 64, 3)
-"""Frame shape (H, W, C) of the play dataset and the shipped models (the Crafter benchmark's 64x64 RGB)."""
 
 
 def _check_action(action: int) -> int:

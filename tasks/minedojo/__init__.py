@@ -6,7 +6,7 @@ missing. The plugin API (``tasks/__init__.py``):
 * :func:`make_env` ``(spec, **overrides) -> gymnasium.Env`` with observation ``{'pov': uint8 [128, 128, 3]}`` and
   the MineRL env-format action dict (wrapper stack in :mod:`tasks.minedojo.wrappers`);
 * :data:`ACTION_SPACE`: the low-level VPT/STEVE-1 policy's action space, ``Dict(camera=Discrete(121),
-  buttons=Discrete(8641))``; :data:`FRAME_SHAPE` ``(128, 128, 3)``;
+  buttons=Discrete(8641))``;
 * :func:`agent_action_to_env` / :func:`env_action_to_agent`: VPT joint action <-> MineRL env action
   (``VPT.lib.action_mapping``);
 * :func:`action_features`: a MineRL env action flattened to the 25 numbers of spec §3.2/§7 (codebook features).
@@ -28,12 +28,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from VPT.lib import action_mapping as _vpt_actions
-from VPT.lib.frames import AGENT_RESOLUTION
 from tasks.minedojo.specs import check_task_spec, minedojo_env_specs
 from tasks.minedojo.wrappers import (ClipRewardWrapper, MinedojoGymnasium, RestartOnCrash, SemifastReset,
                                      TerminalWrapper, VPTActionWrapper)
 
-__all__ = ["make_env", "ACTION_SPACE", "FRAME_SHAPE", "MINERL_ACTION_KEYS", "agent_action_to_env",
+__all__ = ["make_env", "ACTION_SPACE", "MINERL_ACTION_KEYS", "agent_action_to_env",
            "env_action_to_agent", "action_features", "MINEDOJO_INSTALL_HINT", "import_minedojo"]
 
 MINEDOJO_INSTALL_HINT = (
@@ -45,8 +44,6 @@ MINEDOJO_INSTALL_HINT = (
 #: The low-level policy's action space (VPT joint actions, spec §4.6): ``Dict(camera=Discrete(121),
 #: buttons=Discrete(8641))``, camera first (the official head order).
 ACTION_SPACE = _vpt_actions.default_action_mapper().get_action_space_update()
-#: Agent observation ``pov`` shape (H, W, 3).
-FRAME_SHAPE = tuple(AGENT_RESOLUTION) + (3,)
 #: The 25 scalars of a contractor-data MineRL action in dict order, camera as (pitch, yaw) (spec §3.2).
 MINERL_ACTION_KEYS: tuple[str, ...] = (
     ("ESC", "back", "drop", "forward") + tuple(f"hotbar.{i}" for i in range(1, 10))
