@@ -27,6 +27,7 @@ import argparse
 import copy
 import dataclasses
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -41,6 +42,8 @@ __all__ = ["setting", "StageConfig", "read_yaml", "add_flags", "flag_values", "l
            "config_dict"]
 
 _NONE = type(None)
+#: A number in exponent notation without a dot (``1e-4``), which YAML 1.1 loaders read as a string.
+_EXP_FLOAT = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+")
 
 
 def setting(help: str, rule: Optional[Range] = None, choices: Optional[Sequence[Any]] = None, flag: bool = True,
@@ -222,6 +225,9 @@ def load_config(cls: type, path: Union[str, os.PathLike], overrides: Mapping[str
     hints = typing.get_type_hints(cls)
     for n in names:  # YAML writes 3 for 3.0: a float field takes an int
         if _base_type(hints[n]) is float and isinstance(data[n], int) and not isinstance(data[n], bool):
+            data[n] = float(data[n])
+        # PyYAML (YAML 1.1) reads 1e-4 (no dot) as a string: a float field takes the number it spells
+        elif _base_type(hints[n]) is float and isinstance(data[n], str) and _EXP_FLOAT.fullmatch(data[n].strip()):
             data[n] = float(data[n])
     config = cls(**{n: data[n] for n in names})
     config.check(sources)

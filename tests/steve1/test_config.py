@@ -86,3 +86,14 @@ def test_missing_key_and_missing_file(tmp_path):
     (tmp_path / "bad.yaml").write_text("lr: [1,\n")
     with pytest.raises(UsageError, match="invalid YAML"):
         load_config(ToyConfig, tmp_path / "bad.yaml", {})
+
+
+def test_a_float_in_exponent_notation_without_a_dot(tmp_path):
+    """PyYAML (YAML 1.1) reads ``lr: 1e-4`` as the string '1e-4': a float field takes the number it spells; other
+    strings stay errors."""
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in GOOD.items() if k != "lr"}) + "lr: 1e-4\n")
+    cfg, _ = load_config(ToyConfig, path, {})
+    assert cfg.lr == 1e-4 and isinstance(cfg.lr, float)
+    with pytest.raises(UsageError, match="lr must be a number > 0, got 'fast'"):
+        load_config(ToyConfig, write(tmp_path, lr="fast"), {})
