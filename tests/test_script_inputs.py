@@ -96,8 +96,8 @@ CASES: dict[str, tuple[Callable, str, Callable[[Path], list], tuple[str, ...]]] 
     "codebook-zero_codes": (_module("goal_prior.generate_codebook"), "generate_codebook.py", lambda t: [
         "--n-codebook", "0", "--output-dir", str(t / "out")], ("--n-codebook", ">= 1", "got 0")),
     "codebook-config_key": (_module("goal_prior.generate_codebook"), "generate_codebook.py", lambda t: [
-        "--config", str(_yaml(t, "cb.yaml", None, **{"video-num": -3})), "--output-dir", str(t / "out")],
-        ("cb.yaml key 'video-num'", "-1", "got -3")),
+        "--config", str(_yaml(t, "cb.yaml", REPO / "configs/crafter/codebook.yaml", video_num=-3)), "--output-dir",
+        str(t / "out")], ("cb.yaml key 'video_num'", "-1", "got -3")),
     "codebook-missing_split": (_module("goal_prior.generate_codebook"), "generate_codebook.py", lambda t: [
         "--sampling", "nope", "--sampling_dir", str(_splits(t)), "--output-dir", str(t / "out")],
         ("--sampling", "nope_train.txt")),

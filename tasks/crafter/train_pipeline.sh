@@ -66,7 +66,7 @@ fi
 [[ -n "$BC_FRAMES" ]] && BC_EXTRA+=(--n_frames "$BC_FRAMES")
 [[ -n "$PRIOR_FRAMES" ]] && PRIOR_EXTRA+=(--n_frames "$PRIOR_FRAMES")
 [[ -n "$CLIP_STEPS" ]] && CLIP_EXTRA+=(--steps "$CLIP_STEPS")
-N_CODES=$(python -c "import yaml; print(yaml.safe_load(open('configs/crafter/codebook.yaml'))['n-codebook'])")
+N_CODES=$(python -c "import yaml; print(yaml.safe_load(open('configs/crafter/codebook.yaml'))['n_codebook'])")
 [[ "$TINY" == 1 ]] && N_CODES=8
 CODEBOOK_DIR="$WORK/codebook/tsne_n${N_CODES}_s1"
 

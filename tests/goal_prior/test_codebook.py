@@ -5,14 +5,18 @@ import json
 import os
 import pickle
 import re
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import yaml
 
 from goal_prior import generate_codebook as gc
 from goal_prior.codebook import KMeansCodebook, nearest_code
 from steve1.data.EpisodeStorage import EpisodeStorage
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(tmp_path, *extra):
@@ -79,7 +83,8 @@ def test_action_history_sums_current_and_15_previous_actions():
 
 
 def test_goal_points_stride_runs_over_the_concatenation(episodes):
-    pts = gc.sample_goal_points(episodes[:3], video_num=-1, sample_interval=5, seed=1, progress=False)
+    pts = gc.sample_goal_points(episodes[:3], video_num=-1, sample_interval=5, seed=1, use_action_features=True,
+                                action_scale=1.0, progress=False)
     per_episode = 48 - 15
     total = 3 * per_episode
     assert len(pts) == len(range(0, total, 5))
@@ -115,13 +120,35 @@ def test_bad_inputs_end_with_one_clear_line(tmp_path, episodes, capsys):
 
 
 def test_config_file_sets_flags_and_command_line_wins(tmp_path, episodes):
+    minecraft = yaml.safe_load((REPO / gc.DEFAULT_CONFIG).read_text())
     cfg = tmp_path / "codebook.yaml"
-    cfg.write_text("n-codebook: 3\nembedding: none\nsample_interval: 4\nno_action_features: true\n")
+    cfg.write_text(yaml.safe_dump({**minecraft, "n_codebook": 3, "embedding": "none", "sample_interval": 4,
+                                   "no_action_features": True}))
     args = gc.parse_args(["--config", str(cfg), "--n-codebook", "2"])
     assert (args.n_codebook, args.embedding, args.sample_interval, args.no_action_features) == (2, "none", 4, True)
-    cfg.write_text("n_codebok: 3\n")
-    with pytest.raises(ValueError, match="unknown flag 'n_codebok'"):
+    assert gc.parse_args(["--config", str(cfg), "--n_codebook", "5"]).n_codebook == 5  # both spellings
+    assert gc.parse_args(["--config", str(cfg), "--no-no_action_features"]).no_action_features is False
+    # without --config: upstream's recipe (spec §7 table)
+    args = gc.parse_args(["--no-action-features"])
+    assert (args.embedding, args.n_codebook, args.seed, args.video_num, args.sample_interval, args.sampling,
+            args.output_dir, args.no_action_features) == ("tsne", 100, 1, 50, 50, "seed1", "downloads/codebook/", True)
+    cfg.write_text(yaml.safe_dump({**minecraft, "n_codebok": 3}))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['n_codebok'\]"):
         gc.parse_args(["--config", str(cfg)])
+    cfg.write_text(yaml.safe_dump({k: v for k, v in minecraft.items() if k != "perplexity"}))
+    with pytest.raises(ValueError, match=r"\['perplexity'\] missing"):
+        gc.parse_args(["--config", str(cfg)])
+
+
+def test_resolved_config_is_written_beside_the_codebook(tmp_path, episodes):
+    _run(tmp_path, "--embedding", "none", "--gif-frames", "0", "--seed", "2")
+    written = yaml.safe_load((tmp_path / "codebook" / "none_n4_s2" / "config.yaml").read_text())
+    assert written == {**yaml.safe_load((REPO / gc.DEFAULT_CONFIG).read_text()), "embedding": "none", "n_codebook": 4,
+                       "seed": 2, "video_num": -1, "sample_interval": 3, "perplexity": 5.0, "gif_frames": 0,
+                       "sampling": "syn", "sampling_dir": str(tmp_path / "samplings"),
+                       "output_dir": str(tmp_path / "codebook")}
+    # the file is a complete config: it reproduces the run's settings
+    assert gc.parse_args(["--config", str(tmp_path / "codebook" / "none_n4_s2" / "config.yaml")]).seed == 2
 
 
 def _write(path, obj):
