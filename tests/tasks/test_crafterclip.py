@@ -5,6 +5,7 @@ collects wood at a known step (a tree is put in front of it), and a few random-a
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pickle
@@ -293,6 +294,27 @@ def test_train_script_writes_model_and_eval_and_resumes(tiny_dataset, tmp_path, 
     assert before == {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
     result = train.main(common + ["--no_resume", "--steps", "2"])
     assert result["steps"] == 2
+
+
+def test_config_file_is_the_source_and_flags_override(tmp_path):
+    from steve1.utils.cli import UsageError
+    from tasks.crafter.crafterclip import train
+
+    _, config = train.parse_args(["--config", train.DEFAULT_CONFIG, "--steps", "7", "--lr", "0.01"])
+    assert (config.steps, config.lr, config.batch_size, config.seed) == (7, 0.01, 128, 1)
+    assert config.model["embed_dim"] == 512
+    shipped = yaml.safe_load(open(train.DEFAULT_CONFIG))
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in shipped.items() if k != "lr"}))
+    with pytest.raises(UsageError, match=r"\['lr'\] missing"):
+        train.parse_args(["--config", str(path)])
+    broken = copy.deepcopy(shipped)
+    del broken["model"]["text"]["max_len"]
+    path.write_text(yaml.safe_dump(broken))
+    with pytest.raises(UsageError, match="bad.yaml key 'model': not a buildable CrafterCLIP"):
+        train.parse_args(["--config", str(path)])
+    with pytest.raises(SystemExit):  # the nested model block is set in the file only
+        train.parse_args(["--config", train.DEFAULT_CONFIG, "--model", "x"])
 
 
 # ---------------------------------------------------------------------- model file and embedder

@@ -43,6 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 def _main(argv: Optional[Sequence[str]]) -> dict:
     from steve1.utils.checks import check_input_file, check_output_path
     from steve1.utils.cli import UsageError
+    from steve1.utils.config import config_dict, load_config
     from tasks.crafter.crafterclip.embedder import DEFAULT_CRAFTERCLIP_PATH, load_crafterclip
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,8 +59,7 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
     parser.add_argument("--out", default=None, help="JSON output (default: <weights without .pt>_eval.json)")
     args = parser.parse_args(argv)
 
-    config = train_lib.load_config(args.config)
-    train_lib.check_config(config, {k: f"{args.config} key '{k}'" for k in config})
+    config = config_dict(load_config(train_lib.CrafterCLIPConfig, args.config, {})[0])
     check_input_file(args.weights, "--weights", "a CrafterCLIP model file from tasks/crafter/crafterclip/train.py")
     out = args.out or str(Path(args.weights).with_suffix("")) + "_eval.json"
     check_output_path(out, "--out")

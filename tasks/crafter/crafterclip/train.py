@@ -31,20 +31,23 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-import yaml
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from steve1.data.EpisodeStorage import list_valid_episodes
 from steve1.data.sampling.generate_sampling import generate_train_val_split
+from steve1.utils.checks import Range
+from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting, write_config
 from steve1.utils.io import atomic_torch_save
 from tasks.crafter.crafterclip.captions import (CAPTION_INDEX, CAPTIONS, JOIN_WORD, ClipCaptions, WordTokenizer,
                                                 caption_vocabulary, full_caption_from_row)
@@ -54,81 +57,61 @@ from steve1.utils.io import atomic_write_json
 from tasks.crafter.crafterclip.metrics import embed_clips, evaluate_model, retrieval_metrics
 from tasks.crafter.crafterclip.model import CrafterCLIP, clip_loss
 
+#: Paths used when a flag is not given (relative to the repository root); every hyperparameter is in the config.
 DEFAULT_CONFIG = "configs/crafter/crafterclip.yaml"
 DEFAULT_CACHE_DIR = "downloads/crafterclip_cache"
 DEFAULT_RUN_DIR = "runs/crafterclip"
 CHECKPOINT_NAME = "checkpoint.pt"
-_REQUIRED = ("model", "train_clips", "val_clips", "max_clips_per_caption", "min_gap", "val_frames", "pool_stride",
-             "steps", "batch_size", "lr", "warmup_steps", "weight_decay", "max_grad_norm", "caption_balance",
-             "p_full_caption", "torch_threads", "log_every", "eval_every", "checkpoint_every", "nearest_k")
 
 
 # ---------------------------------------------------------------------- config and data
-def load_config(path: os.PathLike, flag: str = "--config") -> dict:
-    """Read the YAML config (``flag`` names where its path came from, for messages).
+@dataclass
+class CrafterCLIPConfig(StageConfig):
+    """Hyperparameters of CrafterCLIP training; the values live in ``configs/crafter/crafterclip.yaml``, each scalar
+    can be overridden by the flag of its name (``--steps 200``)."""
 
-    Raises:
-        FileNotFoundError: no such file.
-        steve1.utils.cli.UsageError (a ValueError): not YAML, not a mapping, a required key missing or an unknown key
-            (the message names the file).
-    """
-    from steve1.utils.cli import UsageError
+    model: dict = setting("CrafterCLIP constructor arguments (embed_dim, video: {...}, text: {max_len, ...})",
+                          flag=False)
+    train_clips: int = setting("training clips cached", Range(int, lo=1, note="clips"))
+    val_clips: int = setting("held-out clips for caption retrieval", Range(int, lo=1, note="clips"))
+    max_clips_per_caption: int = setting("cap of chosen clips per primary caption", Range(int, lo=1, note="clips"))
+    min_gap: int = setting("frames between the end frames of two chosen clips of one episode",
+                           Range(int, lo=0, note="frames"))
+    val_frames: int = setting("without --sampling: frames of the val split drawn from --data_dir",
+                              Range(int, lo=1, note="frames"))
+    pool_stride: int = setting("prompt retrieval pool: every n-th clip of every held-out episode",
+                               Range(int, lo=1, note="clips"))
+    steps: int = setting("optimiser steps", Range(int, lo=1, note="optimiser steps"))
+    batch_size: int = setting("clips per step", Range(int, lo=2, note="clips per step"))
+    lr: float = setting("AdamW peak learning rate (linear warm-up, then cosine to 0)", Range(float, lo=0, lo_open=True))
+    warmup_steps: int = setting("linear warm-up of the learning rate", Range(int, lo=0, note="optimiser steps"))
+    weight_decay: float = setting("AdamW weight decay of conv/linear weight matrices", Range(float, lo=0))
+    max_grad_norm: float = setting("gradient norm clipping", Range(float, lo=0, lo_open=True))
+    caption_balance: float = setting("sampling weight of a clip ~ count(primary caption) ^ -caption_balance",
+                                     Range(float, lo=0, note="exponent"))
+    p_full_caption: float = setting("probability that a clip's text is its full caption", Range(float, lo=0, hi=1))
+    torch_threads: int = setting("torch CPU threads", Range(int, lo=1))
+    log_every: int = setting("steps between TensorBoard scalars", Range(int, lo=1, note="steps"))
+    eval_every: int = setting("steps between held-out caption retrieval evaluations (0: only at the end)",
+                              Range(int, lo=0, note="steps; 0: only at the end"))
+    checkpoint_every: int = setting("steps between resumable checkpoints", Range(int, lo=1, note="steps"))
+    nearest_k: int = setting("prompt retrieval: pool clips retrieved per task prompt", Range(int, lo=1, note="clips"))
+    seed: int = setting("seed of the split, the clip choice and training", Range(int))
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{flag} {path}: CrafterCLIP config not found")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UsageError(f"{flag} {path}: not valid YAML: {' '.join(str(e).split())}") from e
-    if not isinstance(config, dict):
-        raise UsageError(f"{flag} {path}: expected a mapping of hyperparameters, got {type(config).__name__}")
-    missing = [k for k in _REQUIRED if k not in config]
-    if missing:
-        raise UsageError(f"{flag} {path}: missing keys {missing}")
-    unknown = sorted(str(k) for k in config if k not in _REQUIRED)
-    if unknown:
-        raise UsageError(f"{flag} {path}: unknown keys {unknown}; known: {', '.join(_REQUIRED)}")
-    return config
+    def check_consistency(self, sources: Mapping[str, str]) -> None:
+        """The ``model`` block builds a CrafterCLIP (with the caption vocabulary).
 
+        Raises:
+            steve1.utils.cli.UsageError: naming the config file and key ``model`` and what went wrong.
+        """
+        from steve1.utils.cli import UsageError
 
-def _ranges() -> dict:
-    """What each hyperparameter of the config must be (checked by :func:`check_config`)."""
-    from steve1.utils.checks import Range
-
-    return {
-        "train_clips": Range(int, lo=1, note="clips"), "val_clips": Range(int, lo=1, note="clips"),
-        "max_clips_per_caption": Range(int, lo=1, note="clips"), "min_gap": Range(int, lo=0, note="frames"),
-        "val_frames": Range(int, lo=1, note="frames"), "pool_stride": Range(int, lo=1, note="clips"),
-        "steps": Range(int, lo=1, note="optimiser steps"), "batch_size": Range(int, lo=2, note="clips per step"),
-        "lr": Range(float, lo=0, lo_open=True), "warmup_steps": Range(int, lo=0, note="optimiser steps"),
-        "weight_decay": Range(float, lo=0), "max_grad_norm": Range(float, lo=0, lo_open=True),
-        "caption_balance": Range(float, lo=0, note="exponent"), "p_full_caption": Range(float, lo=0, hi=1),
-        "torch_threads": Range(int, lo=1), "log_every": Range(int, lo=1, note="steps"),
-        "eval_every": Range(int, lo=0, note="steps; 0: only at the end"),
-        "checkpoint_every": Range(int, lo=1, note="steps"), "nearest_k": Range(int, lo=1, note="clips"),
-    }
-
-
-def check_config(config: dict, sources: Optional[dict] = None) -> None:
-    """Every hyperparameter in range and the ``model`` block buildable, before anything is read or written.
-
-    Raises:
-        steve1.utils.cli.UsageError: naming the flag or the config file and key, the value and what was expected.
-    """
-    from steve1.utils.checks import check_ranges
-    from steve1.utils.cli import UsageError
-
-    sources = sources or {}
-    check_ranges(config, _ranges(), sources)
-    where = sources.get("model", "config key 'model'")
-    if not isinstance(config["model"], dict):
-        raise UsageError(f"{where}: expected a mapping of CrafterCLIP constructor arguments, got {config['model']!r}")
-    try:
-        tokenizer = WordTokenizer(caption_vocabulary(), max_len=int(config["model"]["text"]["max_len"]))
-        CrafterCLIP(vocab_size=len(tokenizer), **copy.deepcopy(config["model"]))
-    except (TypeError, ValueError, KeyError, AssertionError) as e:
-        raise UsageError(f"{where}: not a buildable CrafterCLIP: {type(e).__name__}: {e}") from e
+        where = sources.get("model", "config key 'model'")
+        try:
+            tokenizer = WordTokenizer(caption_vocabulary(), max_len=int(self.model["text"]["max_len"]))
+            CrafterCLIP(vocab_size=len(tokenizer), **copy.deepcopy(self.model))
+        except (TypeError, ValueError, KeyError, AssertionError) as e:
+            raise UsageError(f"{where}: not a buildable CrafterCLIP: {type(e).__name__}: {e}") from e
 
 
 def _reroot(paths: list[str], data_dir: Optional[str]) -> list[str]:
@@ -286,13 +269,16 @@ def load_checkpoint(path: Path, model, optimizer, rng: np.random.Generator, conf
 
 
 # ---------------------------------------------------------------------- main
-def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, dict]:
-    """Parse the command line; every top-level scalar of the config gets a flag that overrides it."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config", default=DEFAULT_CONFIG)
-    known, _ = pre.parse_known_args(argv)
-    config = load_config(known.config)
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, CrafterCLIPConfig]:
+    """Parse the command line: the paths, and the config file (``--config``) with the flags of its scalars applied,
+    checked once (:func:`steve1.utils.config.load_config`).
 
+    Returns:
+        ``(args, config)``: the paths and switches, and the :class:`CrafterCLIPConfig`.
+    Raises:
+        FileNotFoundError: no config file. steve1.utils.cli.UsageError: an unknown or missing key, a value of the wrong
+            type or out of range, a ``model`` block that does not build (naming the flag or the file and key).
+    """
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="YAML hyperparameters (flags below override)")
     parser.add_argument("--data_dir", default=None, help="dataset folder (re-roots the --sampling lists; without "
@@ -302,27 +288,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace
     parser.add_argument("--eval_out", default=None, help="evaluation JSON (default <out without .pt>_eval.json)")
     parser.add_argument("--run_dir", default=DEFAULT_RUN_DIR, help="checkpoint, resolved config and TensorBoard logs")
     parser.add_argument("--cache_dir", default=DEFAULT_CACHE_DIR, help="decoded clip cache (uint8 memory maps)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the split, the clip choice and training")
     parser.add_argument("--no_resume", action="store_true", help=f"ignore <run_dir>/{CHECKPOINT_NAME}")
     parser.add_argument("--no_progress", action="store_true", help="no tqdm bars")
-    group = parser.add_argument_group("config overrides (default: the config file's value)")
-    for key, value in config.items():
-        if isinstance(value, (bool, int, float, str)):
-            kind = float if isinstance(value, float) else int if isinstance(value, int) and not isinstance(
-                value, bool) else str
-            group.add_argument(f"--{key}", type=kind, default=None, help=f"(config: {value})")
+    add_flags(parser.add_argument_group("config overrides (default: the config file's value)"), CrafterCLIPConfig)
     args = parser.parse_args(argv)
-    for key in config:
-        override = getattr(args, key, None)
-        if override is not None and key not in ("config",):
-            config[key] = override
+    config, _ = load_config(CrafterCLIPConfig, args.config, flag_values(args, CrafterCLIPConfig))
     return args, config
 
 
-def config_sources(args: argparse.Namespace, config: dict) -> dict[str, str]:
-    """Where each config value came from: ``--key`` when the flag overrides it, else ``<config> key 'key'``."""
-    return {key: f"--{key}" if getattr(args, key, None) is not None else f"{args.config} key '{key}'"
-            for key in config}
+def _path_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags that are not config values (paths and switches), as written into ``<run_dir>/config.yaml``."""
+    fields = {f.name for f in dataclasses.fields(CrafterCLIPConfig)}
+    return {k: v for k, v in vars(args).items() if k not in fields}
 
 
 def check_paths(args: argparse.Namespace) -> None:
@@ -385,32 +362,30 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 def _main(argv: Optional[Sequence[str]]) -> dict:
     from steve1.utils.cli import UsageError
-    from steve1.utils.io import atomic_write_text
-
-    args, config = parse_args(argv)
-    check_config(config, config_sources(args, config))
+    args, typed = parse_args(argv)
     check_paths(args)
+    config = config_dict(typed)  # the resolved values, as saved in checkpoints and the model file
     run_dir = Path(args.run_dir)
     ckpt_path = run_dir / CHECKPOINT_NAME
     if ckpt_path.is_file() and not args.no_resume:
         check_resume(ckpt_path, config)
     try:
-        train_dirs, val_dirs = read_split(args.sampling, args.data_dir, config, args.seed)
+        train_dirs, val_dirs = read_split(args.sampling, args.data_dir, config, typed.seed)
     except ValueError as e:
         raise UsageError(f"{'--sampling' if args.sampling else '--data_dir'}: {e}") from e
     torch.set_num_threads(int(config["torch_threads"]))
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    torch.manual_seed(typed.seed)
+    rng = np.random.default_rng(typed.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({**config, "args": vars(args)}, sort_keys=False))
+    write_config(run_dir / "config.yaml", typed, extra={"args": _path_args(args)})
     t_start = time.time()
 
     # ---- data
     train_caps = caption_episodes(train_dirs, "captioning train episodes")
     val_caps = caption_episodes(val_dirs, "captioning val episodes")
-    train_set = build_clip_set(train_dirs, train_caps, int(config["train_clips"]), config, args.seed,
+    train_set = build_clip_set(train_dirs, train_caps, int(config["train_clips"]), config, typed.seed,
                                args.cache_dir, "caching train clips")
-    val_set = build_clip_set(val_dirs, val_caps, int(config["val_clips"]), config, args.seed + 1,
+    val_set = build_clip_set(val_dirs, val_caps, int(config["val_clips"]), config, typed.seed + 1,
                              args.cache_dir, "caching val clips")
     train_frames = int(sum(len(c) for c in train_caps))
     print(f"train: {len(train_dirs)} episodes, {train_frames} frames, {len(train_set)} clips of "
@@ -486,7 +461,7 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
         writer.add_scalar("eval/caption_balanced_top1", r["balanced_top1_accuracy"], step)
     writer.close()
     result.update({
-        "steps": step, "seed": args.seed, "config": config,
+        "steps": step, "seed": typed.seed, "config": config,
         "train": {"episodes": len(train_dirs), "frames": train_frames, "clips": len(train_set),
                   "primary_caption_counts": {CAPTIONS[k]: int(n) for k, n in
                                              enumerate(np.bincount(train_set.primary, minlength=len(CAPTIONS))) if n}},
@@ -498,7 +473,7 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
     atomic_write_json(eval_out, result)
     summary = {k: result[k] for k in ("caption_retrieval", "prompt_retrieval") if k in result}
     save_crafterclip(args.out, model, model_kwargs, tokenizer,
-                     info={"config": config, "seed": args.seed, "steps": step, "evaluation": summary})
+                     info={"config": config, "seed": typed.seed, "steps": step, "evaluation": summary})
     print(summary_text(result))
     print(f"wrote {args.out} and {eval_out} ({result['seconds_total']:.0f} s)")
     return result
