@@ -1,6 +1,6 @@
 """CPU speed and memory of one behaviour-cloning window step of the goal-conditioned policy (steve1/train.py).
 
-Two measurements (random weights and data; the model code is the real one, ``steve1.train.BehaviourCloningLoss``
+Two measurements (random weights and data; the model code is the real one, ``steve1.bc_trainer.BehaviourCloningLoss``
 + ``configure_optimizer``):
 
 * ``--mode speed``: frames per second of the training step (forward + backward + AdamW) over windows of
@@ -33,7 +33,7 @@ from VPT.agent import PI_HEAD_KWARGS, POLICY_KWARGS
 from VPT.lib.action_mapping import CameraHierarchicalMapping
 from VPT.lib.loading import load_model_config
 from steve1.embed_conditioned_policy import GoalConditionedAgentPolicy
-from steve1.train import BehaviourCloningLoss, configure_optimizer
+from steve1.bc_trainer import BehaviourCloningLoss, configure_optimizer
 
 TINY = dict(attention_heads=2, attention_mask_style="clipped_causal", attention_memory_size=24, hidsize=32,
             img_shape=[16, 16, 3], impala_chans=[4, 8, 8], impala_kwargs={"post_pool_groups": 1}, impala_width=1,

@@ -3,6 +3,9 @@
 # real booleans (spec §12.1.8: upstream passed "--save_each_val False", which argparse's type=bool read as True but
 # never used, and "--val_every_nth" twice; the value that won, 1, is passed once here).
 #
+# The settings the flags below do not give come from configs/minecraft/goal_prior.yaml (upstream's argparse
+# defaults); the resolved values are written to <checkpoint_dir>/args.yaml.
+#
 # Run from the repository root after stages A-D of the README (VPT weights in downloads/, the contractor dataset
 # with MineCLIP embeddings, downloads/samplings/seed1_{train,val}.txt, the codebook from
 # goal_prior/generate_codebook.py). Training resumes automatically if results/goal_prior/training_checkpoint holds a
@@ -11,6 +14,7 @@
 set -euo pipefail
 
 accelerate launch --num_processes 1 --mixed_precision bf16 goal_prior/train.py \
+    --config configs/minecraft/goal_prior.yaml \
     --in_model downloads/2x.model \
     --in_weights downloads/rl-from-foundation-2x.weights \
     --out_weights results/goal_prior/weights/trained_with_script.weights \

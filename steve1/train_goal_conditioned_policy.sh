@@ -4,6 +4,9 @@
 # "--save_each_val False", which argparse's type=bool read as True, and "--val_every_nth" twice; the value that
 # won, 1, is passed once here).
 #
+# The settings the flags below do not give come from configs/minecraft/steve1.yaml (upstream's argparse defaults);
+# the resolved values are written to <checkpoint_dir>/args.yaml.
+#
 # Run from the repository root after stages A-C of the README (VPT weights in downloads/, the contractor dataset
 # with MineCLIP embeddings, downloads/samplings/seed1_{train,val}.txt). Training resumes automatically if
 # results/steve1/training_checkpoint holds a checkpoint. Extra flags are appended (and override), e.g.
@@ -12,6 +15,7 @@
 set -euo pipefail
 
 accelerate launch --num_processes 1 --mixed_precision bf16 steve1/train.py \
+    --config configs/minecraft/steve1.yaml \
     --in_model downloads/2x.model \
     --in_weights downloads/rl-from-foundation-2x.weights \
     --out_weights results/steve1/weights/trained_with_script.weights \

@@ -177,11 +177,10 @@ def test_prior_loss_falls_through_the_shared_trainer(tmp_path, episodes, tiny_mo
 
 def test_crafter_configs_hold_only_known_flags():
     from goal_prior.generate_codebook import parse_args as codebook_args
-    from goal_prior.train import build_prior_parser
-    from steve1.train import parse_args
+    from goal_prior.train import parse_config as prior_config
 
     configs = Path(__file__).resolve().parents[2] / "configs" / "crafter"
     args = codebook_args(["--config", str(configs / "codebook.yaml")])
     assert args.embedding == "tsne" and args.sampling == "crafter_seed1"
-    args = parse_args(build_prior_parser(), ["--config", str(configs / "goal_prior.yaml")])
-    assert args.T % args.trunc_t == 0 and args.codebook_path.endswith("centers.pkl")
+    config, _, _ = prior_config(["--config", str(configs / "goal_prior.yaml")])
+    assert config.T % config.trunc_t == 0 and config.codebook_path.endswith("centers.pkl")

@@ -11,8 +11,8 @@ import yaml
 from torch import nn
 
 from steve1.data.EpisodeStorage import EpisodeStorage
-from steve1.train import (build_steve1_parser, lr_at, main, param_groups, parse_args, validation_due,
-                          weights_path)
+from steve1.bc_trainer import lr_at, param_groups, validation_due, weights_path
+from steve1.train import main, parse_config
 
 import tasks.crafter as _crafter_plugin
 
@@ -220,25 +220,50 @@ def test_lr_schedule_and_validation_schedule():
 
 
 def test_config_file_booleans_and_overrides(tmp_path):
+    """A config file must give every setting (here: the Minecraft one with 5 keys changed); flags override it;
+    booleans are real; unknown keys and non-booleans are errors naming the file and key."""
+    base = yaml.safe_load(open("configs/minecraft/steve1.yaml"))
+    changed = "T: 64\ntrunc_t: 16\nlearning_rate: 1e-4\nsave_each_val: true\nn_frames: 1_000\n"  # 1e-4: str to PyYAML
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("T: 64\nlearning_rate: 1e-4\nsave_each_val: true\nn_frames: 1_000\n")
-    args = parse_args(build_steve1_parser(), ["--config", str(cfg), "--T", "32"])
+    cfg.write_text(yaml.safe_dump({k: v for k, v in base.items() if k not in yaml.safe_load(changed)}) + changed)
+    args, sources, _ = parse_config(["--config", str(cfg), "--T", "32"])
     assert args.T == 32 and args.learning_rate == 1e-4 and args.save_each_val is True and args.n_frames == 1000
-    args = parse_args(build_steve1_parser(), ["--config", str(cfg), "--no-save_each_val"])
+    assert sources["T"] == "--T" and sources["n_frames"] == f"{cfg} key 'n_frames'"
+    args, _, _ = parse_config(["--config", str(cfg), "--no-save_each_val"])
     assert args.save_each_val is False
-    args = parse_args(build_steve1_parser(), ["--reset_checkpoint_dir"])
-    assert args.reset_checkpoint_dir is True and args.save_each_val is False
+    args, _, run = parse_config(["--reset_checkpoint_dir"])
+    assert run.reset_checkpoint_dir is True and args.save_each_val is False
     with pytest.raises(SystemExit):  # upstream's type=bool accepted "False" as True; now a value is an error
-        parse_args(build_steve1_parser(), ["--save_each_val", "False"])
-    cfg.write_text("T: 64\nnot_a_flag: 1\n")
+        parse_config(["--save_each_val", "False"])
+    cfg.write_text(yaml.safe_dump({**base, "not_a_flag": 1}))
     with pytest.raises(ValueError, match="unknown flag 'not_a_flag'"):
-        parse_args(build_steve1_parser(), ["--config", str(cfg)])
-    cfg.write_text("save_each_val: 'no'\n")
+        parse_config(["--config", str(cfg)])
+    cfg.write_text(yaml.safe_dump({**base, "save_each_val": "no"}))
     with pytest.raises(ValueError, match="true or false"):
-        parse_args(build_steve1_parser(), ["--config", str(cfg)])
+        parse_config(["--config", str(cfg)])
+    cfg.write_text(yaml.safe_dump({k: v for k, v in base.items() if k != "goal_lead"}))
+    with pytest.raises(ValueError, match=r"key\(s\) \['goal_lead'\] missing"):  # no value in code to fall back on
+        parse_config(["--config", str(cfg)])
     # the shipped Crafter config parses and names the shipped model config
-    args = parse_args(build_steve1_parser(), ["--config", "configs/crafter/steve1.yaml"])
+    args, _, _ = parse_config(["--config", "configs/crafter/steve1.yaml"])
     assert args.in_model == "configs/crafter/vpt_small.yaml" and args.T % args.trunc_t == 0
+
+
+def test_default_config_holds_the_upstream_minecraft_values():
+    """Without --config the trainer reads configs/minecraft/steve1.yaml: upstream PTGM's argparse defaults (spec §6
+    table, "default" column)."""
+    args, sources, run = parse_config([])
+    assert run.config.endswith("configs/minecraft/steve1.yaml") and sources["T"].endswith("steve1.yaml key 'T'")
+    assert (args.seed, args.sampling, args.T, args.trunc_t, args.batch_size, args.gradient_accumulation_steps) == (
+        42, "seed0", 300, 10, 4, 1)
+    assert (args.min_btwn_goals, args.max_btwn_goals, args.goal_lead, args.p_uncond, args.val_every_nth) == (
+        30, 100, 0, 0.1, 10)
+    assert (args.learning_rate, args.n_frames, args.warmup_frames, args.weight_decay, args.max_grad_norm) == (
+        1e-6, 100_000_000, 10_000_000, 0.039428, 5.0)
+    assert (args.log_freq, args.save_freq, args.snapshot_every_n_frames, args.val_freq, args.val_freq_begin,
+            args.val_freq_switch_steps, args.save_each_val) == (100, 1000, 10_000_000, 3500, 3500, 3500, False)
+    assert (args.in_model, args.in_weights, args.checkpoint_dir) == ("data/weights/vpt/2x.model", None,
+                                                                      "data/training_checkpoint")
 
 
 def test_bad_flag_combinations_end_with_one_line(goal_data, capsys):

@@ -14,8 +14,9 @@ import pytest
 import torch
 import yaml
 
-import steve1.train as train
-from steve1.train import main, weights_path
+import steve1.bc_trainer as bc_trainer
+from steve1.bc_trainer import weights_path
+from steve1.train import main
 from steve1.utils.interrupt import Interrupted
 from test_train import TINY_MODEL, needs_crafter_actions, toy_argv, write_goal_episodes, write_sampling
 
@@ -43,18 +44,18 @@ def test_sigint_checkpoints_and_the_resumed_run_equals_an_uninterrupted_one(goal
 
     # Ctrl-C while window step 5 runs (lr_at is called at the start of each window step with the frames done):
     # step 5 ends half-way through an optimiser step, so the trainer stops after step 6
-    original_lr_at = train.lr_at
+    original_lr_at = bc_trainer.lr_at
 
     def lr_at_with_sigint(frames, *a):
         if frames == 4 * FRAMES_PER_STEP:
             os.kill(os.getpid(), signal.SIGINT)
         return original_lr_at(frames, *a)
 
-    monkeypatch.setattr(train, "lr_at", lr_at_with_sigint)
+    monkeypatch.setattr(bc_trainer, "lr_at", lr_at_with_sigint)
     argv = toy_argv(goal_data, "cut", **COMMON) + ["--reset_checkpoint_dir"]
     with pytest.raises(Interrupted) as exc:
         main(argv)
-    monkeypatch.setattr(train, "lr_at", original_lr_at)
+    monkeypatch.setattr(bc_trainer, "lr_at", original_lr_at)
     assert exc.value.code == 130
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # pytest's handler is back
     lines = capsys.readouterr().out.splitlines()
