@@ -151,6 +151,13 @@ CASES: dict[str, tuple[Callable, str, Callable[[Path], list], tuple[str, ...]]] 
     "crafterclip_eval-out_is_a_folder": (_module("tasks.crafter.crafterclip.evaluate"), "evaluate.py", lambda t: [
         "--config", str(REPO / "configs/crafter/crafterclip.yaml"), "--weights", str(_garbage(t)), "--data_dir",
         str(t / "ds"), "--out", str(t / "ds")], ("--out", "is a directory")),
+    # ---- tasks/crafter/generate_play_data.py
+    "play_data-share_out_of_range": (_module("tasks.crafter.generate_play_data"), "generate_play_data.py", lambda t: [
+        "--out_dir", str(t / "out"), "--num_episodes", "1", "--task_start_share", "1.5"],
+        ("--task_start_share", "[0, 1]", "got 1.5")),
+    "play_data-config_key": (_module("tasks.crafter.generate_play_data"), "generate_play_data.py", lambda t: [
+        "--config", str(_yaml(t, "pd.yaml", REPO / "configs/crafter/play_data.yaml", workers=0)), "--out_dir",
+        str(t / "out"), "--num_episodes", "1"], ("pd.yaml key 'workers'", ">= 1", "got 0")),
     # ---- bench/low_level_competence.py
     "low_level_competence-unknown_task": (lambda: _bench("low_level_competence"), "low_level_competence.py",
                                           lambda t: ["--task", "nope", "--out", str(t / "out" / "r.json")],

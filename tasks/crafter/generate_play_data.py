@@ -46,18 +46,38 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from importlib.metadata import version
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from steve1.data.EpisodeStorage import TMP_MARKER, EpisodeStorage
+from steve1.utils.checks import Range
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting
+from steve1.utils.io import atomic_write_text
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, CrafterEnv
 from tasks.crafter.scripted_player import PLAYER_VERSION, SUBGOALS, ScriptedPlayer
 from tasks.crafter.score import score_from_rates
 
-#: Default share of episodes that start from a task's initial inventory (``--task_start_share``).
-TASK_START_SHARE = 0.25
+#: The config file read when ``--config`` is not given (relative to the repository root).
+DEFAULT_CONFIG = "configs/crafter/play_data.yaml"
+
+
+@dataclass
+class PlayDataConfig(StageConfig):
+    """Settings of the play dataset (``configs/crafter/play_data.yaml``); a flag of the same name overrides each.
+    All but ``workers`` are pinned in ``<out_dir>/generation.json``: a resumed run must use the same."""
+
+    seed: int = setting("dataset seed (episode i's env and player seeds derive from (seed, i))", Range(int, lo=0))
+    max_episode_len: int = setting("env steps after which an episode is truncated (Crafter's own length is 10000)",
+                                   Range(int, lo=1, note="env steps"))
+    size: int = setting("frame size in pixels (square)", Range(int, lo=1, note="pixels"))
+    task_start_share: float = setting("share of episodes starting from a task_specs.yaml task's initial inventory",
+                                      Range(float, lo=0, hi=1))
+    frame_format: str = setting("EpisodeStorage frame format (npz: lossless, compressed)",
+                                choices=("npz", "npy", "mp4"))
+    workers: int = setting("worker processes", Range(int, lo=1, note="processes"))
 
 
 def task_starts() -> dict[str, dict[str, int]]:
@@ -145,7 +165,7 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
 
 
 def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode_len: int,
-                     frame_format: str, task_start_share: float = TASK_START_SHARE) -> dict[str, Any]:
+                     frame_format: str, task_start_share: float) -> dict[str, Any]:
     """Play and write episode ``index`` (worker entry point). Returns its summary (length, final achievements)."""
     start = time.time()
     env = _worker_env(size, max_episode_len)
@@ -232,63 +252,68 @@ def summarize(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, PlayDataConfig]:
+    """The run's size and folder (``--out_dir``, exactly one of ``--num_frames`` / ``--num_episodes``) and the
+    :class:`PlayDataConfig` (``--config`` with the flags applied, checked once).
+
+    Raises:
+        SystemExit: (argparse) not exactly one of ``--num_frames`` and ``--num_episodes``. FileNotFoundError: no
+            config file. steve1.utils.cli.UsageError: an unknown or missing key, a value of the wrong type or out of
+            range (naming the flag or the file and key).
+    """
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="YAML file of the settings below (flags override)")
     p.add_argument("--out_dir", default="downloads/dataset_crafter", help="dataset folder (episode directories)")
     p.add_argument("--num_frames", type=int, default=None,
                    help="generate episodes 0, 1, ... until they hold at least this many frames (env steps)")
     p.add_argument("--num_episodes", type=int, default=None, help="generate episodes 0 .. N-1 instead")
-    p.add_argument("--workers", type=int, default=2, help="worker processes")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (episode i's seeds derive from (seed, i))")
-    p.add_argument("--max_episode_len", type=int, default=10000,
-                   help="env steps after which an episode is truncated (Crafter's own length is 10000)")
-    p.add_argument("--size", type=int, default=64, help="frame size in pixels (square)")
-    p.add_argument("--task_start_share", type=float, default=TASK_START_SHARE,
-                   help="share of episodes starting from a task_specs.yaml task's initial inventory")
-    p.add_argument("--frame_format", default="npz", choices=["npz", "npy", "mp4"],
-                   help="EpisodeStorage frame format (npz: lossless, compressed)")
+    add_flags(p, PlayDataConfig)
     args = p.parse_args(argv)
     if (args.num_frames is None) == (args.num_episodes is None):
         p.error("give exactly one of --num_frames and --num_episodes")
-    if args.workers < 1:
-        p.error("--workers must be >= 1")
-    if not 0.0 <= args.task_start_share <= 1.0:
-        p.error(f"--task_start_share must lie in [0, 1], got {args.task_start_share}")
-    return args
+    config, _ = load_config(PlayDataConfig, args.config, flag_values(args, PlayDataConfig))
+    return args, config
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    args = parse_args(argv)
+    """Entry point (see ``--help``). A config value or flag out of range, an unknown or missing config key ends the
+    program with one line on stderr naming the flag or the config file and key, and exit code 2
+    (``steve1.utils.cli``); settings that differ from those of the episodes already in ``--out_dir`` end it with a
+    message naming ``generation.json``."""
+    from steve1.utils.checks import run_main
+
+    args, config = run_main("generate_play_data.py", lambda: parse_args(argv))
+    return _generate(args, config, argv)
+
+
+def _generate(args: argparse.Namespace, config: PlayDataConfig, argv: Optional[Sequence[str]]) -> dict[str, Any]:
+    c = config
     os.makedirs(args.out_dir, exist_ok=True)
-    settings = {"seed": args.seed, "max_episode_len": args.max_episode_len, "size": args.size,
-                "frame_format": args.frame_format, "policy": POLICY, "policy_version": PLAYER_VERSION,
-                "task_start_share": args.task_start_share,
+    settings = {"seed": c.seed, "max_episode_len": c.max_episode_len, "size": c.size,
+                "frame_format": c.frame_format, "policy": POLICY, "policy_version": PLAYER_VERSION,
+                "task_start_share": c.task_start_share,
                 "crafter_version": version("crafter")}
     gen_path = os.path.join(args.out_dir, "generation.json")
     if os.path.exists(gen_path):
         with open(gen_path) as f:
-            previous = json.load(f).get(f"seed{args.seed}")
+            previous = json.load(f).get(f"seed{c.seed}")
         if previous is not None and previous != settings:
-            raise SystemExit(f"{gen_path}: episodes of seed {args.seed} were generated with {previous}, not "
+            raise SystemExit(f"{gen_path}: episodes of seed {c.seed} were generated with {previous}, not "
                              f"{settings}; use another --out_dir or --seed")
         with open(gen_path) as f:
             all_settings = json.load(f)
     else:
         all_settings = {}
-    all_settings[f"seed{args.seed}"] = settings
+    all_settings[f"seed{c.seed}"] = settings
     _write_json(gen_path, all_settings)
-    removed = _remove_stale_tmp(args.out_dir, args.seed)
+    removed = _remove_stale_tmp(args.out_dir, c.seed)
     if removed:
         print(f"removed {removed} unfinished episode folder(s) of an interrupted run")
 
-    done = _existing(args.out_dir, args.seed)
+    done = _existing(args.out_dir, c.seed)
     frames_done = sum(e["length"] for e in done.values())
     target_episodes = args.num_episodes
     total = args.num_frames if args.num_frames is not None else args.num_episodes
@@ -313,15 +338,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     bar = tqdm(total=total, initial=min(progress, total), unit="frame" if args.num_frames else "episode",
                dynamic_ncols=True, desc=os.path.basename(os.path.normpath(args.out_dir)))
     indices = next_indices()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with ProcessPoolExecutor(max_workers=c.workers) as pool:
         running = set()
         while True:
-            while len(running) < args.workers and not finished():
+            while len(running) < c.workers and not finished():
                 i = next(indices, None)
                 if i is None:
                     break
-                running.add(pool.submit(generate_episode, args.out_dir, args.seed, i, args.size,
-                                        args.max_episode_len, args.frame_format, args.task_start_share))
+                running.add(pool.submit(generate_episode, args.out_dir, c.seed, i, c.size,
+                                        c.max_episode_len, c.frame_format, c.task_start_share))
             if not running:
                 break
             completed, running = wait(running, return_when=FIRST_COMPLETED)
@@ -334,22 +359,22 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 bar.update(result["length"] if args.num_frames is not None else 1)
                 bar.set_postfix(episodes=len(done), steps_per_s=f"{new_frames / (time.time() - start):.0f}")
                 if new_episodes % 25 == 0:  # progress for long runs
-                    _write_summary(args, argv, done, start, new_episodes, new_frames)
+                    _write_summary(args, c, argv, done, start, new_episodes, new_frames)
     bar.close()
-    summary = _write_summary(args, argv, done, start, new_episodes, new_frames)
+    summary = _write_summary(args, c, argv, done, start, new_episodes, new_frames)
     print(json.dumps({k: summary[k] for k in ("frames", "episodes", "this_run", "achievements_unlocked_in_some_episode",
                                               "crafter_score_of_rates")}, indent=2))
     return summary
 
 
-def _write_summary(args, argv, done, start, new_episodes, new_frames) -> dict[str, Any]:
+def _write_summary(args, c, argv, done, start, new_episodes, new_frames) -> dict[str, Any]:
     wall = time.time() - start
     summary = summarize([done[i] for i in sorted(done)])
     summary.update({
-        "dataset_seed": args.seed,
+        "dataset_seed": c.seed,
         "this_run": {"episodes": new_episodes, "frames": new_frames, "wall_clock_s": round(wall, 1),
                      "env_steps_per_s": round(new_frames / wall, 1) if wall > 0 else None,
-                     "workers": args.workers},
+                     "workers": c.workers},
         "command": " ".join([os.path.basename(sys.executable), "-m", "tasks.crafter.generate_play_data"]
                             + list(argv if argv is not None else sys.argv[1:])),
     })

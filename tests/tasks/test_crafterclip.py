@@ -63,7 +63,7 @@ def write_tiny_dataset(root: Path) -> list[str]:
                                                    infos=ep["infos"], frame_format="npz")
     for index in range(3):
         generate_episode(str(root), seed=0, index=index, size=64, max_episode_len=48 + 8 * index,
-                         frame_format="npz")
+                         frame_format="npz", task_start_share=0.25)
     return sorted(str(p) for p in root.iterdir())
 
 

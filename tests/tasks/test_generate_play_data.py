@@ -109,3 +109,11 @@ def test_task_start_share_starts_from_a_task_inventory(tmp_path):
     assert meta["start_task"] in starts and meta["initial_inventory"] == starts[meta["start_task"]]
     for item, count in meta["initial_inventory"].items():
         assert infos["inventory"][0, INVENTORY_ITEMS.index(item)] == count  # frame 0 shows the task's start
+
+
+def test_settings_come_from_the_config_file_and_flags_override():
+    args, config = gpd.parse_args(["--out_dir", "x", "--num_frames", "5", "--workers", "3"])
+    assert (config.seed, config.max_episode_len, config.size, config.task_start_share, config.frame_format,
+            config.workers) == (0, 10000, 64, 0.25, "npz", 3)
+    with pytest.raises(SystemExit):  # exactly one of --num_frames and --num_episodes
+        gpd.parse_args(["--num_frames", "5", "--num_episodes", "2"])
