@@ -27,18 +27,14 @@ checkpoints, TensorBoard and the resolved config ``args.yaml`` in ``checkpoint_d
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any, Optional, Sequence
-
-import yaml
+from typing import Optional, Sequence
 
 from torch import nn
 
 from steve1.bc_trainer import check_run_paths, run_training
 from steve1.train_config import REPO_ROOT, Steve1Config, check_input_files, named_stage, parse_stage_config
-from steve1.utils.cli import UsageError
 
 #: The config file read when ``--config`` is not given: the upstream Minecraft values (spec §6 table).
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "minecraft" / "steve1.yaml"
@@ -103,92 +99,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                             config_path=run.config, command=command)
 
     return run_main("train.py", body)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Legacy: argparse defaults < --config YAML < flags, for goal_prior/generate_codebook.py until it has its typed config
-# (issue 20; the BC stages above no longer use it). Remove with its last user.
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _coerce(action: argparse.Action, value: Any, where: str) -> Any:
-    """Convert a YAML value to what the flag's parser would produce."""
-    if value is None:
-        return None
-    if isinstance(action, (argparse.BooleanOptionalAction, argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        if not isinstance(value, bool):
-            raise UsageError(f"{where}: {action.dest} must be true or false, got {value!r}")
-        return value
-    typ = action.type
-    if typ is None:
-        return value if isinstance(value, str) else str(value)
-    if typ is int and isinstance(value, float):
-        if not value.is_integer():
-            raise UsageError(f"{where}: {action.dest} must be an integer, got {value!r}")
-        return int(value)
-    if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) or not isinstance(value, typ):
-        try:
-            return typ(value)
-        except (TypeError, ValueError) as e:
-            raise UsageError(f"{where}: {action.dest}={value!r} is not a valid {typ.__name__}: {e}") from e
-    return value
-
-
-def load_config_file(parser: argparse.ArgumentParser, path: str, spelled: Optional[dict] = None) -> dict:
-    """Read a YAML config of flag values for ``parser`` (keys are flag names without ``--``; ``spelled``, if given,
-    receives each destination's key as the file spells it).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a mapping, an unknown flag, or a value of the wrong type (the message names the file).
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--config {path}: config file not found")
-    with open(path) as f:
-        try:
-            data = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise UsageError(f"--config {path}: not valid YAML: {' '.join(str(e).split())}") from e
-    if not isinstance(data, dict):
-        raise UsageError(f"--config {path}: expected a mapping of flag name -> value, got {type(data).__name__}")
-    actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
-    out = {}
-    for key, value in data.items():
-        dest = str(key).lstrip("-").replace("-", "_")
-        if dest not in actions:
-            raise UsageError(f"--config {path}: unknown flag {key!r}; known: {', '.join(sorted(actions))}")
-        out[dest] = _coerce(actions[dest], value, f"{path} key '{key}'")
-        if spelled is not None:
-            spelled[dest] = str(key)
-    return out
-
-
-def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse ``argv``: defaults < ``--config`` YAML values < command-line flags.
-
-    Raises:
-        SystemExit: bad flags (argparse). FileNotFoundError / steve1.utils.cli.UsageError (a ValueError): bad
-            config file (the message names the file and key).
-    """
-    return parse_args_and_sources(parser, argv)[0]
-
-
-def parse_args_and_sources(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
-                           ) -> tuple[argparse.Namespace, dict[str, str]]:
-    """:func:`parse_args` plus where each value came from: ``{dest: "--flag"}``, or ``"<config file> key 'k'"`` for
-    the values that the ``--config`` file sets and the command line does not override (issue 17 item 4)."""
-    from steve1.utils.checks import flag_sources
-
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config", default=None)
-    known, _ = pre.parse_known_args(argv)
-    spelled: dict = {}
-    if known.config is not None:
-        parser.set_defaults(**load_config_file(parser, known.config, spelled))
-    args = parser.parse_args(argv)
-    return args, flag_sources(parser, argv, known.config, spelled)
 
 
 if __name__ == "__main__":
