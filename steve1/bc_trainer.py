@@ -27,8 +27,8 @@ The recipe (one window step ``n`` = one forward/backward over ``trunc_t`` frames
   load_weights`. A checkpoint every ``--save_freq`` window steps in ``--checkpoint_dir``; TensorBoard in
   ``--tb_dir`` (tags ``losses/train_loss``, ``losses/val_loss``, ``charts/learning_rate``,
   ``charts/frames_per_second`` (training frames per second of wall time, validation excluded); the x axis is frames
-  processed, i.e. env steps of data; train losses are averaged over processes); the resolved arguments in
-  ``<checkpoint_dir>/args.yaml``.
+  processed, i.e. env steps of data; train losses are averaged over processes); the resolved config (every
+  setting, plus ``config``: the file read, and ``reset_checkpoint_dir``) in ``<checkpoint_dir>/args.yaml``.
 
 Where we deliberately differ from upstream (spec §6, §12.1.8):
 
