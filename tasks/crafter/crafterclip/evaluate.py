@@ -55,11 +55,12 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
                         "without --sampling, the folder split as in train.py)")
     parser.add_argument("--sampling", default=None, help="sampling prefix: reads PREFIX_val.txt")
     parser.add_argument("--cache_dir", default=train_lib.DEFAULT_CACHE_DIR, help="clip frame cache")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the held-out clip selection (as in training)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the held-out clip selection (default: the config's seed, as in training)")
     parser.add_argument("--out", default=None, help="JSON output (default: <weights without .pt>_eval.json)")
     args = parser.parse_args(argv)
 
-    config = config_dict(load_config(train_lib.CrafterCLIPConfig, args.config, {})[0])
+    config = config_dict(load_config(train_lib.CrafterCLIPConfig, args.config, {"seed": args.seed})[0])
     check_input_file(args.weights, "--weights", "a CrafterCLIP model file from tasks/crafter/crafterclip/train.py")
     out = args.out or str(Path(args.weights).with_suffix("")) + "_eval.json"
     check_output_path(out, "--out")
@@ -71,13 +72,13 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
         model, tokenizer, _ = load_crafterclip(args.weights)
     except ValueError as e:  # CrafterCLIPFileError: not a CrafterCLIP file, another version, weights that do not fit
         raise UsageError(f"--weights: {e}") from e
-    torch.manual_seed(args.seed)
+    torch.manual_seed(config["seed"])
     try:
-        _, val_dirs = train_lib.read_split(args.sampling, args.data_dir, config, args.seed)
+        _, val_dirs = train_lib.read_split(args.sampling, args.data_dir, config, config["seed"])
     except ValueError as e:
         raise UsageError(f"{'--sampling' if args.sampling else '--data_dir'}: {e}") from e
     val_caps = train_lib.caption_episodes(val_dirs, "captioning val episodes")
-    val_set = train_lib.build_clip_set(val_dirs, val_caps, config["val_clips"], config, args.seed + 1,
+    val_set = train_lib.build_clip_set(val_dirs, val_caps, config["val_clips"], config, config["seed"] + 1,
                                        args.cache_dir, "caching val clips")
     result = evaluate_model(model, tokenizer, val_set, val_dirs, val_caps, config["pool_stride"],
                             k=config["nearest_k"], batch_size=config["batch_size"])
