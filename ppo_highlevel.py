@@ -32,22 +32,27 @@ them; the config is not hard-coded (one source of truth).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from hierarchical.baselines import METHODS, method_overrides
+from hierarchical.methods import METHODS
 
-__all__ = ["parse_args", "main", "run"]
+__all__ = ["build_parser", "parse_args", "main", "run"]
 
-_RUN_KEYS_NOT_IN_CONFIG = ("load", "cpu", "device", "highlevel_config", "config")
+#: Flags of the run that are not config values overridden by a flag of the same name.
+RUN_FLAGS = ("config", "method", "highlevel_config", "load", "cpu", "device")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI. Every option defaults to None: its value comes from the task's high-level config file."""
+    """The CLI: the run-only flags, then one flag per :class:`hierarchical.config.HighLevelConfig` setting
+    (``steve1.utils.config.add_flags``). Every option defaults to None: its value comes from the task's high-level
+    config file."""
+    from hierarchical.config import HighLevelConfig
+    from steve1.utils.config import add_flags
+
     p = argparse.ArgumentParser(
         description="PTGM high-level PPO over a goal codebook. Every option's default is the value in the task's "
                     "high-level config (tasks/task_specs.yaml key highlevel_config, else configs/<sim>/highlevel.yaml: "
@@ -56,91 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
                "<results_dir>/<name>_<time>/ (config.yaml, stats.csv, tb/, checkpoints/, results.json, "
                "success_rate.png). Ctrl-C (or SIGTERM) saves a checkpoint of the last PPO update, prints the "
                "command that resumes it and exits with code 130 (143).")
-    bool_flag = argparse.BooleanOptionalAction
     g = p.add_argument_group("task and run")
     g.add_argument("--config", type=str, default=None,
                    help="task name in tasks/task_specs.yaml (e.g. crafter_wood, log_plains); not needed with --load")
     g.add_argument("--method", choices=list(METHODS), default=None,
-                   help="ptgm (default) or a baseline/ablation preset (hierarchical/baselines.py): ppo = flat PPO "
-                        "from scratch, the PPO-ResNet recipe (configs/crafter/ppo.yaml), ppo_sb3 = flat SB3 "
-                        "PPO('CnnPolicy') with SB3's defaults, bc_ppo = the BC low-level policy fine-tuned with PPO, "
-                        "ptgm_no_prior = no goal prior (kl_reward 0), ptgm_continuous = goal embeddings instead of "
-                        "codes, steve1_prompt = the low-level policy on the task's text prompt (no RL)")
+                   help="the config file's method (ptgm) or a baseline/ablation preset laid over the file "
+                        "(hierarchical/methods.py): ppo = flat PPO from scratch, the PPO-ResNet recipe "
+                        "(configs/crafter/ppo.yaml), ppo_sb3 = flat SB3 PPO('CnnPolicy') with SB3's defaults, "
+                        "bc_ppo = the BC low-level policy fine-tuned with PPO, ptgm_no_prior = no goal prior "
+                        "(kl_reward 0), ptgm_continuous = goal embeddings instead of codes, steve1_prompt = the "
+                        "low-level policy on the task's text prompt (no RL)")
     g.add_argument("--highlevel_config", type=str, default=None,
                    help="high-level config YAML to use instead of the task spec's highlevel_config")
-    g.add_argument("--name", type=str, default=None, help="run name; the run directory is <results_dir>/<name>_<time>")
-    g.add_argument("--results_dir", type=str, default=None, help="where run directories are created (./results)")
-    g.add_argument("--seed", type=int, default=None, help="seed of torch, NumPy, Python random and the envs")
-    g.add_argument("--n_envs", type=int, default=None, help="parallel envs (batched through every network)")
-    g.add_argument("--steps", type=int, default=None,
-                   help="budget in high-level steps, summed over envs (upstream semantics)")
-    g.add_argument("--env_steps", type=int, default=None,
-                   help="budget in env steps; training stops when either budget is reached")
     g.add_argument("--load", type=str, default=None,
                    help="resume the run of this checkpoint zip (parameters, optimizer, step counters, RNG; "
                         "its run directory and config.yaml are reused, given flags override them)")
-    g.add_argument("--save_freq", type=int, default=None, help="checkpoint every N PPO iterations")
-    g.add_argument("--print_freq", type=int, default=None, help="print the recent success rate every N iterations")
     g.add_argument("--cpu", action="store_true", default=None, help="run every network on the CPU")
     g.add_argument("--device", type=str, default=None, help="torch device (default: cuda if available, else cpu)")
-
-    g = p.add_argument_group("models and goals")
-    g.add_argument("--in_model", type=str, default=None,
-                   help="model config (VPT .model pickle or YAML) of the low-level policy and the goal prior")
-    g.add_argument("--in_weights", type=str, default=None, help="weights of the goal-conditioned low-level policy")
-    g.add_argument("--highlevel_model", type=str, default=None,
-                   help="model config of the high-level trunk (default: --in_model)")
-    g.add_argument("--weights", type=str, default=None,
-                   help="VPT weights whose image encoder + transformer initialise the frozen high-level trunk")
-    g.add_argument("--prior_weights", type=str, default=None, help="weights of the goal prior")
-    g.add_argument("--goal_embedder", type=str, default=None,
-                   help="goal embedder file for text prompts (--method steve1_prompt; Crafter: CrafterCLIP)")
-    g.add_argument("--codebook", type=str, default=None, help="goal codebook centers.pkl")
-    g.add_argument("--discrete", action=bool_flag, default=None,
-                   help="actions are code indices of the codebook (--no-discrete: continuous goal embeddings)")
-    g.add_argument("--goal_dim", type=int, default=None, help="continuous goals: their size D")
-    g.add_argument("--goal_bound", type=float, default=None, help="continuous goals: box [-b, b]^D")
-    g.add_argument("--goal_prior", action=bool_flag, default=None, help="use the goal prior and its KL reward")
-    g.add_argument("--initialize_with_prior", action=bool_flag, default=None,
-                   help="initialise the high-level head and trunk from the goal prior, with the prior's temperature, "
-                        "so the initial policy is the prior")
-    g.add_argument("--temperature", type=float, default=None,
-                   help="softmax temperature of the high-level head (ignored with --initialize_with_prior)")
-
-    g = p.add_argument_group("hierarchy and reward")
-    g.add_argument("--cond_scale", type=float, default=None, help="classifier-free guidance scale of the low level")
-    g.add_argument("--low_level_steps", type=int, default=None, help="env steps per goal")
-    g.add_argument("--kl_reward", type=float, default=None,
-                   help="alpha: reward = sum of env rewards - alpha * KL (0 or no prior: no KL term)")
-    g.add_argument("--kl_direction", choices=["forward", "reverse"], default=None,
-                   help="forward: KL(pi_high || prior) (upstream); reverse: KL(prior || pi_high)")
-    g.add_argument("--bootstrap_truncation", action=bool_flag, default=None,
-                   help="bootstrap the value at time-limit ends (upstream: no, truncation = termination)")
-
-    g = p.add_argument_group("PPO (stable_baselines3.PPO)")
-    g.add_argument("--steps_per_iter", type=int, default=None, help="high-level steps per env per rollout (n_steps)")
-    g.add_argument("--batch_size", type=int, default=None, help="minibatch size")
-    g.add_argument("--n_epochs", type=int, default=None, help="epochs per rollout")
-    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (constant)")
-    g.add_argument("--gamma", type=float, default=None, help="discount per high-level step")
-    g.add_argument("--gae_lambda", type=float, default=None, help="GAE lambda")
-    g.add_argument("--clip_range", type=float, default=None, help="PPO clip range")
-    g.add_argument("--vf_coef", type=float, default=None, help="value loss coefficient")
-    g.add_argument("--ent_coef", type=float, default=None, help="entropy bonus coefficient")
-    g.add_argument("--max_grad_norm", type=float, default=None, help="gradient clipping norm")
-    g.add_argument("--normalize_advantage", action=bool_flag, default=None, help="normalise advantages per minibatch")
-    g.add_argument("--target_kl", type=float, default=None, help="early-stop an update above this approx KL")
-    g.add_argument("--impala_chans", type=int, nargs="+", default=None,
-                   help="--method ppo: channels of the IMPALA ResNet stages (configs/crafter/ppo.yaml; published "
-                        "64 128 128)")
+    add_flags(p.add_argument_group("config (the high-level config file's keys; a given flag overrides the file)"),
+              HighLevelConfig)
     return p
-
-
-#: Keys a high-level config file may hold: every flag except the run-only ones, plus the env overrides.
-def config_keys(parser: Optional[argparse.ArgumentParser] = None) -> set[str]:
-    parser = parser or build_parser()
-    keys = {a.dest for a in parser._actions if a.dest != "help"} - set(_RUN_KEYS_NOT_IN_CONFIG)
-    return keys | {"env_overrides"}
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -155,22 +95,21 @@ def _fail(msg: Any) -> None:
     fail("ppo_highlevel.py", msg)
 
 
-def _resolve(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str], Path, Optional[Path]]:
+def _resolve(args: argparse.Namespace):
     """(config, where each value came from, run dir, checkpoint to resume or None); writes nothing; bad task
     names, config files or values end the program with one line."""
-    flags = {k: v for k, v in vars(args).items() if v is not None and k not in _RUN_KEYS_NOT_IN_CONFIG}
-    given = dict(flags) if args.load else method_overrides(args.method, flags)  # the method's preset under the flags
-    preset = f"--method {given.get('method')} preset (hierarchical/baselines.py)"
-    override_sources = {k: preset for k in given if k not in flags}
+    from hierarchical.config import FLAG_FIELDS
+
+    flags = {k: getattr(args, k) for k in FLAG_FIELDS if getattr(args, k) is not None}
     try:
-        return _resolve_or_raise(args, given, override_sources)
+        return _resolve_or_raise(args, flags)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
 
 
-def _resolve_or_raise(args: argparse.Namespace, given: dict[str, Any], override_sources: dict[str, str]):
+def _resolve_or_raise(args: argparse.Namespace, flags: dict[str, Any]):
     import tasks
-    from hierarchical.build import check_config, read_yaml, resolve_config
+    from hierarchical.methods import load_run_config, resolve_config
 
     if args.load:
         ckpt = Path(args.load)
@@ -180,33 +119,25 @@ def _resolve_or_raise(args: argparse.Namespace, given: dict[str, Any], override_
         if ckpt.resolve().parent.name != "checkpoints" or not (run_dir / "config.yaml").is_file():
             _fail(f"--load {ckpt}: not a checkpoint of a run directory (expected <run dir>/checkpoints/<name>.zip "
                   f"beside <run dir>/config.yaml; no {run_dir / 'config.yaml'})")
-        cfg = read_yaml(run_dir / "config.yaml")
-        sources = {k: f"{run_dir / 'config.yaml'} key '{k}'" for k in cfg}
-        cfg.update(given)
-        sources.update({k: override_sources.get(k, f"--{k}") for k in given})
-        check_config(cfg, sources)
-        tasks.get_plugin(cfg["sim"])  # fail fast if the simulator is missing
+        given = dict(flags, **({"method": args.method} if args.method else {}))  # no preset applied again
+        cfg, sources = load_run_config(run_dir / "config.yaml", given)
+        tasks.get_plugin(cfg.sim)  # fail fast if the simulator is missing
         return cfg, sources, run_dir, ckpt
     if not args.config:
         _fail("--config TASK is required (a name in tasks/task_specs.yaml), unless --load is given")
     spec = tasks.get_specs(args.config)
     tasks.get_plugin(spec["sim"])  # fail fast, before loading any model, if the simulator is missing
-    sources: dict[str, str] = {}
-    cfg = resolve_config(spec, given, config_keys(), config_path=args.highlevel_config, sources=sources,
-                         override_sources=override_sources)
-    cfg.setdefault("name", None)
-    cfg["name"] = cfg.get("name") or f"ppo_highlevel_{cfg['config']}"
-    cfg["results_dir"] = cfg.get("results_dir") or "results"
-    run_dir = Path(cfg["results_dir"]) / f"{cfg['name']}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    cfg, sources = resolve_config(spec, flags, args.highlevel_config, args.method)
+    run_dir = Path(cfg.results_dir) / f"{cfg.name}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     return cfg, sources, run_dir, None
 
 
-def _write_run_config(run_dir: Path, cfg: dict[str, Any]) -> None:
+def _write_run_config(run_dir: Path, cfg: Any) -> None:
     """Create the run directory and write the resolved ``config.yaml`` (atomically)."""
-    from hierarchical.build import write_yaml_atomic
+    from steve1.utils.config import write_config
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml_atomic(run_dir / "config.yaml", cfg)
+    write_config(run_dir / "config.yaml", cfg)
 
 
 def _load_checkpoint(ckpt: Path, algorithm: Any, venv: Any, device: Any) -> tuple[dict[str, Any], Any]:
@@ -261,64 +192,35 @@ def _plot_success(stats_path: Path, out: Path, title: str) -> Optional[Path]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train (or resume) one high-level run; returns the final results dict (also written to results.json)."""
     import numpy as np
-    from stable_baselines3 import PPO
     from stable_baselines3.common.utils import set_random_seed
 
-    from hierarchical import baselines
-    from hierarchical.build import check_files, make_highlevel_env, prior_temperature, select_device
+    from hierarchical import methods
+    from hierarchical.build import select_device
     from sb3_vpt.logging import HighLevelLogger, set_rng_state
-    from sb3_vpt.policy import VPTHeadPolicy
+    from steve1.utils.io import atomic_write_json
 
     # Every input is checked and every model built (and a checkpoint loaded) before the run directory is created
-    # or its config.yaml written: a bad input ends with one line (main) and leaves nothing behind.
-    cfg, sources, run_dir, ckpt = _resolve(args)  # values checked by hierarchical.build.check_config
-    check_files(cfg, sources)
+    # or its config.yaml written: a bad input ends with one line (main) and leaves nothing behind. The model files
+    # are checked once, by the method's builder (hierarchical.build.check_files).
+    cfg, sources, run_dir, ckpt = _resolve(args)  # checked by hierarchical.config.HighLevelConfig.check
     device = select_device(args.device, bool(args.cpu))
-    seed = int(cfg["seed"])
+    seed = cfg.seed
     set_random_seed(seed, using_cuda=device.type == "cuda")
 
-    method = baselines.run_method(cfg)  # a legacy "ppo" run (SB3 defaults, before issue 19) resumes as ppo_sb3
-    if method == "steve1_prompt":  # no RL: the low-level policy on the prompt's goal (hierarchical/baselines.py)
+    method = methods.run_method(cfg)  # a legacy "ppo" run (SB3 defaults, before issue 19) resumes as ppo_sb3
+    if method == "steve1_prompt":  # no RL: the low-level policy on the prompt's goal (hierarchical/prompt_baseline.py)
+        from hierarchical.prompt_baseline import run_prompt_evaluation
+
         _write_run_config(run_dir, cfg)
-        return baselines.run_prompt_evaluation(cfg, run_dir, device)
-    if method in ("ppo", "ppo_sb3"):  # flat PPO from scratch on the raw frames and actions
-        venv, parts = baselines.make_flat_venv(cfg, run_dir, device), {}
-    elif method == "bc_ppo":  # the BC policy's frozen trunk as observation, one step = one env step
-        venv, bc_policy = baselines.make_bc_trunk_venv(cfg, run_dir, device)
-        parts = {}
-    else:  # envs log each episode's achievements to <run dir>/episodes.jsonl (Crafter score)
-        venv, parts = make_highlevel_env(cfg, device, envs=baselines.make_logged_envs(cfg, run_dir, device),
-                                         sources=sources)
+        return run_prompt_evaluation(cfg, run_dir, device)
+    make_env, make_model = methods.TRAINING[method]
+    venv, parts = make_env(cfg, run_dir, device, sources)
     venv.seed(seed)
-    temperature = float(cfg["temperature"])
-    if cfg.get("initialize_with_prior"):
-        temperature = prior_temperature(cfg)  # the initial policy must be the prior's distribution (fix §12.1.3)
     counters = {"env_steps": 0, "iteration": 0}
-    if ckpt is None and method == "ppo":  # the PPO-ResNet recipe (hierarchical/flat_ppo.py, configs/crafter/ppo.yaml)
-        from hierarchical.flat_ppo import make_recipe_ppo
-
-        model = make_recipe_ppo(venv, cfg, seed, device)
-    elif ckpt is None and method == "ppo_sb3":
-        model = baselines.make_flat_ppo(venv, seed, device)
-    elif ckpt is None and method == "bc_ppo":
-        model = baselines.make_bc_ppo(venv, bc_policy, seed, device)
-    elif ckpt is None:
-        model = PPO(
-            VPTHeadPolicy, venv, learning_rate=float(cfg["lr"]), n_steps=int(cfg["steps_per_iter"]),
-            batch_size=int(cfg["batch_size"]), n_epochs=int(cfg["n_epochs"]), gamma=float(cfg["gamma"]),
-            gae_lambda=float(cfg["gae_lambda"]), clip_range=float(cfg["clip_range"]),
-            normalize_advantage=bool(cfg["normalize_advantage"]), ent_coef=float(cfg["ent_coef"]),
-            vf_coef=float(cfg["vf_coef"]), max_grad_norm=float(cfg["max_grad_norm"]),
-            target_kl=cfg.get("target_kl"), policy_kwargs={"temperature": temperature}, seed=seed, device=device,
-            verbose=0)
-        if cfg.get("initialize_with_prior"):
-            from goal_prior.load_prior import make_prior_model
-
-            prior = parts["prior"] or make_prior_model(cfg["in_model"], cfg["prior_weights"],
-                                                       n_codes=parts["codebook"].N, device=device)
-            model.policy.copy_head_from(prior)
+    if ckpt is None:
+        model = make_model(cfg, venv, parts, device)
     else:
-        state, model = _load_checkpoint(ckpt, baselines.algorithm_class(method), venv, device)
+        state, model = _load_checkpoint(ckpt, methods.algorithm_class(method), venv, device)
         model._last_obs = None  # the simulator cannot be restored: learn() starts from a fresh reset
         counters = state["counters"]
         set_rng_state(state["rng"])
@@ -326,15 +228,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         venv.attach_policy(model.policy)
     _write_run_config(run_dir, cfg)  # the first write: every input has been read and fits
 
-    budget_env = cfg.get("env_steps")
-    budget_high = cfg.get("steps")
-    total_timesteps = int(budget_high) if budget_high is not None else 2**62
-    logger = HighLevelLogger(run_dir, env_step_budget=budget_env, save_freq=int(cfg["save_freq"]),
-                             print_freq=int(cfg["print_freq"]), env_steps=int(counters["env_steps"]),
+    budget_env = cfg.env_steps
+    budget_high = cfg.steps
+    total_timesteps = budget_high if budget_high is not None else 2**62
+    logger = HighLevelLogger(run_dir, env_step_budget=budget_env, save_freq=cfg.save_freq,
+                             print_freq=cfg.print_freq, env_steps=int(counters["env_steps"]),
                              iteration=int(counters["iteration"]), episodes=int(counters.get("episodes", 0)))
-    print(f"run directory: {run_dir}\ndevice: {device} | task {cfg['config']} | {venv.num_envs} env(s) | "
+    print(f"run directory: {run_dir}\ndevice: {device} | task {cfg.config} | {venv.num_envs} env(s) | "
           f"{venv.action_space} | budget: {budget_high} high-level steps, {budget_env} env steps", flush=True)
-    already_done = (budget_env is not None and logger.env_steps >= int(budget_env)) or \
+    already_done = (budget_env is not None and logger.env_steps >= budget_env) or \
                    (model.num_timesteps >= total_timesteps)
     if not already_done:
         from steve1.utils.interrupt import catch_interrupts
@@ -353,7 +255,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     recent = list(logger.recent_success)
     results = {
-        "task": cfg["config"],
+        "task": cfg.config,
         "method": method,
         "final_success_rate": float(np.mean(recent)) if recent else float("nan"),
         "final_success_rate_episodes": len(recent),
@@ -362,11 +264,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "iterations": logger.iteration,
         "final_checkpoint": str(final),
     }
-    tmp = run_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=2))
-    tmp.replace(run_dir / "results.json")
+    atomic_write_json(run_dir / "results.json", results)
     plot = _plot_success(run_dir / "stats.csv", run_dir / "success_rate.png",
-                         f"task {cfg['config']}, method {method} (seed {seed}): success rate")
+                         f"task {cfg.config}, method {method} (seed {seed}): success rate")
     rate = results["final_success_rate"]
     print(f"final success rate: {'n/a (no episode ended)' if math.isnan(rate) else f'{rate:.3f}'} "
           f"(last {len(recent)} episodes) after {logger.env_steps} env steps\n"

@@ -66,13 +66,12 @@ def measure(method: str, chans: Optional[list[int]], task: str, env_steps: int, 
     from stable_baselines3.common.callbacks import BaseCallback
 
     import tasks
-    from hierarchical import baselines
-    from hierarchical.build import resolve_config
+    from hierarchical.flat_baselines import make_flat_ppo, make_flat_venv
     from hierarchical.flat_ppo import make_recipe_ppo, trunk_macs
-    from ppo_highlevel import config_keys
+    from hierarchical.methods import resolve_config
 
     given = {"seed": seed, "impala_chans": chans} if method == "ppo" else {"seed": seed}
-    cfg = resolve_config(tasks.get_specs(task), baselines.method_overrides(method, given), config_keys())
+    cfg, _ = resolve_config(tasks.get_specs(task), given, method=method)
     device = torch.device("cpu")
 
     class Timer(BaseCallback):
@@ -92,10 +91,9 @@ def measure(method: str, chans: Optional[list[int]], task: str, env_steps: int, 
             return True
 
     with tempfile.TemporaryDirectory() as tmp:
-        venv = baselines.make_flat_venv(cfg, tmp, device)
+        venv = make_flat_venv(cfg, tmp, device)
         venv.seed(seed)
-        model = make_recipe_ppo(venv, cfg, seed, device) if method == "ppo" else \
-            baselines.make_flat_ppo(venv, seed, device)
+        model = make_recipe_ppo(venv, cfg, seed, device) if method == "ppo" else make_flat_ppo(venv, seed, device)
         load_before, top_before = os.getloadavg(), _top()
         timer = Timer()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -107,7 +105,7 @@ def measure(method: str, chans: Optional[list[int]], task: str, env_steps: int, 
     sps = steps / wall
     entry = {"label": method if method == "ppo_sb3" else f"ppo_{'-'.join(map(str, chans))}", "method": method,
              "impala_chans": chans, "env_steps": steps, "iterations": timer.iterations,
-             "n_envs": int(cfg["n_envs"]), "n_steps": int(model.n_steps), "n_epochs": int(model.n_epochs),
+             "n_envs": cfg.n_envs, "n_steps": int(model.n_steps), "n_epochs": int(model.n_epochs),
              "batch_size": int(model.batch_size), "wall_s": round(wall, 1), "rollout_s": round(timer.rollout_s, 1),
              "update_s": round(wall - timer.rollout_s, 1), "env_steps_per_s": round(sps, 1),
              "hours_per_1M_env_steps": round(1e6 / sps / 3600, 2), "cpu_s": round(cpu, 1),
@@ -118,8 +116,7 @@ def measure(method: str, chans: Optional[list[int]], task: str, env_steps: int, 
              "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after],
              "top_before": top_before, "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if method == "ppo":
-        entry["trunk_macs_per_frame"] = trunk_macs(chans, int(cfg["impala_blocks"]), int(cfg["impala_outsize"]),
-                                                   int(cfg["hidsize"]))
+        entry["trunk_macs_per_frame"] = trunk_macs(chans, cfg.impala_blocks, cfg.impala_outsize, cfg.hidsize)
     return entry
 
 

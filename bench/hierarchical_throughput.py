@@ -8,7 +8,7 @@ Measured (acting only, no PPO update; the training rates with updates are the ``
 
 * ``raw_env``: one ``tasks.make(task)`` env stepped with random actions (resets included);
 * ``flat_ppo``: SB3 ``PPO('CnnPolicy')``'s policy choosing actions for ``n_envs`` envs in a ``DummyVecEnv``
-  (:func:`hierarchical.baselines.make_flat_venv`), as in ``ppo_highlevel.py --method ppo``;
+  (:func:`hierarchical.flat_baselines.make_flat_venv`), as in ``ppo_highlevel.py --method ppo_sb3``;
 * ``ptgm``: the full hierarchical agent as trained by ``ppo_highlevel.py``: the high-level head choosing a code,
   the goal prior on every frame and its KL, the frozen trunk, the goal-conditioned low-level policy with classifier-
   free guidance (2 x ``n_envs`` rows), ``low_level_steps`` env steps per code, built from the task's config
@@ -56,7 +56,7 @@ def _steps_per_second(venv, act, env_steps: int, warmup: int = 2) -> float:
 def bench_flat_ppo(cfg: dict, env_steps: int, seed: int) -> float:
     import torch
 
-    from hierarchical.baselines import make_flat_ppo, make_flat_venv
+    from hierarchical.flat_baselines import make_flat_ppo, make_flat_venv
 
     with tempfile.TemporaryDirectory() as tmp:
         venv = make_flat_venv(cfg, tmp, torch.device("cpu"))
@@ -70,15 +70,17 @@ def bench_ptgm(cfg: dict, env_steps: int, seed: int) -> float:
     import torch
     from stable_baselines3 import PPO
 
-    from hierarchical.baselines import make_logged_envs
     from hierarchical.build import make_highlevel_env
+    from hierarchical.config import as_config
+    from hierarchical.episode_log import make_logged_envs
     from sb3_vpt.policy import VPTHeadPolicy
 
+    cfg = as_config(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         device = torch.device("cpu")
         venv, _ = make_highlevel_env(cfg, device, envs=make_logged_envs(cfg, tmp, device))
-        model = PPO(VPTHeadPolicy, venv, n_steps=int(cfg["steps_per_iter"]), batch_size=int(cfg["batch_size"]),
-                    seed=seed, device=device, verbose=0)
+        model = PPO(VPTHeadPolicy, venv, n_steps=cfg.steps_per_iter, batch_size=cfg.batch_size, seed=seed,
+                    device=device, verbose=0)
         venv.attach_policy(model.policy)
         rate = _steps_per_second(venv, lambda o: model.predict(o, deterministic=False)[0], env_steps)
         venv.close()
@@ -87,27 +89,30 @@ def bench_ptgm(cfg: dict, env_steps: int, seed: int) -> float:
 
 def task_config(task: str, overrides: dict, config_path=None) -> dict:
     """The resolved high-level config of ``task`` (as ``ppo_highlevel.py --config TASK [--highlevel_config
-    config_path]`` builds it)."""
+    config_path]`` builds it, :func:`hierarchical.methods.resolve_config`; ``overrides``: values of
+    :class:`hierarchical.config.HighLevelConfig` fields), as a plain dict (the bench scripts lay values over it;
+    the builders take it, :func:`hierarchical.config.as_config`)."""
     import tasks
-    from hierarchical.build import resolve_config
-    from ppo_highlevel import config_keys
+    from hierarchical.config import config_dict
+    from hierarchical.methods import resolve_config
 
-    return resolve_config(tasks.get_specs(task), overrides, config_keys(), config_path=config_path)
+    return config_dict(resolve_config(tasks.get_specs(task), overrides, config_path)[0])
 
 
 def checked_task_config(task: str, overrides: dict, config_path=None, sim: str | None = None,
                         need_files: bool = True) -> dict:
     """:func:`task_config` with every input checked, for the bench scripts: the task exists (and is of simulator
     ``sim``), ``config_path`` (``--highlevel_config``) is a readable file, every config value is in range
-    (:func:`hierarchical.build.check_config`, via ``resolve_config``), and, with ``need_files``, the model files the
-    config names exist.
+    (:class:`hierarchical.config.HighLevelConfig`, via ``resolve_config``), and, with ``need_files``, the model files
+    the config names exist. A plain dict, as :func:`task_config`.
 
     Raises:
         steve1.utils.cli.UsageError / FileNotFoundError: the first problem, naming the flag or the config file and key.
     """
     import tasks
-    from hierarchical.build import check_files, resolve_config
-    from ppo_highlevel import config_keys
+    from hierarchical.build import check_files
+    from hierarchical.config import config_dict
+    from hierarchical.methods import resolve_config
     from steve1.utils.checks import check_input_file
     from steve1.utils.cli import UsageError
 
@@ -120,9 +125,8 @@ def checked_task_config(task: str, overrides: dict, config_path=None, sim: str |
     if config_path is not None:
         check_input_file(config_path, "--highlevel_config", "a high-level config YAML such as "
                                                             "configs/crafter/highlevel.yaml")
-    sources: dict = {}
     try:
-        cfg = resolve_config(spec, overrides, config_keys(), config_path=config_path, sources=sources)
+        cfg, sources = resolve_config(spec, overrides, config_path)
     except KeyError as e:
         raise UsageError(f"--task {task}: {e.args[0] if e.args else e}") from e
     except UsageError:
@@ -132,7 +136,7 @@ def checked_task_config(task: str, overrides: dict, config_path=None, sim: str |
         raise UsageError(f"{prefix}{type(e).__name__ + ': ' if prefix else ''}{e}") from e
     if need_files:
         check_files(cfg, sources)
-    return cfg
+    return config_dict(cfg)
 
 
 def main(argv=None) -> dict:

@@ -60,7 +60,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from hierarchical.baselines import METHODS  # the one registry of --method names (ppo_highlevel.py)
+from hierarchical.methods import METHODS  # the one registry of --method names (ppo_highlevel.py)
 
 #: Legacy rule (issue 19): ``ppo`` was SB3's defaults until it became the PPO-ResNet recipe; a run under
 #: ``<task>/ppo/seed<k>`` whose ``config.yaml`` has no recipe key (``impala_chans``) is an SB3-defaults run and is

@@ -4,18 +4,19 @@ rollout GIFs.
 Loads a checkpoint written by ``ppo_highlevel.py`` (``<run>/checkpoints/*.zip``) and the run's ``config.yaml``,
 builds the method's environment with one env that logs nothing to the run (:func:`make_eval_env`), runs
 ``--n_episodes`` episodes and writes a JSON report plus a few GIFs of whole episodes (every env step). Upstream has
-no evaluation script (spec §12.4). Every ``--method`` of ``ppo_highlevel.py`` (``hierarchical/baselines.py``):
+no evaluation script (spec §12.4). Every ``--method`` of ``ppo_highlevel.py`` (``hierarchical/methods.py``):
 
 * ``ptgm``, ``ptgm_no_prior``, ``ptgm_continuous``: the hierarchical env (:func:`hierarchical.build.make_highlevel_env`)
   and the high-level policy (one decision = one goal for ``low_level_steps`` env steps);
 * ``ppo`` (:class:`hierarchical.flat_ppo.FlatPPO`), ``ppo_sb3`` (SB3 ``PPO``): the raw frames
-  (:class:`hierarchical.baselines.FlatFrameWrapper`), one decision per env step;
-* ``bc_ppo``: the BC policy's frozen trunk as observation (:class:`hierarchical.baselines.FlatTrunkVecEnv`);
+  (:class:`hierarchical.flat_baselines.FlatFrameWrapper`), one decision per env step;
+* ``bc_ppo``: the BC policy's frozen trunk as observation (:class:`hierarchical.bc_ppo.FlatTrunkVecEnv`);
 * ``steve1_prompt`` (no checkpoint, no learning): ``--run_dir`` of its run; the low-level policy follows the run's
   prompt goal (``<run>/prompt_goal/centers.pkl``, a one-code codebook) through the hierarchical env, as in training.
 
-A run's method is its ``config.yaml`` ``method`` (:func:`hierarchical.baselines.run_method`: a ``ppo`` run made
-before the recipe, without ``impala_chans``, is ``ppo_sb3``).
+A run's method is its ``config.yaml`` ``method`` (:func:`hierarchical.methods.run_method`: a ``ppo`` run made
+before the recipe, without ``impala_chans``, is ``ppo_sb3``); the config is read as ``--load`` reads it
+(:func:`hierarchical.methods.load_run_config`).
 
     python -m hierarchical.evaluate --checkpoint results/<run>/checkpoints/final.zip --n_episodes 50 --seed 0
     python -m hierarchical.evaluate --run_dir results/<steve1_prompt run> --n_episodes 50
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from hierarchical.methods import make_eval_env  # the method's evaluation env (one registry of the methods)
 
 __all__ = ["wilson_interval", "evaluate", "make_eval_env", "main", "write_gif"]
 
@@ -71,43 +74,6 @@ def write_gif(path: Path, frames: np.ndarray, fps: float = 20.0, max_frames: int
     return path
 
 
-def make_eval_env(cfg: dict[str, Any], method: str, device: Any):
-    """One-env VecEnv of ``method`` for evaluation, recording every episode's frames and logging nothing to the run.
-
-    Returns:
-        ``(venv, act)``: ``act(model, obs, deterministic) -> actions`` (``model`` is None for ``steve1_prompt``).
-    Raises:
-        ValueError: unknown method.
-    """
-    import torch
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
-
-    from hierarchical import baselines
-    from hierarchical.build import make_envs, make_highlevel_env
-
-    device = torch.device(device)
-
-    def predict(model, obs, deterministic):
-        return model.predict(obs, deterministic=deterministic)[0]
-
-    if method in ("ppo", "ppo_sb3"):
-        env = baselines.FlatFrameWrapper(baselines.EpisodeFrames(make_envs(cfg, 1, device)[0]))
-        return VecMonitor(DummyVecEnv([lambda: env])), predict
-    if method == "bc_ppo":
-        envs = [baselines.EpisodeFrames(e) for e in make_envs(cfg, 1, device)]
-        venv, _ = baselines.make_bc_trunk_venv(cfg, None, device, envs=envs)
-        return venv, predict
-    if method == "steve1_prompt":
-        run_cfg = dict(cfg, codebook=str(Path(cfg["_run_dir"]) / "prompt_goal" / "centers.pkl"), discrete=True,
-                       goal_prior=False, kl_reward=0.0)
-        venv, _ = make_highlevel_env(run_cfg, device, n_envs=1, record_frames=True)
-        return venv, lambda model, obs, deterministic: np.zeros(len(obs), np.int64)  # the one code: the prompt
-    if method not in baselines.METHODS:
-        raise ValueError(f"unknown method {method!r} (one of {', '.join(baselines.METHODS)})")
-    venv, _ = make_highlevel_env(cfg, device, n_envs=1, record_frames=True)
-    return venv, predict
-
-
 def evaluate(checkpoint: Optional[Path], n_episodes: int, seed: int, device: Any, deterministic: bool = False,
              n_gifs: int = 3, gif_dir: Optional[Path] = None, gif_fps: float = 20.0,
              config_overrides: Optional[dict] = None, run_dir: Optional[Path] = None) -> dict[str, Any]:
@@ -128,24 +94,22 @@ def evaluate(checkpoint: Optional[Path], n_episodes: int, seed: int, device: Any
     import torch
     from stable_baselines3.common.utils import set_random_seed
 
-    from hierarchical import baselines
-    from hierarchical.build import read_yaml
+    from hierarchical import methods
 
     if checkpoint is None and run_dir is None:
         raise ValueError("evaluate: give a checkpoint or a run directory")
     run_dir = Path(run_dir) if run_dir is not None else checkpoint.resolve().parent.parent
-    cfg = read_yaml(run_dir / "config.yaml")
-    cfg.update(config_overrides or {})
-    method = baselines.run_method(cfg)
+    cfg, _ = methods.load_run_config(run_dir / "config.yaml", dict(config_overrides or {}),
+                                     {k: "config_overrides" for k in config_overrides or {}})
+    method = methods.run_method(cfg)
     if checkpoint is None and method != "steve1_prompt":
         raise ValueError(f"evaluate: a {method} run needs --checkpoint (a zip in {run_dir}/checkpoints)")
-    cfg["_run_dir"] = str(run_dir)
     set_random_seed(seed, using_cuda=torch.device(device).type == "cuda")
-    venv, act = make_eval_env(cfg, method, device)
+    venv, act = make_eval_env(cfg, method, device, run_dir)
     venv.seed(seed)
     model = None
     if method != "steve1_prompt":
-        model = baselines.algorithm_class(method).load(checkpoint, device=device)
+        model = methods.algorithm_class(method).load(checkpoint, device=device)
     if model is not None and hasattr(venv, "attach_policy"):
         venv.attach_policy(model.policy)
     gif_dir = gif_dir or run_dir / "eval"
@@ -176,7 +140,7 @@ def evaluate(checkpoint: Optional[Path], n_episodes: int, seed: int, device: Any
     k, n = int(sum(successes)), len(successes)
     lo, hi = wilson_interval(k, n)
     return {
-        "task": cfg["config"], "method": method, "checkpoint": None if checkpoint is None else str(checkpoint),
+        "task": cfg.config, "method": method, "checkpoint": None if checkpoint is None else str(checkpoint),
         "run_dir": str(run_dir), "seed": seed, "deterministic": deterministic,
         "n_episodes": n, "successes": k, "success_rate": k / n, "success_ci95": [lo, hi],
         "episode_lengths": lengths, "mean_episode_length": float(np.mean(lengths)),

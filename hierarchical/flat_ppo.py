@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import gymnasium
 import numpy as np
@@ -42,6 +42,8 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticCnnPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
+
+from hierarchical.config import RECIPE_NETWORK_KEYS, HighLevelConfig
 
 __all__ = ["RECIPE_PATH", "RECIPE_KEYS", "NETWORK_KEYS", "load_recipe", "EwmaNormalizer", "ImpalaResNetExtractor",
            "ValueNormPolicy", "FlatPPO", "make_recipe_ppo", "trunk_macs"]
@@ -52,25 +54,29 @@ RECIPE_PATH = Path(__file__).resolve().parents[1] / "configs" / "crafter" / "ppo
 RECIPE_KEYS = ("n_envs", "steps_per_iter", "gamma", "gae_lambda", "n_epochs", "batch_size", "lr", "clip_range",
                "vf_coef", "ent_coef", "max_grad_norm", "normalize_advantage", "target_kl")
 #: Network / normalizer keys of the recipe file.
-NETWORK_KEYS = ("value_norm_beta", "impala_chans", "impala_blocks", "impala_outsize", "hidsize", "impala_group_norm")
+NETWORK_KEYS = RECIPE_NETWORK_KEYS
 
 
 def load_recipe(path: Union[str, Path, None] = None) -> dict[str, Any]:
-    """The recipe file (default :data:`RECIPE_PATH`) as a dict with exactly ``RECIPE_KEYS + NETWORK_KEYS``.
+    """The recipe file (None: :data:`RECIPE_PATH`) as a dict with exactly ``RECIPE_KEYS + NETWORK_KEYS``; its values
+    are checked with the rest of the run's config (:class:`hierarchical.config.HighLevelConfig`).
 
     Raises:
         FileNotFoundError: missing file.
-        ValueError: a missing or unknown key (the message names the file and the keys).
+        ValueError: a missing, unknown or null network key (the message names the file and the keys).
     """
-    from hierarchical.build import read_yaml
+    from steve1.utils.config import read_yaml
 
-    path = Path(path or RECIPE_PATH)
+    path = Path(RECIPE_PATH if path is None else path)
     cfg = read_yaml(path)
     expected = set(RECIPE_KEYS) | set(NETWORK_KEYS)
     missing, unknown = expected - set(cfg), set(cfg) - expected
     if missing or unknown:
         raise ValueError(f"{path}: missing key(s) {sorted(missing)}, unknown key(s) {sorted(unknown)}; "
                          f"expected {sorted(expected)}")
+    unset = [k for k in NETWORK_KEYS if cfg[k] is None]
+    if unset:  # null recipe keys would make a run the legacy SB3-defaults ppo (hierarchical.methods.run_method)
+        raise ValueError(f"{path}: key(s) {unset} must be set, got null")
     return cfg
 
 
@@ -90,7 +96,7 @@ class EwmaNormalizer(nn.Module):
         ValueError: ``beta`` outside ``[0, 1)``.
     """
 
-    def __init__(self, beta: float = 0.99, epsilon: float = 1e-5):
+    def __init__(self, beta: float, epsilon: float = 1e-5):
         super().__init__()
         if not 0.0 <= float(beta) < 1.0:
             raise ValueError(f"EwmaNormalizer: beta must be in [0, 1), got {beta}")
@@ -145,8 +151,8 @@ class ImpalaResNetExtractor(BaseFeaturesExtractor):
         ValueError: not a 3-d image space.
     """
 
-    def __init__(self, observation_space: gymnasium.spaces.Box, chans: Sequence[int] = (64, 128, 128),
-                 nblock: int = 2, outsize: int = 256, hidsize: int = 1024, group_norm: bool = True):
+    def __init__(self, observation_space: gymnasium.spaces.Box, chans: Sequence[int], nblock: int, outsize: int,
+                 hidsize: int, group_norm: bool):
         if len(observation_space.shape) != 3:
             raise ValueError(f"ImpalaResNetExtractor: expected an image space [C, H, W], got {observation_space}")
         super().__init__(observation_space, int(hidsize))
@@ -178,7 +184,7 @@ class ValueNormPolicy(ActorCriticCnnPolicy):
         *args, **kwargs: :class:`stable_baselines3.common.policies.ActorCriticCnnPolicy`'s.
     """
 
-    def __init__(self, *args, value_norm_beta: float = 0.99, **kwargs):
+    def __init__(self, *args, value_norm_beta: float, **kwargs):
         self._value_norm_beta = float(value_norm_beta)
         kwargs["ortho_init"] = False  # the trunk keeps its init; the heads get SB3's orthogonal init in _build
         super().__init__(*args, **kwargs)
@@ -223,34 +229,31 @@ class FlatPPO(PPO):
         return ok
 
 
-def make_recipe_ppo(venv, cfg: Mapping[str, Any], seed: int, device: torch.device, verbose: int = 0) -> FlatPPO:
+def make_recipe_ppo(venv, cfg: HighLevelConfig, seed: int, device: torch.device, verbose: int = 0) -> FlatPPO:
     """The recipe's :class:`FlatPPO` on ``venv`` (frames ``uint8 [H, W, 3]``), hyperparameters from ``cfg``.
 
     Args:
-        venv: SB3 VecEnv of image observations (``hierarchical.baselines.make_flat_venv``).
-        cfg: the run's config: ``RECIPE_KEYS`` and ``NETWORK_KEYS`` (``configs/crafter/ppo.yaml`` via the ``ppo``
-            method preset; ``steps_per_iter`` is SB3's ``n_steps``, ``lr`` a constant learning rate).
+        venv: SB3 VecEnv of image observations (``hierarchical.flat_baselines.make_flat_venv``).
+        cfg: the run's config, with ``RECIPE_KEYS`` and ``NETWORK_KEYS`` set (``configs/crafter/ppo.yaml`` via the
+            ``ppo`` method preset; ``steps_per_iter`` is SB3's ``n_steps``, ``lr`` a constant learning rate).
         seed: SB3 seed.
         device: torch device.
-    Raises:
-        KeyError: a recipe key missing from ``cfg``.
+        verbose: SB3's verbosity (0: silent).
     """
     policy_kwargs = {
         "features_extractor_class": ImpalaResNetExtractor,
-        "features_extractor_kwargs": {"chans": list(cfg["impala_chans"]), "nblock": int(cfg["impala_blocks"]),
-                                      "outsize": int(cfg["impala_outsize"]), "hidsize": int(cfg["hidsize"]),
-                                      "group_norm": bool(cfg["impala_group_norm"])},
+        "features_extractor_kwargs": {"chans": list(cfg.impala_chans), "nblock": cfg.impala_blocks,
+                                      "outsize": cfg.impala_outsize, "hidsize": cfg.hidsize,
+                                      "group_norm": cfg.impala_group_norm},
         "share_features_extractor": True,
         "net_arch": [],
-        "value_norm_beta": float(cfg["value_norm_beta"]),
+        "value_norm_beta": cfg.value_norm_beta,
     }
-    return FlatPPO(ValueNormPolicy, venv, learning_rate=float(cfg["lr"]), n_steps=int(cfg["steps_per_iter"]),
-                   batch_size=int(cfg["batch_size"]), n_epochs=int(cfg["n_epochs"]), gamma=float(cfg["gamma"]),
-                   gae_lambda=float(cfg["gae_lambda"]), clip_range=float(cfg["clip_range"]),
-                   normalize_advantage=bool(cfg["normalize_advantage"]), ent_coef=float(cfg["ent_coef"]),
-                   vf_coef=float(cfg["vf_coef"]), max_grad_norm=float(cfg["max_grad_norm"]),
-                   target_kl=cfg.get("target_kl"), policy_kwargs=policy_kwargs, seed=seed, device=device,
-                   verbose=verbose)
+    return FlatPPO(ValueNormPolicy, venv, learning_rate=cfg.lr, n_steps=cfg.steps_per_iter,
+                   batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+                   clip_range=cfg.clip_range, normalize_advantage=cfg.normalize_advantage, ent_coef=cfg.ent_coef,
+                   vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm, target_kl=cfg.target_kl,
+                   policy_kwargs=policy_kwargs, seed=seed, device=device, verbose=verbose)
 
 
 def trunk_macs(chans: Sequence[int], nblock: int = 2, outsize: int = 256, hidsize: int = 1024,

@@ -1,4 +1,5 @@
-"""hierarchical/baselines.py: method presets, the flat frame wrapper + episode log, and bc_ppo's starting point
+"""The baselines: method presets (hierarchical/methods.py), the flat frame wrapper (hierarchical/flat_baselines.py) +
+episode log (hierarchical/episode_log.py), and bc_ppo's starting point (hierarchical/bc_ppo.py)
 (the frozen goal-free trunk + copied head reproduce the BC policy's unconditional action distribution)."""
 import json
 
@@ -9,29 +10,29 @@ from gymnasium import spaces
 
 from highlevel_testutils import GOAL_DIM, N_ACTIONS, TINY_POLICY_KWARGS, StandInEnv, tiny_agent
 
-from hierarchical import baselines
+from hierarchical import bc_ppo, episode_log, flat_baselines, methods
 
 
 def test_method_overrides_preset_under_given_flags():
-    assert baselines.method_overrides(None, {})["method"] == "ptgm"
-    out = baselines.method_overrides("ptgm_no_prior", {"seed": 3})
+    assert methods.method_overrides(None, {})["method"] == "ptgm"
+    out = methods.method_overrides("ptgm_no_prior", {"seed": 3})
     assert out["goal_prior"] is False and out["kl_reward"] == 0.0 and out["seed"] == 3
     # an explicit flag wins over the preset
-    assert baselines.method_overrides("ptgm_no_prior", {"kl_reward": 0.5})["kl_reward"] == 0.5
-    assert baselines.method_overrides("ptgm_continuous", {})["discrete"] is False
+    assert methods.method_overrides("ptgm_no_prior", {"kl_reward": 0.5})["kl_reward"] == 0.5
+    assert methods.method_overrides("ptgm_continuous", {})["discrete"] is False
     with pytest.raises(ValueError, match="--method"):
-        baselines.method_overrides("dreamer", {})
+        methods.method_overrides("dreamer", {})
 
 
 def test_flat_wrapper_and_episode_log(tmp_path):
     log = tmp_path / "episodes.jsonl"
-    env = baselines.FlatFrameWrapper(baselines.EpisodeLog(StandInEnv(max_steps=5, success_at=3), log, index=2))
+    env = flat_baselines.FlatFrameWrapper(episode_log.EpisodeLog(StandInEnv(max_steps=5, success_at=3), log, index=2))
     obs, _ = env.reset(seed=0)
     assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
     infos = [env.step(1)[4] for _ in range(3)]
     assert all(i["env_steps"] == 1 for i in infos)
     assert "is_success" not in infos[0] and infos[-1]["is_success"] is True
-    env = baselines.FlatFrameWrapper(baselines.EpisodeLog(StandInEnv(max_steps=5), log, index=2))
+    env = flat_baselines.FlatFrameWrapper(episode_log.EpisodeLog(StandInEnv(max_steps=5), log, index=2))
     env.reset()
     for _ in range(5):  # truncated, no success
         info = env.step(1)[4]
@@ -45,7 +46,7 @@ def test_episode_log_records_the_death_cause(tmp_path):
     from tasks.crafter.env import ACTION_NAMES, CrafterEnv
 
     log = tmp_path / "episodes.jsonl"
-    env = baselines.EpisodeLog(CrafterEnv(max_steps=50), log)
+    env = episode_log.EpisodeLog(CrafterEnv(max_steps=50), log)
     env.reset(seed=0)
     player, world = env.unwrapped.crafter_env._player, env.unwrapped.crafter_env._world
     world[player.pos + np.array((1, 0))] = "lava"
@@ -68,9 +69,9 @@ def test_bc_ppo_starts_at_the_bc_policy():
     own = trunk.state_dict()
     trunk.load_state_dict({k: v for k, v in bc.state_dict().items() if k.startswith(TRUNK_PREFIXES) and k in own},
                           strict=False)
-    goal_free = baselines.GoalFreeTrunk(trunk, bc.net.mineclip_embed_linear.bias)
-    venv = VecMonitor(baselines.FlatTrunkVecEnv([StandInEnv(max_steps=50)], goal_free, torch.device("cpu")))
-    model = baselines.make_bc_ppo(venv, bc, seed=0, device=torch.device("cpu"))
+    goal_free = bc_ppo.GoalFreeTrunk(trunk, bc.net.mineclip_embed_linear.bias)
+    venv = VecMonitor(bc_ppo.FlatTrunkVecEnv([StandInEnv(max_steps=50)], goal_free, torch.device("cpu")))
+    model = bc_ppo.make_bc_ppo(venv, bc, seed=0, device=torch.device("cpu"))
     feats = [venv.reset()[0]]
     for _ in range(2):
         feats.append(venv.step(np.array([1]))[0][0])

@@ -1,5 +1,5 @@
 """hierarchical/flat_ppo.py: the PPO-ResNet recipe on SB3 (EWMA value normalizer, IMPALA extractor, FlatPPO's rollout
-hook, save/load) and the ``ppo`` / ``ppo_sb3`` method registry of hierarchical/baselines.py."""
+hook, save/load) and the ``ppo`` / ``ppo_sb3`` method registry of hierarchical/methods.py."""
 import numpy as np
 import pytest
 import torch
@@ -7,7 +7,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 from highlevel_testutils import StandInEnv
 
-from hierarchical import baselines, flat_ppo
+from hierarchical import flat_baselines, flat_ppo, methods
 
 TINY_NET = {"impala_chans": [2, 4, 4], "impala_blocks": 1, "impala_outsize": 8, "hidsize": 16,
             "impala_group_norm": True, "value_norm_beta": 0.9}
@@ -38,16 +38,20 @@ def test_trunk_cost_and_extractor_shapes():
     assert flat_ppo.trunk_macs([16, 32, 32]) < flat_ppo.trunk_macs([64, 128, 128]) / 14
     from gymnasium import spaces
 
-    ext = flat_ppo.ImpalaResNetExtractor(spaces.Box(0, 255, (3, 64, 64), np.uint8), [2, 4, 4], 1, 8, 16)
+    ext = flat_ppo.ImpalaResNetExtractor(spaces.Box(0, 255, (3, 64, 64), np.uint8), [2, 4, 4], 1, 8, 16, True)
     out = ext(torch.rand(3, 3, 64, 64))
     assert out.shape == (3, 16) and out.dtype == torch.float32 and bool((out >= 0).all())  # ReLU last
 
 
 def _model(seed=0, n_steps=8, **cfg):
-    venv = VecMonitor(DummyVecEnv([lambda i=i: baselines.FlatFrameWrapper(StandInEnv(max_steps=5, success_at=4,
-                                                                                     seed_offset=i))
+    import tasks
+
+    venv = VecMonitor(DummyVecEnv([lambda i=i: flat_baselines.FlatFrameWrapper(StandInEnv(max_steps=5, success_at=4,
+                                                                                          seed_offset=i))
                                    for i in range(2)]))
-    recipe = {**flat_ppo.load_recipe(), **TINY_NET, "steps_per_iter": n_steps, "batch_size": 8, **cfg}
+    # the run's typed config as ppo_highlevel.py --method ppo resolves it (the recipe over the task's config)
+    recipe, _ = methods.resolve_config(tasks.get_specs("crafter_iron"),
+                                       {**TINY_NET, "steps_per_iter": n_steps, "batch_size": 8, **cfg}, method="ppo")
     return flat_ppo.make_recipe_ppo(venv, recipe, seed, torch.device("cpu"))
 
 
@@ -114,20 +118,20 @@ def test_policy_values_in_reward_units_and_save_load_keeps_the_normalizer(tmp_pa
 
 
 def test_method_registry_ppo_and_ppo_sb3():
-    assert {"ppo", "ppo_sb3"} <= set(baselines.METHODS)
-    out = baselines.method_overrides("ppo", {"gamma": 0.9, "seed": 2})
+    assert {"ppo", "ppo_sb3"} <= set(methods.METHODS)
+    out = methods.method_overrides("ppo", {"gamma": 0.9, "seed": 2})
     recipe = flat_ppo.load_recipe()
     assert out["gamma"] == 0.9 and out["seed"] == 2 and out["method"] == "ppo"  # a given flag wins
     assert out["gae_lambda"] == recipe["gae_lambda"] == 0.65 and out["impala_chans"] == recipe["impala_chans"]
-    assert "impala_chans" not in baselines.method_overrides("ppo_sb3", {})
-    assert baselines.algorithm_class("ppo") is flat_ppo.FlatPPO
+    assert "impala_chans" not in methods.method_overrides("ppo_sb3", {})
+    assert methods.algorithm_class("ppo") is flat_ppo.FlatPPO
     from stable_baselines3 import PPO
 
-    assert baselines.algorithm_class("ppo_sb3") is PPO
+    assert methods.algorithm_class("ppo_sb3") is PPO
     # legacy rule: a "ppo" run without the recipe keys was SB3's defaults
-    assert baselines.run_method({"method": "ppo"}) == "ppo_sb3"
-    assert baselines.run_method({"method": "ppo", "impala_chans": [8]}) == "ppo"
-    assert baselines.run_method({}) == "ptgm"
+    assert methods.run_method({"method": "ppo"}) == "ppo_sb3"
+    assert methods.run_method({"method": "ppo", "impala_chans": [8]}) == "ppo"
+    assert methods.run_method({}) == "ptgm"
 
 
 def test_recipe_file_with_an_unknown_key_is_an_error(tmp_path):
@@ -156,7 +160,7 @@ def test_benchmark_reports_a_legacy_ppo_run_as_ppo_sb3_and_never_resumes_it_as_p
     import yaml
 
     se = _load_sample_efficiency()
-    assert se.METHODS == baselines.METHODS  # one registry
+    assert se.METHODS == methods.METHODS  # one registry
     run = tmp_path / "crafter_iron" / "ppo" / "seed1" / "run_2026-11-22_04-53-06"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump({"method": "ppo", "env_steps": 200000}))  # SB3 defaults era
