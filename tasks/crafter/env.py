@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import collections
 import types
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 import crafter
@@ -103,6 +104,28 @@ def _ordered_world_reset(world, seed=None):
     """``crafter.engine.World.reset`` with insertion-ordered chunk object sets (see the module docstring)."""
     crafter.engine.World.reset(world, seed=seed)
     world._chunks = collections.defaultdict(_OrderedSet)
+
+
+@dataclass(frozen=True)
+class LocalView:
+    """What the agent's image shows of the world (:meth:`CrafterEnv.local_view`).
+
+    crafter draws the top ``view[0] x (view[1] - 2)`` tiles of its ``view`` grid (9x7 by default) around the player
+    (``engine.LocalView``: world tiles ``pos - grid // 2 + (i, j)``, i.e. x - 4 .. x + 4 by y - 3 .. y + 3 for a
+    player at (x, y)); tiles off the map are drawn grey and are not part of the window.
+
+    Attributes:
+        bounds: ``(x0, x1, y0, y1)``: the window is world tiles ``[x0, x1) x [y0, y1)`` (clipped to the map).
+        materials: uint8 [x1 - x0, y1 - y0], the material id of each tile in the window (ids as in
+            ``info["semantic"]``, 1-12 of :data:`SEMANTIC_NAMES`), ``materials[0, 0]`` at world tile (x0, y0).
+        textures: ``{(x, y): texture}`` for every object (the player, cows, zombies, skeletons, arrows, plants) on
+            a tile of the window: the name of the texture crafter draws it with, e.g. ``"zombie"``, ``"sapling"``
+            or ``"plant-ripe"`` (a plant's ripeness shows only in its texture).
+    """
+
+    bounds: tuple[int, int, int, int]
+    materials: np.ndarray
+    textures: dict[tuple[int, int], str]
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
@@ -268,6 +291,30 @@ class CrafterEnv(gymnasium.Env):
     def crafter_env(self) -> crafter.Env:
         """The wrapped ``crafter.Env`` (read its state; stepping it directly breaks this wrapper's bookkeeping)."""
         return self._env
+
+    def local_view(self) -> LocalView:
+        """The part of the world the agent's image shows now: the local view window's materials and the textures
+        of the objects in it (:class:`LocalView`). Unlike ``info["semantic"]`` (the whole map), this is what an
+        agent may perceive; reading it renders nothing and draws no random numbers.
+
+        Raises:
+            RuntimeError: before the first reset.
+        """
+        if self._env._player is None:
+            raise RuntimeError("CrafterEnv.local_view() called before reset()")
+        world = self._env._world
+        grid = (self.view[0], self.view[1] - 2)
+        x, y = (int(v) for v in self._env._player.pos)
+        x0, y0 = x - grid[0] // 2, y - grid[1] // 2
+        x0, x1 = max(0, x0), min(self.area[0], x0 + grid[0])
+        y0, y1 = max(0, y0), min(self.area[1], y0 + grid[1])
+        textures = {}
+        for i in range(x0, x1):
+            for j in range(y0, y1):
+                obj = world[(i, j)][1]
+                if obj is not None:
+                    textures[(i, j)] = str(obj.texture)
+        return LocalView((x0, x1, y0, y1), np.array(world._mat_map[x0:x1, y0:y1], dtype=np.uint8), textures)
 
     def _achievement_count(self) -> int:
         return int(self._env._player.achievements[self.achievement]) if self.achievement else 0

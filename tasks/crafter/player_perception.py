@@ -8,7 +8,8 @@ textures), a plant's ripeness (texture ``plant`` vs ``plant-ripe``), the directi
 darkness, the time of day.
 
 :func:`visible_window` cuts exactly that window out of ``info["semantic"]`` (the whole map, which the player must not
-read elsewhere), and :class:`MemoryMap` keeps what has been seen:
+read elsewhere), with the plants' ripeness from the env's :meth:`~tasks.crafter.env.CrafterEnv.local_view`, and
+:class:`MemoryMap` keeps what has been seen:
 
 * ``terrain``: uint8 [W, H] material id per tile as last seen (``UNKNOWN`` = 0 for tiles never in view). Creatures
   are not terrain: a tile seen with a creature on it keeps its last seen material, or, never seen bare, the
@@ -29,7 +30,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from tasks.crafter.env import SEMANTIC_NAMES
+from tasks.crafter.env import SEMANTIC_NAMES, LocalView
 
 S = {name: i for i, name in enumerate(SEMANTIC_NAMES)}
 #: Half extent (x, y) of the world window the image shows: 9 wide x 7 tall, centred on the player.
@@ -68,13 +69,13 @@ class Window:
     ripe: np.ndarray
 
 
-def visible_window(info: dict[str, Any], world: Optional[Any] = None) -> Window:
+def visible_window(info: dict[str, Any], view: Optional[LocalView] = None) -> Window:
     """The tiles the image of ``info``'s state shows (see the module docstring).
 
     Args:
         info: a :class:`tasks.crafter.env.CrafterEnv` info (``semantic`` uint8 [W, H], ``player_pos``).
-        world: crafter's ``World``, read only at the plants inside the window, for their texture (ripe or not);
-            None: no plant is taken as ripe.
+        view: the env's :meth:`~tasks.crafter.env.CrafterEnv.local_view` of the same state, read only at the
+            plants inside the window, for their texture (ripe or not); None: no plant is taken as ripe.
     Returns:
         :class:`Window`.
     """
@@ -82,10 +83,9 @@ def visible_window(info: dict[str, Any], world: Optional[Any] = None) -> Window:
     x0, x1, y0, y1 = window_bounds(info["player_pos"], sem.shape)
     crop = np.array(sem[x0:x1, y0:y1], dtype=np.uint8)
     ripe = np.zeros(crop.shape, bool)
-    if world is not None:
+    if view is not None:
         for i, j in zip(*np.nonzero(crop == S["plant"])):
-            obj = world[(x0 + int(i), y0 + int(j))][1]
-            ripe[i, j] = obj is not None and getattr(obj, "texture", "") == "plant-ripe"
+            ripe[i, j] = view.textures.get((x0 + int(i), y0 + int(j))) == "plant-ripe"
     return Window(crop, (x0, y0), ripe)
 
 

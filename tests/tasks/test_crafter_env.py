@@ -193,3 +193,37 @@ def test_bad_arguments_raise():
     env.reset(seed=0)
     with pytest.raises(ValueError):
         env.step(17)
+
+
+def test_local_view_is_the_drawn_window():
+    """``local_view``: the 9x7 tiles around the player (crafter's ``LocalView``), their materials as in
+    ``info["semantic"]`` and the textures of the objects on them; nothing outside; no RNG draws."""
+    env = CrafterEnv()
+    with pytest.raises(RuntimeError, match="before reset"):
+        env.local_view()
+    _, info = env.reset(seed=3)
+    x, y = (int(v) for v in info["player_pos"])
+    view = env.local_view()
+    assert view.bounds == (x - 4, x + 5, y - 3, y + 4)
+    x0, x1, y0, y1 = view.bounds
+    sem = info["semantic"][x0:x1, y0:y1]
+    assert view.materials.shape == sem.shape and view.materials.dtype == np.uint8
+    bare = sem <= 12  # no object on the tile: the semantic id is the material's
+    np.testing.assert_array_equal(view.materials[bare], sem[bare])
+    assert view.textures[(x, y)].startswith("player-")
+    assert all(x0 <= p[0] < x1 and y0 <= p[1] < y1 for p in view.textures)
+    objects_in_window = {tuple(int(v) for v in o.pos) for o in env.crafter_env._world.objects
+                         if x0 <= o.pos[0] < x1 and y0 <= o.pos[1] < y1}
+    assert set(view.textures) == objects_in_window
+    rng_state = env.crafter_env._world.random.get_state()[1].copy()
+    env.local_view()
+    np.testing.assert_array_equal(env.crafter_env._world.random.get_state()[1], rng_state)
+
+
+def test_local_view_is_clipped_at_the_map_edge():
+    env = CrafterEnv()
+    env.reset(seed=0)
+    env.crafter_env._player.pos = np.array([1, 62])  # near a corner (read-only use of the view below)
+    view = env.local_view()
+    assert view.bounds == (0, 6, 59, 64)
+    assert view.materials.shape == (6, 5)

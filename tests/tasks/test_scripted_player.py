@@ -8,7 +8,8 @@ import pytest
 from tasks.crafter.env import ACHIEVEMENTS, CrafterEnv
 from tasks.crafter.player_perception import (S, VIEW_HALF, MemoryMap, daylight_at, visible_window,
                                              window_bounds)
-from tasks.crafter.scripted_player import SUBGOALS, PlayerStyle, ScriptedPlayer, _box_sum, _dilate8, _shift
+from tasks.crafter.player.masks import _box_sum, _dilate8, _shift
+from tasks.crafter.scripted_player import SUBGOALS, PlayerStyle, ScriptedPlayer
 
 
 def _play(seed, max_steps, style=None):
@@ -101,6 +102,29 @@ def test_daylight_clock_matches_crafter():
             break
     assert t > 10
     assert daylight_at(210) < 0.01 < 0.99 < daylight_at(60)  # darkest night / noon of the 300-step cycle
+
+
+def test_window_shows_ripe_plants_from_the_local_view():
+    """Ripeness is read off the env's local view (the plant's texture), only for plants inside the window."""
+    import crafter.objects
+
+    env = CrafterEnv()
+    _, info = env.reset(seed=3)
+    x, y = (int(v) for v in info["player_pos"])
+    world = env.crafter_env._world
+    grass = [(x + dx, y + dy) for dx in range(-4, 5) for dy in range(-3, 4)
+             if world[(x + dx, y + dy)] == ("grass", None)]
+    ripe_at, young_at = grass[0], grass[1]
+    for pos, grown in ((ripe_at, 400), (young_at, 0)):
+        plant = crafter.objects.Plant(world, pos)
+        plant.grown = grown
+        world.add(plant)
+    info = dict(info, semantic=env.crafter_env._sem_view())
+    window = visible_window(info, env.local_view())
+    x0, y0 = window.origin
+    assert window.sem[ripe_at[0] - x0, ripe_at[1] - y0] == S["plant"]
+    assert window.ripe[ripe_at[0] - x0, ripe_at[1] - y0] and window.ripe.sum() == 1
+    assert not visible_window(info).ripe.any()  # without the view no plant is taken as ripe
 
 
 def test_memory_keeps_materials_forgets_creatures():

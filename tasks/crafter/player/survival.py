@@ -1,0 +1,434 @@
+"""How the scripted Crafter player stays alive: :class:`Survival`."""
+from __future__ import annotations
+
+from typing import Generator, Iterator, Optional
+
+import numpy as np
+
+from tasks.crafter.env import ACHIEVEMENTS
+from tasks.crafter.player.masks import _box_sum, _dilate4, _shift
+from tasks.crafter.player.rules import (_DAY, _DUSK_START, _ENERGY_MAX, _FREE, _NIGHT_END, _NIGHT_START,
+                                        _STONE_STOCK, _TABLE_WOOD, A, CREATURES, DIRS, MOVES, PASSABLE, S, WALKABLE,
+                                        _Abort)
+from tasks.crafter.player_perception import window_bounds
+
+
+class Survival:
+    """Mixin of :class:`tasks.crafter.scripted_player.ScriptedPlayer`: the survival needs that pre-empt free
+    sub-goals (threats, drink, food, sleep, the night shelter; see the module docstring of
+    :mod:`tasks.crafter.scripted_player`), the day-night clock, fleeing, sleeping, the sealed two-tile shelter and
+    the walled-in plants grown for ``eat_plant``.
+    """
+
+    def _survival_need(self) -> Optional[tuple[str, int]]:
+        """The most urgent survival sub-goal and its priority (lower pre-empts higher), if any: drink, eat, sleep
+        when tired (always in a sealed shelter: a zombie hits a sleeper for 7), hide in a shelter at night. At dusk
+        drink and food are topped up (drink to full, food with a cow); at night, out of the shelter, only a critical
+        need comes before hiding, and inside it the player stays (drinking only from water next to the shelter)."""
+        st = self.style
+        sealed = self._sealed()
+        waiting = sealed and self._zombie_near() and self.inv["food"] > 1 and self.inv["drink"] > 1
+        night = self._is_night() or waiting  # zombies waiting outside: stay in while food and drink last
+        if night and sealed:
+            if self.inv["drink"] < 9 and self._water_adjacent():
+                return "collect_drink", 1
+            return "shelter", 4
+        drink_threshold = 1 if night else (7 if self._is_dusk() else st.drink_threshold)
+        food_threshold = 1 if night else (7 if self._is_dusk() else st.food_threshold)
+        if self.inv["drink"] <= drink_threshold:
+            return "collect_drink", 1
+        if self.inv["food"] <= food_threshold:
+            return ("eat_plant" if self._ripe_plants() else "eat_cow"), 2
+        if not night and self.inv["food"] <= 7 and self._visible([S["cow"]]).any():
+            return "eat_cow", 2  # a cow in view: eat while it is here
+        if night and self.step >= self._no_shelter_until:
+            return "shelter", 4
+        if self._is_dusk() and self._blocks() < _STONE_STOCK:  # walls for tonight's shelter: stone, else wood
+            x0, x1, y0, y1 = self.pos[0] - 10, self.pos[0] + 11, self.pos[1] - 10, self.pos[1] + 11
+            stone_near = self._known([S["stone"]])[max(0, x0):x1, max(0, y0):y1].any()
+            if self.inv["wood_pickaxe"] > 0 and stone_near:
+                return "collect_stone", 3
+            if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
+                return "collect_wood", 3
+        if self.step >= self._no_sleep_until and self.inv["energy"] < _ENERGY_MAX and (
+                self.inv["energy"] <= st.energy_threshold
+                or (self.inv["health"] <= 4 and self.inv["wood_pickaxe"] > 0)):
+            return "wake_up", 3
+        return None
+
+    def _day_time(self) -> int:
+        """Env steps into the current day-night cycle (the player's own step count modulo :data:`_DAY`)."""
+        return self.step % _DAY
+
+    def _is_night(self) -> bool:
+        """From daylight ~0.87, falling (zombies spawn on grass below 0.83), to ~0.93 the next morning."""
+        t = self._day_time()
+        return t >= _NIGHT_START or (t < _NIGHT_END and self.step >= _DAY)
+
+    def _is_dusk(self) -> bool:
+        """The hour before night: time to drink and eat up and to look for a shelter site."""
+        return _DUSK_START <= self._day_time() < _NIGHT_START
+
+    def _zombie_near(self, radius: int = 5) -> bool:
+        """A zombie in view within ``radius`` tiles (Manhattan)."""
+        xs, ys = np.nonzero(self.memory.creatures == S["zombie"])
+        return bool(len(xs) and (np.abs(xs - self.pos[0]) + np.abs(ys - self.pos[1])).min() <= radius)
+
+    def _blocks(self) -> int:
+        """Walls the player can place: stones, and tables (2 wood each) where stones run out."""
+        return int(self.inv["stone"] + self.inv["wood"] // _TABLE_WOOD)
+
+    def _block_action(self) -> Optional[int]:
+        """``place_stone``, or ``place_table`` when out of stone, or None when neither can be placed."""
+        if self.inv["stone"] > 0:
+            return A["place_stone"]
+        if self.inv["wood"] >= _TABLE_WOOD:
+            return A["place_table"]
+        return None
+
+    def _stone_in_view(self) -> bool:
+        return bool(self._visible([S["stone"]]).any())
+
+    def _water_adjacent(self) -> bool:
+        return any(self._inside((self.pos[0] + d[0], self.pos[1] + d[1]))
+                   and self.sem[self.pos[0] + d[0], self.pos[1] + d[1]] == S["water"] for d in DIRS)
+
+    def _maybe_preempt(self) -> None:
+        """Answer a nearby zombie/skeleton (fight, or flee when hurt), or switch to a more urgent survival need,
+        interrupting the current sub-goal."""
+        if self.goal_priority == 0 and self.goal_gen is not None:
+            return
+        sealed = self._sealed()
+        threat = self._nearest_threat() if self.step >= self._fight_cooldown_until and not sealed else None
+        if threat is not None:
+            self._fight_cooldown_until = self.step + 3
+            pos, kind, fight = threat
+            if fight:
+                self._start_goal("defeat_zombie" if kind == S["zombie"] else "defeat_skeleton", priority=0)
+            else:
+                self._start_goal("flee", priority=0)
+                self.goal_gen = self._flee(pos)
+            return
+        need = self._survival_need()
+        late = self._day_time() >= _NIGHT_START + 25 or self._day_time() < _NIGHT_END
+        if (need is not None and need[0] == "shelter" and self.goal_name in ("collect_drink", "eat_cow", "eat_plant")
+                and ((self.inv["drink"] > 4 and self.inv["food"] > 4) or late)):
+            self._start_goal(*need)  # night fell during a top-up: hide first
+            return
+        if (need is not None and need[0] == "collect_drink" and self.goal_name in ("eat_cow", "eat_plant")
+                and self.goal_gen is not None and self.inv["drink"] > 2):
+            return  # finish the hunt first: walking back and forth between water and cows feeds neither
+        if need is not None and need[1] < self.goal_priority:
+            if self.goal_gen is not None and self.goal_priority == _FREE and self.goal_name in ACHIEVEMENTS:
+                self.resume = self.goal_name
+            self._start_goal(*need)
+
+    def _nearest_threat(self) -> Optional[tuple[tuple[int, int], int, bool]]:
+        """``(pos, semantic id, fight?)`` of the nearest zombie within ``fight_radius`` (1 when hurt), or of a
+        skeleton next to the player (fight) or in line with it within shooting range (5 tiles: arrows fly straight
+        along a row or column; flee out of the line), or None."""
+        health = self.inv["health"]
+        r = self.style.fight_radius if health > 4 else 1
+        skeleton_range = 4
+        if self.goal_name == "shelter":  # building the shelter: answer only what is about to hit
+            r, skeleton_range = 1, 0
+        x, y = self.pos
+        best, best_d = None, 99
+        for dx in range(-4, 5):
+            for dy in range(-4, 5):
+                d = abs(dx) + abs(dy)
+                p = (x + dx, y + dy)
+                if not (0 < d < best_d and self._inside(p)):
+                    continue
+                kind = int(self.sem[p])
+                if kind == S["zombie"] and d <= r:
+                    best, best_d = (p, kind, True), d
+                elif kind == S["skeleton"] and d == 1:
+                    best, best_d = (p, kind, health > 3), d
+                elif kind == S["skeleton"] and d <= skeleton_range + 1 and (dx == 0 or dy == 0):
+                    best, best_d = (p, kind, self.goal_name == "defeat_skeleton" and health > 6), d
+        return best
+
+    def _flee(self, threat: tuple[int, int]) -> Iterator[int]:
+        """Step away from ``threat`` for a few steps, preferring to leave its row/column (arrows fly straight)."""
+        for _ in range(int(self.rng.integers(1, 4))):  # a sidestep out of the line of fire
+            best, best_score = None, -1.0
+            for d in DIRS:
+                p = (self.pos[0] + d[0], self.pos[1] + d[1])
+                if not (self._inside(p) and WALKABLE[self.sem[p]]):
+                    continue
+                score = abs(p[0] - threat[0]) + abs(p[1] - threat[1]) + 3.0 * (p[0] != threat[0] and p[1] != threat[1])
+                score += 0.1 * self.rng.random()
+                if score > best_score:
+                    best, best_score = d, score
+            if best is None:
+                return
+            yield MOVES[best]
+
+    def _eat_plant(self) -> Iterator[int]:
+        """Eat a ripe plant; else plant a sapling walled in by stones (zombies, cows and skeletons next to a plant
+        eat it) and keep the player within reach so that it grows (crafter only updates objects near the player)."""
+        ripe = self._ripe_plants()
+        if ripe:
+            mask = np.zeros(self.area, bool)
+            for p in ripe:
+                mask[p] = True
+            ok = yield from self._go_face(lambda: mask, max_steps=150)
+            if ok:
+                yield A["do"]
+                return
+            raise _Abort
+        if self.plants:
+            yield from self._wander(int(self.rng.integers(3, 10)))  # waiting for it to ripen
+            return
+        if self.inv["sapling"] < 1:
+            yield from self._collect_sapling()
+            return
+        need = 4 - self.inv["stone"]
+        if need > 0:
+            yield from self._get_item("stone", 4)
+            return
+        yield from self._plant_walled()
+
+    def _plant_walled(self) -> Iterator[int]:
+        """Plant a sapling on a grass tile and wall in its open neighbours with stones (needs up to 4)."""
+        sem = self.sem
+        open_ = WALKABLE[sem] | np.isin(sem, CREATURES + (S["player"],))
+        n_open = sum(_shift(open_, d[0], d[1]).astype(int) for d in DIRS)
+        cand = (sem == S["grass"]) & self.seen & (n_open >= 1) & (n_open <= self.inv["stone"])
+        x, y = self.pos
+        near = np.zeros(self.area, bool)
+        near[max(0, x - 8): x + 9, max(0, y - 8): y + 9] = True
+        cand &= near & ~self._near_creature()
+        if not cand.any():
+            raise _Abort
+        xs, ys = np.nonzero(cand)
+        order = np.argsort(np.abs(xs - x) + np.abs(ys - y) + self.rng.random(len(xs)) * 4)
+        g = (int(xs[order[0]]), int(ys[order[0]]))
+        opens = [(g[0] + d[0], g[1] + d[1]) for d in DIRS if self._inside((g[0] + d[0], g[1] + d[1]))
+                 and open_[g[0] + d[0], g[1] + d[1]]]
+        opens.sort(key=lambda t: abs(t[0] - x) + abs(t[1] - y))
+        stand = opens[0]
+        for t in opens[1:]:  # wall in all open sides but the one we plant from
+            ok = yield from self._face_tile(t)
+            if not ok:
+                raise _Abort
+            if WALKABLE[self.sem[t]]:
+                yield A["place_stone"]
+        ok = yield from self._face_tile(g)
+        if not ok or self.sem[g] != S["grass"]:
+            raise _Abort
+        yield A["place_plant"]
+        if not self._plant_at(g):
+            raise _Abort
+        self.plants.add(g)
+        self._set_leash(g)
+        ok = yield from self._face_tile(stand)  # step out and close the last side
+        if ok and WALKABLE[self.sem[stand]]:
+            yield A["place_stone"]
+
+    def _plant_area(self, radius: int = 12) -> np.ndarray:
+        """Tiles within ``radius`` (Chebyshev) of a known plant."""
+        mask = np.zeros(self.area, bool)
+        for p in self.plants:
+            mask[max(0, p[0] - radius): p[0] + radius + 1, max(0, p[1] - radius): p[1] + radius + 1] = True
+        return mask
+
+    def _set_leash(self, home: Optional[tuple[int, int]], radius: int = 14) -> None:
+        """While a plant grows, freely chosen sub-goals only target tiles within ``radius`` of ``home``."""
+        if home is None:
+            self.leash = None
+            return
+        self.leash = np.zeros(self.area, bool)
+        self.leash[max(0, home[0] - radius): home[0] + radius + 1, max(0, home[1] - radius): home[1] + radius + 1] = True
+
+    def _sleep(self) -> Iterator[int]:
+        """Sleep until rested (``wake_up``), always in a sealed shelter first (a zombie hits a sleeper for 7 health);
+        where no shelter can be made the player stays awake for a while."""
+        if self.inv["energy"] >= _ENERGY_MAX:
+            raise _Abort  # crafter ignores sleep when rested
+        sheltered = yield from self._shelter()
+        if not sheltered:
+            self._no_sleep_until = self.step + 40
+            raise _Abort
+        before = self.ach["wake_up"]
+        for _ in range(30):
+            yield A["sleep"]
+            if not self.sleeping:
+                break
+        while self.sleeping:  # act() answers with 'sleep' while asleep, so this only resumes once awake
+            yield A["sleep"]
+        if self.ach["wake_up"] == before and self.inv["energy"] < _ENERGY_MAX:
+            self._no_sleep_until = self.step + 20
+            raise _Abort  # woken by damage
+
+    def _night(self) -> Iterator[int]:
+        """Spend the night in a shelter: get a wood pickaxe if needed (to dig into stone), dig and seal a shelter,
+        then stay inside until the morning, sleeping whenever energy is below its maximum."""
+        if self.inv["wood_pickaxe"] == 0 and self.inv["stone"] < 5:
+            yield from self._goal("make_wood_pickaxe", resolve=True)
+        if not self.plants and self.inv["sapling"] > 0 and self.inv["stone"] >= 3 and self.rng.random() < 0.5:
+            try:  # plant a walled-in sapling next to tonight's shelter: it grows while we sleep nearby
+                yield from self._plant_walled()
+            except _Abort:
+                pass
+        sealed = False
+        for _ in range(3):
+            sealed = yield from self._shelter()
+            if sealed:
+                break
+            # no place to dig in: head for the mountains (seen stone, or unseen land next to it)
+            stone = self._known([S["stone"]])
+            x0, x1, y0, y1 = window_bounds(self.pos, self.area)
+            stone[x0:x1, y0:y1] = False
+            if stone.any():
+                yield from self._go_stand(lambda: _dilate4(stone), max_steps=40)
+            else:
+                yield from self._explore([S["stone"]], 40)
+        if not sealed:
+            self._no_shelter_until = self.step + 10
+            return
+        while (self._is_night() or (self._zombie_near() and self.inv["food"] > 1 and self.inv["drink"] > 1)) \
+                and self._sealed():
+            if self.inv["energy"] < _ENERGY_MAX:
+                self.goal_name = "wake_up"
+                try:
+                    yield from self._sleep()
+                except _Abort:
+                    pass
+                self.goal_name = "shelter"
+            else:
+                yield A["noop"]
+
+    def _shelter(self) -> Generator[int, None, bool]:
+        """Make a two-tile shelter and get sealed in it. It is a line E -> P0 -> P1 from an entrance E, with P0, P1
+        walkable or stone (dug out) and their five other neighbours solid: solid already (stone, water, trees,
+        ...) or walled up with stones first. The player walks in to P1, steps back into P0 (now facing E) and
+        seals E with a stone. Cheap sites (few stones to place) are preferred. Returns True when sealed in."""
+        if self._sealed():
+            return True
+        sem = self.sem
+        # tiles never seen count as open: a wall must be known to be solid
+        open_ = PASSABLE[sem] | np.isin(sem, CREATURES + (S["player"],)) | ~self.seen
+        stone = sem == S["stone"]
+        water = sem == S["water"]
+        inside = (WALKABLE[sem] & ~np.isin(sem, CREATURES)) | stone | (sem == S["player"])
+        area = self._plant_area() if self.plants else None
+        xs, ys = np.meshgrid(np.arange(self.area[0]), np.arange(self.area[1]), indexing="ij")
+        dist = np.abs(xs - self.pos[0]) + np.abs(ys - self.pos[1])
+        # tunnels (path) and skeletons nearby: arrows fly over water and through any opening
+        tunnels = _box_sum((sem == S["path"]) | (sem == S["skeleton"]), 4).astype(np.float64)
+        for (sx, sy), t in list(self._skeleton_sightings.items()):  # keep well away from skeletons seen lately
+            if self.step - t > 150:
+                del self._skeleton_sightings[(sx, sy)]
+            else:
+                tunnels += 40.0 * ((np.abs(xs - sx) + np.abs(ys - sy)) <= 7)
+        best = None
+        for d in DIRS:
+            e = (-d[1], d[0])  # perpendicular
+            walls = [(3 * d[0], 3 * d[1])] + [(k * d[0] + s_ * e[0], k * d[1] + s_ * e[1])
+                                               for k in (1, 2) for s_ in (1, -1)]
+            cost = sum(_shift(open_, *w).astype(np.int16) for w in walls)
+            gain = _shift(stone, *d).astype(np.int16) + _shift(stone, 2 * d[0], 2 * d[1])
+            cand = (WALKABLE[self.memory.terrain] & ~np.isin(sem, CREATURES) & _shift(inside, *d) & _shift(inside, 2 * d[0], 2 * d[1])
+                    & (cost + 1 <= self._blocks() + gain) & (dist <= 30))
+            if area is not None and (cand & area).any():
+                cand &= area  # stay close enough to the plant for it to grow
+            if not cand.any():
+                continue
+            # water beside the inner tile: the player can drink without leaving the shelter
+            wet = _shift(water, d[0] + e[0], d[1] + e[1]) | _shift(water, d[0] - e[0], d[1] - e[1])
+            score = np.where(cand, dist + 8.0 * cost - 6.0 * wet + 0.5 * tunnels + self.rng.random(self.area) * 2,
+                             np.inf)
+            i = np.unravel_index(int(np.argmin(score)), self.area)
+            if best is None or score[i] < best[0]:
+                best = (float(score[i]), d, (int(i[0]), int(i[1])), walls)
+        if best is None:
+            return False
+        _, d, site, walls = best
+        target = np.zeros(self.area, bool)
+        target[site] = True
+        ok = yield from self._go_stand(lambda: target, max_steps=80)
+        if not ok:
+            return False
+        entrance = self.pos
+        for w in walls:  # wall up the open sides
+            t = (entrance[0] + w[0], entrance[1] + w[1])
+            if not self._inside(t) or not (WALKABLE[self.sem[t]] or self.sem[t] in CREATURES):
+                continue
+            ok = yield from self._face_tile(t, max_steps=30)
+            block = self._block_action()
+            if not ok or block is None or not WALKABLE[self.sem[t]]:
+                return False
+            yield block
+        if self.pos != entrance:
+            goal = np.zeros(self.area, bool)
+            goal[entrance] = True
+            ok = yield from self._go_stand(lambda: goal, max_steps=30)
+            if not ok:
+                return False
+        entrance = self.pos
+        p0 = (entrance[0] + d[0], entrance[1] + d[1])
+        p1 = (entrance[0] + 2 * d[0], entrance[1] + 2 * d[1])
+        back = (-d[0], -d[1])
+        self._quiet = True  # no random actions while digging in and sealing
+        try:
+            for _ in range(14):
+                if self._sealed():
+                    return True
+                nxt = (self.pos[0] + d[0], self.pos[1] + d[1])
+                if self.pos in (entrance, p0) and not WALKABLE[self.sem[nxt]]:
+                    if self.sem[nxt] not in (S["stone"], S["path"]):
+                        return False  # something moved in
+                    yield MOVES[d] if self.facing != d else A["do"]  # dig P0 / P1
+                elif self.pos in (entrance, p0) and not (self.pos == p0 and self.facing == back):
+                    yield MOVES[d]  # walk in
+                elif self.pos == p1:
+                    yield MOVES[back]  # step back into P0, now facing the entrance
+                elif self.pos == p0 and self.facing == back:
+                    faced = self._faced_id()
+                    if self._block_action() is not None and WALKABLE[faced]:
+                        yield self._block_action()
+                    elif faced in (S["zombie"], S["cow"]):
+                        yield A["do"]
+                    else:
+                        return False
+                else:
+                    return False
+            return self._sealed()
+        finally:
+            self._quiet = False
+
+    def _sealed(self) -> bool:
+        """True if no creature can reach the player: the walkable region around it (remembered terrain, so an
+        arrow flying past over water does not count) is at most 2 tiles."""
+        x, y = self.pos
+        terrain = self.memory.terrain
+        free = []
+        for d in DIRS:
+            p = (x + d[0], y + d[1])
+            if self._inside(p) and PASSABLE[terrain[p]]:
+                free.append(p)
+        if len(free) > 1:
+            return False
+        for p in free:
+            for d in DIRS:
+                q = (p[0] + d[0], p[1] + d[1])
+                if q != self.pos and self._inside(q) and PASSABLE[terrain[q]]:
+                    return False
+        return True
+
+    def _ripe_plants(self) -> list[tuple[int, int]]:
+        out = []
+        for p in list(self.plants):
+            if not self._plant_at(p):
+                self.plants.discard(p)
+            elif p in self.memory.ripe:
+                out.append(p)
+        if not self.plants and self.leash is not None:
+            self.leash = None
+        return out
+
+    def _plant_at(self, p) -> bool:
+        """A plant is remembered at ``p``."""
+        return bool(self.sem[p] == S["plant"])
