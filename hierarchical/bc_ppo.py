@@ -69,9 +69,10 @@ class FlatTrunkVecEnv(VecEnv):
 
     The trunk (:class:`GoalFreeTrunk` or :class:`sb3_vpt.policy.VPTTrunk`) carries its recurrent state per env;
     the features ``float32 [hidsize]`` of frame t depend on the episode's frames up to t, exactly as in the BC
-    policy. Actions are the env's (``Discrete(17)`` for Crafter). ``info`` as :class:`hierarchical.flat_baselines.FlatFrameWrapper` (with
-    ``death_cause`` / ``episode_frames`` at an episode end when the env gives them) plus
-    ``terminal_observation`` (features of the last frame) at an episode end. Auto-reset as SB3 VecEnvs.
+    policy. Actions are the env's (``Discrete(17)`` for Crafter). ``info`` as
+    :class:`hierarchical.flat_baselines.FlatFrameWrapper` (with ``death_cause`` / ``episode_frames`` at an episode
+    end when the env gives them) plus ``terminal_observation`` (features of the last frame) at an episode end.
+    Auto-reset as SB3 VecEnvs.
 
     Args:
         envs: gymnasium task envs with observations ``{'pov': uint8 [H, W, 3]}``.

@@ -260,7 +260,8 @@ def _bc_model(cfg: HighLevelConfig, venv, parts: Mapping[str, Any], device):
 
 
 #: Per trained method: ``(make_env(cfg, run_dir, device, sources) -> (venv, parts), make_model(cfg, venv, parts,
-#: device) -> SB3 model)``. ``steve1_prompt`` trains nothing: :func:`hierarchical.prompt_baseline.run_prompt_evaluation`.
+#: device) -> SB3 model)``. ``steve1_prompt`` trains nothing:
+#: :func:`hierarchical.prompt_baseline.run_prompt_evaluation`.
 TRAINING: dict[str, tuple[Callable, Callable]] = {
     "ptgm": (_ptgm_env, _ptgm_model), "ptgm_no_prior": (_ptgm_env, _ptgm_model),
     "ptgm_continuous": (_ptgm_env, _ptgm_model), "ppo": (_flat_env, _recipe_model),
