@@ -1,5 +1,6 @@
-"""bench/sample_efficiency.py: curves from stats.csv, the Crafter score, resume planning, and a whole benchmark
-round with a stand-in for ppo_highlevel.py (interrupted run resumed from its newest checkpoint, report merged)."""
+"""bench/sample_efficiency.py and its report (bench/efficiency_report.py): curves from stats.csv, the Crafter
+score, resume planning, and a whole benchmark round with a stand-in for ppo_highlevel.py (interrupted run resumed
+from its newest checkpoint, report merged)."""
 import json
 import math
 from pathlib import Path
@@ -15,30 +16,35 @@ def se():
     return load_bench_script("sample_efficiency")
 
 
+@pytest.fixture(scope="module")
+def report():
+    return load_bench_script("efficiency_report")
+
+
 def _rows(*items):
     return [{"env_steps": s, "episodes": n, "success_rate": "" if r is None else r} for s, n, r in items]
 
 
-def test_curve_weights_episodes_and_skips_empty_windows(se):
+def test_curve_weights_episodes_and_skips_empty_windows(report):
     rows = _rows((4000, 2, 0.5), (9000, 2, 1.0), (14000, 0, None), (26000, 1, 0.0), (27000, 3, 1.0))
     # window 1: (1 + 2) / 4; window 2: nothing ended; window 3: last, partial -> reported at 27000
-    assert se.curve_from_rows(rows, 10000) == [[10000, 0.75], [27000, 0.75]]
+    assert report.curve_from_rows(rows, 10000) == [[10000, 0.75], [27000, 0.75]]
     # a last window of 400 env steps (< half a window) joins the one before: (2 * 0.5 + 1 * 1.0) / 3
     rows = _rows((9000, 2, 0.5), (10400, 1, 1.0))
-    assert se.curve_from_rows(rows, 10000) == [[10000, 0.6667]]
+    assert report.curve_from_rows(rows, 10000) == [[10000, 0.6667]]
 
 
-def test_crafter_score_formula(se):
+def test_crafter_score_formula(report):
     eps = [{"achievements": ["collect_wood"]}, {"achievements": []}]
-    assert se.benchmark_task("crafter_score") and not se.benchmark_task("crafter_iron")
-    out = se.benchmark_score("crafter_score", eps)  # through the registry: tasks/crafter/score.py
+    assert report.benchmark_task("crafter_score") and not report.benchmark_task("crafter_iron")
+    out = report.benchmark_score("crafter_score", eps)  # through the registry: tasks/crafter/score.py
     assert out["success_rates"]["collect_wood"] == 50.0 and out["success_rates"]["wake_up"] == 0.0
     assert out["score"] == pytest.approx(math.exp(math.log(51.0) / 22) - 1, abs=1e-4)
     with pytest.raises(ValueError):
-        se.benchmark_score("crafter_score", [])
+        report.benchmark_score("crafter_score", [])
 
 
-def test_episode_ends(se):
+def test_episode_ends(report):
     eps = [{"length": 10, "success": True, "end": "success", "death_cause": None, "achievements": ["collect_wood"]},
            {"length": 180, "success": False, "end": "death", "death_cause": "zombie",
             "achievements": ["collect_wood", "place_table"]},
@@ -46,17 +52,17 @@ def test_episode_ends(se):
            {"length": 500, "success": False, "end": "limit", "death_cause": None},
            {"length": 500, "success": False},  # an old line: at the limit
            {"length": 90, "success": False}]  # an old line: died, cause not logged
-    out = se.episode_ends(eps, max_steps=500)
+    out = report.episode_ends(eps, max_steps=500)
     assert out["ends"] == {"success": 1, "death": 3, "limit": 2}
     assert out["death_causes"] == {"zombie": 2, "unknown": 1} and out["median_length"] == 175.0
     assert out["unlocked"] == {"collect_wood": 2, "place_table": 1}
 
 
-def test_mean_band(se):
-    x, mean, half = se.mean_band([[[10, 0.0], [20, 1.0]], [[10, 1.0], [20, 1.0]]], 10)
+def test_mean_band(report):
+    x, mean, half = report.mean_band([[[10, 0.0], [20, 1.0]], [[10, 1.0], [20, 1.0]]], 10)
     assert list(x) == [10, 20] and list(mean) == [0.5, 1.0]
     assert half[0] > 0.5 and half[1] == 0.0
-    _, _, half1 = se.mean_band([[[10, 0.2]]], 10)
+    _, _, half1 = report.mean_band([[[10, 0.2]]], 10)
     assert math.isnan(half1[0])
 
 

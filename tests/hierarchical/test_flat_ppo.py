@@ -147,6 +147,8 @@ def _load_sample_efficiency():
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[2] / "bench" / "sample_efficiency.py"
+    if str(path.parent) not in sys.path:  # as `python bench/sample_efficiency.py` does: it imports efficiency_report
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("sample_efficiency", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["sample_efficiency"] = module
