@@ -109,7 +109,7 @@ class MinecraftGoalPriorDataset(MinecraftDataset):
         """float64 [T, A] action history (16 actions ending at the goal frame) of each frame's goal."""
         if not self._kmeans.use_action_features:
             return None
-        from goal_prior.generate_codebook import action_history, get_action_features
+        from goal_prior.goal_points import action_history, get_action_features
 
         if chunk.sim not in self._feature_fns:
             self._feature_fns[chunk.sim] = get_action_features(chunk.sim)

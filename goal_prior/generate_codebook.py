@@ -74,11 +74,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from goal_prior.clustering import ClusterResult, cluster_goal_points, label_agreement
+from goal_prior.clustering import cluster_goal_points, label_agreement
 from goal_prior.codebook import write_codebook
 from goal_prior.codebook_plots import pca_2d, plot_clusters, write_code_gif
-from goal_prior.goal_points import (ACTION_HISTORY, GoalPoints, action_history, episode_goal_points,
-                                    get_action_features, sample_goal_points)
+from goal_prior.goal_points import ACTION_HISTORY, sample_goal_points
 from steve1.data.minecraft_dataset import FIRST_USABLE_FRAME
 from steve1.utils.checks import Range
 from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting, write_config
@@ -88,9 +87,7 @@ from steve1.utils.io import atomic_write_bytes
 DEFAULT_CONFIG = "configs/minecraft/codebook.yaml"
 
 __all__ = [
-    "CodebookConfig", "DEFAULT_CONFIG", "GoalPoints", "ClusterResult", "action_history", "get_action_features",
-    "episode_goal_points", "sample_goal_points", "cluster_goal_points", "label_agreement", "write_codebook",
-    "codebook_dir_name", "build_parser", "parse_args", "parse_command_line", "check_paths", "run", "main",
+    "CodebookConfig", "DEFAULT_CONFIG", "codebook_dir_name", "build_parser", "parse_args", "parse_command_line", "check_paths", "run", "main",
 ]
 
 

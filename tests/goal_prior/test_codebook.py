@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from goal_prior import generate_codebook as gc
+from goal_prior import goal_points
 from goal_prior.codebook import KMeansCodebook, nearest_code
 from steve1.data.EpisodeStorage import EpisodeStorage
 
@@ -76,14 +77,14 @@ def test_embedding_none_without_actions(tmp_path, episodes):
 def test_action_history_sums_current_and_15_previous_actions():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(40, 5))
-    hist = gc.action_history(a)
+    hist = goal_points.action_history(a)
     upstream = sum(np.roll(a, k, axis=0) for k in range(16))  # spec §7 'add' (wraps only in rows < 15)
     np.testing.assert_allclose(hist[15:], upstream[15:])
     np.testing.assert_allclose(hist[3], a[:4].sum(0))
 
 
 def test_goal_points_stride_runs_over_the_concatenation(episodes):
-    pts = gc.sample_goal_points(episodes[:3], video_num=-1, sample_interval=5, seed=1, use_action_features=True,
+    pts = goal_points.sample_goal_points(episodes[:3], video_num=-1, sample_interval=5, seed=1, use_action_features=True,
                                 action_scale=1.0, progress=False)
     per_episode = 48 - 15
     total = 3 * per_episode
