@@ -42,10 +42,6 @@ from hierarchical.methods import METHODS
 
 __all__ = ["build_parser", "parse_args", "main", "run"]
 
-#: Flags of the run that are not config values overridden by a flag of the same name.
-RUN_FLAGS = ("config", "method", "highlevel_config", "load", "cpu", "device")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The CLI: the run-only flags, then one flag per :class:`hierarchical.config.HighLevelConfig` setting
     (``steve1.utils.config.add_flags``). Every option defaults to None: its value comes from the task's high-level
@@ -95,7 +91,7 @@ def _fail(msg: Any) -> None:
     fail("ppo_highlevel.py", msg)
 
 
-def _resolve(args: argparse.Namespace):
+def _resolve(args: argparse.Namespace) -> tuple[Any, dict[str, str], Path, Optional[Path]]:
     """(config, where each value came from, run dir, checkpoint to resume or None); writes nothing; bad task
     names, config files or values end the program with one line."""
     from hierarchical.config import FLAG_FIELDS
