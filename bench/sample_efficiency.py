@@ -23,7 +23,7 @@ command resumes, and exits with code 130 (143); a second Ctrl-C stops the runs a
 are started in their own process group, so a Ctrl-C in the terminal reaches them only through the runner.
 
 **Outputs** (in ``--out_dir``, default ``bench/results/``; rebuilt after every finished run, merged with what is
-already there, so a benchmark can be done in pieces and on several machines):
+already there, so a benchmark can be done in pieces and on several machines; built by ``bench/efficiency_report.py``):
 
 * ``sample_efficiency.json``: ``{"runs": [{"task", "method", "seed", "budget", "env_steps", "curve": [[env_steps,
   success_rate], ...]}, ...], "summary": {...}}``. Env steps count every low-level step; each curve point is the
