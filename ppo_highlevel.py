@@ -157,8 +157,10 @@ def _load_checkpoint(ckpt: Path, algorithm: Any, venv: Any, device: Any) -> tupl
 
 
 def _plot_success(stats_path: Path, out: Path, title: str) -> Optional[Path]:
-    """success_rate vs env_steps as a PNG titled ``title`` (None when there is nothing to plot)."""
+    """success_rate vs env_steps as a PNG titled ``title``, written atomically (``steve1.utils.io.atomic_output``);
+    None when there is nothing to plot."""
     from sb3_vpt.logging import read_stats
+    from steve1.utils.io import atomic_output
 
     rows = [r for r in read_stats(stats_path) if r.get("success_rate") not in ("", None)]
     if not rows:
@@ -178,10 +180,9 @@ def _plot_success(stats_path: Path, out: Path, title: str) -> Optional[Path]:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_output(out, suffix=".png") as tmp:  # matplotlib picks the format from the extension
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(out)
     return out
 
 
