@@ -48,12 +48,12 @@ def run_env_steps(run_dir: Optional[Path]) -> int:
 
 def is_legacy_ppo(run_dir: Optional[Path]) -> bool:
     """True for a run directory of the SB3-defaults flat PPO made when it was called ``ppo`` (its ``config.yaml``
-    says ``method: ppo`` and has no ``impala_chans``; :func:`hierarchical.baselines.run_method`)."""
+    says ``method: ppo`` and has no ``impala_chans``; :func:`hierarchical.methods.run_method`)."""
     if run_dir is None or not (run_dir / "config.yaml").is_file():
         return False
     import yaml
 
-    from hierarchical.baselines import run_method
+    from hierarchical.methods import run_method
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     return cfg.get("method") == "ppo" and run_method(cfg) == LEGACY_PPO_LABEL
@@ -168,7 +168,7 @@ def benchmark_score(task: str, episodes: Sequence[dict[str, Any]]) -> dict[str, 
 def episode_ends(episodes: Sequence[dict[str, Any]], max_steps: Optional[int]) -> dict[str, Any]:
     """How a run's episodes ended: ``{"episodes", "median_length" (env steps), "ends": {"success", "death",
     "limit"}, "death_causes": {cause: count}, "unlocked": {achievement: number of episodes that unlocked it}}``
-    (most frequent first) from ``episodes.jsonl`` lines (``hierarchical.baselines.EpisodeLog``).
+    (most frequent first) from ``episodes.jsonl`` lines (``hierarchical.episode_log.EpisodeLog``).
     Lines written before ``end``/``death_cause`` were logged are classified from ``success`` and ``length`` (>=
     ``max_steps``: the limit) and their deaths counted under ``"unknown"``."""
     ends: collections.Counter = collections.Counter({"success": 0, "death": 0, "limit": 0})

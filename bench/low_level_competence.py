@@ -10,7 +10,7 @@ the same :class:`hierarchical.high_level_wrapper.HighlevelVecEnv` the high level
 played in the same Crafter world (world seed ``--seed`` + j), so codes differ only by what they do (``--codes``
 measures a subset); an episode ends at ``--horizon`` or on death. Recorded per episode: the env step at which each
 Crafter achievement was first unlocked. Also run: ``steve1_prompt``-style text goals (the prompts in ``--prompts``,
-rescaled as in :func:`hierarchical.baselines.prompt_goal_embedding`).
+rescaled as in :func:`hierarchical.prompt_baseline.prompt_goal_embedding`).
 
 Reported (``--out`` JSON, printed): for each achievement, the best code, its success rate within the horizon and
 its median env steps to the unlock, and how many codes ever unlock it (codebook coverage); the same for each text
@@ -150,8 +150,8 @@ def _main(argv) -> dict:
     check_output_path(out, "--out")
     import torch
 
-    from hierarchical.baselines import prompt_goal_embedding
     from goal_prior.codebook import KMeansCodebook
+    from hierarchical.prompt_baseline import prompt_goal_embedding
 
     from hierarchical_throughput import checked_task_config  # bench/ is on the path: the script's folder
 
