@@ -53,7 +53,9 @@ def _steps_per_second(venv, act, env_steps: int, warmup: int = 2) -> float:
     return done_steps / (time.perf_counter() - t0)
 
 
-def bench_flat_ppo(cfg: dict, env_steps: int, seed: int) -> float:
+def bench_flat_ppo(cfg, env_steps: int, seed: int) -> float:
+    """Env steps per second of SB3 ``PPO('CnnPolicy')`` acting in ``cfg.n_envs`` envs (``cfg``: the task's
+    :class:`hierarchical.config.HighLevelConfig`, :func:`checked_task_config`)."""
     import torch
 
     from hierarchical.flat_baselines import make_flat_ppo, make_flat_venv
@@ -66,16 +68,16 @@ def bench_flat_ppo(cfg: dict, env_steps: int, seed: int) -> float:
     return rate
 
 
-def bench_ptgm(cfg: dict, env_steps: int, seed: int) -> float:
+def bench_ptgm(cfg, env_steps: int, seed: int) -> float:
+    """Env steps per second of the full PTGM agent (``cfg``: the task's :class:`hierarchical.config.HighLevelConfig`,
+    :func:`checked_task_config`)."""
     import torch
     from stable_baselines3 import PPO
 
     from hierarchical.build import make_highlevel_env
-    from hierarchical.config import as_config
     from hierarchical.episode_log import make_logged_envs
     from sb3_vpt.policy import VPTHeadPolicy
 
-    cfg = as_config(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         device = torch.device("cpu")
         venv, _ = make_highlevel_env(cfg, device, envs=make_logged_envs(cfg, tmp, device))
@@ -87,31 +89,33 @@ def bench_ptgm(cfg: dict, env_steps: int, seed: int) -> float:
     return rate
 
 
-def task_config(task: str, overrides: dict, config_path=None) -> dict:
-    """The resolved high-level config of ``task`` (as ``ppo_highlevel.py --config TASK [--highlevel_config
-    config_path]`` builds it, :func:`hierarchical.methods.resolve_config`; ``overrides``: values of
-    :class:`hierarchical.config.HighLevelConfig` fields), as a plain dict (the bench scripts lay values over it;
-    the builders take it, :func:`hierarchical.config.as_config`)."""
+def task_config(task: str, overrides: dict, config_path=None):
+    """The resolved high-level config of ``task``: the :class:`hierarchical.config.HighLevelConfig` that
+    ``ppo_highlevel.py --config TASK [--highlevel_config config_path]`` trains with
+    (:func:`hierarchical.methods.resolve_config`; ``overrides``: values of its fields, as flags). The bench scripts
+    hand it to the builders, or lay their own values over it with :func:`hierarchical.config.with_values`.
+
+    Raises:
+        KeyError: an unknown task. FileNotFoundError / steve1.utils.cli.UsageError: as ``resolve_config``.
+    """
     import tasks
-    from hierarchical.config import config_dict
     from hierarchical.methods import resolve_config
 
-    return config_dict(resolve_config(tasks.get_specs(task), overrides, config_path)[0])
+    return resolve_config(tasks.get_specs(task), overrides, config_path)[0]
 
 
 def checked_task_config(task: str, overrides: dict, config_path=None, sim: str | None = None,
-                        need_files: bool = True) -> dict:
+                        need_files: bool = True):
     """:func:`task_config` with every input checked, for the bench scripts: the task exists (and is of simulator
     ``sim``), ``config_path`` (``--highlevel_config``) is a readable file, every config value is in range
     (:class:`hierarchical.config.HighLevelConfig`, via ``resolve_config``), and, with ``need_files``, the model files
-    the config names exist. A plain dict, as :func:`task_config`.
+    the config names exist. The :class:`hierarchical.config.HighLevelConfig`, as :func:`task_config`.
 
     Raises:
         steve1.utils.cli.UsageError / FileNotFoundError: the first problem, naming the flag or the config file and key.
     """
     import tasks
     from hierarchical.build import check_files
-    from hierarchical.config import config_dict
     from hierarchical.methods import resolve_config
     from steve1.utils.checks import check_input_file
     from steve1.utils.cli import UsageError
@@ -136,7 +140,7 @@ def checked_task_config(task: str, overrides: dict, config_path=None, sim: str |
         raise UsageError(f"{prefix}{type(e).__name__ + ': ' if prefix else ''}{e}") from e
     if need_files:
         check_files(cfg, sources)
-    return config_dict(cfg)
+    return cfg
 
 
 def main(argv=None) -> dict:
@@ -171,7 +175,7 @@ def _main(argv) -> dict:
 
     torch.set_num_threads(args.threads)
     result = {"task": args.task, "n_envs": args.n_envs, "torch_threads": args.threads,
-              "low_level_steps": int(cfg["low_level_steps"]), "cpus": os.cpu_count(),
+              "low_level_steps": cfg.low_level_steps, "cpus": os.cpu_count(),
               "machine": platform.machine(), "env_steps_per_second": {}}
     rates = result["env_steps_per_second"]
     if "raw_env" not in args.skip:

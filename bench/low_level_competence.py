@@ -60,28 +60,31 @@ class AchievementTimer(gymnasium.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-def run_goals(cfg: dict, goals: np.ndarray, horizon: int, episodes: int, seed: int) -> list[list[dict]]:
+def run_goals(cfg, goals: np.ndarray, horizon: int, episodes: int, seed: int) -> list[list[dict]]:
     """Per goal (row of ``goals`` float [G, D]), the achievement records of ``episodes`` episodes; episode j of every
-    goal is played in the same world (world seed ``seed + j``), so goals are compared on equal terms."""
+    goal is played in the same world (world seed ``seed + j``), so goals are compared on equal terms. ``cfg``: the
+    task's :class:`hierarchical.config.HighLevelConfig` (``cfg.n_envs`` goals at a time); the goals are laid over it
+    as a codebook of their own, without the prior (:func:`hierarchical.config.with_values`)."""
     import pickle
     import tempfile
 
     import torch
 
     from hierarchical.build import make_envs, make_highlevel_env
+    from hierarchical.config import with_values
 
     device = torch.device("cpu")
-    n = int(cfg["n_envs"])
+    n = cfg.n_envs
     out: list[list[dict]] = [[] for _ in range(len(goals))]
     with tempfile.TemporaryDirectory() as tmp:
         for start in range(0, len(goals), n):
             group = goals[start:start + n]
             with open(Path(tmp) / "centers.pkl", "wb") as f:
                 pickle.dump([g[None].astype(np.float64) for g in group], f)
-            run_cfg = dict(cfg, codebook=str(Path(tmp) / "centers.pkl"), discrete=True, goal_prior=False,
-                           kl_reward=0.0, n_envs=len(group),
-                           env_overrides={**(cfg.get("env_overrides") or {}), "max_steps": horizon,
-                                          "terminate_on_success": False})
+            run_cfg = with_values(cfg, codebook=str(Path(tmp) / "centers.pkl"), discrete=True, goal_prior=False,
+                                  kl_reward=0.0, n_envs=len(group),
+                                  env_overrides={**cfg.env_overrides, "max_steps": horizon,
+                                                 "terminate_on_success": False})
             worlds = [seed + j for j in range(episodes)]
             envs = [AchievementTimer(e, worlds) for e in make_envs(run_cfg, len(group), device)]
             venv, _ = make_highlevel_env(run_cfg, device, envs=envs)
@@ -157,20 +160,20 @@ def _main(argv) -> dict:
 
     cfg = checked_task_config(args.task, {"n_envs": args.n_envs}, args.highlevel_config)
     try:
-        codes = np.asarray(KMeansCodebook(cfg["codebook"]).codes, np.float32)
+        codes = np.asarray(KMeansCodebook(cfg.codebook).codes, np.float32)
     except ValueError as e:
-        raise UsageError(f"{cfg['highlevel_config']} key 'codebook': {e}") from e
+        raise UsageError(f"{cfg.highlevel_config} key 'codebook': {e}") from e
     code_ids = list(range(len(codes))) if args.codes is None else list(args.codes)
     bad = [k for k in code_ids if not 0 <= k < len(codes)]
     if bad:
-        raise UsageError(f"--codes {bad}: expected indices 0-{len(codes) - 1} (the codebook {cfg['codebook']} has "
+        raise UsageError(f"--codes {bad}: expected indices 0-{len(codes) - 1} (the codebook {cfg.codebook} has "
                          f"{len(codes)} codes)")
     if not len(code_ids) and not args.prompts:
         raise UsageError("--codes/--prompts: nothing to measure (both empty)")
     torch.set_num_threads(args.threads)
     codes = codes[code_ids]
     try:
-        prompts = [prompt_goal_embedding(t, cfg["goal_embedder"], cfg["codebook"], sim=cfg["sim"])[0] for t in args.prompts]
+        prompts = [prompt_goal_embedding(t, cfg.goal_embedder, cfg.codebook, sim=cfg.sim)[0] for t in args.prompts]
     except (ValueError, KeyError) as e:  # an unknown word in a prompt, a goal embedder that cannot be loaded
         raise UsageError(f"--prompts: {e.args[0] if isinstance(e, KeyError) and e.args else e}") from e
     goals = np.concatenate([codes, np.stack(prompts)]) if prompts else codes
@@ -178,7 +181,7 @@ def _main(argv) -> dict:
     t0 = time.time()
     records = run_goals(cfg, goals, args.horizon, args.episodes, args.seed)
     result = {"task": args.task, "horizon": args.horizon, "episodes_per_goal": args.episodes,
-              "low_level_steps": int(cfg["low_level_steps"]), "cond_scale": cfg.get("cond_scale"),
+              "low_level_steps": cfg.low_level_steps, "cond_scale": cfg.cond_scale,
               "n_codes": len(codes), "world_seeds": [args.seed + j for j in range(args.episodes)],
               "seconds": round(time.time() - t0, 1),
               "codes": summarize(records[:len(codes)], names[:len(codes)], args.horizon),

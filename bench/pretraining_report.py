@@ -175,8 +175,9 @@ def _windows_logprob(policy, obs: dict, actions, firsts, trunc_t: int, logprob: 
     return torch.cat(out, dim=1)
 
 
-def goal_information(cfg: dict, episode_dirs: Sequence[str], train_args: dict, batch_size: int, seed: int) -> dict:
-    """Action NLL (nats/frame) of the low level with the true hindsight goal vs the zero goal (module docstring).
+def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_size: int, seed: int) -> dict:
+    """Action NLL (nats/frame) of the low level with the true hindsight goal vs the zero goal (module docstring);
+    ``cfg``: the :class:`hierarchical.config.HighLevelConfig` naming the low level.
 
     Raises:
         NoChunksError: no episode is long enough for a chunk of ``T`` frames (message from MinecraftDataset)."""
@@ -194,7 +195,7 @@ def goal_information(cfg: dict, episode_dirs: Sequence[str], train_args: dict, b
                               goal_lead=int(train_args.get("goal_lead") or 0), p_uncond=0.0, seed=seed)
     except ValueError as e:
         raise NoChunksError(str(e)) from e
-    policy = load_low_level(cfg, tasks.get_plugin(cfg["sim"]).ACTION_SPACE, ds.goal_dim, torch.device("cpu"))
+    policy = load_low_level(cfg, tasks.get_plugin(cfg.sim).ACTION_SPACE, ds.goal_dim, torch.device("cpu"))
     trunc_t = int(train_args.get("trunc_t") or ds.T)
     random_flags = {d: np.asarray(EpisodeStorage(d).load_infos().get("random_action", np.zeros(0, bool)), bool)
                     for d in ds.episode_dirs}
@@ -227,15 +228,16 @@ def goal_information(cfg: dict, episode_dirs: Sequence[str], train_args: dict, b
             "goal_lead": ds.goal_lead, "target_gap": 0.15}
 
 
-def prior_nll(cfg: dict, episode_dirs: Sequence[str], prior_args: dict, batch_size: int, seed: int) -> dict:
-    """Goal-prior NLL (nats/frame) of the code labels of held-out frames vs the label-frequency entropy."""
+def prior_nll(cfg, episode_dirs: Sequence[str], prior_args: dict, batch_size: int, seed: int) -> dict:
+    """Goal-prior NLL (nats/frame) of the code labels of held-out frames vs the label-frequency entropy (``cfg``: the
+    :class:`hierarchical.config.HighLevelConfig` naming the prior and the codebook)."""
     import torch
 
     from goal_prior.dataset import MinecraftGoalPriorDataset
     from goal_prior.load_prior import make_prior_model
     from goal_prior.codebook import KMeansCodebook
 
-    codebook = KMeansCodebook(cfg["codebook"])
+    codebook = KMeansCodebook(cfg.codebook)
     try:
         ds = MinecraftGoalPriorDataset(list(episode_dirs), T=int(prior_args["T"]),
                                        min_btwn_goals=int(prior_args["min_btwn_goals"]),
@@ -244,7 +246,7 @@ def prior_nll(cfg: dict, episode_dirs: Sequence[str], prior_args: dict, batch_si
                                        label_space=prior_args.get("label_space") or "cosine", seed=seed)
     except ValueError as e:
         raise NoChunksError(str(e)) from e
-    prior = make_prior_model(cfg["in_model"], cfg["prior_weights"], n_codes=codebook.N, codebook_path=cfg["codebook"])
+    prior = make_prior_model(cfg.in_model, cfg.prior_weights, n_codes=codebook.N, codebook_path=cfg.codebook)
     trunc_t = int(prior_args.get("trunc_t") or ds.T)
     total, frames = 0.0, 0
     counts = np.zeros(codebook.N, np.int64)
@@ -391,19 +393,22 @@ def _codebook_file(tmp: str, goals: np.ndarray, name: str) -> str:
     return path
 
 
-def run_goals_from_starts(cfg: dict, goals: np.ndarray, starts: list, achievement: str, horizon: int,
+def run_goals_from_starts(cfg, goals: np.ndarray, starts: list, achievement: str, horizon: int,
                           n_starts: int, n_envs: int, tmp: str, desc: str) -> list[list[dict]]:
-    """Per goal (row of float [G, D]), the records of ``n_starts`` episodes from ``starts[:n_starts]``."""
+    """Per goal (row of float [G, D]), the records of ``n_starts`` episodes from ``starts[:n_starts]``; the goals are
+    laid over ``cfg`` (:class:`hierarchical.config.HighLevelConfig`) as a codebook of their own, without the prior
+    (:func:`hierarchical.config.with_values`)."""
     import torch
 
     from hierarchical.build import make_highlevel_env
+    from hierarchical.config import with_values
 
     out: list[list[dict]] = []
     bar = tqdm(total=len(goals) * n_starts, desc=desc, unit="episode", dynamic_ncols=True, leave=False)
     for g0 in range(0, len(goals), n_envs):
         group = goals[g0:g0 + n_envs]
-        run_cfg = dict(cfg, codebook=_codebook_file(tmp, group, "goals"), discrete=True, goal_prior=False,
-                       kl_reward=0.0, n_envs=len(group))
+        run_cfg = with_values(cfg, codebook=_codebook_file(tmp, group, "goals"), discrete=True, goal_prior=False,
+                              kl_reward=0.0, n_envs=len(group))
         envs = [SnapshotStarts(starts[:n_starts], achievement, horizon) for _ in group]
         venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
         venv.reset()
@@ -426,11 +431,12 @@ def _rank(records: list[dict]) -> tuple[float, float]:
     return rate, -float(np.mean(steps)) if steps else -1e9
 
 
-def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[str], worlds: int, screen_worlds: int,
+def competence(cfg, episode_dirs: Sequence[str], achievements: Sequence[str], worlds: int, screen_worlds: int,
                top_codes: int, horizon: int, n_envs: int, seed: int, size: int, tmp: str,
                code_ids: Optional[Sequence[int]] = None, on_result: Optional[Callable[[dict], None]] = None) -> dict:
     """Best code per achievement from next-link starts (module docstring); ``code_ids``: screen only these codes;
-    ``on_result(result so far)`` is called after each achievement.
+    ``on_result(result so far)`` is called after each achievement; ``cfg``: the task's
+    :class:`hierarchical.config.HighLevelConfig`.
 
     Raises:
         steve1.utils.cli.UsageError: a code index outside the codebook."""
@@ -438,11 +444,11 @@ def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[st
     from steve1.data.EpisodeStorage import EpisodeStorage
     from steve1.utils.cli import UsageError
 
-    all_codes = np.asarray(KMeansCodebook(cfg["codebook"]).codes, np.float32)
+    all_codes = np.asarray(KMeansCodebook(cfg.codebook).codes, np.float32)
     ids = list(range(len(all_codes))) if code_ids is None else [int(k) for k in code_ids]
     bad = [k for k in ids if not 0 <= k < len(all_codes)]
     if bad:
-        raise UsageError(f"--codes {bad[0]}: the codebook {cfg['codebook']} has codes 0-{len(all_codes) - 1}")
+        raise UsageError(f"--codes {bad[0]}: the codebook {cfg.codebook} has codes 0-{len(all_codes) - 1}")
     codes = all_codes[ids]
     zero = np.zeros((1, codes.shape[1]), np.float32)
     result = {}
@@ -496,10 +502,12 @@ def competence(cfg: dict, episode_dirs: Sequence[str], achievements: Sequence[st
 # Whole episodes: goals from the prior, or the zero goal
 # ----------------------------------------------------------------------------------------------------------------
 
-def play_episodes(cfg: dict, n_episodes: int, seed: int, goals: str, n_envs: int, tmp: str, desc: str,
+def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp: str, desc: str,
                   max_steps: Optional[int] = None) -> list[dict[str, Any]]:
-    """Play ``n_episodes`` episodes of ``cfg``'s task with the low level following codes drawn from the goal prior
-    every ``low_level_steps`` (``goals="prior"``) or the zero goal (``goals="zero"``, the unconditional policy).
+    """Play ``n_episodes`` episodes of ``cfg``'s task (:class:`hierarchical.config.HighLevelConfig`) with the low
+    level following codes drawn from the goal prior every ``low_level_steps`` (``goals="prior"``) or the zero goal
+    (``goals="zero"``, the unconditional policy); no KL term (``kl_reward`` 0), ``max_steps`` (None: the task's) laid
+    over its ``env_overrides``.
 
     Episode ``j`` is played in world ``seed + j``; returns per episode ``{"world_seed", "length", "success", "dead",
     "death_cause", "achievements" (unlocked names)}``.
@@ -509,24 +517,26 @@ def play_episodes(cfg: dict, n_episodes: int, seed: int, goals: str, n_envs: int
     """
     import torch
 
-    from hierarchical.build import make_envs, make_highlevel_env
     from goal_prior.codebook import KMeansCodebook
+    from hierarchical.build import make_envs, make_highlevel_env
+    from hierarchical.config import with_values
     from low_level_competence import AchievementTimer
     from survival_probe import SurvivalTrace
 
     if goals not in ("prior", "zero"):
         raise ValueError(f"goals must be 'prior' or 'zero', got {goals!r}")
     n = max(1, min(n_envs, n_episodes))
-    overrides = dict(cfg.get("env_overrides") or {})
+    overrides = dict(cfg.env_overrides)
     if max_steps is not None:
         overrides["max_steps"] = int(max_steps)
-    run_cfg = dict(cfg, n_envs=n, kl_reward=0.0, env_overrides=overrides)
+    values = dict(n_envs=n, kl_reward=0.0, env_overrides=overrides)
     if goals == "zero":
-        dim = KMeansCodebook(cfg["codebook"]).codes.shape[1]
-        run_cfg.update(codebook=_codebook_file(tmp, np.zeros((1, dim), np.float32), "zero"), discrete=True,
-                       goal_prior=False)
+        dim = KMeansCodebook(cfg.codebook).codes.shape[1]
+        values.update(codebook=_codebook_file(tmp, np.zeros((1, dim), np.float32), "zero"), discrete=True,
+                      goal_prior=False)
     else:
-        run_cfg.update(goal_prior=True, discrete=True)
+        values.update(goal_prior=True, discrete=True)
+    run_cfg = with_values(cfg, **values)
     worlds = [[seed + j for j in range(i, n_episodes, n)] for i in range(n)]
     envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
@@ -783,14 +793,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     command = "python bench/pretraining_report.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
-    def cfg_for(task: str) -> dict:
+    def cfg_for(task: str):  # the task's HighLevelConfig, as ppo_highlevel.py resolves it
         return task_config(task, {"n_envs": args.n_envs}, args.highlevel_config)
 
     def body() -> dict[str, Any]:
         base = cfg_for(args.score_task)
-        low_args_path = args.low_level_args or _args_file(base["in_weights"])
-        prior_args_path = args.prior_args or _args_file(base["prior_weights"])
-        size = int(load_model_config(base["in_model"])[0]["img_shape"][0])
+        low_args_path = args.low_level_args or _args_file(base.in_weights)
+        prior_args_path = args.prior_args or _args_file(base.prior_weights)
+        size = int(load_model_config(base.in_model)[0]["img_shape"][0])
         t0 = time.time()
         counts = {k: getattr(args, k) for k in FULL}
         counts["max_steps"] = args.max_steps or "each task's own"
@@ -798,7 +808,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         result: dict[str, Any] = {
             "command": command.strip(), "quick": bool(args.quick), "sections": list(args.sections), "counts": counts,
             "seed": args.seed, "out_json": args.out_json,
-            "models": {k: base.get(k) for k in ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder",
+            "models": {k: getattr(base, k) for k in ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder",
                                                 "cond_scale", "low_level_steps")},
             "low_level_args": low_args_path, "prior_args": prior_args_path,
             **{k: None for k in SECTIONS}, "unconditional_success": None,
@@ -807,9 +817,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             from goal_prior.codebook import KMeansCodebook
             from steve1.utils.cli import UsageError
 
-            n_codes = KMeansCodebook(base["codebook"]).N
+            n_codes = KMeansCodebook(base.codebook).N
             if max(args.codes) >= n_codes:
-                raise UsageError(f"--codes {max(args.codes)}: the codebook {base['codebook']} has codes "
+                raise UsageError(f"--codes {max(args.codes)}: the codebook {base.codebook} has codes "
                                  f"0-{n_codes - 1}")
 
         def save_partial() -> None:  # an interrupted run keeps the figures measured so far
@@ -829,7 +839,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 if not {"player"} & set(args.sections):
                     result["player"]["note"] = "measured for the episodes the other figures use"
                 if {"goal_information", "prior"} & set(args.sections):
-                    result["embedding"] = embed_episodes(ep_dir, base["goal_embedder"], args.embedder)
+                    result["embedding"] = embed_episodes(ep_dir, base.goal_embedder, args.embedder)
             save_partial()
             if "goal_information" in args.sections:
                 try:
@@ -884,7 +894,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                                                      **{k: v for k, v in _median_length(recs).items()
                                                         if k != "lengths"}, "max_steps": args.max_steps or "task's"}
         if "pipeline_hours" in args.sections:
-            ph = pipeline_hours(args.pipeline_json or os.path.join(os.path.dirname(base["in_weights"]),
+            ph = pipeline_hours(args.pipeline_json or os.path.join(os.path.dirname(base.in_weights),
                                                                    "pipeline.json"))
             result["pipeline_hours"] = ph["hours"]
             result["pipeline_hours_detail"] = ph

@@ -117,17 +117,19 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def play(checkpoint: Path, forbid_sleep: bool, n_episodes: int, seed: int) -> list[dict[str, Any]]:
     """Play ``n_episodes`` episodes of the checkpoint's high-level policy (sampled actions, one env, CPU) in worlds
-    ``seed`` .. ``seed + n_episodes - 1``; returns the :class:`SurvivalTrace` records."""
+    ``seed`` .. ``seed + n_episodes - 1``, built from the run's ``config.yaml`` as ``ppo_highlevel.py --load`` reads it
+    (:func:`hierarchical.methods.load_run_config`); returns the :class:`SurvivalTrace` records."""
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.utils import set_random_seed
 
-    from hierarchical.build import make_envs, make_highlevel_env, read_yaml
+    from hierarchical.build import make_envs, make_highlevel_env
+    from hierarchical.methods import load_run_config
 
     from low_level_competence import AchievementTimer  # bench/ is on the path: the script's folder
 
     device = torch.device("cpu")
-    cfg = read_yaml(checkpoint.resolve().parent.parent / "config.yaml")
+    cfg, _ = load_run_config(checkpoint.resolve().parent.parent / "config.yaml", {})
     set_random_seed(seed)
     trace = SurvivalTrace(AchievementTimer(make_envs(cfg, 1, device)[0], [seed + j for j in range(n_episodes)]),
                           forbid_sleep=forbid_sleep)
@@ -148,16 +150,17 @@ def play(checkpoint: Path, forbid_sleep: bool, n_episodes: int, seed: int) -> li
     return trace.records[:n_episodes]
 
 
-def check_checkpoint(checkpoint: Path) -> dict[str, Any]:
+def check_checkpoint(checkpoint: Path) -> Any:
     """The checkpoint is a readable zip inside a run folder of a Crafter task whose model files exist; returns the
-    run's config.
+    run's config (:class:`hierarchical.config.HighLevelConfig`, :func:`hierarchical.methods.load_run_config`).
 
     Raises:
         steve1.utils.cli.UsageError / FileNotFoundError: naming ``--checkpoint`` (or the run's config.yaml and key).
     """
     import zipfile
 
-    from hierarchical.build import check_files, read_yaml
+    from hierarchical.build import check_files
+    from hierarchical.methods import load_run_config
     from steve1.utils.checks import check_input_file
     from steve1.utils.cli import UsageError
 
@@ -169,13 +172,12 @@ def check_checkpoint(checkpoint: Path) -> dict[str, Any]:
         raise UsageError(f"--checkpoint {checkpoint}: not a checkpoint of a run directory (expected <run dir>/"
                          f"checkpoints/<name>.zip beside <run dir>/config.yaml; no {config})")
     try:
-        cfg = read_yaml(config)
-    except ValueError as e:
+        cfg, sources = load_run_config(config, {})
+    except ValueError as e:  # steve1.utils.cli.UsageError: not YAML, an unknown or missing key, a bad value
         raise UsageError(f"--checkpoint {checkpoint}: the run's {config} cannot be read: {e}") from e
-    if cfg.get("sim") != "crafter":
-        raise UsageError(f"--checkpoint {checkpoint}: a run of sim {cfg.get('sim')!r} ({config}), expected a Crafter "
-                         f"task")
-    check_files(cfg, {k: f"{config} key '{k}'" for k in cfg})
+    if cfg.sim != "crafter":
+        raise UsageError(f"--checkpoint {checkpoint}: a run of sim {cfg.sim!r} ({config}), expected a Crafter task")
+    check_files(cfg, sources)
     return cfg
 
 

@@ -9,9 +9,11 @@ through :func:`steve1.utils.config.load_config`). The resolution itself is :func
 evaluation).
 
 The builders (``hierarchical.build``, ``hierarchical.flat_ppo``, ``hierarchical.flat_baselines``,
-``hierarchical.bc_ppo``, ``hierarchical.prompt_baseline``) read the fields as attributes; :func:`as_config` turns a
-plain mapping (a run's ``config.yaml`` read by a bench script, or :func:`config_dict` with values laid over it) into
-the checked object.
+``hierarchical.bc_ppo``, ``hierarchical.episode_log``, ``hierarchical.prompt_baseline``) take a
+:class:`HighLevelConfig` only (:func:`require_config`: a plain mapping is a ``TypeError``, never read silently) and
+read its fields as attributes. A caller that measures with other values (a bench script: its own goals as the
+codebook, no prior, fewer envs) lays them over a resolved config with :func:`with_values`, which checks the result
+again; :func:`as_config` is the explicit converter of a mapping with every key into the checked object.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from steve1.utils.checks import Range
 from steve1.utils.cli import UsageError, source_of
 from steve1.utils.config import StageConfig, config_dict, load_config, setting
 
-__all__ = ["HighLevelConfig", "RECIPE_NETWORK_KEYS", "LEGACY_VALUES", "FLAG_FIELDS", "as_config", "config_dict"]
+__all__ = ["HighLevelConfig", "RECIPE_NETWORK_KEYS", "LEGACY_VALUES", "FLAG_FIELDS", "as_config", "with_values",
+           "require_config", "config_dict"]
 
 #: Network / normalizer keys of the flat-PPO recipe (``configs/crafter/ppo.yaml``, ``hierarchical.flat_ppo``): null
 #: for every method but ``ppo``.
@@ -164,8 +167,9 @@ FLAG_FIELDS = tuple(f.name for f in dataclasses.fields(HighLevelConfig) if f.met
 
 def as_config(cfg: Union[HighLevelConfig, Mapping[str, Any]]) -> HighLevelConfig:
     """``cfg`` as a checked :class:`HighLevelConfig`: itself, or a mapping with every key (a run's ``config.yaml``
-    as a bench script reads it -- keys it lacks because it predates them get :data:`LEGACY_VALUES` -- or
-    :func:`config_dict` of a config with values laid over it; other keys are ignored).
+    read as a mapping -- keys it lacks because it predates them get :data:`LEGACY_VALUES` -- or :func:`config_dict`
+    of a config with values laid over it, :func:`with_values`; other keys are ignored). The explicit converter at the
+    edges: the builders take only the object (:func:`require_config`).
 
     Raises:
         steve1.utils.cli.UsageError: a missing key or a value out of range (``config key '<key>'``).
@@ -173,3 +177,33 @@ def as_config(cfg: Union[HighLevelConfig, Mapping[str, Any]]) -> HighLevelConfig
     if isinstance(cfg, HighLevelConfig):
         return cfg
     return load_config(HighLevelConfig, None, {}, base={**LEGACY_VALUES, **dict(cfg)})[0]
+
+
+def with_values(cfg: HighLevelConfig, **values: Any) -> HighLevelConfig:
+    """A new :class:`HighLevelConfig`: ``cfg`` (unchanged) with ``values`` (field name -> value; None is a value,
+    e.g. ``codebook=None``) laid over it, checked again as a whole (:meth:`HighLevelConfig.check`, through
+    :func:`as_config`).
+
+    Raises:
+        TypeError: ``cfg`` is not a :class:`HighLevelConfig`.
+        steve1.utils.cli.UsageError: a value out of range, or values that do not fit together (``config key
+            '<key>'``).
+    """
+    require_config(cfg, "with_values")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(HighLevelConfig)})
+    if unknown:
+        raise TypeError(f"with_values: unknown HighLevelConfig field(s) {unknown}")
+    return as_config({**config_dict(cfg), **values})
+
+
+def require_config(cfg: Any, who: str) -> HighLevelConfig:
+    """``cfg`` itself when it is a :class:`HighLevelConfig` (the check at the entry of every builder).
+
+    Raises:
+        TypeError: anything else (e.g. a plain dict), naming the builder ``who`` and how to get the object.
+    """
+    if not isinstance(cfg, HighLevelConfig):
+        raise TypeError(f"{who} takes a hierarchical.config.HighLevelConfig (hierarchical.methods.resolve_config or "
+                        f"load_run_config; hierarchical.config.as_config converts a mapping), got "
+                        f"{type(cfg).__name__}")
+    return cfg
