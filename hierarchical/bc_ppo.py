@@ -19,7 +19,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from hierarchical.config import HighLevelConfig, as_config
+from hierarchical.config import HighLevelConfig, require_config
 from hierarchical.episode_log import make_logged_envs
 
 __all__ = ["GoalFreeTrunk", "FlatTrunkVecEnv", "load_bc_policy", "make_bc_trunk_venv", "make_bc_ppo"]
@@ -189,6 +189,7 @@ def make_bc_trunk_venv(cfg: HighLevelConfig, run_dir: Optional[os.PathLike], dev
     ``envs`` when given, else over :func:`hierarchical.episode_log.make_logged_envs` (``<run_dir>/episodes.jsonl``).
 
     Raises:
+        TypeError: ``cfg`` is not a :class:`hierarchical.config.HighLevelConfig`.
         FileNotFoundError: a model file of the run is missing (:func:`hierarchical.build.check_files`, naming where
             its path came from, ``sources``).
     """
@@ -200,7 +201,7 @@ def make_bc_trunk_venv(cfg: HighLevelConfig, run_dir: Optional[os.PathLike], dev
     from steve1.embed_conditioned_policy import load_model_config  # the model config may hold goal_dim
     from VPT.lib.policy import MinecraftPolicy
 
-    cfg = as_config(cfg)
+    require_config(cfg, "hierarchical.bc_ppo.make_bc_trunk_venv")
     check_files(cfg, sources)
     bc = load_bc_policy(cfg, device)
     policy_kwargs, _ = load_model_config(cfg.in_model)

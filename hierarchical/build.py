@@ -3,8 +3,9 @@ task envs, the hierarchical VecEnv.
 
 Shared by ``ppo_highlevel.py`` (training), ``hierarchical/evaluate.py`` (evaluation) and the bench scripts, so all
 build exactly the same environment from a run's config. The config is resolved and checked once before
-(:func:`hierarchical.methods.resolve_config`, :func:`hierarchical.methods.load_run_config`); the builders read its
-fields (a plain mapping with every key is accepted too: :func:`hierarchical.config.as_config`).
+(:func:`hierarchical.methods.resolve_config`, :func:`hierarchical.methods.load_run_config`); the builders take that
+:class:`~hierarchical.config.HighLevelConfig` only (a plain mapping raises ``TypeError``:
+:func:`hierarchical.config.require_config`) and read its fields.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
-from hierarchical.config import HighLevelConfig, as_config
+from hierarchical.config import HighLevelConfig, require_config
 from steve1.utils.cli import UsageError, source_of
 from steve1.utils.config import read_yaml  # the one YAML loader of the stage configs (bench scripts import it here)
 
@@ -39,7 +40,7 @@ def check_files(cfg: HighLevelConfig, sources: Optional[Mapping[str, str]] = Non
     """Raise ``FileNotFoundError`` naming the first missing model file of the run, where its path came from
     (``sources``) and how to produce it. Called once per build, by the builders that load the files
     (:func:`make_highlevel_env`, ``hierarchical.bc_ppo.make_bc_trunk_venv``)."""
-    cfg = as_config(cfg)
+    require_config(cfg, "hierarchical.build.check_files")
     keys = ["in_model", "in_weights", "weights"]
     if cfg.highlevel_model:
         keys.append("highlevel_model")
@@ -82,6 +83,7 @@ def load_low_level(cfg: HighLevelConfig, action_space: Any, goal_dim: Optional[i
     ``sources``: where the config values came from (named in errors).
 
     Raises:
+        TypeError: ``cfg`` is not a :class:`HighLevelConfig`.
         steve1.utils.cli.UsageError: goal sizes disagree (the message blames the codebook). FileNotFoundError / WeightsLoadError: missing, unreadable or mismatching
             weights (plain VPT weights included).
     """
@@ -89,7 +91,7 @@ def load_low_level(cfg: HighLevelConfig, action_space: Any, goal_dim: Optional[i
     from steve1.MineRLConditionalAgent import build_conditional_policy, load_conditional_policy_weights
     from VPT.lib.loading import read_state_dict
 
-    cfg = as_config(cfg)
+    require_config(cfg, "hierarchical.build.load_low_level")
     config_dim = load_model_config(cfg.in_model)[0].get("goal_dim")
     state_dict = read_state_dict(cfg.in_weights)
     goal_weight = state_dict.get(GOAL_KEY_PREFIX + "weight")  # [hidsize, D]: the goal size the policy was trained on
@@ -162,7 +164,7 @@ def make_envs(cfg: HighLevelConfig, n_envs: int, device: torch.device) -> list:
     """``n_envs`` instances of the task (``tasks.make(config, **env_overrides)``)."""
     import tasks
 
-    cfg = as_config(cfg)
+    require_config(cfg, "hierarchical.build.make_envs")
     overrides = _resolve_auto_device(dict(cfg.env_overrides), device)
     return [tasks.make(cfg.config, **overrides) for _ in range(n_envs)]
 
@@ -196,13 +198,14 @@ def make_highlevel_env(cfg: HighLevelConfig, device: torch.device, n_envs: Optio
     Returns:
         ``(venv, parts)`` with ``parts = {'codebook', 'low_level', 'prior', 'trunk'}``.
     Raises:
+        TypeError: ``cfg`` is not a :class:`HighLevelConfig`.
         SimulatorNotInstalledError: the task's simulator is missing. FileNotFoundError: a model file is missing
         (message says how to produce it). steve1.utils.cli.UsageError: a file that cannot be read or that does not
         fit the others (the message starts with where its path came from, ``sources``).
     """
     from hierarchical.high_level_wrapper import HighlevelVecEnv
 
-    cfg = as_config(cfg)
+    require_config(cfg, "hierarchical.build.make_highlevel_env")
     check_files(cfg, sources)
     n_envs = cfg.n_envs if n_envs is None else n_envs
     from VPT.lib.loading import WeightsLoadError

@@ -11,7 +11,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from hierarchical.config import HighLevelConfig, as_config
+from hierarchical.config import HighLevelConfig, require_config
 
 __all__ = ["EpisodeFrames", "EpisodeLog", "make_logged_envs"]
 
@@ -79,6 +79,6 @@ def make_logged_envs(cfg: HighLevelConfig, run_dir: os.PathLike, device: torch.d
     :class:`EpisodeLog` writing ``<run_dir>/episodes.jsonl``."""
     from hierarchical.build import make_envs
 
-    cfg = as_config(cfg)
+    require_config(cfg, "hierarchical.episode_log.make_logged_envs")
     envs = make_envs(cfg, cfg.n_envs if n_envs is None else n_envs, device)
     return [EpisodeLog(env, Path(run_dir) / "episodes.jsonl", i) for i, env in enumerate(envs)]

@@ -8,7 +8,7 @@ from typing import Optional
 import gymnasium
 import torch
 
-from hierarchical.config import HighLevelConfig, as_config
+from hierarchical.config import HighLevelConfig, require_config
 from hierarchical.episode_log import make_logged_envs
 
 __all__ = ["FlatFrameWrapper", "make_flat_venv", "make_flat_ppo"]
@@ -48,7 +48,8 @@ def make_flat_venv(cfg: HighLevelConfig, run_dir: os.PathLike, device: torch.dev
     :class:`FlatFrameWrapper`, with ``VecMonitor`` (``info['episode']``)."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-    envs = make_logged_envs(as_config(cfg), run_dir, device, n_envs)
+    require_config(cfg, "hierarchical.flat_baselines.make_flat_venv")
+    envs = make_logged_envs(cfg, run_dir, device, n_envs)
     return VecMonitor(DummyVecEnv([(lambda e=e: FlatFrameWrapper(e)) for e in envs]))
 
 

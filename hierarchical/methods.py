@@ -45,7 +45,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
-from hierarchical.config import LEGACY_VALUES, HighLevelConfig
+from hierarchical.config import LEGACY_VALUES, HighLevelConfig, with_values
 from steve1.utils.cli import UsageError
 from steve1.utils.config import load_config, read_yaml
 
@@ -302,8 +302,8 @@ def make_eval_env(cfg: HighLevelConfig, method: str, device: Any, run_dir: Path)
         venv, _ = make_bc_trunk_venv(cfg, None, device, envs=envs)
         return venv, predict
     if method == "steve1_prompt":
-        run_cfg = dataclasses.replace(cfg, codebook=str(Path(run_dir) / "prompt_goal" / "centers.pkl"),
-                                      discrete=True, goal_prior=False, kl_reward=0.0)
+        run_cfg = with_values(cfg, codebook=str(Path(run_dir) / "prompt_goal" / "centers.pkl"), discrete=True,
+                              goal_prior=False, kl_reward=0.0)
         venv, _ = make_highlevel_env(run_cfg, device, n_envs=1, record_frames=True)
         return venv, lambda model, obs, deterministic: np.zeros(len(obs), np.int64)  # the one code: the prompt
     if method not in METHODS:

@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from hierarchical.config import HighLevelConfig, as_config
+from hierarchical.config import HighLevelConfig, require_config
 from hierarchical.episode_log import make_logged_envs
 from steve1.utils.io import atomic_write_bytes, atomic_write_json
 
@@ -73,11 +73,11 @@ def run_prompt_evaluation(cfg: HighLevelConfig, run_dir: Path, device: torch.dev
     from hierarchical.build import make_highlevel_env
     from sb3_vpt.logging import read_stats, write_stats
 
+    require_config(cfg, "hierarchical.prompt_baseline.run_prompt_evaluation")
     goal_dir = run_dir / "prompt_goal"
     goal_dir.mkdir(parents=True, exist_ok=True)
     import tasks
 
-    cfg = as_config(cfg)
     prompt = tasks.get_specs(cfg.config)["prompt"]
     if cfg.goal_embedder is None:
         from steve1.utils.cli import UsageError

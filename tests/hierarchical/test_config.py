@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 import tasks
-from hierarchical.config import LEGACY_VALUES, RECIPE_NETWORK_KEYS, HighLevelConfig, as_config, config_dict
+from hierarchical.config import (LEGACY_VALUES, RECIPE_NETWORK_KEYS, HighLevelConfig, as_config, config_dict,
+                                 with_values)
 from hierarchical.methods import load_run_config, resolve_config, run_method
 from steve1.utils.cli import UsageError
 
@@ -85,3 +86,41 @@ def test_a_run_config_written_before_the_recipe_keys_loads_as_ppo_sb3(tmp_path):
     del cfg["method"]  # the oldest runs: ptgm
     path.write_text(yaml.safe_dump(cfg))
     assert load_run_config(path, {})[0].method == "ptgm"
+
+
+def test_values_laid_over_a_config_are_checked_again_and_leave_it_unchanged():
+    cfg = resolve_config(tasks.get_specs("crafter_iron"), {})[0]
+    before = config_dict(cfg)
+    low = with_values(cfg, goal_prior=False, kl_reward=0.0, n_envs=3, env_overrides={"max_steps": 100})
+    assert isinstance(low, HighLevelConfig) and low.n_envs == 3 and low.env_overrides == {"max_steps": 100}
+    assert config_dict(low) == dict(before, goal_prior=False, kl_reward=0.0, n_envs=3, env_overrides={"max_steps": 100})
+    assert config_dict(cfg) == before
+    with pytest.raises(UsageError, match=r"^config key 'codebook': 'codebook' is not set"):
+        with_values(cfg, codebook=None)
+    with pytest.raises(UsageError, match=r"^config key 'n_envs': n_envs must be"):
+        with_values(cfg, n_envs=0)
+    with pytest.raises(TypeError, match="unknown HighLevelConfig field"):
+        with_values(cfg, n_env=3)
+    with pytest.raises(TypeError, match="takes a hierarchical.config.HighLevelConfig"):
+        with_values(before, n_envs=3)
+
+
+def test_the_builders_take_a_config_not_a_plain_mapping():
+    import torch
+
+    from hierarchical.bc_ppo import make_bc_trunk_venv
+    from hierarchical.build import check_files, load_low_level, make_envs, make_highlevel_env
+    from hierarchical.episode_log import make_logged_envs
+    from hierarchical.flat_baselines import make_flat_venv
+
+    mapping = config_dict(resolve_config(tasks.get_specs("crafter_iron"), {})[0])
+    cpu = torch.device("cpu")
+    calls = {"check_files": lambda: check_files(mapping), "make_envs": lambda: make_envs(mapping, 1, cpu),
+             "make_highlevel_env": lambda: make_highlevel_env(mapping, cpu),
+             "load_low_level": lambda: load_low_level(mapping, None, None, cpu),
+             "make_logged_envs": lambda: make_logged_envs(mapping, "unused", cpu),
+             "make_flat_venv": lambda: make_flat_venv(mapping, "unused", cpu),
+             "make_bc_trunk_venv": lambda: make_bc_trunk_venv(mapping, None, cpu)}
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=rf"{name} takes a hierarchical.config.HighLevelConfig.*got dict"):
+            call()
