@@ -9,7 +9,8 @@
 #
 # Stages (each is skipped when its output exists, and the two trainers resume from their checkpoints, so a rerun
 # after an interruption continues where it stopped; delete a stage's output to redo it):
-#   1. split      steve1/data/sampling/generate_sampling.py -> $SAMPLINGS/crafter_seed1_{train,val}.txt
+#   1. split      steve1/data/sampling/generate_sampling.py --config configs/crafter/sampling.yaml
+#                 -> $SAMPLINGS/crafter_seed1_{train,val}.txt (+ crafter_seed1_config.yaml)
 #   2. CrafterCLIP tasks/crafter/crafterclip/train.py -> $SHIP/crafterclip.pt   (only if that file is missing)
 #   3. embed      steve1/data/generation/embed_episodes.py --embedder crafterclip (the split's episodes)
 #   4. STEVE-1 BC steve1/train.py --config configs/crafter/steve1.yaml -> $WORK/steve1/
@@ -23,8 +24,10 @@
 #   WORK          training outputs, checkpoints, TensorBoard                   [results/crafter]
 #   SHIP          shipped artefacts                                            [downloads/crafter]
 #   SAMPLINGS     split files                                                  [downloads/samplings]
-#   TRAIN_FRAMES  frames of the train split (-1: every finished episode)       [-1]
-#   VAL_FRAMES    frames of the val split                                      [20000]
+#   TRAIN_FRAMES  frames of the train split (-1: every finished episode;
+#                 the config's train_frames if empty: -1)                      []
+#   VAL_FRAMES    frames of the val split (the config's val_frames if empty:
+#                 20000)                                                       []
 #   BC_FRAMES     STEVE-1 behaviour-cloning frames (configs' n_frames if empty) []
 #   PRIOR_FRAMES  goal-prior frames (config's n_frames if empty)               []
 #   CLIP_STEPS    CrafterCLIP optimiser steps if it must be trained (config's)  []
@@ -37,8 +40,8 @@ DATA_DIR=${DATA_DIR:-downloads/dataset_crafter}
 WORK=${WORK:-results/crafter}
 SHIP=${SHIP:-downloads/crafter}
 SAMPLINGS=${SAMPLINGS:-downloads/samplings}
-TRAIN_FRAMES=${TRAIN_FRAMES:--1}
-VAL_FRAMES=${VAL_FRAMES:-20000}
+TRAIN_FRAMES=${TRAIN_FRAMES:-}
+VAL_FRAMES=${VAL_FRAMES:-}
 BC_FRAMES=${BC_FRAMES:-}
 PRIOR_FRAMES=${PRIOR_FRAMES:-}
 CLIP_STEPS=${CLIP_STEPS:-}
@@ -50,6 +53,7 @@ BC_EXTRA=()
 PRIOR_EXTRA=()
 CLIP_EXTRA=()
 CODEBOOK_EXTRA=()
+SPLIT_EXTRA=()
 if [[ "$TINY" == 1 ]]; then
     # the smoke test writes goal embeddings into the episodes: never into the real dataset
     [[ "$DATA_DIR" != downloads/dataset_crafter ]] || { echo "TINY=1 needs DATA_DIR=<a copy of a few episodes>"; exit 2; }
@@ -63,6 +67,8 @@ if [[ "$TINY" == 1 ]]; then
     CLIP_EXTRA=(--train_clips 512 --val_clips 128 --batch_size 32 --eval_every 0 --checkpoint_every 10)
     CODEBOOK_EXTRA=(--n-codebook 8 --video-num -1 --sample-interval 5 --perplexity 10 --gif-frames 0)
 fi
+[[ -n "$TRAIN_FRAMES" ]] && SPLIT_EXTRA+=(--train_frames "$TRAIN_FRAMES")
+[[ -n "$VAL_FRAMES" ]] && SPLIT_EXTRA+=(--val_frames "$VAL_FRAMES")
 [[ -n "$BC_FRAMES" ]] && BC_EXTRA+=(--n_frames "$BC_FRAMES")
 [[ -n "$PRIOR_FRAMES" ]] && PRIOR_EXTRA+=(--n_frames "$PRIOR_FRAMES")
 [[ -n "$CLIP_STEPS" ]] && CLIP_EXTRA+=(--steps "$CLIP_STEPS")
@@ -78,9 +84,8 @@ T0=$(date +%s)
 # 1. split (episodes finished so far; the val split is drawn first)
 if [[ ! -f "$SAMPLINGS/${SPLIT}_train.txt" || ! -f "$SAMPLINGS/${SPLIT}_val.txt" ]]; then
     stamp "1/7 split $DATA_DIR"
-    python -m steve1.data.sampling.generate_sampling --data_dir "$DATA_DIR" --name "$SPLIT" \
-        --output_dir "$SAMPLINGS" --train_frames "$TRAIN_FRAMES" --val_frames "$VAL_FRAMES" --T 160 \
-        --allow_missing_embeds
+    python -m steve1.data.sampling.generate_sampling --config configs/crafter/sampling.yaml --data_dir "$DATA_DIR" \
+        --name "$SPLIT" --output_dir "$SAMPLINGS" "${SPLIT_EXTRA[@]}"
 else
     stamp "1/7 split exists: $SAMPLINGS/${SPLIT}_{train,val}.txt"
 fi

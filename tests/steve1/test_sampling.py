@@ -75,3 +75,30 @@ def test_allow_missing_embeds_and_errors(dataset, tmp_path, capsys):
 def test_defaults_are_sane():
     args = gs.parse_args([])
     assert args.output_dir == "downloads/samplings" and args.data_dir == "downloads/dataset_contractor"
+
+
+def test_resolved_config_is_written_beside_the_lists(dataset, tmp_path):
+    from steve1.utils.config import read_yaml
+
+    _run(dataset, tmp_path / "c", "--seed", "3", "--name", "mine")
+    written = read_yaml(tmp_path / "c" / "mine_config.yaml")
+    assert written["seed"] == 3 and written["T"] == 20 and written["name"] == "mine"
+    assert written["val_from"] is None and written["allow_missing_embeds"] is False  # the config file's values
+    config, sources = gs.load_config(gs.SamplingConfig, tmp_path / "c" / "mine_config.yaml", {})
+    assert config == gs.parse_args(["--data_dir", str(dataset), "--output_dir", str(tmp_path / "c"), "--T", "20",
+                                    "--train_frames", "300", "--val_frames", "100", "--seed", "3", "--name", "mine"])
+
+
+def test_config_files_hold_every_setting_and_the_crafter_split_fits_the_bc_stages():
+    from steve1.utils.config import read_yaml
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for sim in ("minecraft", "crafter"):
+        config, _ = gs.load_config(gs.SamplingConfig, os.path.join(repo, "configs", sim, "sampling.yaml"), {})
+        assert config.type == "default" and config.val_from is None
+    crafter = read_yaml(os.path.join(repo, "configs/crafter/sampling.yaml"))
+    for stage in ("steve1", "goal_prior"):  # the split keeps exactly the episodes these stages can train on
+        bc = read_yaml(os.path.join(repo, f"configs/crafter/{stage}.yaml"))
+        assert (crafter["T"], crafter["min_btwn_goals"], crafter["name"]) == (bc["T"], bc["min_btwn_goals"],
+                                                                             bc["sampling"])
+    assert (crafter["train_frames"], crafter["val_frames"], crafter["allow_missing_embeds"]) == (-1, 20000, True)

@@ -1,10 +1,14 @@
 """Split an episode dataset into train and val episode lists (spec §3.7).
 
 Writes ``<output_dir>/<name>_train.txt`` and ``<name>_val.txt``: one episode directory per line, as
-``os.path.join(data_dir, episode_name)`` (relative to the working directory when ``--data_dir`` is relative).
+``os.path.join(data_dir, episode_name)`` (relative to the working directory when ``--data_dir`` is relative), and
+``<name>_config.yaml``, the resolved :class:`SamplingConfig`.
 
-    python -m steve1.data.sampling.generate_sampling --data_dir downloads/dataset_crafter --name crafter_seed1 \
-        --train_frames -1 --val_frames 20000 --T 160 --allow_missing_embeds
+    python -m steve1.data.sampling.generate_sampling                                        # upstream (Minecraft)
+    python -m steve1.data.sampling.generate_sampling --config configs/crafter/sampling.yaml  # Crafter
+
+Every setting lives in the stage's config file (:class:`SamplingConfig`; ``--config``, default
+``configs/minecraft/sampling.yaml``, upstream's values); a flag of the same name overrides it (``--val_frames 1000``).
 
 Algorithm: list the valid episodes of ``--data_dir`` (long enough for training: ``len >= max(min_btwn_goals + 15,
 T + 15)``) sorted by name, shuffle them with ``random.Random(seed)``, take val episodes until they hold
@@ -16,25 +20,55 @@ Where we deliberately differ from upstream (spec §12.1.10):
 
 * the listing is sorted, so a seed gives the same split on any filesystem (upstream: ``os.listdir`` order);
 * ``--val_from`` really removes the val episodes from train (upstream compared paths with tuples: a train/val leak);
-* ``--output_dir`` defaults to ``downloads/samplings`` (upstream: ``/downloads/samplings`` at the filesystem root)
-  and ``--data_dir`` is an argument (upstream: hard-coded contractor folder);
+* ``output_dir`` is ``downloads/samplings`` in the Minecraft config (upstream: ``/downloads/samplings`` at the
+  filesystem root) and ``data_dir`` a setting (upstream: hard-coded contractor folder);
 * val is drawn before train, so ``--val_frames`` is always met and ``--train_frames -1`` means "everything else";
   too few frames raise an error instead of an assert;
 * the lists are written atomically (temporary file + ``os.replace``);
-* ``--allow_missing_embeds`` lets a dataset be split before its goal embeddings exist (Crafter: the goal embedder
-  is trained on the train split); by default, as upstream, episodes need ``embeds_attn.pkl``.
+* ``allow_missing_embeds`` lets a dataset be split before its goal embeddings exist (Crafter: the goal embedder
+  is trained on the train split); in the Minecraft config, as upstream, episodes need ``embeds_attn.pkl``;
+* the resolved settings are written beside the lists (``<name>_config.yaml``).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import random
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from steve1.data.EpisodeStorage import list_valid_episodes
+from steve1.utils.checks import Range
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, write_config
 from steve1.utils.io import atomic_write_text
 
 Episodes = list[tuple[str, int]]
+
+#: The config file read when ``--config`` is not given (upstream's values, spec §3.7); relative to the repository root.
+DEFAULT_CONFIG = "configs/minecraft/sampling.yaml"
+
+
+@dataclass
+class SamplingConfig(StageConfig):
+    """Settings of the train/val split (spec §3.7); the values live in ``configs/minecraft/sampling.yaml``
+    (upstream) and ``configs/crafter/sampling.yaml``; a flag of the same name overrides each."""
+
+    type: str = setting("split type (only 'default': val drawn first, then train)", choices=("default",))
+    name: str = setting("output name: <output_dir>/<name>_train.txt, <name>_val.txt and <name>_config.yaml")
+    data_dir: str = setting("folder of episode directories")
+    output_dir: str = setting("where the lists are written")
+    val_frames: int = setting("frames in the val split", Range(int, lo=0, note="frames"))
+    val_from: Optional[str] = setting("reuse <output_dir>/<val_from>_val.txt as the val split (null: draw it)",
+                                      nullable=True)
+    train_frames: int = setting("frames in the train split (-1: all the rest)",
+                                Range(int, lo=1, allowed=(-1,), note="frames; -1: all the rest"))
+    min_btwn_goals: int = setting("minimum env steps between hindsight goals of the BC stage that reads the split "
+                                  "(episodes need max(min_btwn_goals, T) + 15 frames)",
+                                  Range(int, lo=1, note="env steps"))
+    T: int = setting("training chunk length in frames of the BC stage that reads the split",
+                     Range(int, lo=1, note="frames"))
+    seed: int = setting("shuffle seed", Range(int))
+    allow_missing_embeds: bool = setting("keep episodes without embeds_attn.pkl (split before the embedding step)")
 
 
 def _take(episodes: Episodes, frames: int) -> tuple[Episodes, Episodes]:
@@ -107,55 +141,62 @@ def read_episode_list(path: str) -> list[str]:
         return [line.strip() for line in f if line.strip()]
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--type", default="default", choices=["default"], help="split type (only 'default')")
-    p.add_argument("--name", default="seed1", help="output name: <name>_train.txt and <name>_val.txt")
-    p.add_argument("--data_dir", default="downloads/dataset_contractor", help="folder of episode directories")
-    p.add_argument("--output_dir", default="downloads/samplings", help="where the lists are written")
-    p.add_argument("--val_frames", type=int, default=1_300_000, help="frames in the val split")
-    p.add_argument("--val_from", default=None, help="reuse <output_dir>/<val_from>_val.txt as the val split")
-    p.add_argument("--train_frames", type=int, default=11_000_000, help="frames in the train split (-1: all the rest)")
-    p.add_argument("--min_btwn_goals", type=int, default=15, help="minimum env steps between hindsight goals")
-    p.add_argument("--T", type=int, default=640, help="training chunk length in frames")
-    p.add_argument("--seed", type=int, default=1, help="shuffle seed")
-    p.add_argument("--allow_missing_embeds", action="store_true",
-                   help="keep episodes without embeds_attn.pkl (split before the embedding step)")
-    return p.parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    """``--config`` and a flag per :class:`SamplingConfig` field; every flag defaults to None (= the config file's
+    value)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default=DEFAULT_CONFIG,
+                   help=f"YAML file with every setting below (default {DEFAULT_CONFIG}: upstream's values; Crafter: "
+                        "configs/crafter/sampling.yaml); flags given on the command line override it")
+    add_flags(p, SamplingConfig)
+    return p
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Check the flags before anything is read at length or written: numbers in range, ``--data_dir`` a folder,
-    ``--output_dir`` usable, ``--name`` a plain file-name prefix, ``--val_from``'s list present.
+def parse_command_line(argv: Optional[Sequence[str]] = None) -> tuple[SamplingConfig, dict[str, str]]:
+    """The config file (``--config``) with the flags applied, checked once (types, ranges, choices).
+
+    Returns:
+        ``(config, sources)``: the :class:`SamplingConfig` and key -> where its value came from (``--<key>`` or
+        ``<config file> key '<key>'``).
+    Raises:
+        FileNotFoundError: no config file. steve1.utils.cli.UsageError: an unknown or missing key, a value of the
+            wrong type or out of range (naming the flag, or the file and key).
+    """
+    args = build_parser().parse_args(argv)
+    return load_config(SamplingConfig, args.config, flag_values(args, SamplingConfig))
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> SamplingConfig:
+    """The resolved, checked config of a command line (:func:`parse_command_line`)."""
+    return parse_command_line(argv)[0]
+
+
+def check_args(config: SamplingConfig, sources: Optional[dict[str, str]] = None) -> None:
+    """Check the paths before anything is read at length or written: ``name`` a plain file-name prefix,
+    ``data_dir`` a folder, ``output_dir`` usable, ``val_from``'s list present (the numbers were checked when the
+    config was loaded).
 
     Raises:
-        steve1.utils.cli.UsageError: naming the flag, the value and what was expected.
+        steve1.utils.cli.UsageError: naming the flag or the config file and key, the value and what was expected.
     """
-    from steve1.utils.checks import Range, check_input_dir, check_output_dir, check_ranges
+    from steve1.utils.checks import check_input_dir, check_output_dir
     from steve1.utils.cli import UsageError
 
-    check_ranges(args, {
-        "val_frames": Range(int, lo=0, note="frames"),
-        "train_frames": Range(int, lo=1, allowed=(-1,), note="frames; -1: all the rest"),
-        "min_btwn_goals": Range(int, lo=1, note="env steps"),
-        "T": Range(int, lo=1, note="frames"),
-        "seed": Range(int),
-    })
-    if not args.name or os.sep in args.name or args.name in (".", ".."):
-        raise UsageError(f"--name: expected a file-name prefix without '{os.sep}', got {args.name!r}")
-    check_input_dir(args.data_dir, "--data_dir", "a folder of episode directories")
-    check_output_dir(args.output_dir, "--output_dir")
-    if args.val_from is not None:
-        path = os.path.join(args.output_dir, f"{args.val_from}_val.txt")
+    c, where = config, (lambda key: (sources or {}).get(key, f"--{key}"))
+    if not c.name or os.sep in c.name or c.name in (".", ".."):
+        raise UsageError(f"{where('name')}: expected a file-name prefix without '{os.sep}', got {c.name!r}")
+    check_input_dir(c.data_dir, where("data_dir"), "a folder of episode directories")
+    check_output_dir(c.output_dir, where("output_dir"))
+    if c.val_from is not None:
+        path = os.path.join(c.output_dir, f"{c.val_from}_val.txt")
         if not os.path.isfile(path):
-            raise UsageError(f"--val_from {args.val_from}: no such episode list {path} (expected the val list of an "
-                             f"earlier split in --output_dir)")
+            raise UsageError(f"{where('val_from')} {c.val_from}: no such episode list {path} (expected the val list "
+                             f"of an earlier split in output_dir)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> tuple[Episodes, Episodes]:
-    """Entry point (see ``--help``). A user's mistake (a flag out of range, a missing folder or list, a dataset too
-    small for the requested frames) ends the program with one line on stderr naming the flag, and exit code 2,
+    """Entry point (see ``--help``). A user's mistake (a flag or config value out of range, an unknown or missing
+    config key, a missing folder or list, a dataset too small for the requested frames) ends the program with one line on stderr naming the flag, and exit code 2,
     before anything is written (``steve1.utils.cli``)."""
     from steve1.utils.checks import run_main
 
@@ -165,28 +206,29 @@ def main(argv: Optional[Sequence[str]] = None) -> tuple[Episodes, Episodes]:
 def _main(argv: Optional[Sequence[str]]) -> tuple[Episodes, Episodes]:
     from steve1.utils.cli import UsageError
 
-    args = parse_args(argv)
-    check_args(args)
-    min_frames_training = max(args.min_btwn_goals + 15, args.T + 15)
-    episodes = list_valid_episodes(args.data_dir, for_training=True, min_frames_training=min_frames_training,
-                                   require_embeds=not args.allow_missing_embeds)
+    c, sources = parse_command_line(argv)
+    check_args(c, sources)
+    min_frames_training = max(c.min_btwn_goals + 15, c.T + 15)
+    episodes = list_valid_episodes(c.data_dir, for_training=True, min_frames_training=min_frames_training,
+                                   require_embeds=not c.allow_missing_embeds)
     if not episodes:
-        raise UsageError(f"--data_dir {args.data_dir}: no valid episodes of >= {min_frames_training} frames"
-                         + ("" if args.allow_missing_embeds else " (with embeds_attn.pkl; see --allow_missing_embeds)"))
+        raise UsageError(f"{sources.get('data_dir', '--data_dir')} {c.data_dir}: no valid episodes of >= {min_frames_training} frames"
+                         + ("" if c.allow_missing_embeds else " (with embeds_attn.pkl; see allow_missing_embeds)"))
     val_episodes = None
-    if args.val_from is not None:
-        val_episodes = read_episode_list(os.path.join(args.output_dir, f"{args.val_from}_val.txt"))
+    if c.val_from is not None:
+        val_episodes = read_episode_list(os.path.join(c.output_dir, f"{c.val_from}_val.txt"))
     try:
-        train, val = generate_train_val_split(episodes, args.train_frames, args.val_frames, args.seed, val_episodes)
-    except ValueError as e:  # the dataset is smaller than --train_frames + --val_frames
+        train, val = generate_train_val_split(episodes, c.train_frames, c.val_frames, c.seed, val_episodes)
+    except ValueError as e:  # the dataset is smaller than train_frames + val_frames
         raise UsageError(f"--train_frames/--val_frames: {e}") from e
-    os.makedirs(args.output_dir, exist_ok=True)
-    write_episode_list(os.path.join(args.output_dir, f"{args.name}_train.txt"), train)
-    write_episode_list(os.path.join(args.output_dir, f"{args.name}_val.txt"), val)
-    print(f"{len(episodes)} valid episodes ({sum(n for _, n in episodes)} frames) in {args.data_dir}")
+    os.makedirs(c.output_dir, exist_ok=True)
+    write_episode_list(os.path.join(c.output_dir, f"{c.name}_train.txt"), train)
+    write_episode_list(os.path.join(c.output_dir, f"{c.name}_val.txt"), val)
+    write_config(os.path.join(c.output_dir, f"{c.name}_config.yaml"), c)
+    print(f"{len(episodes)} valid episodes ({sum(n for _, n in episodes)} frames) in {c.data_dir}")
     print(f"train: {len(train)} episodes, {sum(n for _, n in train) / 1e6:.3f}M frames")
     print(f"val:   {len(val)} episodes, {sum(n for _, n in val) / 1e6:.3f}M frames")
-    print(f"wrote {args.output_dir}/{args.name}_train.txt and {args.name}_val.txt")
+    print(f"wrote {c.output_dir}/{c.name}_train.txt, {c.name}_val.txt and {c.name}_config.yaml (the settings)")
     return train, val
 
 
