@@ -14,6 +14,11 @@ Upstream (README) usage, one run per data version::
     python -m steve1.data.generation.convert_from_contractor --index 8.x --batch_size 32 --num_episodes -1 \
         --min_timesteps 1 --output_dir downloads/dataset_contractor
 
+Every setting lives in the stage's config file (:class:`ContractorConfig`; ``--config``, default
+``configs/minecraft/contractor.yaml``, upstream's values where upstream had them); a flag of the same name overrides
+it. The resolved config of a run is written as
+``<output_dir>/convert_from_contractor_<index with . -> _>_<first>-<end>_config.yaml`` (its episode range).
+
 Local copies of the data (``<name>.mp4`` + ``<name>.jsonl`` pairs) convert without downloading::
 
     python -m steve1.data.generation.convert_from_contractor --source_dir /data/contractor/8xx --index 8.x ...
@@ -36,6 +41,7 @@ Where we deliberately differ from upstream:
 * ``--start_idx`` also offsets ``--worker_id`` ranges (upstream uses it only with ``--num_episodes -1``);
   ``--min_timesteps`` below 16 is raised to 16 (shorter episodes are not valid episodes);
 * a directory that exists but is not a valid episode is reported and left alone (upstream: skipped silently);
+* the settings come from a config file, and the resolved ones are written with the run;
 * each episode's ``metadata.json`` also holds ``"sim"`` (the Minecraft plugin key), its relative path in the index,
   the camera mode and the embedder.
 """
@@ -58,11 +64,90 @@ import tqdm
 from steve1.data.contractor import (INDEX_FILES, SIM, ContractorData, ContractorDataError, ContractorIndex,
                                     index_from_source_dir, load_index)
 from steve1.data.EpisodeStorage import FRAME_FILES, MIN_EPISODE_FRAMES, TMP_MARKER, EpisodeStorage
+from steve1.utils.checks import Range
 from steve1.utils.cli import UsageError
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, write_config
 
 LOG_FILE = "convert_from_contractor.log"
+#: The config file read when ``--config`` is not given; relative to the repository root.
+DEFAULT_CONFIG = "configs/minecraft/contractor.yaml"
 LOGGER = logging.getLogger("convert_from_contractor")
 _DIR_RE = re.compile(r"^contractor_(?P<version>.+)_(?P<idx>\d+)_contractor_nmFrm(?P<length>\d+)_term$")
+
+
+@dataclass
+class ContractorConfig(StageConfig):
+    """Settings of the contractor conversion (Minecraft stage 1); the values live in
+    ``configs/minecraft/contractor.yaml``; a flag of the same name overrides each (booleans: ``--x``/``--no-x``)."""
+
+    # source
+    index: str = setting("contractor data version (also the label of local_index/source_dir episodes)",
+                         choices=sorted(INDEX_FILES))
+    local_index: Optional[str] = setting("index JSON {basedir, relpaths} to use instead of the official one (a "
+                                         "relative basedir is relative to the file; a local folder or a URL); null: "
+                                         "the official index", nullable=True)
+    source_dir: Optional[str] = setting("folder of local <name>.mp4 + <name>.jsonl pairs (searched recursively, "
+                                        "sorted) to convert instead of an index; null: the index", nullable=True)
+    cache_dir: str = setting("where downloads are kept meanwhile")
+    keep_cache: bool = setting("keep downloaded mp4/jsonl files after conversion")
+    # episode range
+    worker_id: int = setting("shard number: episodes start_idx + worker_id * num_episodes ...", Range(int, lo=0))
+    start_idx: int = setting("first episode index", Range(int, lo=0))
+    num_episodes: int = setting("episodes per shard (-1: all from start_idx)",
+                                Range(int, lo=1, allowed=(-1,), note="episodes per shard; -1: all from start_idx"))
+    # conversion
+    output_dir: str = setting("dataset folder (episode dirs)")
+    min_timesteps: int = setting("skip episodes with fewer kept frames (>= 16)",
+                                 Range(int, lo=MIN_EPISODE_FRAMES, note="kept frames"))
+    legacy_int_camera: bool = setting("truncate the camera to whole degrees as upstream did (the released "
+                                      "PTGM/STEVE-1 checkpoints were trained on that); false: float degrees")
+    max_missing_frames: int = setting("tolerate a video this many frames shorter than its JSONL (the last records "
+                                      "are dropped)", Range(int, lo=0, note="frames"))
+    frame_format: str = setting("frames file: mp4 (official, lossy mp4v), npz or npy (lossless)",
+                                choices=sorted(FRAME_FILES))
+    # MineCLIP goal embeddings
+    no_embeds: bool = setting("do not embed (write embeds_attn.pkl later with steve1/data/generation/"
+                              "embed_episodes.py)")
+    batch_size: int = setting("16-frame windows per MineCLIP forward (upstream README: 32)",
+                              Range(int, lo=1, note="16-frame windows per forward"))
+    mineclip_path: str = setting("MineCLIP checkpoint")
+    mineclip_md5: str = setting("expected md5 of the checkpoint ('none': no check)")
+    mineclip_config: Optional[str] = setting("JSON object (inline or file) of MineCLIP constructor overrides, e.g. "
+                                             "{\"clip_config\": {...}, \"hidden_dim\": 64, \"image_feature_dim\": "
+                                             "64} for small test models; null: none", nullable=True)
+    device: Optional[str] = setting("torch device (null: cuda if available, else cpu)", nullable=True)
+    # parallelism
+    workers: int = setting("worker processes, each with its own MineCLIP and one episode in memory (~170 kB per "
+                           "kept frame: ~1 GB for a 6000-frame episode)", Range(int, lo=1, note="processes"))
+    torch_threads: Optional[int] = setting("torch threads per worker (null: cores / workers with workers > 1, else "
+                                           "torch's own)", Range(int, lo=1, optional=True))
+
+    def check_consistency(self, sources: Dict[str, str]) -> None:
+        """``num_episodes -1`` needs ``worker_id 0``; at most one of ``local_index`` and ``source_dir``.
+
+        Raises:
+            UsageError: naming the flags or the config file and keys.
+        """
+        if self.num_episodes == -1 and self.worker_id != 0:
+            raise UsageError(f"{sources.get('num_episodes', '--num_episodes')} -1 (everything from start_idx) needs "
+                             f"worker_id 0, got {sources.get('worker_id', '--worker_id')} {self.worker_id}")
+        if self.local_index is not None and self.source_dir is not None:
+            raise UsageError(f"{sources.get('local_index', '--local_index')}/{sources.get('source_dir', '--source_dir')}"
+                             f": give at most one, got {self.local_index!r} and {self.source_dir!r}")
+
+
+def torch_threads(config: ContractorConfig) -> Optional[int]:
+    """Torch threads per worker: ``torch_threads``, or with null ``cores // workers`` (at least 1) when
+    ``workers > 1``, else None (torch's own)."""
+    if config.torch_threads is not None:
+        return config.torch_threads
+    return max(1, (os.cpu_count() or 1) // config.workers) if config.workers > 1 else None
+
+
+def config_file_name(version: str, episodes: range) -> str:
+    """``convert_from_contractor_<version with . -> _>_<first>-<end>_config.yaml``: the resolved config of the run
+    that converts ``episodes`` (one file per shard, so shards writing into one folder keep theirs)."""
+    return f"convert_from_contractor_{version.replace('.', '_')}_{episodes.start}-{episodes.stop}_config.yaml"
 
 
 # ---------------------------------------------------------------------------------------------------- naming
@@ -110,7 +195,7 @@ def episode_range(num_in_index: int, worker_id: int, num_episodes: int, start_id
 
 
 # ---------------------------------------------------------------------------------------------------- embedder
-def make_embedder(args: argparse.Namespace):
+def make_embedder(args: ContractorConfig):
     """The MineCLIP :class:`steve1.mineclip.GoalEmbedder` of the run (None with ``--no_embeds``).
 
     Raises:
@@ -154,7 +239,7 @@ class EpisodeResult:
     seconds: float = 0.0
 
 
-def convert_episode(data: ContractorData, idx: int, embedder: Any, args: argparse.Namespace) -> EpisodeResult:
+def convert_episode(data: ContractorData, idx: int, embedder: Any, args: ContractorConfig) -> EpisodeResult:
     """Fetch, convert, embed and write episode ``idx``. Never raises for a bad episode: the reason is in the
     returned :class:`EpisodeResult` (``KeyboardInterrupt`` and other non-``Exception`` errors propagate)."""
     from steve1.data.generation.window_embedding import embed_episode_windows
@@ -194,15 +279,16 @@ def convert_episode(data: ContractorData, idx: int, embedder: Any, args: argpars
 _WORKER: Dict[str, Any] = {}
 
 
-def _worker_init(args: argparse.Namespace, index: ContractorIndex) -> None:
+def _worker_init(args: ContractorConfig, index: ContractorIndex) -> None:
     """Set up a worker: its torch threads, data source and own MineCLIP. A failure is kept and raised by the first
     :func:`_worker_convert` (an exception escaping a ``Pool`` initializer makes the pool respawn workers forever)."""
     import torch
 
     _WORKER.clear()
     try:
-        if args.torch_threads is not None:
-            torch.set_num_threads(max(1, args.torch_threads))
+        threads = torch_threads(args)
+        if threads is not None:
+            torch.set_num_threads(max(1, threads))
         _WORKER["args"] = args
         _WORKER["data"] = ContractorData(index, args.cache_dir, keep_cache=args.keep_cache)
         _WORKER["embedder"] = make_embedder(args)
@@ -235,103 +321,69 @@ def _setup_logging(output_dir: str) -> logging.Logger:
     return LOGGER
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    src = p.add_argument_group("source")
-    src.add_argument("--index", default="10.x", choices=sorted(INDEX_FILES),
-                     help="contractor data version (also the label of --local_index/--source_dir episodes)")
-    src.add_argument("--local_index", default=None,
-                     help="index JSON {basedir, relpaths} to use instead of the official one; a relative basedir is "
-                          "relative to the file; basedir may be a local folder or a URL")
-    src.add_argument("--source_dir", default=None,
-                     help="folder of local <name>.mp4 + <name>.jsonl pairs (searched recursively, sorted) to convert "
-                          "instead of an index")
-    src.add_argument("--cache_dir", default="downloads/contractor_cache", help="where downloads are kept meanwhile")
-    src.add_argument("--keep_cache", action="store_true", help="keep downloaded mp4/jsonl files after conversion")
-    rng = p.add_argument_group("episode range")
-    rng.add_argument("--worker_id", type=int, default=0, help="shard number: episodes start_idx + worker_id * num_episodes ...")
-    rng.add_argument("--start_idx", type=int, default=0, help="first episode index")
-    rng.add_argument("--num_episodes", type=int, default=200, help="episodes per shard (-1: all from start_idx)")
-    conv = p.add_argument_group("conversion")
-    conv.add_argument("--output_dir", default="downloads/dataset_contractor", help="dataset folder (episode dirs)")
-    conv.add_argument("--min_timesteps", type=int, default=1000, help="skip episodes with fewer kept frames (>= 16)")
-    conv.add_argument("--legacy_int_camera", action="store_true",
-                      help="truncate the camera to whole degrees as upstream did (the released PTGM/STEVE-1 "
-                           "checkpoints were trained on that); default: float degrees")
-    conv.add_argument("--max_missing_frames", type=int, default=0,
-                      help="tolerate a video this many frames shorter than its JSONL (the last records are dropped)")
-    conv.add_argument("--frame_format", default="mp4", choices=sorted(FRAME_FILES),
-                      help="frames file: mp4 (official, lossy mp4v), npz or npy (lossless)")
-    emb = p.add_argument_group("MineCLIP goal embeddings")
-    emb.add_argument("--no_embeds", action="store_true",
-                     help="do not embed (write embeds_attn.pkl later with steve1/data/generation/embed_episodes.py)")
-    emb.add_argument("--batch_size", type=int, default=8, help="16-frame windows per MineCLIP forward (README: 32)")
-    emb.add_argument("--mineclip_path", default="downloads/mineclip_attn.pth", help="MineCLIP checkpoint")
-    emb.add_argument("--mineclip_md5", default="b5ece9198337cfd117a3bfbd921e56da",
-                     help="expected md5 of the checkpoint ('none': no check)")
-    emb.add_argument("--mineclip_config", default=None,
-                     help="JSON object (inline or file) of MineCLIP constructor overrides, e.g. {\"clip_config\": "
-                          "{...}, \"hidden_dim\": 64, \"image_feature_dim\": 64} for small test models")
-    emb.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    par = p.add_argument_group("parallelism")
-    par.add_argument("--workers", type=int, default=1,
-                     help="worker processes, each with its own MineCLIP and one episode in memory (~170 kB per "
-                          "kept frame: ~1 GB for a 6000-frame episode)")
-    par.add_argument("--torch_threads", type=int, default=None,
-                     help="torch threads per worker (default: cores / workers with --workers > 1, else torch's own)")
-    args = p.parse_args(argv)
-    if args.torch_threads is None and args.workers is not None and args.workers > 1:
-        args.torch_threads = max(1, (os.cpu_count() or 1) // args.workers)
-    return args
+def build_parser() -> argparse.ArgumentParser:
+    """``--config`` and a flag per :class:`ContractorConfig` field; every flag defaults to None (= the config file's
+    value)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default=DEFAULT_CONFIG,
+                   help=f"YAML file with every setting below (default {DEFAULT_CONFIG}); flags given on the command "
+                        "line override it")
+    add_flags(p, ContractorConfig)
+    return p
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Check the flags before the index is read or anything is written: numbers in range, the source (at most one
-    of ``--local_index``/``--source_dir``, present), ``--output_dir`` usable, the MineCLIP checkpoint present and
-    ``--mineclip_config`` a JSON object, ``--device`` available.
+def parse_command_line(argv: Optional[Sequence[str]] = None) -> tuple[ContractorConfig, Dict[str, str]]:
+    """The config file (``--config``) with the flags applied, checked once (types, ranges, choices, the cross-field
+    rules of :meth:`ContractorConfig.check_consistency`).
+
+    Returns:
+        ``(config, sources)``: the :class:`ContractorConfig` and key -> where its value came from.
+    Raises:
+        FileNotFoundError: no config file. steve1.utils.cli.UsageError: an unknown or missing key, a value of the
+            wrong type or out of range (naming the flag, or the file and key).
+    """
+    args = build_parser().parse_args(argv)
+    return load_config(ContractorConfig, args.config, flag_values(args, ContractorConfig))
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> ContractorConfig:
+    """The resolved, checked config of a command line (:func:`parse_command_line`)."""
+    return parse_command_line(argv)[0]
+
+
+def check_args(args: ContractorConfig, sources: Optional[Dict[str, str]] = None) -> None:
+    """Check the paths before the index is read or anything is written (the numbers were checked when the config
+    was loaded): the source present, ``output_dir`` and ``cache_dir`` usable, the MineCLIP checkpoint present and
+    ``mineclip_config`` a JSON object, ``device`` available.
 
     Raises:
-        steve1.utils.cli.UsageError: naming the flag, the value and what was expected.
+        steve1.utils.cli.UsageError: naming the flag or the config file and key, the value and what was expected.
     """
-    from steve1.utils.checks import Range, check_input_dir, check_input_file, check_output_dir, check_ranges
-    from steve1.utils.cli import UsageError
+    from steve1.utils.checks import check_input_dir, check_input_file, check_output_dir
 
-    check_ranges(args, {
-        "worker_id": Range(int, lo=0), "start_idx": Range(int, lo=0),
-        "num_episodes": Range(int, lo=1, allowed=(-1,), note="episodes per shard; -1: all from --start_idx"),
-        "min_timesteps": Range(int, lo=MIN_EPISODE_FRAMES, note="kept frames"),
-        "max_missing_frames": Range(int, lo=0, note="frames"),
-        "batch_size": Range(int, lo=1, note="16-frame windows per forward"),
-        "workers": Range(int, lo=1, note="processes"),
-        "torch_threads": Range(int, lo=1, optional=True),
-    })
-    if args.num_episodes == -1 and args.worker_id != 0:
-        raise UsageError(f"--num_episodes -1 (everything from --start_idx) needs --worker_id 0, got --worker_id "
-                         f"{args.worker_id}")
-    if args.local_index is not None and args.source_dir is not None:
-        raise UsageError(f"--local_index/--source_dir: give at most one, got {args.local_index!r} and "
-                         f"{args.source_dir!r}")
+    def where(key: str) -> str:
+        return (sources or {}).get(key, f"--{key}")
+
     if args.local_index is not None and not re.match(r"^[a-z]+://", str(args.local_index)):
-        check_input_file(args.local_index, "--local_index", "an index JSON {basedir, relpaths}")
+        check_input_file(args.local_index, where("local_index"), "an index JSON {basedir, relpaths}")
     if args.source_dir is not None:
-        check_input_dir(args.source_dir, "--source_dir", "a folder of <name>.mp4 + <name>.jsonl pairs")
-    check_output_dir(args.output_dir, "--output_dir")
-    check_output_dir(args.cache_dir, "--cache_dir")
+        check_input_dir(args.source_dir, where("source_dir"), "a folder of <name>.mp4 + <name>.jsonl pairs")
+    check_output_dir(args.output_dir, where("output_dir"))
+    check_output_dir(args.cache_dir, where("cache_dir"))
     if not args.no_embeds:
         if not os.path.isfile(args.mineclip_path):
-            raise UsageError(f"--mineclip_path: MineCLIP checkpoint not found: {args.mineclip_path} (bash downloads.sh "
-                             "fetches it; or pass --no_embeds and embed later with embed_episodes.py)")
-        _read_json_arg(args.mineclip_config, "--mineclip_config")
+            raise UsageError(f"{where('mineclip_path')}: MineCLIP checkpoint not found: {args.mineclip_path} (bash "
+                             "downloads.sh fetches it; or pass --no_embeds and embed later with embed_episodes.py)")
+        _read_json_arg(args.mineclip_config, where("mineclip_config"))
         if args.device is not None:
             from steve1.utils.checks import check_device
 
-            check_device(args.device, "--device")
+            check_device(args.device, where("device"))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]:
     """Run the conversion; returns the results grouped by status (``converted``, ``exists``, ``too_short``,
-    ``failed``). A user's mistake (a flag out of range, a missing or unreadable index, source folder or MineCLIP
+    ``failed``). A user's mistake (a flag or config value out of range, an unknown or missing config key, a missing or unreadable index, source folder or MineCLIP
     checkpoint, an output folder that is a file) ends the program with one line on stderr naming the flag, and exit
     code 2, before anything is written (``steve1.utils.cli``); a bad episode is logged and skipped."""
     from steve1.utils.checks import run_main
@@ -340,22 +392,24 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]
 
 
 def _main(argv: Optional[Sequence[str]]) -> Dict[str, List[EpisodeResult]]:
-    args = parse_args(argv)
-    check_args(args)
+    args, sources = parse_command_line(argv)
+    check_args(args, sources)
     try:
         if args.source_dir is not None:
             index = index_from_source_dir(args.source_dir, args.index)
         else:
             index = load_index(args.index, args.local_index, cache_dir=args.cache_dir)
     except (ContractorDataError, OSError) as e:
-        flag = "--source_dir" if args.source_dir is not None else "--local_index" if args.local_index else "--index"
+        key = "source_dir" if args.source_dir is not None else "local_index" if args.local_index else "index"
+        flag = sources.get(key, f"--{key}")
         raise UsageError(f"{flag}: cannot read the contractor index: {e}") from e
     todo_range = episode_range(len(index), args.worker_id, args.num_episodes, args.start_idx)
     _worker_init(args, index)  # this process's converter and MineCLIP: a bad checkpoint stops here, nothing written
     if "init_error" in _WORKER:
-        raise UsageError(f"--mineclip_path {args.mineclip_path}: cannot load MineCLIP: {_WORKER['init_error']}")
+        raise UsageError(f"{sources.get('mineclip_path', '--mineclip_path')} {args.mineclip_path}: cannot load MineCLIP: {_WORKER['init_error']}")
     os.makedirs(args.output_dir, exist_ok=True)
     log = _setup_logging(args.output_dir)
+    write_config(os.path.join(args.output_dir, config_file_name(args.index, todo_range)), args)
     log.info(f"index {index.source} ({args.index}): {len(index)} episodes; converting [{todo_range.start}, "
              f"{todo_range.stop}) into {args.output_dir} with {args.workers} worker(s)")
 
