@@ -12,7 +12,8 @@
 #   1. split      steve1/data/sampling/generate_sampling.py --config configs/crafter/sampling.yaml
 #                 -> $SAMPLINGS/crafter_seed1_{train,val}.txt (+ crafter_seed1_config.yaml)
 #   2. CrafterCLIP tasks/crafter/crafterclip/train.py -> $SHIP/crafterclip.pt   (only if that file is missing)
-#   3. embed      steve1/data/generation/embed_episodes.py --embedder crafterclip (the split's episodes)
+#   3. embed      steve1/data/generation/embed_episodes.py --embedder crafterclip (the split's episodes;
+#                 settings configs/goal_embeddings.yaml)
 #   4. STEVE-1 BC steve1/train.py --config configs/crafter/steve1.yaml -> $WORK/steve1/
 #   5. codebook   goal_prior/generate_codebook.py --config configs/crafter/codebook.yaml -> $WORK/codebook/
 #   6. goal prior goal_prior/train.py --config configs/crafter/goal_prior.yaml -> $WORK/goal_prior/

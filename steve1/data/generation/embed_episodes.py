@@ -5,6 +5,12 @@ r"""Write the goal embeddings (``embeds_attn.pkl``) of every episode of a datase
     python -m steve1.data.generation.embed_episodes --embedder mineclip \
         --weights downloads/mineclip_attn.pth --data_dir downloads/dataset_contractor --device cuda
 
+Settings (:class:`EmbeddingConfig`: ``batch_size``, ``device``, ``torch_threads``) live in ``--config`` (default
+``configs/goal_embeddings.yaml``, one file for every simulator); a flag of the same name overrides each; the
+resolved settings are part of the JSON summary printed at the end (``"config"``). ``--embedder``, ``--data_dir``
+(required), ``--weights`` (default: the embedder's own file), ``--overwrite`` and ``--no_progress`` say what to
+embed, not how, and stay flags.
+
 The one place where a dataset gets its goal embeddings after it was written (the Crafter play data is written
 without them, because CrafterCLIP is trained on it; contractor episodes converted with ``--no_embeds`` too).
 Window semantics as MineCLIP's (spec §3.4): ``embeds[t]`` for ``t >= 15`` embeds frames ``[t-15, t]``, ``None`` for
@@ -38,6 +44,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import torch
@@ -45,6 +52,31 @@ from tqdm import tqdm
 
 from steve1.data.EpisodeStorage import EpisodeReadError, EpisodeStorage, list_episode_dirs
 from steve1.data.generation.window_embedding import embed_episode_windows
+from steve1.utils.checks import Range
+from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting
+
+#: The config file read when ``--config`` is not given (every simulator); relative to the repository root.
+DEFAULT_CONFIG = "configs/goal_embeddings.yaml"
+
+
+@dataclass
+class EmbeddingConfig(StageConfig):
+    """Settings of the goal-embedding stage (``configs/goal_embeddings.yaml``); a flag of the same name overrides
+    each. Throughput knobs only: the embeddings are the same whatever their values, up to float rounding."""
+
+    batch_size: int = setting("16-frame clips per model call", Range(int, lo=1, note="clips per model call"))
+    device: Optional[str] = setting("torch device, cpu | cuda (null: cuda if available, else cpu)", nullable=True)
+    torch_threads: Optional[int] = setting("torch CPU threads (null: torch's own)", Range(int, lo=1, optional=True))
+
+
+def default_config() -> EmbeddingConfig:
+    """The settings of :data:`DEFAULT_CONFIG` (for callers that embed without a command line).
+
+    Raises:
+        FileNotFoundError, steve1.utils.cli.UsageError: as :func:`steve1.utils.config.load_config`.
+    """
+    return load_config(EmbeddingConfig, DEFAULT_CONFIG, {})[0]
+
 
 def make_embedder(name: str, weights: Optional[str], device: str) -> Any:
     """Build the goal embedder ``name`` (a simulator's, from the registry ``tasks.goal_embedders()``) from its
@@ -69,6 +101,7 @@ def _embedder_names() -> dict:
 
 
 def file_md5(path: os.PathLike) -> str:
+    """Hex md5 of a file (read in 1 MiB blocks)."""
     h = hashlib.md5()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -115,9 +148,14 @@ def plan(data_dir: str, embedder_name: str, weights_md5: Optional[str], overwrit
     return todo, done, invalid
 
 
-def embed_dataset(data_dir: str, embedder: Any, embedder_name: str, weights_info: dict, batch_size: int = 64,
-                  overwrite: bool = False, progress: bool = True) -> dict:
-    """Embed every episode of ``data_dir`` that needs it (module docstring). Returns a summary dict."""
+def embed_dataset(data_dir: str, embedder: Any, embedder_name: str, weights_info: dict,
+                  batch_size: Optional[int] = None, overwrite: bool = False, progress: bool = True) -> dict:
+    """Embed every episode of ``data_dir`` that needs it (module docstring). Returns a summary dict.
+
+    ``batch_size``: clips per model call (None: ``batch_size`` of :data:`DEFAULT_CONFIG`).
+    """
+    if batch_size is None:
+        batch_size = default_config().batch_size
     t0 = time.time()
     todo, done, invalid = plan(data_dir, embedder_name, weights_info.get("md5"), overwrite)
     for path, reason in invalid:
@@ -140,36 +178,35 @@ def embed_dataset(data_dir: str, embedder: Any, embedder_name: str, weights_info
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The flags (see ``--help``)."""
+    """The flags (see ``--help``): what to embed, ``--config`` and a flag per :class:`EmbeddingConfig` field
+    (default None: the config file's value)."""
     parser = argparse.ArgumentParser(prog="embed_episodes.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedder", required=True, choices=sorted(_embedder_names()),
                         help="goal embedder (a simulator's, tasks/__init__.py SIMULATORS)")
     parser.add_argument("--weights", default=None, help="weights file (default: the embedder's, see above)")
     parser.add_argument("--data_dir", required=True, help="dataset folder of EpisodeStorage episodes")
-    parser.add_argument("--batch_size", type=int, default=64, help="clips per model call")
-    parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
-    parser.add_argument("--torch_threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--overwrite", action="store_true", help="re-embed episodes that already have embeddings")
     parser.add_argument("--no_progress", action="store_true", help="no tqdm bar")
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
+                        help=f"YAML file with the settings below (default {DEFAULT_CONFIG}); flags override it")
+    add_flags(parser, EmbeddingConfig)
     return parser
 
 
-def check_args(args: argparse.Namespace) -> str:
-    """Check the flags before any episode is touched; returns the weights path (``--weights`` or the embedder's
-    default).
+def check_args(args: argparse.Namespace, config: EmbeddingConfig, sources: Optional[dict] = None) -> str:
+    """Check the device, the dataset folder and the weights file before any episode is touched (the numbers were
+    checked when the config was loaded); returns the weights path (``--weights`` or the embedder's default).
 
     Raises:
-        steve1.utils.cli.UsageError: naming the flag, the value and what was expected.
+        steve1.utils.cli.UsageError: naming the flag (or the config file and key), the value and what was expected.
     """
-    from steve1.utils.checks import Range, check_input_dir, check_input_file, check_ranges
+    from steve1.utils.checks import check_input_dir, check_input_file
 
-    check_ranges(args, {"batch_size": Range(int, lo=1, note="clips per model call"),
-                        "torch_threads": Range(int, lo=1, optional=True)})
-    if args.device is not None:
+    if config.device is not None:
         from steve1.utils.checks import check_device
 
-        check_device(args.device, "--device")
+        check_device(config.device, (sources or {}).get("device", "--device"))
     check_input_dir(args.data_dir, "--data_dir", "a dataset folder of episode directories")
     weights = args.weights or _embedder_names()[args.embedder].default_weights
     check_input_file(weights, "--weights" if args.weights else f"--weights (default of --embedder {args.embedder})",
@@ -178,7 +215,8 @@ def check_args(args: argparse.Namespace) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    """Entry point (see ``--help``). A user's mistake (a flag out of range, a missing dataset folder, a missing or
+    """Entry point (see ``--help``). A user's mistake (a flag or config value out of range, an unknown or missing
+    config key, a missing dataset folder, a missing or
     unreadable weights file, a dataset of another goal space without ``--overwrite``) ends the program with one line
     on stderr naming the flag, and exit code 2, before any episode is written (``steve1.utils.cli``)."""
     from steve1.utils.checks import run_main
@@ -190,10 +228,11 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
     from steve1.utils.cli import UsageError
 
     args = build_parser().parse_args(argv)
-    weights = check_args(args)
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    config, sources = load_config(EmbeddingConfig, args.config, flag_values(args, EmbeddingConfig))
+    weights = check_args(args, config, sources)
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     weights_info = {"path": os.path.basename(weights), "md5": file_md5(weights)}
     try:
         plan(args.data_dir, args.embedder, weights_info["md5"], args.overwrite)  # fail on mixed goal spaces early
@@ -203,8 +242,9 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
         embedder = make_embedder(args.embedder, weights, device)
     except (ValueError, KeyError, RuntimeError, OSError) as e:  # not a weights file of this embedder
         raise UsageError(f"--weights {weights}: not usable as {args.embedder} weights: {type(e).__name__}: {e}") from e
-    summary = embed_dataset(args.data_dir, embedder, args.embedder, weights_info, args.batch_size, args.overwrite,
+    summary = embed_dataset(args.data_dir, embedder, args.embedder, weights_info, config.batch_size, args.overwrite,
                             progress=not args.no_progress)
+    summary["config"] = {"config": args.config, **config_dict(config)}  # the resolved settings, with the run's log
     print(json.dumps(summary))
     return summary
 
