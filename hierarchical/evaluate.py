@@ -21,6 +21,12 @@ before the recipe, without ``impala_chans``, is ``ppo_sb3``); the config is read
     python -m hierarchical.evaluate --checkpoint results/<run>/checkpoints/final.zip --n_episodes 50 --seed 0
     python -m hierarchical.evaluate --run_dir results/<steve1_prompt run> --n_episodes 50
 
+Settings (:class:`EvaluationConfig`: episodes, seed, sampling, GIFs) live in ``--config`` (default
+``configs/evaluation.yaml``, one file for every simulator and method); a flag of the same name overrides each
+(``--n_episodes 50``). What to evaluate (``--checkpoint`` or ``--run_dir``), where to write (``--out``) and the
+device (``--cpu``, ``--device``) stay flags. The resolved settings are written beside the report, as
+``<report without .json>_config.yaml``.
+
 The JSON (default ``<run>/eval/<checkpoint name>_seed<S>.json``) holds ``method``, ``success_rate``, ``success_ci95``
 (Wilson score interval), ``successes``, ``n_episodes``, per-episode ``episode_lengths`` (env steps),
 ``episode_decisions`` (policy decisions: high-level steps, or env steps for the flat methods), ``episode_returns``
@@ -34,14 +40,33 @@ import argparse
 import collections
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from hierarchical.methods import make_eval_env  # the method's evaluation env (one registry of the methods)
+from steve1.utils.checks import Range
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, write_config
 
-__all__ = ["wilson_interval", "evaluate", "make_eval_env", "main", "write_gif"]
+__all__ = ["EvaluationConfig", "DEFAULT_CONFIG", "wilson_interval", "evaluate", "make_eval_env", "main", "write_gif"]
+
+#: The config file read when ``--config`` is not given (every simulator); relative to the repository root.
+DEFAULT_CONFIG = "configs/evaluation.yaml"
+
+
+@dataclass
+class EvaluationConfig(StageConfig):
+    """Settings of an evaluation (``configs/evaluation.yaml``); a flag of the same name overrides each."""
+
+    n_episodes: int = setting("episodes to run", Range(int, lo=1, note="episodes"))
+    seed: int = setting("seed of torch, NumPy, Python random and the env", Range(int))
+    deterministic: bool = setting("take the most likely action instead of sampling")
+    n_gifs: int = setting("GIFs of the first N episodes (0: none)", Range(int, lo=0, note="GIFs"))
+    gif_fps: float = setting("GIF frame rate (env steps per second)", Range(float, lo=0, lo_open=True))
+    gif_max_frames: int = setting("frames per GIF at most: longer episodes are subsampled evenly",
+                                  Range(int, lo=1, note="frames"))
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -62,8 +87,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return (0.0 if successes == 0 else max(0.0, center - half)), (1.0 if successes == n else min(1.0, center + half))
 
 
-def write_gif(path: Path, frames: np.ndarray, fps: float = 20.0, max_frames: int = 400) -> Path:
-    """Write uint8 frames [L, H, W, 3] as a looping GIF (atomically); long episodes are subsampled evenly."""
+def write_gif(path: Path, frames: np.ndarray, fps: float, max_frames: int) -> Path:
+    """Write uint8 frames [L, H, W, 3] as a looping GIF at ``fps`` frames per second (atomically); an episode of
+    more than ``max_frames`` frames is subsampled evenly to ``max_frames``."""
     import imageio.v3 as iio
 
     if len(frames) > max_frames:
@@ -74,18 +100,15 @@ def write_gif(path: Path, frames: np.ndarray, fps: float = 20.0, max_frames: int
     return path
 
 
-def evaluate(checkpoint: Optional[Path], n_episodes: int, seed: int, device: Any, deterministic: bool = False,
-             n_gifs: int = 3, gif_dir: Optional[Path] = None, gif_fps: float = 20.0,
+def evaluate(checkpoint: Optional[Path], config: EvaluationConfig, device: Any, gif_dir: Optional[Path] = None,
              config_overrides: Optional[dict] = None, run_dir: Optional[Path] = None) -> dict[str, Any]:
-    """Run ``n_episodes`` episodes of a run's policy (one env) and return the report dict (module docstring).
+    """Run ``config.n_episodes`` episodes of a run's policy (one env) and return the report dict (module docstring).
 
     Args:
         checkpoint: a checkpoint zip of the run (None only for ``steve1_prompt``, with ``run_dir``).
-        n_episodes: episodes to run (>= 1).
-        seed: seed of torch, NumPy, Python random and the env.
+        config: the evaluation's settings (:class:`EvaluationConfig`: episodes, seed, sampling, GIFs).
         device: torch device.
-        deterministic: the most likely action instead of a sample.
-        n_gifs: GIFs of the first ``n_gifs`` episodes, in ``gif_dir`` (default ``<run>/eval``).
+        gif_dir: where the GIFs of the first ``config.n_gifs`` episodes go (default ``<run>/eval``).
         config_overrides: values laid over the run's ``config.yaml`` (e.g. ``env_overrides``).
         run_dir: the run directory (default: the checkpoint's).
     Raises:
@@ -98,6 +121,7 @@ def evaluate(checkpoint: Optional[Path], n_episodes: int, seed: int, device: Any
 
     if checkpoint is None and run_dir is None:
         raise ValueError("evaluate: give a checkpoint or a run directory")
+    n_episodes, seed, deterministic, n_gifs = config.n_episodes, config.seed, config.deterministic, config.n_gifs
     run_dir = Path(run_dir) if run_dir is not None else checkpoint.resolve().parent.parent
     cfg, _ = methods.load_run_config(run_dir / "config.yaml", dict(config_overrides or {}),
                                      {k: "config_overrides" for k in config_overrides or {}})
@@ -134,7 +158,8 @@ def evaluate(checkpoint: Optional[Path], n_episodes: int, seed: int, device: Any
                 if len(gifs) < n_gifs:
                     tag = "success" if successes[-1] else "fail"
                     name = f"{stem}_seed{seed}_ep{len(successes) - 1:03d}_{tag}.gif"
-                    gifs.append(str(write_gif(gif_dir / name, info["episode_frames"], fps=gif_fps)))
+                    gifs.append(str(write_gif(gif_dir / name, info["episode_frames"], fps=config.gif_fps,
+                                              max_frames=config.gif_max_frames)))
                 pbar.update(1)
     venv.close()
     k, n = int(sum(successes)), len(successes)
@@ -149,32 +174,40 @@ def evaluate(checkpoint: Optional[Path], n_episodes: int, seed: int, device: Any
     }
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """Entry point (``--help``); a bad argument ends the program with one line on stderr and exit code 2."""
-    from steve1.utils.cli import fail
-
+def build_parser() -> argparse.ArgumentParser:
+    """What to evaluate (``--checkpoint`` or ``--run_dir``), ``--out``, the device, ``--config`` and a flag per
+    :class:`EvaluationConfig` field (default None: the config file's value)."""
     p = argparse.ArgumentParser(description="Evaluate a run of any ppo_highlevel.py --method (ptgm and its ablations, "
                                             "ppo, ppo_sb3, bc_ppo: a checkpoint; steve1_prompt: its run directory): "
                                             "success rate with a 95% Wilson interval, episode lengths (env steps), "
-                                            "death causes, GIFs.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                            "death causes, GIFs.")
     p.add_argument("--checkpoint", default=None, help="checkpoint zip written by ppo_highlevel.py "
                                                       "(its run directory's config.yaml is used)")
     p.add_argument("--run_dir", default=None, help="run directory of a steve1_prompt run (no checkpoint; its "
                                                    "config.yaml and prompt_goal/centers.pkl are used)")
-    p.add_argument("--n_episodes", type=int, default=20, help="episodes to run")
-    p.add_argument("--seed", type=int, default=0, help="seed of torch, NumPy, Python random and the env")
-    p.add_argument("--deterministic", action="store_true", help="take the most likely action instead of sampling")
-    p.add_argument("--n_gifs", type=int, default=3, help="GIFs of the first N episodes")
-    p.add_argument("--gif_fps", type=float, default=20.0, help="GIF frame rate (env steps per second)")
     p.add_argument("--out", type=str, default=None,
-                   help="report JSON (default <run>/eval/<checkpoint or method>_seed<S>.json)")
+                   help="report JSON (default <run>/eval/<checkpoint or method>_seed<S>.json); the resolved settings "
+                        "go beside it as <report without .json>_config.yaml")
     p.add_argument("--cpu", action="store_true", help="run every network on the CPU")
     p.add_argument("--device", type=str, default=None, help="torch device (default: cuda if available, else cpu)")
-    args = p.parse_args(argv)
+    p.add_argument("--config", default=DEFAULT_CONFIG,
+                   help=f"YAML file with the settings below (default {DEFAULT_CONFIG}); flags override it")
+    add_flags(p, EvaluationConfig)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Entry point (``--help``); a bad argument or config value ends the program with one line on stderr naming the
+    flag (or the config file and key) and exit code 2."""
+    from steve1.utils.checks import USER_ERRORS
+    from steve1.utils.cli import fail
+
+    args = build_parser().parse_args(argv)
     prog = "hierarchical/evaluate.py"
-    if args.n_episodes < 1:
-        fail(prog, f"--n_episodes: {args.n_episodes}, expected >= 1")
+    try:
+        config, _ = load_config(EvaluationConfig, args.config, flag_values(args, EvaluationConfig))
+    except USER_ERRORS as exc:
+        fail(prog, exc)
     if (args.checkpoint is None) == (args.run_dir is None):
         fail(prog, "give exactly one of --checkpoint (a checkpoint zip) and --run_dir (a steve1_prompt run)")
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
@@ -188,16 +221,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
 
     device = select_device(args.device, args.cpu)
     try:
-        report = evaluate(checkpoint, args.n_episodes, args.seed, device, deterministic=args.deterministic,
-                          n_gifs=args.n_gifs, gif_fps=args.gif_fps, run_dir=run_dir)
+        report = evaluate(checkpoint, config, device, run_dir=run_dir)
     except ValueError as exc:
         fail(prog, str(exc))
     stem = checkpoint.stem if checkpoint is not None else report["method"]
-    out = Path(args.out) if args.out else run_dir / "eval" / f"{stem}_seed{args.seed}.json"
+    out = Path(args.out) if args.out else run_dir / "eval" / f"{stem}_seed{config.seed}.json"
     from steve1.utils.io import atomic_write_json
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, report)
+    write_config(out.with_name(f"{out.stem}_config.yaml"), config)
     lo, hi = report["success_ci95"]
     print(f"{report['method']}: success rate {report['success_rate']:.3f} (95% CI [{lo:.3f}, {hi:.3f}]) over "
           f"{report['n_episodes']} episodes, mean length {report['mean_episode_length']:.1f} env steps\n"

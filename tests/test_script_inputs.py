@@ -111,6 +111,9 @@ CASES: dict[str, tuple[Callable, str, Callable[[Path], list], tuple[str, ...]]] 
     "sampling-output_dir_is_a_file": (_module("steve1.data.sampling.generate_sampling"), "generate_sampling.py",
                                       lambda t: ["--data_dir", str(t), "--output_dir", str(_garbage(t))],
                                       ("--output_dir", "garbage.bin", "is a file")),
+    "sampling-config_key": (_module("steve1.data.sampling.generate_sampling"), "generate_sampling.py", lambda t: [
+        "--config", str(_yaml(t, "sp.yaml", REPO / "configs/crafter/sampling.yaml", T=0)), "--data_dir", str(t),
+        "--output_dir", str(t / "out")], ("sp.yaml key 'T'", ">= 1", "got 0")),
     # ---- steve1/data/generation/embed_episodes.py (writes into --data_dir = tmp / "out")
     "embed-missing_data_dir": (_module("steve1.data.generation.embed_episodes"), "embed_episodes.py", lambda t: [
         "--embedder", "crafterclip", "--data_dir", str(t / "out")], ("--data_dir", "no such folder")),
@@ -119,6 +122,9 @@ CASES: dict[str, tuple[Callable, str, Callable[[Path], list], tuple[str, ...]]] 
         ("--weights", "garbage.bin", "not usable as crafterclip weights")),
     "embed-zero_batch": (_module("steve1.data.generation.embed_episodes"), "embed_episodes.py", lambda t: [
         "--embedder", "crafterclip", "--data_dir", str(t / "ds"), "--batch_size", "0"], ("--batch_size", "got 0")),
+    "embed-config_key": (_module("steve1.data.generation.embed_episodes"), "embed_episodes.py", lambda t: [
+        "--config", str(_yaml(t, "emb.yaml", REPO / "configs/goal_embeddings.yaml", batch_size=0)), "--embedder",
+        "crafterclip", "--data_dir", str(t / "out")], ("emb.yaml key 'batch_size'", "got 0")),
     # ---- steve1/data/generation/convert_from_contractor.py
     "convert-missing_source_dir": (_module("steve1.data.generation.convert_from_contractor"),
                                    "convert_from_contractor.py", lambda t: [
@@ -130,6 +136,21 @@ CASES: dict[str, tuple[Callable, str, Callable[[Path], list], tuple[str, ...]]] 
                                  "convert_from_contractor.py", lambda t: [
         "--source_dir", str(t / "ds"), "--output_dir", str(t / "out"), "--mineclip_path", str(t / "none.pth")],
         ("--mineclip_path", "none.pth", "not found")),
+    "convert-config_key": (_module("steve1.data.generation.convert_from_contractor"), "convert_from_contractor.py",
+                           lambda t: ["--config", str(_yaml(t, "cv.yaml", REPO / "configs/minecraft/contractor.yaml",
+                                                            frame_format="gif")), "--output_dir", str(t / "out")],
+                           ("cv.yaml key 'frame_format'", "got 'gif'")),
+    "convert-worker_id_with_all_episodes": (_module("steve1.data.generation.convert_from_contractor"),
+                                            "convert_from_contractor.py", lambda t: [
+        "--num_episodes", "-1", "--worker_id", "2", "--output_dir", str(t / "out")],
+        ("--num_episodes -1", "--worker_id 2")),
+    # ---- hierarchical/evaluate.py
+    "evaluate-zero_episodes": (_module("hierarchical.evaluate"), "hierarchical/evaluate.py", lambda t: [
+        "--checkpoint", str(t / "none.zip"), "--n_episodes", "0", "--out", str(t / "out" / "e.json")],
+        ("--n_episodes", ">= 1", "got 0")),
+    "evaluate-config_key": (_module("hierarchical.evaluate"), "hierarchical/evaluate.py", lambda t: [
+        "--config", str(_yaml(t, "ev.yaml", REPO / "configs/evaluation.yaml", gif_fps=0)), "--checkpoint",
+        str(t / "none.zip"), "--out", str(t / "out" / "e.json")], ("ev.yaml key 'gif_fps'", "> 0", "got 0")),
     # ---- tasks/crafter/crafterclip/train.py
     "crafterclip_train-negative_lr": (_module("tasks.crafter.crafterclip.train"), "train.py", lambda t: [
         "--config", str(REPO / "configs/crafter/crafterclip.yaml"), "--data_dir", str(t / "ds"), "--lr", "-1",

@@ -72,6 +72,10 @@ def _evaluate(checkpoint, out, n=3):
     report = evaluate_main(["--checkpoint", str(checkpoint), "--n_episodes", str(n), "--n_gifs", "1", "--seed", "5",
                             "--cpu", "--out", str(out)])
     assert json.loads(Path(out).read_text()) == json.loads(json.dumps(report))
+    # the resolved settings beside the report: the flags over configs/evaluation.yaml
+    settings = yaml.safe_load(Path(out).with_name(Path(out).stem + "_config.yaml").read_text())
+    defaults = yaml.safe_load((REPO / "configs/evaluation.yaml").read_text())
+    assert settings == dict(defaults, n_episodes=n, n_gifs=1, seed=5)
     return report
 
 
@@ -131,6 +135,7 @@ def test_evaluate_a_steve1_prompt_run_by_its_run_directory(ptgm_run, tmp_path):
     assert report["method"] == "steve1_prompt" and report["checkpoint"] is None
     _check_report(report, 2, 8)
     assert (run_dir / "eval" / "steve1_prompt_seed0.json").is_file()
+    assert (run_dir / "eval" / "steve1_prompt_seed0_config.yaml").is_file()
     with pytest.raises(SystemExit):  # a checkpoint-less evaluation of a trained method is refused
         evaluate_main(["--run_dir", str(src), "--n_episodes", "1", "--cpu"])
 
