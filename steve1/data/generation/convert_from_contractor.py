@@ -132,8 +132,8 @@ class ContractorConfig(StageConfig):
             raise UsageError(f"{sources.get('num_episodes', '--num_episodes')} -1 (everything from start_idx) needs "
                              f"worker_id 0, got {sources.get('worker_id', '--worker_id')} {self.worker_id}")
         if self.local_index is not None and self.source_dir is not None:
-            raise UsageError(f"{sources.get('local_index', '--local_index')}/{sources.get('source_dir', '--source_dir')}"
-                             f": give at most one, got {self.local_index!r} and {self.source_dir!r}")
+            where = f"{sources.get('local_index', '--local_index')}/{sources.get('source_dir', '--source_dir')}"
+            raise UsageError(f"{where}: give at most one, got {self.local_index!r} and {self.source_dir!r}")
 
 
 def torch_threads(config: ContractorConfig) -> Optional[int]:
@@ -383,9 +383,10 @@ def check_args(args: ContractorConfig, sources: Optional[Dict[str, str]] = None)
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[EpisodeResult]]:
     """Run the conversion; returns the results grouped by status (``converted``, ``exists``, ``too_short``,
-    ``failed``). A user's mistake (a flag or config value out of range, an unknown or missing config key, a missing or unreadable index, source folder or MineCLIP
-    checkpoint, an output folder that is a file) ends the program with one line on stderr naming the flag, and exit
-    code 2, before anything is written (``steve1.utils.cli``); a bad episode is logged and skipped."""
+    ``failed``). A user's mistake (a flag or config value out of range, an unknown or missing config key, a missing
+    or unreadable index, source folder or MineCLIP checkpoint, an output folder that is a file) ends the program
+    with one line on stderr naming the flag (or the config file and key), and exit code 2, before anything is
+    written (``steve1.utils.cli``); a bad episode is logged and skipped."""
     from steve1.utils.checks import run_main
 
     return run_main("convert_from_contractor.py", lambda: _main(argv))
@@ -406,7 +407,8 @@ def _main(argv: Optional[Sequence[str]]) -> Dict[str, List[EpisodeResult]]:
     todo_range = episode_range(len(index), args.worker_id, args.num_episodes, args.start_idx)
     _worker_init(args, index)  # this process's converter and MineCLIP: a bad checkpoint stops here, nothing written
     if "init_error" in _WORKER:
-        raise UsageError(f"{sources.get('mineclip_path', '--mineclip_path')} {args.mineclip_path}: cannot load MineCLIP: {_WORKER['init_error']}")
+        raise UsageError(f"{sources.get('mineclip_path', '--mineclip_path')} {args.mineclip_path}: cannot load "
+                         f"MineCLIP: {_WORKER['init_error']}")
     os.makedirs(args.output_dir, exist_ok=True)
     log = _setup_logging(args.output_dir)
     write_config(os.path.join(args.output_dir, config_file_name(args.index, todo_range)), args)

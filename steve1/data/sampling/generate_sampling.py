@@ -196,8 +196,9 @@ def check_args(config: SamplingConfig, sources: Optional[dict[str, str]] = None)
 
 def main(argv: Optional[Sequence[str]] = None) -> tuple[Episodes, Episodes]:
     """Entry point (see ``--help``). A user's mistake (a flag or config value out of range, an unknown or missing
-    config key, a missing folder or list, a dataset too small for the requested frames) ends the program with one line on stderr naming the flag, and exit code 2,
-    before anything is written (``steve1.utils.cli``)."""
+    config key, a missing folder or list, a dataset too small for the requested frames) ends the program with one
+    line on stderr naming the flag (or the config file and key), and exit code 2, before anything is written
+    (``steve1.utils.cli``)."""
     from steve1.utils.checks import run_main
 
     return run_main("generate_sampling.py", lambda: _main(argv))
@@ -212,7 +213,8 @@ def _main(argv: Optional[Sequence[str]]) -> tuple[Episodes, Episodes]:
     episodes = list_valid_episodes(c.data_dir, for_training=True, min_frames_training=min_frames_training,
                                    require_embeds=not c.allow_missing_embeds)
     if not episodes:
-        raise UsageError(f"{sources.get('data_dir', '--data_dir')} {c.data_dir}: no valid episodes of >= {min_frames_training} frames"
+        raise UsageError(f"{sources.get('data_dir', '--data_dir')} {c.data_dir}: no valid episodes of >= "
+                         f"{min_frames_training} frames"
                          + ("" if c.allow_missing_embeds else " (with embeds_attn.pkl; see allow_missing_embeds)"))
     val_episodes = None
     if c.val_from is not None:
