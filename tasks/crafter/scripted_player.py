@@ -1,4 +1,4 @@
-"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 2.
+"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 3.
 
 **Perception (issue 18): only what the agent's observation shows, plus memory.** Each step the player reads the
 tiles of the agent's 9x7 world window (``info["semantic"]`` cut to that window, and the ripeness of the plants
@@ -31,8 +31,12 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
   0.83: steps 116-304) the player hides in a sealed shelter: a two-tile
   pocket dug into stone or walled up with stones/tables, preferably beside water (it drinks from inside) and away
   from tunnels and skeletons seen lately; it sleeps there when energy is below its maximum (only ever sealed in: a
-  zombie hits a sleeper for 7) and stays in while zombies wait outside. Lava is never entered, also not by random
-  actions.
+  zombie hits a sleeper for 7) and stays in while zombies wait outside. Sealed in with a skeleton or an arrow in view
+  (or hurt while fed, watered and rested), it places stones on the water next to the shelter (arrows fly over
+  water). Lava is never entered, also not by random actions.
+* **Stalls.** A sub-goal that ends without a single action (its target unreachable over the remembered tiles, e.g.
+  trees only across water) is not chosen again for a while: a survival need then gives way to free sub-goals, a
+  free sub-goal is replaced by ``explore``, instead of the player standing still re-planning it every step.
 * **Noise.** A share ``style.epsilon`` of the actions is replaced by a random action (never ``sleep``, never while
   sealed in); ``player.random_action`` flags it, so that behaviour cloning can leave those frames out.
 
@@ -74,7 +78,7 @@ from tasks.crafter.player_perception import MemoryMap, daylight_at
 __all__ = ["PLAYER_VERSION", "SUBGOALS", "PlayerStyle", "ScriptedPlayer"]
 
 #: Bump when the behaviour changes: a dataset resumed with another version would mix two players.
-PLAYER_VERSION = 2
+PLAYER_VERSION = 3
 
 
 class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
@@ -120,6 +124,7 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
         self._fight_cooldown_until = 0
         self._no_sleep_until = 0
         self._no_shelter_until = 0
+        self._stall_until: dict[str, int] = {}  # sub-goal -> own step until which it is not chosen (stalled)
         self.daylight = daylight_at(0)
         self.random_action = False
         self._observe(info)
@@ -135,9 +140,11 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
             return A["sleep"]
         self._maybe_preempt()
         action = None
+        tried = []
         for _ in range(4):  # a finished sub-goal hands over to a new one within the same env step
             if self.goal_gen is None:
                 self._start_goal(*self._choose_goal())
+            tried.append(self.goal_name)
             try:
                 action = next(self.goal_gen)
                 break
@@ -145,6 +152,7 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
                 self.goal_gen = None
         if action is None:
             action = A["noop"]
+            self._stalled(tried)
         self.subgoal = self.goal_name
         self.random_action = False
         if self.rng.random() < self.style.epsilon and not self._quiet and not self._sealed():

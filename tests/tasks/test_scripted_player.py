@@ -224,3 +224,22 @@ def test_memory_holds_only_tiles_that_were_in_view():
     assert not (player.memory.known & ~in_view).any()
     assert not (player.memory.ever_seen & ~in_view).any()
     assert in_view.sum() < 64 * 64  # the test is not vacuous: some of the map was never in view
+
+
+def test_a_stalled_subgoal_gives_way():
+    """A sub-goal that ended without a single action is not chosen again for a while: a free one is replaced by
+    ``explore``, a survival need gives way (the player does not stand still re-planning it every step)."""
+    env = CrafterEnv(max_steps=50)
+    player = ScriptedPlayer(seed=0)
+    _, info = env.reset(seed=0)
+    player.reset(env, info)
+    player._pick_goal = lambda: ("make_wood_pickaxe", 9)
+    assert player._choose_goal() == ("make_wood_pickaxe", 9)
+    player._stalled(["make_wood_pickaxe"])
+    assert player._choose_goal() == ("explore", 9)
+    player.step += 100
+    assert player._choose_goal() == ("make_wood_pickaxe", 9)
+    player._urgent_need = lambda: ("collect_wood", 3)
+    assert player._survival_need() == ("collect_wood", 3)
+    player._stalled(["collect_wood"])
+    assert player._survival_need() is None

@@ -34,6 +34,14 @@ class Planner:
 
     # ------------------------------------------------------------------ sub-goal choice
     def _choose_goal(self) -> tuple[str, int]:
+        """The next sub-goal and its priority (:meth:`_pick_goal`); a freely chosen one that just ended without
+        a single action (stalled: its target unreachable from what the player knows) is replaced by ``explore``."""
+        name, priority = self._pick_goal()
+        if priority == _FREE and self._stall_until.get(name, -1) > self.step:
+            return "explore", _FREE
+        return name, priority
+
+    def _pick_goal(self) -> tuple[str, int]:
         need = self._survival_need()
         if need is not None:
             return need

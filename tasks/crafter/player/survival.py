@@ -12,6 +12,9 @@ from tasks.crafter.player.rules import (_DAY, _DUSK_START, _ENERGY_MAX, _FREE, _
                                         _Abort)
 from tasks.crafter.player_perception import window_bounds
 
+#: Env steps a survival sub-goal that ended without any action is not chosen again.
+_STALL_WAIT = 25
+
 
 class Survival:
     """Mixin of :class:`tasks.crafter.scripted_player.ScriptedPlayer`: the survival needs that pre-empt free
@@ -21,6 +24,20 @@ class Survival:
     """
 
     def _survival_need(self) -> Optional[tuple[str, int]]:
+        """:meth:`_urgent_need`, unless that sub-goal just ended without a single action (e.g. the only known
+        trees are across water): it then waits :data:`_STALL_WAIT` env steps (see :meth:`_stalled`), so that the
+        player does something else instead of standing still re-planning it every step."""
+        need = self._urgent_need()
+        if need is not None and self._stall_until.get(need[0], -1) > self.step:
+            return None
+        return need
+
+    def _stalled(self, names) -> None:
+        """The sub-goals ``names`` all ended at once without an action: do not choose them for a while."""
+        for name in names:
+            self._stall_until[name] = self.step + _STALL_WAIT
+
+    def _urgent_need(self) -> Optional[tuple[str, int]]:
         """The most urgent survival sub-goal and its priority (lower pre-empts higher), if any: drink, eat, sleep
         when tired (always in a sealed shelter: a zombie hits a sleeper for 7), hide in a shelter at night. At dusk
         drink and food are topped up (drink to full, food with a cow); at night, out of the shelter, only a critical
@@ -92,6 +109,18 @@ class Survival:
     def _water_adjacent(self) -> bool:
         return any(self._inside((self.pos[0] + d[0], self.pos[1] + d[1]))
                    and self.sem[self.pos[0] + d[0], self.pos[1] + d[1]] == S["water"] for d in DIRS)
+
+    def _water_near_shelter(self) -> bool:
+        """Water next to the player or next to a walkable tile next to it (the other tile of a shelter)."""
+        x, y = self.pos
+        for d in ((0, 0),) + DIRS:
+            p = (x + d[0], y + d[1])
+            if d != (0, 0) and not (self._inside(p) and PASSABLE[self.memory.terrain[p]]):
+                continue
+            if any(self._inside((p[0] + e[0], p[1] + e[1])) and self.sem[p[0] + e[0], p[1] + e[1]] == S["water"]
+                   for e in DIRS):
+                return True
+        return False
 
     def _maybe_preempt(self) -> None:
         """Answer a nearby zombie/skeleton (fight, or flee when hurt), or switch to a more urgent survival need,
@@ -288,8 +317,15 @@ class Survival:
         if not sealed:
             self._no_shelter_until = self.step + 10
             return
+        health = self.inv["health"]
         while (self._is_night() or (self._zombie_near() and self.inv["food"] > 1 and self.inv["drink"] > 1)) \
                 and self._sealed():
+            starving = min(self.inv["food"], self.inv["drink"], self.inv["energy"]) == 0  # hurts by itself
+            hurt, health = self.inv["health"] < health and not starving, self.inv["health"]
+            if self._water_near_shelter() and self.inv["stone"] > 0 and (
+                    hurt or self._visible([S["skeleton"], S["arrow"]]).any()):
+                yield from self._wall_water()  # arrows fly over water: close the water side(s)
+                continue
             if self.inv["energy"] < _ENERGY_MAX:
                 self.goal_name = "wake_up"
                 try:
@@ -299,6 +335,25 @@ class Survival:
                 self.goal_name = "shelter"
             else:
                 yield A["noop"]
+
+    def _wall_water(self) -> Iterator[int]:
+        """Sealed in with a skeleton or an arrow in view (or hurt, not starving): place a stone on a water tile
+        next to the shelter (arrows fly over water; crafter lets stone be placed on water), stepping into the
+        shelter's other tile first where the water is next to that one."""
+        pocket = [self.pos] + [(self.pos[0] + d[0], self.pos[1] + d[1]) for d in DIRS
+                               if self._inside((self.pos[0] + d[0], self.pos[1] + d[1]))
+                               and PASSABLE[self.memory.terrain[self.pos[0] + d[0], self.pos[1] + d[1]]]]
+        for i, p in enumerate(pocket):
+            for d in DIRS:
+                t = (p[0] + d[0], p[1] + d[1])
+                if self._inside(t) and self.sem[t] == S["water"]:
+                    if i > 0:  # the water is next to the shelter's other tile: step over
+                        yield MOVES[(p[0] - self.pos[0], p[1] - self.pos[1])]
+                        return
+                    if self.facing != d:
+                        yield MOVES[d]  # water is not walkable: this only turns the player
+                    yield A["place_stone"]
+                    return
 
     def _shelter(self) -> Generator[int, None, bool]:
         """Make a two-tile shelter and get sealed in it. It is a line E -> P0 -> P1 from an entrance E, with P0, P1
