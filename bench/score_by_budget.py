@@ -13,7 +13,8 @@ this cut is approximate: it drops the episodes still running at the budget (at m
 
 A run is a run directory, or a folder whose newest sub-directory holding ``episodes.jsonl`` is taken. The simulator's
 score function comes from its plugin (``tasks.get_plugin(sim).benchmark_score``), found by the task spec's ``sim``.
-Output: a JSON file (the command, and per run and budget the score, episodes and success rates in %).
+Output: a JSON file (the command; per run its training speed in env steps per wall-clock second, from
+``stats.csv``, and per budget the score, episodes and success rates in %).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from typing import Any, Optional, Sequence
 from steve1.utils.cli import UsageError, fail
 from steve1.utils.io import atomic_write_text
 
-__all__ = ["find_run_dir", "episodes_within", "run_env_steps", "score_by_budget", "main"]
+__all__ = ["find_run_dir", "episodes_within", "run_env_steps", "training_speed", "score_by_budget", "main"]
 
 
 def find_run_dir(path: Path) -> Path:
@@ -69,8 +70,24 @@ def run_env_steps(run_dir: Path, episodes: Sequence[dict[str, Any]]) -> int:
     return sum(int(e["length"]) for e in episodes)
 
 
+def training_speed(run_dir: Path) -> Optional[float]:
+    """Env steps per wall-clock second while training, between the first and the last row of ``stats.csv``
+    (columns ``env_steps``, ``wall_time``), or None without two rows."""
+    stats = run_dir / "stats.csv"
+    if not stats.is_file():
+        return None
+    with stats.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("env_steps") and r.get("wall_time")]
+    if len(rows) < 2:
+        return None
+    steps = float(rows[-1]["env_steps"]) - float(rows[0]["env_steps"])
+    seconds = float(rows[-1]["wall_time"]) - float(rows[0]["wall_time"])
+    return round(steps / seconds, 1) if seconds > 0 else None
+
+
 def score_by_budget(task: str, run_dir: Path, budgets: Sequence[int]) -> dict[str, Any]:
-    """``{"run_dir", "episodes_total", "env_steps_total", "by_budget": {budget: benchmark result or None}}``; a budget
+    """``{"run_dir", "episodes_total", "env_steps_total", "env_steps_per_s" (:func:`training_speed`), "by_budget":
+    {budget: benchmark result or None}}``; a budget
     beyond the env steps the run trained (:func:`run_env_steps`) gives None (not scored: the run did not get there).
 
     Raises:
@@ -90,7 +107,7 @@ def score_by_budget(task: str, run_dir: Path, budgets: Sequence[int]) -> dict[st
         kept = episodes_within(episodes, b)
         by_budget[str(b)] = score_fn(kept) if kept and total >= b else None
     return {"run_dir": str(run_dir), "episodes_total": len(episodes), "env_steps_total": total,
-            "by_budget": by_budget}
+            "env_steps_per_s": training_speed(run_dir), "by_budget": by_budget}
 
 
 def build_parser() -> argparse.ArgumentParser:

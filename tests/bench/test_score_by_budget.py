@@ -15,7 +15,7 @@ def _run(tmp_path, episodes, env_steps):
     run = tmp_path / "task" / "ppo" / "seed1" / "run_x"
     run.mkdir(parents=True)
     (run / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
-    (run / "stats.csv").write_text(f"iteration,env_steps\n1,{env_steps // 2}\n2,{env_steps}\n")
+    (run / "stats.csv").write_text(f"iteration,env_steps,wall_time\n1,{env_steps // 2},100.0\n2,{env_steps},110.0\n")
     return run
 
 
@@ -32,7 +32,8 @@ def test_cut_scores_and_missing_budget(sbb, tmp_path):
     assert by["200"]["episodes"] == 2 and by["200"]["score"] == pytest.approx(math.exp(math.log(51.0) / 22) - 1,
                                                                                 abs=1e-4)
     assert by["300"]["success_rates"]["wake_up"] == pytest.approx(100 / 3, abs=1e-3) and by["400"] is None
-    assert json.loads((tmp_path / "out.json").read_text())["runs"]["w8"]["env_steps_total"] == 320
+    written = json.loads((tmp_path / "out.json").read_text())["runs"]["w8"]
+    assert written["env_steps_total"] == 320 and written["env_steps_per_s"] == 16.0  # (320 - 160) / 10 s
 
 
 def test_bad_inputs_one_line(sbb, tmp_path, capsys):
