@@ -236,8 +236,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     already_done = (budget_env is not None and logger.env_steps >= budget_env) or \
                    (model.num_timesteps >= total_timesteps)
     if not already_done:
+        from stable_baselines3.common.logger import Logger
+
         from steve1.utils.interrupt import catch_interrupts
 
+        # SB3's logger keeps recording PPO's train/* values (HighLevelLogger writes them to TensorBoard) but gets no
+        # output folder: without it, every learn() would leave an empty SB3-<time> folder in the system temp dir
+        model.set_logger(Logger(folder=None, output_formats=[]))
         # Ctrl-C / SIGTERM: the logger stops learn() at the next step and checkpoints the last PPO update
         with catch_interrupts() as logger.interrupt:
             model.learn(total_timesteps=total_timesteps, callback=logger, reset_num_timesteps=ckpt is None,
