@@ -60,6 +60,20 @@ def _top() -> list[str]:
         return []
 
 
+def cpu_name() -> str:
+    """The CPU model and its widest vector extension (``/proc/cpuinfo``; e.g. ``"AMD EPYC (avx512)"``), so that
+    measurements from different machines are told apart; ``"unknown"`` where it cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                 "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "sse"
+    return f"{model} ({isa})"
+
+
 def measure(method: str, chans: Optional[list[int]], task: str, env_steps: int, seed: int) -> dict[str, Any]:
     """One measurement (see the module docstring); returns its JSON entry."""
     import torch
@@ -114,7 +128,7 @@ def measure(method: str, chans: Optional[list[int]], task: str, env_steps: int, 
                                                                                                    / 3600, 2),
              "torch_threads": torch.get_num_threads(),
              "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after],
-             "top_before": top_before, "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+             "top_before": top_before, "cpu": cpu_name(), "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if method == "ppo":
         entry["trunk_macs_per_frame"] = trunk_macs(chans, cfg.impala_blocks, cfg.impala_outsize, cfg.hidsize)
     return entry
@@ -165,7 +179,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     jobs = [("ppo", w) for w in widths] + ([("ppo_sb3", None)] if args.sb3 else [])
     for method, chans in tqdm(jobs, unit="measurement", desc="throughput"):
         entry = {**measure(method, chans, args.task, args.env_steps, args.seed), "command": command}
-        report["measurements"] = [m for m in report["measurements"] if m["label"] != entry["label"]] + [entry]
+        report["measurements"] = [m for m in report["measurements"]  # one entry per width and machine
+                                  if (m["label"], m.get("cpu")) != (entry["label"], entry["cpu"])] + [entry]
         atomic_write_json(out, report)
         tqdm.write(f"{entry['label']}: {entry['env_steps_per_s']} env steps/s ({entry['hours_per_1M_env_steps']} h "
                    f"per 1M; {entry['env_steps_per_cpu_s']} per CPU second; rollout {entry['rollout_s']} s, update "
