@@ -198,6 +198,8 @@ def _task_max_steps(task: str) -> Optional[int]:
 
 
 def read_episodes(path: os.PathLike) -> list[dict[str, Any]]:
+    """The lines of a run's ``episodes.jsonl`` (one dict per ended episode); ``[]`` without the file; a line cut by
+    a kill is skipped."""
     path = Path(path)
     if not path.is_file():
         return []

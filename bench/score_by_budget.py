@@ -111,6 +111,7 @@ def score_by_budget(task: str, run_dir: Path, budgets: Sequence[int]) -> dict[st
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line (see ``--help``)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, help="a task of tasks/task_specs.yaml with benchmark_score: true")
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Score every run at every budget, write ``--out`` (atomically) and print one line per run; a bad flag or run
+    folder ends with one line and exit code 2, before anything is written."""
     args = build_parser().parse_args(argv)
     try:
         runs = {}
