@@ -32,7 +32,10 @@ The JSON (default ``<run>/eval/<checkpoint name>_seed<S>.json``) holds ``method`
 ``episode_decisions`` (policy decisions: high-level steps, or env steps for the flat methods), ``episode_returns``
 (summed env reward, shaping included, KL excluded), what killed the player (``episode_death_causes``, None for an
 episode that did not end in death, and their counts ``death_causes``; Crafter only,
-``tasks.crafter.env.death_cause``) and the GIF paths.
+``tasks.crafter.env.death_cause``), the GIF paths, per-episode ``episode_achievements`` (names unlocked at least
+once, from the env's ``info['achievements']``; empty lists for an env without them) and, for a task whose spec sets
+``benchmark_score: true`` (``crafter_score``), ``benchmark_score``: the simulator's benchmark over these episodes
+(Crafter: ``tasks/crafter/score.py``; ``{"episodes", "score", "success_rates"}``).
 """
 from __future__ import annotations
 
@@ -140,7 +143,7 @@ def evaluate(checkpoint: Optional[Path], config: EvaluationConfig, device: Any, 
     gif_dir.mkdir(parents=True, exist_ok=True)
     stem = checkpoint.stem if checkpoint is not None else method
 
-    successes, lengths, decisions, returns, gifs, deaths = [], [], [], [], [], []
+    successes, lengths, decisions, returns, gifs, deaths, unlocked = [], [], [], [], [], [], []
     obs = venv.reset()
     from tqdm.auto import tqdm
 
@@ -155,6 +158,7 @@ def evaluate(checkpoint: Optional[Path], config: EvaluationConfig, device: Any, 
                 decisions.append(int(ep.get("l_high", ep["l"])))  # flat methods: one decision per env step
                 returns.append(float(ep.get("r_env", ep["r"])))
                 deaths.append(info.get("death_cause"))
+                unlocked.append(sorted(a for a, v in (info.get("achievements") or {}).items() if v))
                 if len(gifs) < n_gifs:
                     tag = "success" if successes[-1] else "fail"
                     name = f"{stem}_seed{seed}_ep{len(successes) - 1:03d}_{tag}.gif"
@@ -164,14 +168,20 @@ def evaluate(checkpoint: Optional[Path], config: EvaluationConfig, device: Any, 
     venv.close()
     k, n = int(sum(successes)), len(successes)
     lo, hi = wilson_interval(k, n)
-    return {
+    report = {
         "task": cfg.config, "method": method, "checkpoint": None if checkpoint is None else str(checkpoint),
         "run_dir": str(run_dir), "seed": seed, "deterministic": deterministic,
         "n_episodes": n, "successes": k, "success_rate": k / n, "success_ci95": [lo, hi],
         "episode_lengths": lengths, "mean_episode_length": float(np.mean(lengths)),
         "episode_decisions": decisions, "episode_returns": returns, "episode_death_causes": deaths,
         "death_causes": dict(collections.Counter(d for d in deaths if d is not None).most_common()), "gifs": gifs,
+        "episode_achievements": unlocked,
     }
+    import tasks
+
+    if tasks.get_specs(cfg.config).get("benchmark_score"):  # e.g. crafter_score: the simulator's benchmark score
+        report["benchmark_score"] = tasks.get_plugin(cfg.sim).benchmark_score([{"achievements": a} for a in unlocked])
+    return report
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -89,6 +89,11 @@ def _check_report(report, n, max_len):
     assert (lo, hi) == pytest.approx(wilson_interval(report["successes"], n))
     assert sum(report["death_causes"].values()) == sum(d is not None for d in report["episode_death_causes"])
     assert len(report["gifs"]) == 1 and Path(report["gifs"][0]).is_file()
+    from tasks.crafter.env import ACHIEVEMENTS
+
+    assert len(report["episode_achievements"]) == n  # one list per episode, names Crafter knows, sorted
+    assert all(a == sorted(a) and set(a) <= set(ACHIEVEMENTS) for a in report["episode_achievements"])
+    assert "benchmark_score" not in report  # crafter_wood's spec sets no benchmark score
 
 
 def test_evaluate_a_ppo_checkpoint(ppo_run, tmp_path):
