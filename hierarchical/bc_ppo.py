@@ -93,16 +93,11 @@ class FlatTrunkVecEnv(VecEnv):
 
     @torch.inference_mode()
     def _features(self, frames: np.ndarray, first: np.ndarray, rows: Optional[np.ndarray] = None) -> np.ndarray:
-        from hierarchical.high_level_wrapper import state_put, state_take
+        from hierarchical.high_level_wrapper import step_rows
 
         img = torch.as_tensor(frames, device=self.device)[:, None]
         first_t = torch.as_tensor(first, device=self.device)[:, None]
-        if rows is None:
-            feats, self._state = self.trunk(img, first_t, self._state)
-        else:
-            idx = torch.as_tensor(rows, device=self.device)
-            feats, sub = self.trunk(img, first_t, state_take(self._state, idx))
-            self._state = state_put(self._state, idx, sub)
+        feats, self._state = step_rows(lambda s: self.trunk(img, first_t, s), self._state, rows, self.device)
         return feats[:, 0].cpu().numpy()
 
     def reset(self):

@@ -62,7 +62,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from VPT.lib.frames import resize_for_agent
 
-__all__ = ["HighlevelVecEnv", "categorical_kl", "kl_reward_term", "state_take", "state_put",
+__all__ = ["HighlevelVecEnv", "categorical_kl", "kl_reward_term", "state_take", "state_put", "step_rows",
            "KL_DIRECTIONS"]
 
 KL_DIRECTIONS = ("forward", "reverse")
@@ -117,6 +117,20 @@ def state_put(state: Sequence, rows: torch.Tensor, sub: Sequence) -> list:
             mask[rows] = False if sm is None else sm
         out.append((mask, (k, v)))
     return out
+
+
+def step_rows(step, state: Sequence, rows: Optional[np.ndarray], device) -> tuple[Any, list]:
+    """Run a recurrent ``step(state) -> (out, new_state)`` on every row of ``state`` (``rows`` None) or only on the
+    env rows ``rows`` (int array; :func:`state_take` / :func:`state_put`, the other rows' state unchanged).
+
+    Returns:
+        ``(out, state)``: ``step``'s output (for ``rows`` only when given) and the full new state.
+    """
+    if rows is None:
+        return step(state)
+    idx = torch.as_tensor(rows, device=device)
+    out, sub = step(state_take(state, idx))
+    return out, state_put(state, idx, sub)
 
 
 def _tree_to_numpy(x: Any) -> Any:
@@ -272,12 +286,8 @@ class HighlevelVecEnv(VecEnv):
         img = self._img(frames)[:, None]
         first_t = self._flags(first)[:, None]
         with torch.inference_mode():
-            if rows is None:
-                feats, self._trunk_state = self.trunk(img, first_t, self._trunk_state)
-            else:
-                idx = torch.as_tensor(rows, device=self.device)
-                feats, sub = self.trunk(img, first_t, state_take(self._trunk_state, idx))
-                self._trunk_state = state_put(self._trunk_state, idx, sub)
+            feats, self._trunk_state = step_rows(lambda s: self.trunk(img, first_t, s), self._trunk_state, rows,
+                                                 self.device)
         return feats[:, 0].float().cpu().numpy()
 
     def _prior_step(self, frames: np.ndarray, first: np.ndarray, rows: Optional[np.ndarray] = None) -> torch.Tensor:
@@ -292,12 +302,8 @@ class HighlevelVecEnv(VecEnv):
         first_t = torch.zeros(img.shape[:2], dtype=torch.bool, device=self.device)
         first_t[:, 0] = self._flags(first)
         with torch.inference_mode():
-            if rows is None:
-                (pd, _, _), self._prior_state = self.prior({"img": img}, first_t, self._prior_state)
-            else:
-                idx = torch.as_tensor(rows, device=self.device)
-                (pd, _, _), sub = self.prior({"img": img}, first_t, state_take(self._prior_state, idx))
-                self._prior_state = state_put(self._prior_state, idx, sub)
+            (pd, _, _), self._prior_state = step_rows(lambda s: self.prior({"img": img}, first_t, s),
+                                                      self._prior_state, rows, self.device)
         return pd[:, -1, 0, :].float().cpu()
 
     # ---- VecEnv API --------------------------------------------------------------------------------------------
