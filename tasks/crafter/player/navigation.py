@@ -38,9 +38,7 @@ class Navigation:
         for _, n, a, d in options[:2]:
             if self.pos == n and self.facing == d:
                 return True
-            approach = np.zeros(self.area, bool)
-            approach[a] = True
-            ok = yield from self._go_stand(lambda: approach, max_steps=max_steps)
+            ok = yield from self._go_stand_at(a, max_steps=max_steps)
             if not ok:
                 continue
             yield MOVES[d]
@@ -209,6 +207,13 @@ class Navigation:
         if tile in DIGGABLE or tile in (S["zombie"], S["cow"], S["skeleton"]):
             return A["do"]  # collect the material / hit the creature in the way
         return None
+
+    def _go_stand_at(self, t: tuple[int, int], max_steps: int) -> Generator[int, None, bool]:
+        """Walk onto tile ``t`` (:meth:`_go_stand` with the one-tile goal); True on arrival, False if
+        unreachable/timeout."""
+        goal = np.zeros(self.area, bool)
+        goal[t] = True
+        return (yield from self._go_stand(lambda: goal, max_steps=max_steps))
 
     def _go_stand(self, goal_fn: Callable[[], np.ndarray], max_steps: int, replan: int = 12,
                   pick_random: bool = False, stop: Optional[Callable[[], bool]] = None) -> Generator[int, None, bool]:

@@ -401,9 +401,7 @@ class Survival:
         if best is None:
             return False
         _, d, site, walls = best
-        target = np.zeros(self.area, bool)
-        target[site] = True
-        ok = yield from self._go_stand(lambda: target, max_steps=80)
+        ok = yield from self._go_stand_at(site, max_steps=80)
         if not ok:
             return False
         entrance = self.pos
@@ -417,9 +415,7 @@ class Survival:
                 return False
             yield block
         if self.pos != entrance:
-            goal = np.zeros(self.area, bool)
-            goal[entrance] = True
-            ok = yield from self._go_stand(lambda: goal, max_steps=30)
+            ok = yield from self._go_stand_at(entrance, max_steps=30)
             if not ok:
                 return False
         entrance = self.pos
