@@ -308,12 +308,9 @@ class CrafterEnv(gymnasium.Env):
         x0, y0 = x - grid[0] // 2, y - grid[1] // 2
         x0, x1 = max(0, x0), min(self.area[0], x0 + grid[0])
         y0, y1 = max(0, y0), min(self.area[1], y0 + grid[1])
-        textures = {}
-        for i in range(x0, x1):
-            for j in range(y0, y1):
-                obj = world[(i, j)][1]
-                if obj is not None:
-                    textures[(i, j)] = str(obj.texture)
+        ids = world._obj_map[x0:x1, y0:y1]  # index into world._objects; 0: no object
+        textures = {(x0 + int(i), y0 + int(j)): str(world._objects[ids[i, j]].texture)
+                    for i, j in zip(*np.nonzero(ids))}
         return LocalView((x0, x1, y0, y1), np.array(world._mat_map[x0:x1, y0:y1], dtype=np.uint8), textures)
 
     def _achievement_count(self) -> int:
