@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import glob
 import json
 import math
@@ -86,7 +87,7 @@ from torch.utils.data import DataLoader
 
 from steve1.train_config import BCTrainerConfig
 from steve1.utils.cli import UsageError
-from steve1.utils.config import write_config
+from steve1.utils.config import source_of, write_config
 from steve1.utils.io import atomic_torch_save, atomic_write_text, rng_state, set_rng_state
 from VPT.lib.policy import tree_map
 
@@ -221,8 +222,7 @@ def check_run_paths(config: BCTrainerConfig, sources: Mapping[str, str], reset_c
     """
     from steve1.utils.checks import check_output_dir, check_output_path
 
-    def where(key: str) -> str:
-        return sources.get(key, f"--{key}")
+    where = functools.partial(source_of, sources)
 
     check_output_path(config.out_weights, where("out_weights"), suffix=".weights")
     check_output_dir(config.checkpoint_dir, where("checkpoint_dir"))

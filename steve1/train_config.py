@@ -28,18 +28,13 @@ from typing import Callable, Mapping, Optional, Sequence
 
 from steve1.utils.checks import Range
 from steve1.utils.cli import UsageError
-from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, read_yaml, setting
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, read_yaml, setting, source_of
 
 __all__ = ["BCTrainerConfig", "RelabeledBCConfig", "Steve1Config", "RunFlags", "REPO_ROOT", "build_stage_parser",
            "parse_stage_config", "check_input_files", "named_stage"]
 
 #: The repository root: the default ``--config`` files are found relative to it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _where(sources: Mapping[str, str], key: str) -> str:
-    """Where ``key``'s value came from (``--key`` when ``sources`` does not say)."""
-    return sources.get(key, f"--{key}")
 
 
 @dataclass
@@ -92,12 +87,12 @@ class BCTrainerConfig(StageConfig):
             UsageError: naming the flag or config key of the value.
         """
         if self.T % self.trunc_t != 0:
-            raise UsageError(f"{_where(sources, 'T')}: T must be a multiple of trunc_t = {self.trunc_t} (from "
-                             f"{_where(sources, 'trunc_t')}), got {self.T}")
+            raise UsageError(f"{source_of(sources, 'T')}: T must be a multiple of trunc_t = {self.trunc_t} (from "
+                             f"{source_of(sources, 'trunc_t')}), got {self.T}")
         if self.save_freq % self.gradient_accumulation_steps != 0:
-            raise UsageError(f"{_where(sources, 'save_freq')}: save_freq must be a multiple of "
+            raise UsageError(f"{source_of(sources, 'save_freq')}: save_freq must be a multiple of "
                              f"gradient_accumulation_steps = {self.gradient_accumulation_steps} (from "
-                             f"{_where(sources, 'gradient_accumulation_steps')}) so that checkpoints fall on "
+                             f"{source_of(sources, 'gradient_accumulation_steps')}) so that checkpoints fall on "
                              f"optimiser steps, got {self.save_freq}")
 
 
@@ -135,8 +130,8 @@ class RelabeledBCConfig(BCTrainerConfig):
             UsageError: naming the flag or config key of the value.
         """
         if self.min_btwn_goals >= self.max_btwn_goals:
-            raise UsageError(f"{_where(sources, 'max_btwn_goals')}: max_btwn_goals must be > min_btwn_goals = "
-                             f"{self.min_btwn_goals} (from {_where(sources, 'min_btwn_goals')}), got "
+            raise UsageError(f"{source_of(sources, 'max_btwn_goals')}: max_btwn_goals must be > min_btwn_goals = "
+                             f"{self.min_btwn_goals} (from {source_of(sources, 'min_btwn_goals')}), got "
                              f"{self.max_btwn_goals}")
         super().check_consistency(sources)
 
@@ -211,15 +206,16 @@ def check_input_files(config: RelabeledBCConfig, sources: Mapping[str, str], res
     """
     from steve1.utils.checks import check_input_dir, check_input_file
 
-    check_input_file(config.in_model, _where(sources, "in_model"), "a policy architecture: a .model pickle or a YAML")
+    check_input_file(config.in_model, source_of(sources, "in_model"),
+                     "a policy architecture: a .model pickle or a YAML")
     try:
         from steve1.embed_conditioned_policy import load_model_config
 
         load_model_config(config.in_model)
     except ValueError as e:
-        raise UsageError(f"{_where(sources, 'in_model')}: {e}") from e
+        raise UsageError(f"{source_of(sources, 'in_model')}: {e}") from e
     if config.in_weights:
-        check_input_file(config.in_weights, _where(sources, "in_weights"), "a .weights file")
+        check_input_file(config.in_weights, source_of(sources, "in_weights"), "a .weights file")
         if reset_checkpoint_dir and os.path.isdir(config.checkpoint_dir):
             # run_training deletes the old checkpoint before it builds the policy: make sure the weights load first
             from VPT.lib.loading import WeightsLoadError, read_state_dict
@@ -227,15 +223,15 @@ def check_input_files(config: RelabeledBCConfig, sources: Mapping[str, str], res
             try:
                 read_state_dict(config.in_weights)
             except WeightsLoadError as e:
-                raise UsageError(f"{_where(sources, 'in_weights')}: {e}") from e
-    check_input_dir(config.sampling_dir, _where(sources, "sampling_dir"), "the folder of the split files")
+                raise UsageError(f"{source_of(sources, 'in_weights')}: {e}") from e
+    check_input_dir(config.sampling_dir, source_of(sources, "sampling_dir"), "the folder of the split files")
     for split in ("train", "val"):
         path = os.path.join(config.sampling_dir, f"{config.sampling}_{split}.txt")
         if not os.path.isfile(path):
-            raise UsageError(f"{_where(sources, 'sampling')}: {config.sampling}: no split file {path} (write it with "
-                             f"python -m steve1.data.sampling.generate_sampling)")
+            raise UsageError(f"{source_of(sources, 'sampling')}: {config.sampling}: no split file {path} (write it "
+                             f"with python -m steve1.data.sampling.generate_sampling)")
     if config.data_dir is not None:
-        check_input_dir(config.data_dir, _where(sources, "data_dir"), "the folder of the episodes")
+        check_input_dir(config.data_dir, source_of(sources, "data_dir"), "the folder of the episodes")
 
 
 def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping[str, str],
@@ -252,7 +248,7 @@ def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping
             raise
         except (ValueError, KeyError, FileNotFoundError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-            raise UsageError(f"{_where(sources, 'sampling')} {c.sampling} (in {c.sampling_dir}): {msg}") from e
+            raise UsageError(f"{source_of(sources, 'sampling')} {c.sampling} (in {c.sampling_dir}): {msg}") from e
 
     def policy(c, train_dataset):
         try:
@@ -261,6 +257,6 @@ def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping
             raise
         except (WeightsLoadError, ValueError, FileNotFoundError) as e:
             key = "in_weights" if c.in_weights else "in_model"
-            raise UsageError(f"{_where(sources, key)}: {e}") from e
+            raise UsageError(f"{source_of(sources, key)}: {e}") from e
 
     return datasets, policy

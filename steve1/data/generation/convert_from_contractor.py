@@ -48,6 +48,7 @@ Where we deliberately differ from upstream:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import multiprocessing
@@ -66,7 +67,8 @@ from steve1.data.contractor import (INDEX_FILES, SIM, ContractorData, Contractor
 from steve1.data.EpisodeStorage import FRAME_FILES, MIN_EPISODE_FRAMES, TMP_MARKER, EpisodeStorage
 from steve1.utils.checks import Range
 from steve1.utils.cli import UsageError
-from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, write_config
+from steve1.utils.config import (StageConfig, add_flags, flag_values, load_config, setting, source_of,
+                                 write_config)
 
 LOG_FILE = "convert_from_contractor.log"
 #: The config file read when ``--config`` is not given; relative to the repository root.
@@ -361,8 +363,7 @@ def check_args(args: ContractorConfig, sources: Optional[Dict[str, str]] = None)
     """
     from steve1.utils.checks import check_input_dir, check_input_file, check_output_dir
 
-    def where(key: str) -> str:
-        return (sources or {}).get(key, f"--{key}")
+    where = functools.partial(source_of, sources)
 
     if args.local_index is not None and not re.match(r"^[a-z]+://", str(args.local_index)):
         check_input_file(args.local_index, where("local_index"), "an index JSON {basedir, relpaths}")
