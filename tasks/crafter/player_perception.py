@@ -42,6 +42,12 @@ CREATURE_IDS = (S["cow"], S["zombie"], S["skeleton"], S["arrow"])
 _WALKABLE_IDS = (S["grass"], S["sand"], S["path"])
 _UNDER = {S["cow"]: S["grass"], S["zombie"]: S["grass"], S["skeleton"]: S["path"], S["arrow"]: UNKNOWN,
           S["player"]: S["grass"]}
+# per-id lookup tables (bool [len(SEMANTIC_NAMES)]) of the two sets above, the player counted as moving; read every
+# env step by MemoryMap.update (indexing is several times faster than np.isin on a 9x7 window)
+_IS_MOVING = np.zeros(len(SEMANTIC_NAMES), bool)
+_IS_MOVING[list(CREATURE_IDS) + [S["player"]]] = True
+_IS_WALKABLE = np.zeros(len(SEMANTIC_NAMES), bool)
+_IS_WALKABLE[list(_WALKABLE_IDS)] = True
 
 
 def window_bounds(pos, area) -> tuple[int, int, int, int]:
@@ -116,11 +122,11 @@ class MemoryMap:
             self.creatures[a0:a1, b0:b1] = 0
         self._window = (x0, x1, y0, y1)
         crop = window.sem
-        moving = np.isin(crop, CREATURE_IDS + (S["player"],))
+        moving = _IS_MOVING[crop]
         old = self.terrain[x0:x1, y0:y1]
         under = old.copy()
         # a tile never seen bare, or remembered as a material no walker stands on (it changed, e.g. dug out)
-        fresh = moving & ((old == UNKNOWN) | ((crop != S["arrow"]) & ~np.isin(old, _WALKABLE_IDS)))
+        fresh = moving & ((old == UNKNOWN) | ((crop != S["arrow"]) & ~_IS_WALKABLE[old]))
         for cid, mat in _UNDER.items():
             under[fresh & (crop == cid)] = mat
         self.terrain[x0:x1, y0:y1] = np.where(moving, under, crop)
