@@ -53,7 +53,7 @@ from tqdm import tqdm
 from steve1.data.EpisodeStorage import EpisodeReadError, EpisodeStorage, list_episode_dirs
 from steve1.data.generation.window_embedding import embed_episode_windows
 from steve1.utils.checks import Range
-from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting
+from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting, source_of
 
 #: The config file read when ``--config`` is not given (every simulator); relative to the repository root.
 DEFAULT_CONFIG = "configs/goal_embeddings.yaml"
@@ -206,7 +206,7 @@ def check_args(args: argparse.Namespace, config: EmbeddingConfig, sources: Optio
     if config.device is not None:
         from steve1.utils.checks import check_device
 
-        check_device(config.device, (sources or {}).get("device", "--device"))
+        check_device(config.device, source_of(sources, "device"))
     check_input_dir(args.data_dir, "--data_dir", "a dataset folder of episode directories")
     weights = args.weights or _embedder_names()[args.embedder].default_weights
     check_input_file(weights, "--weights" if args.weights else f"--weights (default of --embedder {args.embedder})",

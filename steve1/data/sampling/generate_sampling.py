@@ -32,6 +32,7 @@ Where we deliberately differ from upstream (spec §12.1.10):
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from typing import Optional, Sequence
 
 from steve1.data.EpisodeStorage import list_valid_episodes
 from steve1.utils.checks import Range
-from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, write_config
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, source_of, write_config
 from steve1.utils.io import atomic_write_text
 
 Episodes = list[tuple[str, int]]
@@ -182,7 +183,7 @@ def check_args(config: SamplingConfig, sources: Optional[dict[str, str]] = None)
     from steve1.utils.checks import check_input_dir, check_output_dir
     from steve1.utils.cli import UsageError
 
-    c, where = config, (lambda key: (sources or {}).get(key, f"--{key}"))
+    c, where = config, functools.partial(source_of, sources)
     if not c.name or os.sep in c.name or c.name in (".", ".."):
         raise UsageError(f"{where('name')}: expected a file-name prefix without '{os.sep}', got {c.name!r}")
     check_input_dir(c.data_dir, where("data_dir"), "a folder of episode directories")
