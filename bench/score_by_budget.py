@@ -19,7 +19,6 @@ Output: a JSON file (the command; per run its training speed in env steps per wa
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import sys
@@ -29,6 +28,9 @@ from typing import Any, Optional, Sequence
 
 from steve1.utils.cli import UsageError, fail
 from steve1.utils.io import atomic_write_text
+
+# the run files' readers: bench/efficiency_report.py (``python bench/x.py`` puts bench/ on the module path)
+from efficiency_report import read_episodes, read_rows
 
 __all__ = ["find_run_dir", "episodes_within", "run_env_steps", "training_speed", "score_by_budget", "main"]
 
@@ -61,23 +63,16 @@ def episodes_within(episodes: Sequence[dict[str, Any]], budget: int) -> list[dic
 def run_env_steps(run_dir: Path, episodes: Sequence[dict[str, Any]]) -> int:
     """The env steps a run trained for: the last ``env_steps`` of its ``stats.csv``, else the sum of its finished
     episodes' lengths."""
-    stats = run_dir / "stats.csv"
-    if stats.is_file():
-        with stats.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        if rows and rows[-1].get("env_steps"):
-            return int(float(rows[-1]["env_steps"]))
+    rows = read_rows(run_dir / "stats.csv")
+    if rows and rows[-1].get("env_steps"):
+        return int(float(rows[-1]["env_steps"]))
     return sum(int(e["length"]) for e in episodes)
 
 
 def training_speed(run_dir: Path) -> Optional[float]:
     """Env steps per wall-clock second while training, between the first and the last row of ``stats.csv``
     (columns ``env_steps``, ``wall_time``), or None without two rows."""
-    stats = run_dir / "stats.csv"
-    if not stats.is_file():
-        return None
-    with stats.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("env_steps") and r.get("wall_time")]
+    rows = [r for r in read_rows(run_dir / "stats.csv") if r.get("env_steps") and r.get("wall_time")]
     if len(rows) < 2:
         return None
     steps = float(rows[-1]["env_steps"]) - float(rows[0]["env_steps"])
@@ -99,8 +94,7 @@ def score_by_budget(task: str, run_dir: Path, budgets: Sequence[int]) -> dict[st
     score_fn = getattr(tasks.get_plugin(spec["sim"]), "benchmark_score", None)
     if score_fn is None or not spec.get("benchmark_score"):
         raise UsageError(f"--task {task}: the task spec does not set benchmark_score: true")
-    lines = (run_dir / "episodes.jsonl").read_text().splitlines()
-    episodes = [json.loads(line) for line in lines if line.strip()]
+    episodes = read_episodes(run_dir / "episodes.jsonl")
     total = run_env_steps(run_dir, episodes)
     by_budget: dict[str, Any] = {}
     for b in budgets:
