@@ -86,8 +86,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from steve1.train_config import BCTrainerConfig
-from steve1.utils.cli import UsageError
-from steve1.utils.config import source_of, write_config
+from steve1.utils.cli import UsageError, source_of
+from steve1.utils.config import write_config
 from steve1.utils.io import atomic_torch_save, atomic_write_text, rng_state, set_rng_state
 from VPT.lib.policy import tree_map
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from steve1.utils.checks import Range
-from steve1.utils.cli import UsageError
-from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, read_yaml, setting, source_of
+from steve1.utils.cli import UsageError, source_of
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, read_yaml, setting
 
 __all__ = ["BCTrainerConfig", "RelabeledBCConfig", "Steve1Config", "RunFlags", "REPO_ROOT", "build_stage_parser",
            "parse_stage_config", "check_input_files", "named_stage"]

@@ -39,7 +39,7 @@ from steve1.utils.cli import UsageError
 from steve1.utils.io import atomic_write_yaml
 
 __all__ = ["setting", "StageConfig", "read_yaml", "add_flags", "flag_values", "load_config", "write_config",
-           "config_dict", "source_of"]
+           "config_dict"]
 
 _NONE = type(None)
 #: A number in exponent notation without a dot (``1e-4``), which YAML 1.1 loaders read as a string.
@@ -232,12 +232,6 @@ def load_config(cls: type, path: Union[str, os.PathLike], overrides: Mapping[str
     config = cls(**{n: data[n] for n in names})
     config.check(sources)
     return config, sources
-
-
-def source_of(sources: Optional[Mapping[str, str]], key: str) -> str:
-    """Where ``key``'s value came from, for a message: ``sources[key]`` (as :func:`load_config` returns them:
-    ``--<key>`` or ``<config file> key '<key>'``), else ``--<key>``."""
-    return (sources or {}).get(key, f"--{key}")
 
 
 def config_dict(config: Any) -> dict[str, Any]:

@@ -66,9 +66,8 @@ from steve1.data.contractor import (INDEX_FILES, SIM, ContractorData, Contractor
                                     index_from_source_dir, load_index)
 from steve1.data.EpisodeStorage import FRAME_FILES, MIN_EPISODE_FRAMES, TMP_MARKER, EpisodeStorage
 from steve1.utils.checks import Range
-from steve1.utils.cli import UsageError
-from steve1.utils.config import (StageConfig, add_flags, flag_values, load_config, setting, source_of,
-                                 write_config)
+from steve1.utils.cli import UsageError, source_of
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, write_config
 
 LOG_FILE = "convert_from_contractor.log"
 #: The config file read when ``--config`` is not given; relative to the repository root.

@@ -53,7 +53,8 @@ from tqdm import tqdm
 from steve1.data.EpisodeStorage import EpisodeReadError, EpisodeStorage, list_episode_dirs
 from steve1.data.generation.window_embedding import embed_episode_windows
 from steve1.utils.checks import Range
-from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting, source_of
+from steve1.utils.cli import source_of
+from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting
 
 #: The config file read when ``--config`` is not given (every simulator); relative to the repository root.
 DEFAULT_CONFIG = "configs/goal_embeddings.yaml"

@@ -40,7 +40,7 @@ from typing import Optional, Sequence
 
 from steve1.data.EpisodeStorage import list_valid_episodes
 from steve1.utils.checks import Range
-from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, source_of, write_config
+from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting, write_config
 from steve1.utils.io import atomic_write_text
 
 Episodes = list[tuple[str, int]]
@@ -181,7 +181,7 @@ def check_args(config: SamplingConfig, sources: Optional[dict[str, str]] = None)
         steve1.utils.cli.UsageError: naming the flag or the config file and key, the value and what was expected.
     """
     from steve1.utils.checks import check_input_dir, check_output_dir
-    from steve1.utils.cli import UsageError
+    from steve1.utils.cli import UsageError, source_of
 
     c, where = config, functools.partial(source_of, sources)
     if not c.name or os.sep in c.name or c.name in (".", ".."):
