@@ -19,6 +19,10 @@ Per-frame ``infos.npz`` (row t = the state shown in ``frames[t]``, before ``acti
 ``facing``        int8 [L, 2]     (dx, dy)
 ``sleeping``      bool [L]
 ``daylight``      float32 [L]     1 = day, 0 = darkest night
+``view``          uint8 [L, 9, 7] semantic ids (:data:`tasks.crafter.env.SEMANTIC_NAMES`: materials, objects over
+                                  them) of the world window the frame shows, ``view[t, i, j]`` = world tile
+                                  (x - 4 + i, y - 3 + j) around the player at (x, y) (:func:`view_window`);
+                                  0 = off the map (drawn grey). Datasets written before it lack this key
 ``subgoal``       int16 [L]       the scripted player's sub-goal, index into metadata ``subgoal_names``
 ``random_action`` bool [L]        ``actions[t]`` is the player's random (epsilon) action, not its decision:
                                   leave these frames out of a behaviour-cloning loss
@@ -103,6 +107,27 @@ def episode_start(seed: int, index: int, share: float) -> Optional[str]:
 POLICY = "tasks.crafter.scripted_player.ScriptedPlayer"
 
 
+def view_window(semantic: np.ndarray, pos, grid: tuple[int, int]) -> np.ndarray:
+    """The world window the agent's image shows, as semantic ids (the ``view`` row of ``infos.npz``).
+
+    Args:
+        semantic: uint8 [W, H], the whole map indexed [x, y] (``info["semantic"]``).
+        pos: (x, y), the player's tile.
+        grid: (width, height) of the window in tiles: crafter's ``(view[0], view[1] - 2)``, 9x7 by default
+            (``engine.LocalView``: tiles ``x - width // 2 ..`` by ``y - height // 2 ..``).
+    Returns:
+        uint8 [width, height], entry [i, j] = world tile (x - width // 2 + i, y - height // 2 + j); 0 (no semantic
+        id) for tiles off the map.
+    """
+    x0, y0 = int(pos[0]) - grid[0] // 2, int(pos[1]) - grid[1] // 2
+    out = np.zeros(grid, np.uint8)
+    sx0, sy0 = max(0, x0), max(0, y0)
+    sx1, sy1 = min(semantic.shape[0], x0 + grid[0]), min(semantic.shape[1], y0 + grid[1])
+    if sx1 > sx0 and sy1 > sy0:
+        out[sx0 - x0: sx1 - x0, sy0 - y0: sy1 - y0] = semantic[sx0:sx1, sy0:sy1]
+    return out
+
+
 def episode_name(seed: int, index: int) -> str:
     return f"crafter_s{seed}_{index:06d}"
 
@@ -133,8 +158,9 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
     player.reset(env, info)
     frames, actions = [], []
     rows: dict[str, list] = {k: [] for k in ("inventory", "achievements", "player_pos", "facing", "sleeping",
-                                             "daylight", "subgoal", "random_action")}
+                                             "daylight", "view", "subgoal", "random_action")}
     world_seed = info["world_seed"]
+    grid = (env.view[0], env.view[1] - 2)  # the world part of crafter's view grid (9x7)
     while True:
         action = player.act(info)
         frames.append(obs["pov"])
@@ -145,6 +171,7 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
         rows["facing"].append(info["facing"])
         rows["sleeping"].append(info["sleeping"])
         rows["daylight"].append(info["daylight"])
+        rows["view"].append(view_window(info["semantic"], info["player_pos"], grid))
         rows["subgoal"].append(player.subgoal_id)
         rows["random_action"].append(bool(getattr(player, "random_action", False)))
         obs, _, terminated, truncated, info = env.step(action)
@@ -157,6 +184,7 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
         "facing": np.asarray(rows["facing"], np.int8),
         "sleeping": np.asarray(rows["sleeping"], bool),
         "daylight": np.asarray(rows["daylight"], np.float32),
+        "view": np.stack(rows["view"]).astype(np.uint8),
         "subgoal": np.asarray(rows["subgoal"], np.int16),
         "random_action": np.asarray(rows["random_action"], bool),
     }

@@ -117,3 +117,38 @@ def test_settings_come_from_the_config_file_and_flags_override():
             config.workers) == (0, 10000, 64, 0.25, "npz", 3)
     with pytest.raises(SystemExit):  # exactly one of --num_frames and --num_episodes
         gpd.parse_args(["--num_frames", "5", "--num_episodes", "2"])
+
+
+def test_view_is_the_window_the_frame_shows(dataset):
+    """``view`` [L, 9, 7]: the local view window of each frame (materials, objects over them), the player at its
+    centre; checked against the env's own local_view on a replay."""
+    from tasks.crafter.env import SEMANTIC_NAMES
+
+    out, _ = dataset
+    ep = EpisodeStorage(out / "crafter_s7_000002")
+    meta, actions, infos = ep.load_metadata(), ep.load_actions(), ep.load_infos()
+    view = infos["view"]
+    assert view.shape == (ep.get_len(), 9, 7) and view.dtype == np.uint8
+    assert np.all(view[:, 4, 3] == SEMANTIC_NAMES.index("player"))
+    env = CrafterEnv(max_steps=meta["max_episode_len"])
+    env.reset(options={"world_seed": meta["world_seed"]})
+    for t in range(len(actions)):
+        local = env.local_view()
+        x0, x1, y0, y1 = local.bounds
+        pos = infos["player_pos"][t]
+        window = view[t, x0 - pos[0] + 4: x1 - pos[0] + 4, y0 - pos[1] + 3: y1 - pos[1] + 3]
+        objects = np.zeros(window.shape, bool)
+        for (x, y) in local.textures:
+            objects[x - x0, y - y0] = True
+        np.testing.assert_array_equal(window[~objects], local.materials[~objects])
+        assert np.all(window[objects] >= SEMANTIC_NAMES.index("player"))
+        if t < len(actions) - 1:
+            env.step(actions[t])
+
+
+def test_view_window_pads_off_map_tiles():
+    semantic = np.arange(1, 26, dtype=np.uint8).reshape(5, 5)
+    window = gpd.view_window(semantic, (0, 1), (9, 7))
+    assert window.shape == (9, 7) and window[4, 3] == semantic[0, 1]
+    assert np.all(window[:4] == 0) and np.all(window[:, :2] == 0)  # x < 0, y < 0: off the map
+    np.testing.assert_array_equal(window[4:9, 2:7], semantic[0:5, 0:5])
