@@ -19,8 +19,10 @@ Recipe (spec §7):
    15 previous actions; ``action_features`` comes from the episode's simulator plugin, chosen by ``"sim"`` in its
    ``metadata.json``: 25 numbers per MineRL action dict, a 17-d one-hot per Crafter action). Clustering feature =
    ``[embedding ; action_scale * action history]``, unnormalised as upstream.
-3. Keep every ``sample_interval``-th goal point of the concatenation of all episodes (the stride runs over the
-   concatenation, not per episode, as upstream).
+3. Keep goal points by ``point_sampling`` (:mod:`goal_prior.goal_points`). ``stride`` (upstream): every
+   ``sample_interval``-th goal point of the concatenation of all episodes (the stride runs over the concatenation,
+   not per episode, as upstream). ``balanced`` (ours, below): label every goal point with the simulator plugin's
+   ``goal_point_labels`` and keep at most ``max_points_per_label`` points per label (seeded random choice).
 4. (:mod:`goal_prior.clustering`) ``embedding: tsne``: t-SNE to 2-D (sklearn, perplexity ``perplexity``), then
    k-means (``n_codebook`` clusters, k-means++, 10 inits) on the 2-D points. ``embedding: none``: k-means directly
    on the features.
@@ -31,8 +33,10 @@ Outputs in ``<output_dir>/<embedding>_n<N>_s<seed>[_noact]/`` (every file writte
 
 * ``centers.pkl``: the upstream format, a pickle list of N numpy ``(1, D)`` float64 arrays in code order (written
   by :func:`goal_prior.codebook.write_codebook`, read by :class:`goal_prior.codebook.KMeansCodebook`);
-* ``codebook.json``: where each code came from (episode dir, frame ``t``, its clip ``[t-15, t]``, cluster size),
-  the chosen episodes, the arguments, and ``label_agreement`` (below);
+* ``codebook.json``: where each code came from (episode dir, frame ``t``, its clip ``[t-15, t]``, cluster size;
+  with ``balanced`` also its goal-point ``label``), the chosen episodes, the arguments, ``label_agreement`` (below)
+  and, with ``balanced``, ``point_labels`` (label -> goal points kept, i.e. what k-means saw) and
+  ``point_labels_available`` (label -> goal points of that label in the chosen episodes, before the cap);
 * ``config.yaml``: the resolved :class:`CodebookConfig` (the config file's values with the flags applied);
 * ``tsne.png`` (``embedding: tsne``) or ``pca.png`` (``none``: a PCA projection of the features, for display
   only): the goal points coloured by cluster, codes in red (:mod:`goal_prior.codebook_plots`);
@@ -58,7 +62,14 @@ Where we deliberately differ from upstream (spec §7, §12.1.9):
   ``gif_frames`` and the config file are new;
 * all outputs are written atomically; bad input (too few goal points for N codes, an episode without embeddings or
   with a missing one, more episodes requested than the split has) raises an error naming the file;
-* episodes are subsampled while they are read (same points as concatenating then striding), so memory stays small.
+* episodes are subsampled while they are read (same points as concatenating then striding), so memory stays small;
+* ``point_sampling: balanced`` (the Crafter config; issue 18 item 5) replaces upstream's uniform stride: a stride
+  keeps frames in proportion to how often the data shows them, so frequent states (walking, sleeping, drinking)
+  took most of the clusters and rare sub-goals (a stone pickaxe, iron) got one code or none. Balanced sampling caps
+  every label at ``max_points_per_label`` points, chosen at random among ALL goal points of the chosen episodes, so
+  each sub-goal the data shows is represented. The k-means recipe is unchanged and every code is still the real
+  goal embedding of a dataset frame; only which frames the clustering sees changes. ``point_sampling: stride``
+  (the Minecraft config) is upstream's recipe, unchanged.
 """
 from __future__ import annotations
 
@@ -77,7 +88,7 @@ import numpy as np
 from goal_prior.clustering import cluster_goal_points, label_agreement
 from goal_prior.codebook import write_codebook
 from goal_prior.codebook_plots import pca_2d, plot_clusters, write_code_gif
-from goal_prior.goal_points import ACTION_HISTORY, sample_goal_points
+from goal_prior.goal_points import ACTION_HISTORY, POINT_SAMPLINGS, sample_goal_points
 from steve1.data.minecraft_dataset import FIRST_USABLE_FRAME
 from steve1.utils.checks import Range
 from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting, write_config
@@ -102,8 +113,15 @@ class CodebookConfig(StageConfig):
     seed: int = setting("seeds episode choice, t-SNE and k-means", Range(int))
     video_num: int = setting("episodes sampled from the split (-1: all)",
                              Range(int, lo=1, allowed=(-1,), note="episodes; -1: all"))
-    sample_interval: int = setting("keep every n-th goal point of the concatenated episodes",
-                                   Range(int, lo=1, note="goal points"))
+    point_sampling: str = setting("which goal points k-means sees: stride = every sample_interval-th of the "
+                                  "concatenated episodes (upstream); balanced = up to max_points_per_label per label "
+                                  "of the simulator plugin's goal_point_labels (ours: rare sub-goals not drowned)",
+                                  choices=POINT_SAMPLINGS)
+    sample_interval: int = setting("stride: keep every n-th goal point of the concatenated episodes (unused by "
+                                   "balanced)", Range(int, lo=1, note="goal points"))
+    max_points_per_label: Optional[int] = setting("balanced: goal points kept per label, a seeded random choice "
+                                                  "among all of the chosen episodes (null: only with stride)",
+                                                  Range(int, lo=1, optional=True, note="goal points per label"))
     sampling: str = setting("split name: <sampling_dir>/<sampling>_train.txt")
     sampling_dir: str = setting("folder of the split files")
     data_dir: Optional[str] = setting("if set, episodes are <data_dir>/<basename of each listed dir> (null: as "
@@ -115,6 +133,19 @@ class CodebookConfig(StageConfig):
                                 Range(float, lo=0, lo_open=True))
     gif_frames: int = setting("frames per center_<k>.gif, ending at the code's frame (16: its goal clip; 0: no GIFs)",
                               Range(int, lo=0, note="frames; 0: no GIFs"))
+
+    def check_consistency(self, sources) -> None:
+        """``point_sampling: balanced`` needs ``max_points_per_label``.
+
+        Raises:
+            steve1.utils.cli.UsageError: naming where ``max_points_per_label`` (or ``point_sampling``) came from.
+        """
+        from steve1.utils.cli import UsageError
+
+        if self.point_sampling == "balanced" and self.max_points_per_label is None:
+            where = sources.get("max_points_per_label", "config key 'max_points_per_label'")
+            raise UsageError(f"{where}: point_sampling balanced (from {sources.get('point_sampling', 'the config')}) "
+                             f"needs max_points_per_label, got null (e.g. --max_points_per_label 150)")
 
 
 #: Upstream's hyphenated spellings (spec §7 table), accepted as well as ``--<field>``; error messages name the
@@ -235,7 +266,13 @@ def run(config: CodebookConfig, progress: bool = True, config_path: Optional[str
     use_actions = not c.no_action_features
     points = sample_goal_points(episode_dirs, c.video_num, c.sample_interval, c.seed,
                                 use_action_features=use_actions, action_scale=c.action_scale,
-                                progress=progress, source=split)
+                                progress=progress, source=split, point_sampling=c.point_sampling,
+                                max_points_per_label=c.max_points_per_label)
+    kept_labels = points.label_counts()
+    if kept_labels is not None:
+        print(f"[codebook] point_sampling balanced, <= {c.max_points_per_label} per label; goal points kept / in the "
+              f"episodes: " + ", ".join(f"{k} {n}/{points.label_totals[k]}" for k, n in kept_labels.items()),
+              flush=True)
     print(f"[codebook] {len(points)} goal points from {len(points.chosen_episodes)} episodes; features "
           f"{points.features.shape[1]}-d (goal embedding {points.embeds.shape[1]}-d); clustering with "
           f"--embedding {c.embedding} into {c.n_codebook} codes", flush=True)
@@ -272,6 +309,8 @@ def run(config: CodebookConfig, progress: bool = True, config_path: Optional[str
         t = int(points.frames[i])
         info = {"code": k, "episode_dir": points.episode_dirs[i], "frame": t,
                 "clip": [t - FIRST_USABLE_FRAME, t + 1], "cluster_size": int(result.sizes[k])}
+        if points.labels is not None:
+            info["label"] = str(points.labels[i])
         if c.gif_frames > 0:
             info["gif"] = f"center_{k}.gif"
             info["gif_frames"] = write_code_gif(EpisodeStorage(points.episode_dirs[i]), t,
@@ -287,6 +326,8 @@ def run(config: CodebookConfig, progress: bool = True, config_path: Optional[str
         "feature_dim": int(points.features.shape[1]),
         "split": split,
         "episodes": points.chosen_episodes,
+        **({} if kept_labels is None else {"point_labels": kept_labels,
+                                            "point_labels_available": points.label_totals}),
         "codes": code_info,
         "args": {"config": config_path, **config_dict(config), "no_progress": not progress},
     }

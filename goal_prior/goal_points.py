@@ -6,6 +6,20 @@ embedding of the 16-frame clip ``[t-15, t]``) and its clustering feature ``[embe
 history]``, where the action history is the sum of the features of the current and 15 previous actions
 (``action_features`` of the episode's simulator plugin, chosen by ``"sim"`` in its ``metadata.json``: 25 numbers per
 MineRL action dict, a 17-d one-hot per Crafter action), unnormalised as upstream.
+
+Which goal points the codebook keeps (``point_sampling`` of ``configs/<sim>/codebook.yaml``):
+
+* ``stride`` (upstream, spec §7 "Subsampling"): every ``sample_interval``-th goal point of the concatenation of the
+  chosen episodes, i.e. uniform over frames, so the states the data shows most (walking, sleeping) hold most of the
+  points and most of the k-means clusters.
+* ``balanced`` (**deviation from upstream**, issue 18 item 5): every goal point of the chosen episodes gets a label
+  from the episode's simulator plugin, ``goal_point_labels(storage) -> str [L]`` (the label of the goal clip
+  ``[t-15, t]``; Crafter: :mod:`tasks.crafter.goal_labels`, the achievement unlocked inside the clip, else
+  ``sleep``/``none``), and at most ``max_points_per_label`` points of each label are kept (a seeded random choice
+  among all of that label's points; labels with fewer keep all of them). Rare sub-goals keep every point while
+  frequent states are capped, so they get a share of the clusters. Every kept point is still a real frame with its
+  real goal embedding, so the codes stay real dataset embeddings as upstream; only which frames k-means sees
+  changes.
 """
 from __future__ import annotations
 
@@ -20,8 +34,11 @@ from steve1.data.minecraft_dataset import FIRST_USABLE_FRAME
 #: Actions summed into the action history of frame t: t-15 .. t (spec §7, ``history_act='add'``).
 ACTION_HISTORY = 16
 
-__all__ = ["ACTION_HISTORY", "GoalPoints", "action_history", "get_action_features", "episode_goal_points",
-           "sample_goal_points"]
+#: The ``point_sampling`` choices: upstream's stride over the concatenated episodes, or per-label caps.
+POINT_SAMPLINGS = ("stride", "balanced")
+
+__all__ = ["ACTION_HISTORY", "POINT_SAMPLINGS", "GoalPoints", "action_history", "get_action_features",
+           "get_goal_point_labels", "episode_goal_points", "balanced_choice", "sample_goal_points"]
 
 
 @dataclass
@@ -35,6 +52,9 @@ class GoalPoints:
         episode_dirs: M episode directories.
         frames: int64 [M] frame index t of each embedding (it embeds the clip ``[t-15, t]``).
         chosen_episodes: the episodes read, in the order read.
+        labels: ``point_sampling: balanced`` only (else None): str [M], the label of each kept goal point.
+        label_totals: ``balanced`` only (else None): label -> number of goal points of that label in the chosen
+            episodes (before the cap), sorted by label.
     """
 
     embeds: np.ndarray
@@ -42,6 +62,15 @@ class GoalPoints:
     episode_dirs: list[str]
     frames: np.ndarray
     chosen_episodes: list[str] = field(default_factory=list)
+    labels: Optional[np.ndarray] = None
+    label_totals: Optional[dict[str, int]] = None
+
+    def label_counts(self) -> Optional[dict[str, int]]:
+        """label -> number of kept goal points (sorted by label); None without labels."""
+        if self.labels is None:
+            return None
+        names, counts = np.unique(self.labels, return_counts=True)
+        return {str(n): int(c) for n, c in zip(names, counts)}
 
     def __len__(self) -> int:
         return int(self.embeds.shape[0])
@@ -80,6 +109,25 @@ def get_action_features(sim: str) -> Callable[[Any], np.ndarray]:
     from steve1.data.minecraft_dataset import plugin_function
 
     return plugin_function(sim, "action_features", "; pass --no-action-features to cluster goal embeddings alone")
+
+
+def get_goal_point_labels(sim: str) -> Callable[[Any], np.ndarray]:
+    """The ``goal_point_labels(storage) -> str [L]`` of simulator ``sim``'s plugin (``tasks/<sim>/``), needed by
+    ``point_sampling: balanced``.
+
+    Raises:
+        KeyError: ``sim`` is not a registered simulator.
+        ValueError: the plugin has no ``goal_point_labels`` (the message names the config key and the fix).
+    """
+    from steve1.data.minecraft_dataset import sim_plugin
+
+    module = sim_plugin(sim)
+    fn = getattr(module, "goal_point_labels", None)
+    if fn is None:
+        raise ValueError(f"point_sampling: balanced needs goal-point labels, but the plugin of simulator {sim!r} "
+                         f"({module.__name__}) has no goal_point_labels(storage); set point_sampling: stride "
+                         f"(--point_sampling stride) or add goal_point_labels to that plugin")
+    return fn
 
 
 def episode_goal_points(storage, action_features: Optional[Callable[[Any], np.ndarray]],
@@ -125,31 +173,83 @@ def episode_goal_points(storage, action_features: Optional[Callable[[Any], np.nd
     return E, np.concatenate([E, action_scale * H], axis=1), frames
 
 
+def balanced_choice(labels: np.ndarray, max_per_label: int, seed: int) -> np.ndarray:
+    """Indices of the goal points kept by ``point_sampling: balanced``: all points of a label with at most
+    ``max_per_label`` points, else ``max_per_label`` of them drawn without replacement.
+
+    Labels are visited in sorted order, each draw from one ``np.random.default_rng(seed)``, so the choice depends only
+    on the labels and the seed.
+
+    Args:
+        labels: str [M], the label of each goal point (in concatenation order).
+        max_per_label: cap per label (>= 1).
+        seed: the seed.
+    Returns:
+        int64 [K], increasing indices into ``labels`` (K = sum over labels of min(count, max_per_label)).
+    Raises:
+        ValueError: ``max_per_label < 1``.
+    """
+    if max_per_label < 1:
+        raise ValueError(f"--max_points_per_label must be >= 1, got {max_per_label}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for name in np.unique(labels):
+        idx = np.flatnonzero(labels == name)
+        if len(idx) > max_per_label:
+            idx = rng.choice(idx, size=max_per_label, replace=False)
+        kept.append(idx)
+    if not kept:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(kept)).astype(np.int64)
+
+
 def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_interval: int, seed: int,
                        use_action_features: bool, action_scale: float, progress: bool = True,
-                       source: str = "the episode list") -> GoalPoints:
-    """Pick ``video_num`` episodes and keep every ``sample_interval``-th goal point (spec §7).
+                       source: str = "the episode list", point_sampling: str = "stride",
+                       max_points_per_label: Optional[int] = None) -> GoalPoints:
+    """Pick ``video_num`` episodes and keep their goal points by ``point_sampling`` (spec §7; module docstring).
 
     Seeds Python's ``random`` and ``np.random`` with ``seed``, then ``random.sample(episode_dirs, video_num)``
-    (as upstream). The stride runs over the concatenation of the chosen episodes' goal points; episodes are
-    subsampled while they are read (the same points as concatenating then striding), so memory stays small.
+    (as upstream).
+
+    * ``stride`` (upstream): keep every ``sample_interval``-th goal point of the concatenation of the chosen
+      episodes' goal points; episodes are subsampled while they are read (the same points as concatenating then
+      striding), so memory stays small.
+    * ``balanced`` (deviation from upstream): first read every chosen episode's labels (the plugin's
+      ``goal_point_labels``, rows t >= 15), keep :func:`balanced_choice` of them (``max_points_per_label``,
+      ``seed``) over the concatenation of ALL goal points, then read the episodes' goal points and keep those.
+      ``sample_interval`` is not used.
 
     Args:
         episode_dirs: candidate episode directories (the training split).
         video_num: episodes to read; -1 = all.
-        sample_interval: keep goal point ``i`` of the concatenation iff ``i % sample_interval == 0``.
+        sample_interval: ``stride``: keep goal point ``i`` of the concatenation iff ``i % sample_interval == 0``.
         seed: the seed.
         use_action_features: add the action history to the features.
         action_scale: weight of the action history.
         progress: show a tqdm bar.
         source: what ``episode_dirs`` came from, for error messages.
+        point_sampling: ``stride`` or ``balanced``.
+        max_points_per_label: ``balanced``: the cap per label (required there).
+    Returns:
+        :class:`GoalPoints` in concatenation order (episodes as chosen, frames increasing); ``labels`` and
+        ``label_totals`` are set for ``balanced``.
     Raises:
-        ValueError: ``video_num`` larger than the number of episodes, ``sample_interval < 1``, episodes of
-            different embedding sizes, or any problem of :func:`episode_goal_points`.
+        ValueError: ``video_num`` larger than the number of episodes, ``sample_interval < 1``, an unknown
+            ``point_sampling``, ``balanced`` without ``max_points_per_label`` or for a simulator whose plugin has no
+            ``goal_point_labels``, labels of the wrong length, episodes of different embedding sizes, or any
+            problem of :func:`episode_goal_points`.
     """
-    from steve1.data.EpisodeStorage import EpisodeStorage
+    from steve1.data.EpisodeStorage import EpisodeReadError, EpisodeStorage
     from tqdm.auto import tqdm
 
+    if point_sampling not in POINT_SAMPLINGS:
+        raise ValueError(f"--point_sampling must be one of {', '.join(POINT_SAMPLINGS)}, got {point_sampling!r}")
+    balanced = point_sampling == "balanced"
+    if balanced and max_points_per_label is None:
+        raise ValueError("point_sampling: balanced needs max_points_per_label (set it in the config file or pass "
+                         "--max_points_per_label)")
     if sample_interval < 1:
         raise ValueError(f"--sample-interval must be >= 1, got {sample_interval}")
     episode_dirs = list(episode_dirs)
@@ -161,14 +261,41 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
     np.random.seed(seed)
     chosen = random.sample(episode_dirs, video_num)
 
-    feature_fns: dict[str, Callable] = {}
-    embeds, features, paths, frames = [], [], [], []
-    offset = 0  # index of the episode's first goal point in the concatenation
-    for d in tqdm(chosen, desc="episodes", disable=not progress, dynamic_ncols=True):
+    def open_episode(d: str):
         storage = EpisodeStorage(d)
         reason = storage.invalid_reason(require_embeds=True)
         if reason is not None:
             raise ValueError(f"{d} (listed in {source}): not a usable episode: {reason}")
+        return storage
+
+    keep_global = label_of = label_totals = None
+    if balanced:  # pass 1: the label of every goal point (infos only), then the per-label choice
+        label_fns: dict[str, Callable] = {}
+        per_episode = []
+        for d in tqdm(chosen, desc="labels", disable=not progress, dynamic_ncols=True):
+            storage = open_episode(d)
+            sim = _sim_of(storage)
+            if sim not in label_fns:
+                label_fns[sim] = get_goal_point_labels(sim)
+            try:
+                lab = np.asarray(label_fns[sim](storage)).astype(str)
+            except EpisodeReadError as e:
+                raise ValueError(f"{d} (listed in {source}): point_sampling: balanced cannot label its goal "
+                                 f"points: {e}") from e
+            if lab.shape != (storage.get_len(),):
+                raise ValueError(f"{d} (listed in {source}): goal_point_labels of simulator {sim!r} returned shape "
+                                 f"{lab.shape}, expected one label per frame ({storage.get_len()},)")
+            per_episode.append(lab[FIRST_USABLE_FRAME:])
+        label_of = np.concatenate(per_episode) if per_episode else np.zeros(0, dtype=str)
+        keep_global = balanced_choice(label_of, max_points_per_label, seed)
+        names, counts = np.unique(label_of, return_counts=True)
+        label_totals = {str(n): int(c) for n, c in zip(names, counts)}
+
+    feature_fns: dict[str, Callable] = {}
+    embeds, features, paths, frames, labels = [], [], [], [], []
+    offset = 0  # index of the episode's first goal point in the concatenation
+    for d in tqdm(chosen, desc="episodes", disable=not progress, dynamic_ncols=True):
+        storage = open_episode(d)
         fn = None
         if use_action_features:
             sim = _sim_of(storage)
@@ -176,7 +303,15 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
                 feature_fns[sim] = get_action_features(sim)
             fn = feature_fns[sim]
         E, Fe, fr = episode_goal_points(storage, fn, action_scale)
-        keep = np.nonzero((offset + np.arange(len(E))) % sample_interval == 0)[0]
+        if balanced:
+            if offset + len(E) > len(label_of):
+                raise ValueError(f"{d} (listed in {source}): {len(E)} goal points, but its labels were read for "
+                                 f"fewer (did the episode change while the codebook was built?)")
+            lo, hi = np.searchsorted(keep_global, [offset, offset + len(E)])
+            keep = keep_global[lo:hi] - offset
+            labels.append(label_of[offset + keep])
+        else:
+            keep = np.nonzero((offset + np.arange(len(E))) % sample_interval == 0)[0]
         offset += len(E)
         embeds.append(E[keep])
         features.append(Fe[keep])
@@ -190,4 +325,5 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
         raise ValueError(f"episodes of {source} have action features of different sizes (feature sizes "
                          f"{sorted(fdims)}): are they from different simulators?")
     return GoalPoints(embeds=np.concatenate(embeds), features=np.concatenate(features), episode_dirs=paths,
-                      frames=np.concatenate(frames), chosen_episodes=chosen)
+                      frames=np.concatenate(frames), chosen_episodes=chosen,
+                      labels=np.concatenate(labels) if balanced else None, label_totals=label_totals)

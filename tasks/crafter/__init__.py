@@ -12,12 +12,13 @@ import numpy as np
 from gymnasium import spaces
 
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, SEMANTIC_NAMES, CrafterEnv
+from tasks.crafter.goal_labels import goal_point_labels
 from tasks.crafter.score import PROTOCOL as BENCHMARK_PROTOCOL
 from tasks.crafter.score import benchmark_score
 
 __all__ = ["make_env", "env_kwargs_from_spec", "CrafterEnv", "ACHIEVEMENTS", "ACTION_NAMES", "INVENTORY_ITEMS",
            "SEMANTIC_NAMES", "ACTION_SPACE", "env_action_to_agent", "agent_action_to_env",
-           "action_features", "benchmark_score", "BENCHMARK_PROTOCOL"]
+           "action_features", "goal_point_labels", "benchmark_score", "BENCHMARK_PROTOCOL"]
 
 # --- The simulator-plugin action interface (see tasks/__init__.py): what the pipeline needs to train and run a
 # --- low-level policy on Crafter, without ever branching on the simulator's name.
@@ -64,6 +65,9 @@ def action_features(env_action: Any) -> np.ndarray:
     out = np.zeros(ACTION_SPACE.n, dtype=np.float64)
     out[_check_action(int(env_action))] = 1.0
     return out
+
+# goal_point_labels(storage) -> str [L] (tasks/crafter/goal_labels.py): the label of each frame's goal clip, for the
+# codebook's point_sampling: balanced (goal_prior/goal_points.py).
 
 _TOP_KEYS = {"name", "sim", "task_id", "prompt", "reward", "sim_specs", "terminal_specs", "benchmark_score"}
 _SIM_KEYS = {"initial_inventory", "size", "area", "view"}
