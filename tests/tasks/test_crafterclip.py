@@ -18,7 +18,8 @@ import yaml
 
 from steve1.data.EpisodeStorage import EpisodeStorage
 from tasks.crafter.crafterclip.captions import (ACHIEVEMENT_CAPTIONS, ACHIEVEMENTS, CAPTION_INDEX, CAPTIONS,
-                                                INVENTORY_ITEMS, CaptionError, WordTokenizer, caption_clips,
+                                                FINAL_STATE_PARTS, INVENTORY_ITEMS, MAX_CAPTION_WORDS, NEAR_INDEX,
+                                                SEMANTIC_NAMES, CaptionError, WordTokenizer, caption_clips,
                                                 caption_vocabulary)
 from tasks.crafter.crafterclip.model import CrafterCLIP, clip_loss
 
@@ -26,7 +27,7 @@ ACTION = {"noop": 0, "move_left": 1, "move_right": 2, "move_up": 3, "move_down":
 TINY_MODEL = {"embed_dim": 512,
               "video": {"frame_size": [64, 64], "frames_per_clip": 16, "channels": [8, 16, 16], "width": 32,
                         "heads": 2, "layers": 1},
-              "text": {"max_len": 16, "width": 32, "heads": 2, "layers": 1}}
+              "text": {"max_len": 22, "width": 32, "heads": 2, "layers": 1}}  # 22: the longest caption
 WOOD_STEP = 20  # the scripted episode collects wood with the action taken on frame WOOD_STEP
 
 
@@ -100,7 +101,12 @@ def test_scripted_wood_clip_is_captioned_collect_wood(tiny_dataset):
     assert caps.primary_caption(WOOD_STEP + 1) == "collect wood"
     assert caps.primary_caption(WOOD_STEP + 15) == "collect wood"
     assert caps.primary_caption(WOOD_STEP) == "stand still"
-    assert caps.full_caption(WOOD_STEP + 5) == "collect wood and stand still"
+    assert caps.event_caption(WOOD_STEP + 5) == "collect wood and stand still"
+    # The final state: no pickaxe, the tree put in front of the player in view (trees stay after chopping).
+    assert caps.in_view is not None and caps.in_view[WOOD_STEP + 5, NEAR_INDEX["tree"]]
+    near = caps.final_state[WOOD_STEP + 5, FINAL_STATE_PARTS.index("near")]
+    assert 0 <= near <= NEAR_INDEX["tree"]  # trees, or something more telling
+    assert caps.full_caption(WOOD_STEP + 5).startswith("collect wood and stand still with no pickaxe near ")
     assert caps.primary_caption(14) is None and caps.primary[:15].tolist() == [-1] * 15
     # Then the player walks left for the last frames (moves or turns towards obstacles).
     moved = np.any(np.diff(infos["player_pos"][-16:], axis=0) != 0, axis=1).sum()
@@ -127,7 +133,10 @@ def test_captions_priority_state_and_attack():
     t = 30  # clip [15, 30] holds both events and the walk
     assert caps.caption_list(t) == ["place a table", "collect wood", "walk left"]
     assert caps.primary_caption(t) == "place a table"
-    assert caps.full_caption(t) == "place a table and collect wood and walk left"
+    assert caps.event_caption(t) == "place a table and collect wood and walk left"
+    # infos without view and daylight (datasets written before them): only the pickaxe part
+    assert caps.full_caption(t) == "place a table and collect wood and walk left with no pickaxe"
+    assert caps.in_view is None
     assert caps.primary_caption(39) == "walk left"
 
     infos = _synthetic_infos(length)
@@ -157,6 +166,92 @@ def test_caption_errors_name_the_source():
     infos["achievements"] = infos["achievements"][:, :5]
     with pytest.raises(CaptionError, match="achievements"):
         caption_clips(infos)
+
+
+def test_final_state_of_a_hand_made_episode():
+    """The final-state phrases describe the clip's LAST frame: the best pickaxe held, the most telling thing in the
+    view window, the dark."""
+    length = 40
+    sem = {name: i for i, name in enumerate(SEMANTIC_NAMES)}
+    infos = _synthetic_infos(length)
+    inv = infos["inventory"]
+    inv[10:, INVENTORY_ITEMS.index("wood_pickaxe")] = 1
+    inv[30:, INVENTORY_ITEMS.index("stone_pickaxe")] = 1  # wood and stone held from frame 30: the stone one counts
+    view = np.full((length, 9, 7), sem["grass"], np.uint8)
+    view[:, 4, 3] = sem["player"]
+    view[:, 0, 0] = sem["tree"]
+    view[20:, 8, 6] = sem["stone"]  # stone comes into view at frame 20 ...
+    view[25:, 7, 6] = sem["water"]  # ... water at 25 (stone is the more telling of the two)
+    view[35:, 1, 1] = sem["iron"]  # ... iron at 35
+    infos["view"] = view
+    infos["daylight"] = np.where(np.arange(length) >= 38, 0.2, 0.9).astype(np.float32)
+    infos["achievements"][28:, ACHIEVEMENTS.index("collect_stone")] = 1
+    caps = caption_clips(infos)
+    assert caps.full_caption(15) == "stand still with a wood pickaxe near trees"
+    assert caps.full_caption(27) == "stand still with a wood pickaxe near water"  # water before stone
+    assert caps.full_caption(30) == "collect stone and stand still with a stone pickaxe near water"
+    assert caps.full_caption(36) == "collect stone and stand still with a stone pickaxe near iron"
+    assert caps.full_caption(39) == "collect stone and stand still with a stone pickaxe near iron in the dark"
+    assert caps.primary_caption(30) == "collect stone"  # the primary (event) caption is unchanged
+    assert caps.event_caption(39) == "collect stone and stand still"
+    assert caps.full_caption(14) is None and np.all(caps.final_state[:15] == -1) and not caps.in_view[:15].any()
+    assert caps.in_view[26, NEAR_INDEX["stone"]] and caps.in_view[26, NEAR_INDEX["water"]]
+    assert not caps.in_view[26, NEAR_INDEX["iron"]]
+    tokenizer = WordTokenizer(caption_vocabulary())
+    longest = ("make an iron pickaxe and make an iron sword and walk around with an iron pickaxe near a skeleton "
+               "in the dark")
+    assert len(tokenizer.words(longest)) == MAX_CAPTION_WORDS == tokenizer.max_len
+    assert not tokenizer.unknown_words(longest) and 1 not in tokenizer([longest])[0]
+    # Old datasets: without view or daylight, captions still compute; only the pickaxe part remains.
+    del infos["view"], infos["daylight"]
+    caps = caption_clips(infos)
+    assert caps.in_view is None and caps.full_caption(39) == "collect stone and stand still with a stone pickaxe"
+    infos["view"] = view[:, :, :, None]
+    with pytest.raises(CaptionError, match="view"):
+        caption_clips(infos)
+
+
+def test_batcher_drops_final_state_and_keeps_event_captions():
+    """p_drop_final_state = 1: every text is a bare caption (as the task prompts are); 0: every text carries its
+    clip's final state after the event caption; a text true of a clip but not its target is left out of its
+    softmax, a text with another pickaxe is a negative."""
+    from tasks.crafter.crafterclip.data import clip_set
+    from tasks.crafter.crafterclip.train import CaptionBatcher
+
+    sem = {name: i for i, name in enumerate(SEMANTIC_NAMES)}
+    episodes = []
+    for pickaxe in ("wood_pickaxe", "stone_pickaxe"):
+        infos = _synthetic_infos(60)
+        infos["inventory"][:, INVENTORY_ITEMS.index(pickaxe)] = 1
+        infos["achievements"][30:, ACHIEVEMENTS.index("collect_stone")] = 1
+        infos["view"] = np.full((60, 9, 7), sem["stone"], np.uint8)
+        episodes.append(caption_clips(infos))
+    clips = np.array([(e, t) for e in range(2) for t in (20, 35, 50)])
+    cs = clip_set(["a", "b"], episodes, clips)
+    cs.frames = np.zeros((len(clips), 16, 64, 64, 3), np.uint8)
+    tokenizer = WordTokenizer(caption_vocabulary())
+    rng = np.random.default_rng(0)
+    bare = CaptionBatcher(cs, 0.0, 0.5, tokenizer, p_drop_final_state=1.0).draw(32, rng)
+    targets = [bare["texts"][m] for m in bare["target"]]
+    assert all(" with " not in t for t in targets) and "collect stone" in targets
+    full = CaptionBatcher(cs, 0.0, 0.0, tokenizer, p_drop_final_state=0.0).draw(32, rng)
+    targets = [full["texts"][m] for m in full["target"]]
+    assert set(targets) == {"stand still with a wood pickaxe near stone",
+                            "collect stone with a wood pickaxe near stone",
+                            "stand still with a stone pickaxe near stone",
+                            "collect stone with a stone pickaxe near stone"}
+    texts = full["texts"]
+    for i, target in enumerate(targets):
+        ignored = {texts[m] for m in np.flatnonzero(full["ignore"][i])}
+        event = target.split(" with ")[0]
+        assert event in ignored  # the bare caption is true of the clip: not a negative
+        swap = {"wood pickaxe": "stone pickaxe", "stone pickaxe": "wood pickaxe"}
+        held = next(k for k in swap if k in target)
+        other = target.replace(held, swap[held])
+        assert other in texts and other not in ignored  # the other pickaxe: a negative
+    mixed = CaptionBatcher(cs, 0.0, 0.0, tokenizer, p_drop_final_state=0.5).draw(64, rng)
+    with_state = np.mean([" with " in mixed["texts"][m] for m in mixed["target"]])
+    assert 0.25 < with_state < 0.75
 
 
 def test_task_prompts_are_captions():
@@ -280,6 +375,9 @@ def test_train_script_writes_model_and_eval_and_resumes(tiny_dataset, tmp_path, 
     assert 0.0 <= r["top1_accuracy"] <= 1.0
     prompts = evaluation["prompt_retrieval"]["prompts"]
     assert "collect wood" in prompts and 0.0 <= prompts["collect wood"]["precision_at_20"] <= 1.0
+    probe = evaluation["stage_probe"]
+    assert set(probe) >= {"pickaxe", "near_water", "near_tree", "near_stone", "pickaxe_from_text"}
+    assert all(probe[k]["n_clips"] > 0 for k in ("pickaxe", "near_tree"))
     assert result["steps"] == 3
     assert list((tmp_path / "run" / "tb").iterdir())
     # A rerun with more steps resumes from the checkpoint of step 3 (same config apart from steps is refused).
@@ -360,6 +458,41 @@ def test_embedder_round_trip_and_errors(tiny_model_file, tmp_path):
     torch.save(payload, tmp_path / "broken.pt")
     with pytest.raises(CrafterCLIPFileError, match="do not fit"):
         load_crafterclip(tmp_path / "broken.pt")
+
+
+def test_stage_probe_on_tiny_data(tiny_dataset, tiny_model_file):
+    """The stage probe computes on the tiny dataset, and separates stages when the embedding carries them."""
+    from tasks.crafter.crafterclip.captions import HOLD_PHRASES
+    from tasks.crafter.crafterclip.data import load_episode_captions
+    from tasks.crafter.crafterclip.embedder import CrafterCLIPEmbedder
+    from tasks.crafter.crafterclip.metrics import embed_pool, nearest_centroid_probe, stage_labels, stage_probe
+
+    dirs = sorted(str(p) for p in tiny_dataset.iterdir())
+    caps = [load_episode_captions(p) for p in dirs]
+    embedder = CrafterCLIPEmbedder.from_checkpoint(tiny_model_file)
+    pool = embed_pool(embedder, dirs, caps, stride=2, progress=False)
+    assert len(pool) == len(pool.video) == len(pool.episode) > 20 and set(pool.episode) == set(range(len(dirs)))
+    assert (pool.in_view >= 0).all()  # the generator writes view
+    result = stage_probe(pool, embedder.encode_text(list(HOLD_PHRASES)))
+    for name in ("pickaxe", "near_water", "near_tree", "near_stone"):
+        r = result[name]
+        assert r["n_clips"] == len(pool) and r["n_groups"] == len(dirs)
+        if "skipped" not in r:
+            assert 0.0 <= r["balanced_accuracy"] <= 1.0 and 0.0 <= r["majority_baseline"] <= 1.0
+            assert np.sum(r["confusion"]) == len(pool) and r["n_folds"] == len(dirs)
+    assert 0.0 <= result["pickaxe_from_text"]["accuracy"] <= 1.0
+    # An embedding that holds the label is classified perfectly; one of noise is not.
+    _, classes = stage_labels(pool.final_state, pool.in_view)["near_tree"]
+    both = np.arange(len(pool)) % 2  # both classes in every group
+    groups = np.arange(len(pool)) // 2 % 4
+    rng = np.random.default_rng(0)
+    informative = torch.from_numpy(np.eye(2, 8)[both] + 0.1 * rng.standard_normal((len(both), 8))).float()
+    r = nearest_centroid_probe(informative, both, groups, classes)
+    assert r["balanced_accuracy"] == 1.0 and r["n_folds"] == 4 and r["chance_balanced"] == 0.5
+    noise = torch.from_numpy(rng.standard_normal((len(both), 8))).float()
+    assert nearest_centroid_probe(noise, both, groups, classes)["balanced_accuracy"] < 0.8
+    one_group = nearest_centroid_probe(informative, both, np.zeros(len(both)), classes)
+    assert "skipped" in one_group and one_group["n_groups"] == 1
 
 
 def test_embed_episodes_writes_all_and_rerun_skips(tiny_dataset, tiny_model_file, tmp_path, capsys):

@@ -12,11 +12,27 @@ the game records in each frame's ``info`` (EpisodeStorage ``infos.npz``, row t =
   (moved in >= 3 of the 15 steps and the net displacement is >= 3 tiles, mostly along that axis), "walk around"
   (moved in >= 3 steps otherwise), "stand still".
 
+* **final state** (what the clip's LAST frame shows, so that a goal embedding carries the stage of the tech tree,
+  issue 18): up to three phrases appended to the events, in this order:
+
+  ===========  ============================================================================================
+  ``hold``     the best pickaxe in the inventory: "with no pickaxe", "with a wood pickaxe", "with a stone
+               pickaxe", "with an iron pickaxe" (:data:`HOLD_PHRASES`; always present)
+  ``near``     the most telling thing in the view window (:data:`NEAR_THINGS`, first found in this order):
+               "near diamond", "near iron", "near coal", "near lava", "near a furnace", "near a table",
+               "near a zombie", "near a skeleton", "near water", "near stone", "near a cow", "near trees";
+               absent when none is in view, or when the infos have no ``view`` (datasets written before it)
+  ``light``    "in the dark" when ``daylight`` < :data:`DARK_BELOW` (crafter draws night noise below it);
+               absent in daylight or without ``daylight``
+  ===========  ============================================================================================
+
 A clip's captions are ordered by :data:`CAPTIONS` (rarest, most specific first): its **primary caption** is the
-first (one caption per clip, the retrieval target), and its **full caption** joins up to two events and the state
-with " and " (e.g. "collect wood and walk left"). The wording of the achievement captions is the wording of the
-downstream task prompts in ``tasks/task_specs.yaml`` ("collect wood", "make a stone pickaxe", "drink water",
-"defeat a zombie", ...), so a task prompt is a caption the model was trained on.
+first (one caption per clip, the retrieval target); its **event caption** joins up to two events and the state
+with " and " (e.g. "collect wood and walk left"), and its **full caption** appends the final-state phrases (e.g.
+"collect stone and walk left with a wood pickaxe near stone"). The wording of the achievement captions is the
+wording of the downstream task prompts in ``tasks/task_specs.yaml`` ("collect wood", "make a stone pickaxe",
+"drink water", "defeat a zombie", ...), so a task prompt is a caption the model was trained on (training drops the
+final-state phrases of a share of the texts, ``p_drop_final_state``, so bare event captions stay targets).
 
 Window semantics as MineCLIP's (spec §3.4): the clip ending at frame t holds frames ``[t-15, t]``, so it contains
 the 15 transitions ``(t-16+k) -> (t-15+k)``, k = 1..15, and no clip ends before t = 15.
@@ -25,7 +41,9 @@ Per-frame state read (the keys the Crafter play data stores, :mod:`tasks.crafter
 ``achievements`` int [L, 22] (columns in crafter's order), ``inventory`` int [L, 16] (health is column 0),
 ``player_pos`` int [L, 2] (x, y; y grows downwards on screen), ``sleeping`` bool [L]. Optional: ``target`` int [L]
 (semantic id of the tile the player faces, objects over materials) with the actions int [L] (``actions[t]`` taken
-on ``frames[t]``): "attack a <creature>" needs both and is never produced without them.
+on ``frames[t]``): "attack a <creature>" needs both and is never produced without them. ``view`` uint8 [L, W, H]
+(semantic ids of the window each frame shows, :func:`tasks.crafter.generate_play_data.view_window`) gives the
+``near`` phrase, ``daylight`` float [L] the ``light`` phrase.
 """
 from __future__ import annotations
 
@@ -95,6 +113,34 @@ MIN_DISPLACEMENT_FOR_DIRECTION = 3
 #: Max number of event captions in a full caption (the state caption is always appended).
 MAX_EVENTS_IN_FULL_CAPTION = 2
 JOIN_WORD = "and"
+
+# ---- final state (the clip's last frame)
+#: Pickaxes from the lowest stage of the tech tree to the highest; the ``hold`` part is the index of the best
+#: one held plus 1 (0: none).
+PICKAXES: tuple[str, ...] = ("wood_pickaxe", "stone_pickaxe", "iron_pickaxe")
+HOLD_PHRASES: tuple[str, ...] = ("with no pickaxe", "with a wood pickaxe", "with a stone pickaxe",
+                                 "with an iron pickaxe")
+#: (semantic name, phrase) of what the ``near`` part names, most telling first: the rare materials of the later
+#: stages, the player's own table and furnace, the creatures that threaten it, then the common landmarks.
+NEAR_THINGS: tuple[tuple[str, str], ...] = (
+    ("diamond", "near diamond"), ("iron", "near iron"), ("coal", "near coal"), ("lava", "near lava"),
+    ("furnace", "near a furnace"), ("table", "near a table"), ("zombie", "near a zombie"),
+    ("skeleton", "near a skeleton"), ("water", "near water"), ("stone", "near stone"), ("cow", "near a cow"),
+    ("tree", "near trees"),
+)
+NEAR_PHRASES: tuple[str, ...] = tuple(phrase for _, phrase in NEAR_THINGS)
+NEAR_INDEX: dict[str, int] = {name: k for k, (name, _) in enumerate(NEAR_THINGS)}
+#: The ``light`` part's one phrase, used when ``daylight`` < DARK_BELOW (crafter's ``engine._light`` draws night
+#: noise below 0.5).
+DARK_PHRASE = "in the dark"
+DARK_BELOW = 0.5
+#: The final-state parts in caption order, and each part's phrases (a part's value = index into them; -1: absent).
+FINAL_STATE_PARTS: tuple[str, ...] = ("hold", "near", "light")
+FINAL_STATE_PHRASES: dict[str, tuple[str, ...]] = {"hold": HOLD_PHRASES, "near": NEAR_PHRASES,
+                                                   "light": (DARK_PHRASE,)}
+N_FINAL_STATE_PARTS = len(FINAL_STATE_PARTS)
+#: A final-state row that claims nothing (every part absent).
+NO_FINAL_STATE: tuple[int, ...] = (-1,) * N_FINAL_STATE_PARTS
 
 assert set(ACHIEVEMENT_CAPTIONS) == set(ACHIEVEMENTS) and set(ACHIEVEMENT_CAPTIONS.values()) <= set(EVENT_CAPTIONS)
 assert len(set(CAPTIONS)) == len(CAPTIONS)
@@ -167,6 +213,65 @@ def _window_sums(per_step: np.ndarray, window: int) -> np.ndarray:
     return csum[steps:] - csum[:-steps]
 
 
+def final_state(infos: Mapping[str, np.ndarray], source: str = "infos") -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """What each frame shows of the player's stage (the module docstring's final-state parts).
+
+    Args:
+        infos: per-frame state with leading dim L: ``inventory`` (required), ``view`` and ``daylight`` (optional).
+        source: named in error messages.
+
+    Returns:
+        ``(parts, in_view)``: ``parts`` int8 [L, N_FINAL_STATE_PARTS], column p = index into
+        ``FINAL_STATE_PHRASES[FINAL_STATE_PARTS[p]]`` of frame t's phrase, -1 where the part is absent; ``in_view``
+        bool [L, len(NEAR_THINGS)], which of :data:`NEAR_THINGS` the frame's window shows, or None without ``view``.
+
+    Raises:
+        CaptionError: ``inventory`` missing or malformed; ``view`` / ``daylight`` of the wrong shape or length.
+    """
+    inv = _require(infos, "inventory", (len(INVENTORY_ITEMS),), source)
+    length = len(inv)
+    parts = np.full((length, N_FINAL_STATE_PARTS), -1, dtype=np.int8)
+    hold = np.zeros(length, np.int8)
+    for k, item in enumerate(PICKAXES):
+        hold[inv[:, INVENTORY_ITEMS.index(item)] > 0] = k + 1
+    parts[:, FINAL_STATE_PARTS.index("hold")] = hold
+    in_view = None
+    if "view" in infos:
+        view = np.asarray(infos["view"])
+        if view.ndim != 3 or len(view) != length:
+            raise CaptionError(f"{source}: infos['view'] must have shape [L, W, H] with L = {length} frames, got "
+                               f"{list(view.shape)}")
+        ids = np.array([SEMANTIC_NAMES.index(name) for name, _ in NEAR_THINGS])
+        present = np.zeros((length, len(SEMANTIC_NAMES)), bool)  # [L, ids]: which semantic ids the window holds
+        flat = view.reshape(length, -1).astype(np.int64)
+        flat = np.where((flat >= 0) & (flat < len(SEMANTIC_NAMES)), flat, 0)
+        present[np.repeat(np.arange(length), flat.shape[1]), flat.ravel()] = True
+        in_view = present[:, ids]
+        near = np.where(in_view.any(axis=1), np.argmax(in_view, axis=1), -1)  # first found = most telling
+        parts[:, FINAL_STATE_PARTS.index("near")] = near
+    if "daylight" in infos:
+        daylight = np.asarray(infos["daylight"], dtype=np.float64).reshape(-1)
+        if len(daylight) != length:
+            raise CaptionError(f"{source}: infos['daylight'] has {len(daylight)} rows for {length} frames")
+        parts[daylight < DARK_BELOW, FINAL_STATE_PARTS.index("light")] = 0
+    return parts, in_view
+
+
+def final_state_text(parts: Sequence[int]) -> str:
+    """The final-state phrases of one int [N_FINAL_STATE_PARTS] row joined with spaces ("" if every part is
+    absent), e.g. "with a wood pickaxe near stone in the dark"."""
+    return " ".join(FINAL_STATE_PHRASES[name][int(v)] for name, v in zip(FINAL_STATE_PARTS, parts) if v >= 0)
+
+
+def caption_text(caption_ids: Sequence[int], parts: Sequence[int] = NO_FINAL_STATE) -> str:
+    """A caption from its parts: the :data:`CAPTIONS` of ``caption_ids`` joined with " and ", then the final-state
+    phrases of ``parts`` (e.g. ``caption_text([k_collect_stone, k_walk_left], (1, 9, -1))`` = "collect stone and
+    walk left with a wood pickaxe near stone")."""
+    text = f" {JOIN_WORD} ".join(CAPTIONS[int(k)] for k in caption_ids)
+    state = final_state_text(parts)
+    return f"{text} {state}" if state else text
+
+
 @dataclass
 class ClipCaptions:
     """Captions of every clip of an episode.
@@ -175,10 +280,20 @@ class ClipCaptions:
         captions: bool [L, len(CAPTIONS)]: ``captions[t, k]`` is True when caption ``CAPTIONS[k]`` holds for the clip
             ending at frame t (frames ``[t-15, t]``); rows t < 15 are all False.
         primary: int64 [L]: index in :data:`CAPTIONS` of the clip's primary caption, -1 for t < 15.
+        final_state: int8 [L, N_FINAL_STATE_PARTS]: the final-state parts of the clip ending at t (those of frame t,
+            :func:`final_state`), -1 = absent; all -1 for t < 15 (default: all -1).
+        in_view: bool [L, len(NEAR_THINGS)]: what frame t's window shows (False for t < 15), or None when the
+            episode's infos have no ``view``.
     """
 
     captions: np.ndarray
     primary: np.ndarray
+    final_state: Optional[np.ndarray] = None
+    in_view: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        if self.final_state is None:
+            self.final_state = np.full((len(self.primary), N_FINAL_STATE_PARTS), -1, dtype=np.int8)
 
     def __len__(self) -> int:
         return len(self.primary)
@@ -192,19 +307,29 @@ class ClipCaptions:
         """All captions of the clip ending at frame t, in priority order (empty for t < 15)."""
         return [CAPTIONS[k] for k in np.flatnonzero(self.captions[t])]
 
-    def full_caption(self, t: int) -> Optional[str]:
+    def event_caption(self, t: int) -> Optional[str]:
         """Up to two event captions and the state caption joined with " and " (None for t < 15)."""
         return full_caption_from_row(self.captions[t])
 
+    def full_caption(self, t: int) -> Optional[str]:
+        """The event caption followed by the final-state phrases (None for t < 15)."""
+        return full_caption_from_row(self.captions[t], self.final_state[t])
 
-def full_caption_from_row(row: np.ndarray) -> Optional[str]:
-    """The full caption of one clip from its bool [len(CAPTIONS)] caption row (None if the row is empty)."""
+
+def event_caption_ids(row: np.ndarray) -> list[int]:
+    """Indices in :data:`CAPTIONS` of the event caption of a bool [len(CAPTIONS)] row: up to two events, then the
+    state (empty for an empty row)."""
     ks = np.flatnonzero(row)
-    if len(ks) == 0:
-        return None
-    events = [CAPTIONS[k] for k in ks if k < N_EVENTS][:MAX_EVENTS_IN_FULL_CAPTION]
-    states = [CAPTIONS[k] for k in ks if k >= N_EVENTS]
-    return f" {JOIN_WORD} ".join(events + states[:1])
+    events = [int(k) for k in ks if k < N_EVENTS][:MAX_EVENTS_IN_FULL_CAPTION]
+    states = [int(k) for k in ks if k >= N_EVENTS]
+    return events + states[:1]
+
+
+def full_caption_from_row(row: np.ndarray, parts: Sequence[int] = NO_FINAL_STATE) -> Optional[str]:
+    """The caption of one clip from its bool [len(CAPTIONS)] caption row (None if the row is empty): the event
+    caption, followed by the final-state phrases of ``parts`` (int [N_FINAL_STATE_PARTS]; default none)."""
+    ids = event_caption_ids(row)
+    return caption_text(ids, parts) if ids else None
 
 
 def caption_clips(infos: Mapping[str, np.ndarray], actions: Optional[Sequence[int]] = None,
@@ -218,7 +343,8 @@ def caption_clips(infos: Mapping[str, np.ndarray], actions: Optional[Sequence[in
         source: named in error messages.
 
     Returns:
-        :class:`ClipCaptions` with rows for t in [0, L); clips end at t >= window - 1.
+        :class:`ClipCaptions` with rows for t in [0, L) (captions, primary caption, final state, what is in view);
+        clips end at t >= window - 1.
 
     Raises:
         CaptionError: missing or malformed state (see :func:`transition_events`).
@@ -234,7 +360,9 @@ def caption_clips(infos: Mapping[str, np.ndarray], actions: Optional[Sequence[in
     captions = np.zeros((length, len(CAPTIONS)), dtype=bool)
     primary = np.full(length, -1, dtype=np.int64)
     if length < window:
-        return ClipCaptions(captions, primary)
+        parts, in_view = final_state(infos, source)
+        return ClipCaptions(captions, primary, np.full_like(parts, -1),
+                            None if in_view is None else np.zeros_like(in_view))
     ends = np.arange(window - 1, length)
     captions[ends, :N_EVENTS] = _window_sums(events, window) > 0
 
@@ -255,7 +383,11 @@ def caption_clips(infos: Mapping[str, np.ndarray], actions: Optional[Sequence[in
     state[2 * n_asleep >= window] = CAPTION_INDEX["sleep"]
     captions[ends, state] = True
     primary[ends] = np.argmax(captions[ends], axis=1)  # first True = highest priority
-    return ClipCaptions(captions, primary)
+    parts, in_view = final_state(infos, source)
+    parts[: window - 1] = -1
+    if in_view is not None:
+        in_view[: window - 1] = False
+    return ClipCaptions(captions, primary, parts, in_view)
 
 
 # ---------------------------------------------------------------------- tokenizer
@@ -264,11 +396,27 @@ UNK_TOKEN = "<unk>"
 
 
 def caption_vocabulary() -> list[str]:
-    """The closed word vocabulary: ``<pad>``, ``<unk>``, then every word of :data:`CAPTIONS` and "and", sorted."""
+    """The closed word vocabulary: ``<pad>``, ``<unk>``, then every word of :data:`CAPTIONS`, of the final-state
+    phrases and "and", sorted."""
     words = {JOIN_WORD}
-    for caption in CAPTIONS:
+    for caption in CAPTIONS + tuple(p for phrases in FINAL_STATE_PHRASES.values() for p in phrases):
         words.update(caption.split())
     return [PAD_TOKEN, UNK_TOKEN] + sorted(words)
+
+
+def max_caption_words() -> int:
+    """Words in the longest caption: the two longest event captions, the longest state caption, the joining "and"s
+    and the longest phrase of each final-state part (22); the tokenizer's ``max_len`` must be at least this."""
+    def n_words(texts):
+        return sorted(len(t.split()) for t in texts)
+
+    events = n_words(EVENT_CAPTIONS)[-MAX_EVENTS_IN_FULL_CAPTION:]
+    return (sum(events) + n_words(STATE_CAPTIONS)[-1] + MAX_EVENTS_IN_FULL_CAPTION
+            + sum(n_words(phrases)[-1] for phrases in FINAL_STATE_PHRASES.values()))
+
+
+#: Tokens per text by default: the longest caption fits.
+MAX_CAPTION_WORDS = max_caption_words()
 
 
 class WordTokenizer:
@@ -277,13 +425,15 @@ class WordTokenizer:
 
     Args:
         vocab: the word list (index = token id); ``vocab[0]`` must be ``<pad>`` and ``vocab[1]`` ``<unk>``.
-        max_len: tokens per text; longer texts are truncated.
+        max_len: tokens per text; longer texts are truncated (default :data:`MAX_CAPTION_WORDS`, the longest
+            caption).
 
     Raises:
         ValueError: a malformed vocabulary or ``max_len < 1``.
     """
 
-    def __init__(self, vocab: Sequence[str], max_len: int = 16):
+    def __init__(self, vocab: Sequence[str], max_len: Optional[int] = None):
+        max_len = MAX_CAPTION_WORDS if max_len is None else max_len
         vocab = list(vocab)
         if len(vocab) < 2 or vocab[0] != PAD_TOKEN or vocab[1] != UNK_TOKEN or len(set(vocab)) != len(vocab):
             raise ValueError(f"vocab must start with {PAD_TOKEN!r}, {UNK_TOKEN!r} and hold distinct words")

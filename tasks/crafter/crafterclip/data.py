@@ -12,6 +12,7 @@ Clip ``(e, t)`` = frames ``[t-15, t]`` of episode ``e`` (spec §3.4 window seman
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,7 +25,8 @@ from tqdm import tqdm
 
 from steve1.data.EpisodeStorage import EpisodeReadError, EpisodeStorage
 from steve1.utils.io import atomic_output, atomic_write_text
-from tasks.crafter.crafterclip.captions import CAPTIONS, FRAMES_PER_CLIP, ClipCaptions, caption_clips
+from tasks.crafter.crafterclip.captions import (CAPTIONS, FRAMES_PER_CLIP, N_FINAL_STATE_PARTS, NEAR_THINGS,
+                                                ClipCaptions, caption_clips)
 
 PathLike = Union[str, os.PathLike]
 
@@ -120,6 +122,10 @@ class ClipSet:
         captions: bool [N, len(CAPTIONS)] caption rows.
         primary: int64 [N] primary caption index.
         frames: uint8 [N, 16, H, W, 3] (a memory map) or None if not loaded.
+        final_state: int8 [N, N_FINAL_STATE_PARTS] final-state parts of each clip (-1: absent; see
+            :func:`.captions.final_state`), or None (all absent).
+        in_view: int8 [N, len(NEAR_THINGS)]: 1 when the clip's last frame shows the thing, 0 when not, -1 when its
+            episode has no ``view`` infos; or None (all unknown).
     """
 
     episode_dirs: list
@@ -127,16 +133,37 @@ class ClipSet:
     captions: np.ndarray
     primary: np.ndarray
     frames: Optional[np.ndarray] = None
+    final_state: Optional[np.ndarray] = None
+    in_view: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.clips)
 
 
+def clip_labels(captions: Sequence[ClipCaptions], clips: np.ndarray) -> dict[str, np.ndarray]:
+    """The caption rows, primary captions, final-state parts and view flags of ``clips`` (int64 [N, 2]):
+    ``{"captions": bool [N, C], "primary": int64 [N], "final_state": int8 [N, P], "in_view": int8 [N, K]}`` (see
+    :class:`ClipSet`)."""
+    n_near = len(NEAR_THINGS)
+    if not len(clips):
+        return {"captions": np.zeros((0, len(CAPTIONS)), bool), "primary": np.zeros(0, np.int64),
+                "final_state": np.zeros((0, N_FINAL_STATE_PARTS), np.int8), "in_view": np.zeros((0, n_near), np.int8)}
+    in_view = np.full((len(clips), n_near), -1, np.int8)
+    for i, (e, t) in enumerate(clips):
+        if captions[e].in_view is not None:
+            in_view[i] = captions[e].in_view[t]
+    return {"captions": np.stack([captions[e].captions[t] for e, t in clips]),
+            "primary": np.array([captions[e].primary[t] for e, t in clips], dtype=np.int64),
+            "final_state": np.stack([captions[e].final_state[t] for e, t in clips]).astype(np.int8),
+            "in_view": in_view}
+
+
 def clip_set(episode_dirs: Sequence[str], captions: Sequence[ClipCaptions], clips: np.ndarray) -> ClipSet:
-    """Gather the caption rows of ``clips`` (int64 [N, 2]) into a :class:`ClipSet` (frames not loaded)."""
-    rows = np.stack([captions[e].captions[t] for e, t in clips]) if len(clips) else np.zeros((0, len(CAPTIONS)), bool)
-    primary = np.array([captions[e].primary[t] for e, t in clips], dtype=np.int64)
-    return ClipSet(list(episode_dirs), clips, rows, primary)
+    """Gather the caption rows and final states of ``clips`` (int64 [N, 2]) into a :class:`ClipSet` (frames not
+    loaded)."""
+    labels = clip_labels(captions, clips)
+    return ClipSet(list(episode_dirs), clips, labels["captions"], labels["primary"],
+                   final_state=labels["final_state"], in_view=labels["in_view"])
 
 
 class ClipCache:
@@ -174,7 +201,7 @@ class ClipCache:
         if frames.shape[0] != len(clips) or frames.shape[1] != self.window:
             raise ValueError(f"{frames_path}: cache holds {list(frames.shape)}, expected {len(clips)} clips of "
                              f"{self.window} frames; delete {folder} to rebuild it")
-        return ClipSet(clips.episode_dirs, clips.clips, clips.captions, clips.primary, frames)
+        return dataclasses.replace(clips, frames=frames)
 
     def _build(self, clips: ClipSet, folder: Path, frames_path: Path, index_path: Path, desc: str) -> None:
         with atomic_output(frames_path) as tmp:

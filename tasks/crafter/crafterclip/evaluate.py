@@ -3,7 +3,7 @@ r"""Evaluate a CrafterCLIP model on held-out Crafter episodes and write the figu
     python tasks/crafter/crafterclip/evaluate.py --weights downloads/crafter/crafterclip.pt \
         --sampling downloads/samplings/crafter_seed1 --out downloads/crafter/crafterclip_eval.json
 
-Two measures (the same ones ``train.py`` writes at the end of training):
+Three measures (the same ones ``train.py`` writes at the end of training):
 
 * **Caption retrieval** on held-out clips chosen as for training (balanced over primary captions, see
   :func:`.data.select_clips`): the clip's video embedding is compared by cosine with the text embeddings of every
@@ -16,6 +16,14 @@ Two measures (the same ones ``train.py`` writes at the end of training):
   stone pickaxe", ...), the ``k`` = 20 pool clips nearest to the prompt's text embedding (cosine) are taken and the
   share of them that contain the task's achievement event is reported, with the number of pool clips that contain
   it (``n_positive``; precision cannot exceed ``n_positive / k``) and its base rate in the pool.
+* **Stage probe** on the same pool (issue 18: does the goal space separate stages of the tech tree?): from the clip
+  embeddings alone, a nearest-centroid classifier (cosine to the class means, fitted and tested on different
+  held-out episodes, up to 5 folds grouped by episode; :func:`.metrics.nearest_centroid_probe`) predicts, at the
+  clip's last frame, the best pickaxe held (none/wood/stone/iron) and whether water, trees and stone are in view.
+  Reported per label: accuracy, balanced accuracy (mean recall over classes) vs chance (1 / classes), the majority
+  class baseline, per-class recall and the confusion matrix; ``pickaxe_from_text`` is the zero-shot version (the
+  nearest of the texts "with no pickaxe", ..., "with an iron pickaxe"). The view labels need play data with the
+  ``view`` infos (else they are skipped); the probe needs clips of at least two held-out episodes.
 """
 from __future__ import annotations
 

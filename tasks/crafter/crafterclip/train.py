@@ -9,23 +9,27 @@ The recipe:
    ``steve1/data/sampling/generate_sampling.py``; ``--data_dir`` re-roots their paths); without it, the episodes of
    ``--data_dir`` are split as generate_sampling does (``val_frames`` of val, the rest train).
 2. **Captions.** Every 16-frame clip of every episode is captioned from its per-frame infos
-   (:mod:`tasks.crafter.crafterclip.captions`: "collect wood", "make a stone pickaxe", "walk left", ...).
+   (:mod:`tasks.crafter.crafterclip.captions`: "collect wood", "make a stone pickaxe", "walk left", ...), with the
+   final state of its last frame ("with a wood pickaxe", "near stone", "in the dark").
 3. **Clips.** ``train_clips`` training clips and ``val_clips`` held-out clips are chosen balanced over primary
    captions (:func:`.data.select_clips`) and decoded once into a frame cache in ``--cache_dir``.
 4. **Training.** Each step draws ``batch_size`` clips (weight ~ count(primary caption) ^ -``caption_balance``), takes
-   for each its primary caption (or, with probability ``p_full_caption``, its full caption), and minimises the CLIP
-   loss of :func:`.model.clip_loss` between the clips and the distinct texts of the batch plus every single caption
-   (true-but-not-target captions are left out of a clip's softmax). AdamW, linear warm-up then cosine to 0, gradient
+   for each its primary caption (or, with probability ``p_full_caption``, its event caption), followed by its
+   final-state phrases unless they are dropped (probability ``p_drop_final_state``), and minimises the CLIP loss of
+   :func:`.model.clip_loss` between the clips and the distinct texts of the batch plus every single caption
+   (true-but-not-target texts are left out of a clip's softmax). AdamW, linear warm-up then cosine to 0, gradient
    norm clipping.
-5. **Evaluation** (:mod:`.evaluate`) on the held-out episodes: caption retrieval top-1 vs chance and, for each
-   downstream task prompt, the precision of its 20 nearest pool clips. Written to ``--eval_out`` (JSON) and into the
+5. **Evaluation** (:mod:`.evaluate`) on the held-out episodes: caption retrieval top-1 vs chance, for each
+   downstream task prompt the precision of its 20 nearest pool clips, and the stage probe (does a clip's embedding
+   tell the best pickaxe held, and water/trees/stone in view?). Written to ``--eval_out`` (JSON) and into the
    model file.
 
 Outputs: the model file ``--out`` (~5 MB, :mod:`.embedder` format), ``--eval_out``, and in ``--run_dir``: a resumable
 ``checkpoint.pt`` every ``checkpoint_every`` steps (model, optimiser, step, RNG states; a rerun resumes from it unless
 ``--no_resume``), ``config.yaml`` (resolved) and TensorBoard logs in ``tb/`` (tags ``losses/clip_loss``,
 ``charts/learning_rate``, ``charts/logit_scale``, ``charts/clips_per_second``, ``charts/train_top1``,
-``eval/caption_top1``, ``eval/caption_balanced_top1``; x axis = optimiser steps).
+``eval/caption_top1``, ``eval/caption_balanced_top1``, at the end ``eval/probe_<label>_balanced_accuracy``; x axis =
+optimiser steps).
 """
 from __future__ import annotations
 
@@ -49,8 +53,9 @@ from steve1.data.sampling.generate_sampling import generate_train_val_split
 from steve1.utils.checks import Range
 from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting, write_config
 from steve1.utils.io import atomic_torch_save
-from tasks.crafter.crafterclip.captions import (CAPTION_INDEX, CAPTIONS, JOIN_WORD, ClipCaptions, WordTokenizer,
-                                                caption_vocabulary, full_caption_from_row)
+from tasks.crafter.crafterclip.captions import (CAPTION_INDEX, CAPTIONS, MAX_CAPTION_WORDS, N_FINAL_STATE_PARTS,
+                                                NO_FINAL_STATE, ClipCaptions, WordTokenizer, caption_text,
+                                                caption_vocabulary, event_caption_ids)
 from tasks.crafter.crafterclip.data import ClipCache, ClipSet, clip_set, load_episode_captions, select_clips
 from tasks.crafter.crafterclip.embedder import DEFAULT_CRAFTERCLIP_PATH, save_crafterclip
 from steve1.utils.io import atomic_write_json
@@ -89,7 +94,11 @@ class CrafterCLIPConfig(StageConfig):
     max_grad_norm: float = setting("gradient norm clipping", Range(float, lo=0, lo_open=True))
     caption_balance: float = setting("sampling weight of a clip ~ count(primary caption) ^ -caption_balance",
                                      Range(float, lo=0, note="exponent"))
-    p_full_caption: float = setting("probability that a clip's text is its full caption", Range(float, lo=0, hi=1))
+    p_full_caption: float = setting("probability that a clip's text is its event caption (up to two events and the "
+                                    "state) instead of its primary caption", Range(float, lo=0, hi=1))
+    p_drop_final_state: float = setting("probability that a clip's text leaves out its final-state phrases (keeps "
+                                        "bare event captions, the task prompts' form, among the targets)",
+                                        Range(float, lo=0, hi=1))
     torch_threads: int = setting("torch CPU threads", Range(int, lo=1))
     log_every: int = setting("steps between TensorBoard scalars", Range(int, lo=1, note="steps"))
     eval_every: int = setting("steps between held-out caption retrieval evaluations (0: only at the end)",
@@ -99,7 +108,8 @@ class CrafterCLIPConfig(StageConfig):
     seed: int = setting("seed of the split, the clip choice and training", Range(int))
 
     def check_consistency(self, sources: Mapping[str, str]) -> None:
-        """The ``model`` block builds a CrafterCLIP (with the caption vocabulary).
+        """The ``model`` block builds a CrafterCLIP (with the caption vocabulary) whose text length fits the longest
+        caption.
 
         Raises:
             steve1.utils.cli.UsageError: naming the config file and key ``model`` and what went wrong.
@@ -107,6 +117,10 @@ class CrafterCLIPConfig(StageConfig):
         from steve1.utils.cli import UsageError
 
         where = sources.get("model", "config key 'model'")
+        max_len = (self.model.get("text") or {}).get("max_len") if isinstance(self.model, dict) else None
+        if isinstance(max_len, int) and max_len < MAX_CAPTION_WORDS:
+            raise UsageError(f"{where}: text max_len {max_len} is shorter than the longest caption "
+                             f"({MAX_CAPTION_WORDS} words); captions would be cut")
         try:
             tokenizer = WordTokenizer(caption_vocabulary(), max_len=int(self.model["text"]["max_len"]))
             CrafterCLIP(vocab_size=len(tokenizer), **copy.deepcopy(self.model))
@@ -171,6 +185,15 @@ def summary_text(result: dict) -> str:
     r = result.get("caption_retrieval_natural_pool")
     if r and r.get("n_clips"):
         lines.append(f"caption retrieval on the natural pool ({r['n_clips']} clips): top-1 {r['top1_accuracy']:.3f}")
+    probe = result.get("stage_probe", {})
+    for name, v in probe.items():
+        if isinstance(v, dict) and "balanced_accuracy" in v:
+            extra = (f", majority {v['majority_baseline']:.3f}, {v['n_folds']} folds" if "majority_baseline" in v
+                     else "")
+            lines.append(f"stage probe {name}: balanced accuracy {v['balanced_accuracy']:.3f} vs chance "
+                         f"{v['chance_balanced']:.3f} (accuracy {v['accuracy']:.3f}{extra}; {v['n_clips']} clips)")
+        elif isinstance(v, dict) and "skipped" in v:
+            lines.append(f"stage probe {name}: skipped ({v['skipped']})")
     pr = result.get("prompt_retrieval", {})
     for prompt, v in pr.get("prompts", {}).items():
         k = pr["k"]
@@ -183,42 +206,67 @@ def summary_text(result: dict) -> str:
 class CaptionBatcher:
     """Draws training batches: clip indices (weighted by caption rarity), their texts, and the loss targets.
 
+    A clip's text is its primary caption, or with probability ``p_full`` its event caption ("collect wood and walk
+    left"), followed by its final-state phrases ("with a wood pickaxe near trees") unless they are dropped, with
+    probability ``p_drop_final_state``. A text is *true* of a clip when each caption it names holds for the clip and
+    each final-state phrase it has is the clip's; true texts other than the clip's own are left out of its softmax.
+
     Args:
         clips: the training :class:`ClipSet` (frames loaded).
         balance: weight of a clip = count(its primary caption) ^ -balance.
-        p_full: probability of using the full caption instead of the primary one.
+        p_full: probability of using the event caption instead of the primary one.
         tokenizer: the caption tokenizer.
+        p_drop_final_state: probability of leaving out the final-state phrases.
     """
 
-    def __init__(self, clips: ClipSet, balance: float, p_full: float, tokenizer: WordTokenizer):
+    def __init__(self, clips: ClipSet, balance: float, p_full: float, tokenizer: WordTokenizer,
+                 p_drop_final_state: float = 0.0):
         self.clips = clips
         counts = np.bincount(clips.primary, minlength=len(CAPTIONS)).astype(np.float64)
         weights = counts[clips.primary] ** -float(balance)
         self.probs = weights / weights.sum()
         self.p_full = float(p_full)
+        self.p_drop_final_state = float(p_drop_final_state)
         self.tokenizer = tokenizer
-        self.full = [full_caption_from_row(row) for row in clips.captions]
+        self.event_ids = [event_caption_ids(row) for row in clips.captions]
+        self.final_state = (np.full((len(clips), N_FINAL_STATE_PARTS), -1, np.int8) if clips.final_state is None
+                            else np.asarray(clips.final_state, np.int8))
 
     def draw(self, batch_size: int, rng: np.random.Generator) -> dict[str, Any]:
         """One batch: ``frames`` uint8 [B, 16, H, W, 3], ``tokens`` int64 [M, L] of the M distinct texts (every
-        single caption first, then the batch's full captions), ``target`` int64 [B], ``ignore`` bool [B, M],
-        ``primary`` int64 [B]."""
+        single caption first, then the batch's other texts, sorted), ``texts`` (the M texts), ``target`` int64 [B],
+        ``ignore`` bool [B, M], ``primary`` int64 [B]."""
         idx = np.sort(rng.choice(len(self.probs), size=batch_size, p=self.probs))
         use_full = rng.random(batch_size) < self.p_full
-        texts = [self.full[i] if f else CAPTIONS[self.clips.primary[i]] for i, f in zip(idx, use_full)]
+        keep_state = rng.random(batch_size) >= self.p_drop_final_state
+        claims: dict[str, tuple[list[int], tuple[int, ...]]] = {c: ([k], NO_FINAL_STATE)
+                                                                 for k, c in enumerate(CAPTIONS)}
+        texts = []
+        for i, full, keep in zip(idx, use_full, keep_state):
+            ids = self.event_ids[i] if full else [int(self.clips.primary[i])]
+            parts = tuple(int(v) for v in self.final_state[i]) if keep else NO_FINAL_STATE
+            text = caption_text(ids, parts)
+            claims.setdefault(text, (ids, parts))
+            texts.append(text)
         distinct = list(CAPTIONS) + sorted(set(texts) - set(CAPTIONS))
         position = {t: m for m, t in enumerate(distinct)}
         target = np.array([position[t] for t in texts], dtype=np.int64)
         text_sets = np.zeros((len(distinct), len(CAPTIONS)), dtype=bool)
+        text_parts = np.full((len(distinct), N_FINAL_STATE_PARTS), -1, dtype=np.int8)
         for m, text in enumerate(distinct):
-            text_sets[m, [CAPTION_INDEX[c] for c in text.split(f" {JOIN_WORD} ")]] = True
+            ids, parts = claims[text]
+            text_sets[m, ids] = True
+            text_parts[m] = parts
         rows = self.clips.captions[idx]  # [B, C]
-        true_text = ~(text_sets[None] & ~rows[:, None]).any(-1)  # [B, M]: every caption of the text holds
-        ignore = true_text.copy()
+        clip_parts = self.final_state[idx]  # [B, P]
+        holds = ~(text_sets[None] & ~rows[:, None]).any(-1)  # [B, M]: every caption of the text holds
+        same_state = ((text_parts[None] < 0) | (text_parts[None] == clip_parts[:, None])).all(-1)  # [B, M]
+        ignore = holds & same_state
         ignore[np.arange(batch_size), target] = False
         return {
             "frames": torch.from_numpy(np.ascontiguousarray(self.clips.frames[idx])),
             "tokens": torch.from_numpy(self.tokenizer(distinct)),
+            "texts": distinct,
             "target": torch.from_numpy(target),
             "ignore": torch.from_numpy(ignore),
             "primary": torch.from_numpy(self.clips.primary[idx]),
@@ -396,7 +444,8 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
     model_kwargs = {"vocab_size": len(tokenizer), **copy.deepcopy(config["model"])}
     model = CrafterCLIP(**model_kwargs)
     optimizer = make_optimizer(model, float(config["lr"]), float(config["weight_decay"]))
-    batcher = CaptionBatcher(train_set, float(config["caption_balance"]), float(config["p_full_caption"]), tokenizer)
+    batcher = CaptionBatcher(train_set, float(config["caption_balance"]), float(config["p_full_caption"]), tokenizer,
+                             float(config["p_drop_final_state"]))
     step = 0
     if ckpt_path.is_file() and not args.no_resume:
         step = load_checkpoint(ckpt_path, model, optimizer, rng, config)
@@ -459,6 +508,9 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
     if r.get("n_clips"):
         writer.add_scalar("eval/caption_top1", r["top1_accuracy"], step)
         writer.add_scalar("eval/caption_balanced_top1", r["balanced_top1_accuracy"], step)
+    for name, v in result.get("stage_probe", {}).items():
+        if isinstance(v, dict) and "balanced_accuracy" in v:
+            writer.add_scalar(f"eval/probe_{name}_balanced_accuracy", v["balanced_accuracy"], step)
     writer.close()
     result.update({
         "steps": step, "seed": typed.seed, "config": config,
@@ -471,7 +523,7 @@ def _main(argv: Optional[Sequence[str]]) -> dict:
     })
     eval_out = args.eval_out or str(Path(args.out).with_suffix("")) + "_eval.json"
     atomic_write_json(eval_out, result)
-    summary = {k: result[k] for k in ("caption_retrieval", "prompt_retrieval") if k in result}
+    summary = {k: result[k] for k in ("caption_retrieval", "prompt_retrieval", "stage_probe") if k in result}
     save_crafterclip(args.out, model, model_kwargs, tokenizer,
                      info={"config": config, "seed": typed.seed, "steps": step, "evaluation": summary})
     print(summary_text(result))
