@@ -249,6 +249,22 @@ def test_batcher_drops_final_state_and_keeps_event_captions():
         held = next(k for k in swap if k in target)
         other = target.replace(held, swap[held])
         assert other in texts and other not in ignored  # the other pickaxe: a negative
+    # "near <thing>" is true of a clip whenever the thing is in its view: water and stone in view, near = water
+    infos = _synthetic_infos(60)
+    infos["inventory"][:, INVENTORY_ITEMS.index("wood_pickaxe")] = 1
+    infos["view"] = np.full((60, 9, 7), sem["stone"], np.uint8)
+    infos["view"][:, 0, 0] = sem["water"]
+    episodes.append(caption_clips(infos))
+    cs3 = clip_set(["a", "b", "c"], episodes, np.array([(0, 20), (2, 20)]))
+    cs3.frames = np.zeros((2, 16, 64, 64, 3), np.uint8)
+    batch = CaptionBatcher(cs3, 0.0, 0.0, tokenizer, p_drop_final_state=0.0).draw(16, rng)
+    texts, target = batch["texts"], batch["target"].numpy()
+    near_stone, near_water = (texts.index(f"stand still with a wood pickaxe near {x}") for x in ("stone", "water"))
+    for i in range(16):
+        if texts[target[i]].endswith("near water"):  # the clip with water in view: "near stone" is true too
+            assert batch["ignore"][i, near_stone]
+        else:  # the clip with only stone in view: "near water" is a negative
+            assert target[i] == near_stone and not batch["ignore"][i, near_water]
     mixed = CaptionBatcher(cs, 0.0, 0.0, tokenizer, p_drop_final_state=0.5).draw(64, rng)
     with_state = np.mean([" with " in mixed["texts"][m] for m in mixed["target"]])
     assert 0.25 < with_state < 0.75

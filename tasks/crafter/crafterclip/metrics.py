@@ -293,6 +293,9 @@ def evaluate_model(model: CrafterCLIP, tokenizer: WordTokenizer, val_clips: Opti
         result["caption_retrieval_natural_pool"] = retrieval_metrics(pool_video, caption_text, pool.primary, pool_rows)
         result["caption_retrieval_natural_pool"].pop("per_caption", None)
         result["stage_probe"] = stage_probe(pool, embedder.encode_text(list(HOLD_PHRASES)).cpu())
+        unknown = sorted({w for phrase in HOLD_PHRASES for w in tokenizer.unknown_words(phrase)})
+        if unknown:  # a model trained before the final-state captions: the zero-shot probe reads <unk>
+            result["stage_probe"]["pickaxe_from_text"]["unknown_words"] = unknown
         prompts = task_prompts()
         prompt_text = embedder.encode_text([p["prompt"] for p in prompts]).cpu()
         result["prompt_retrieval"] = {"k": k, "pool_clips": int(len(pool_video)), "pool_stride": pool_stride,

@@ -53,9 +53,9 @@ from steve1.data.sampling.generate_sampling import generate_train_val_split
 from steve1.utils.checks import Range
 from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting, write_config
 from steve1.utils.io import atomic_torch_save
-from tasks.crafter.crafterclip.captions import (CAPTION_INDEX, CAPTIONS, MAX_CAPTION_WORDS, N_FINAL_STATE_PARTS,
-                                                NO_FINAL_STATE, ClipCaptions, WordTokenizer, caption_text,
-                                                caption_vocabulary, event_caption_ids)
+from tasks.crafter.crafterclip.captions import (CAPTION_INDEX, CAPTIONS, FINAL_STATE_PARTS, MAX_CAPTION_WORDS,
+                                                N_FINAL_STATE_PARTS, NEAR_THINGS, NO_FINAL_STATE, ClipCaptions,
+                                                WordTokenizer, caption_text, caption_vocabulary, event_caption_ids)
 from tasks.crafter.crafterclip.data import ClipCache, ClipSet, clip_set, load_episode_captions, select_clips
 from tasks.crafter.crafterclip.embedder import DEFAULT_CRAFTERCLIP_PATH, save_crafterclip
 from steve1.utils.io import atomic_write_json
@@ -67,6 +67,7 @@ DEFAULT_CONFIG = "configs/crafter/crafterclip.yaml"
 DEFAULT_CACHE_DIR = "downloads/crafterclip_cache"
 DEFAULT_RUN_DIR = "runs/crafterclip"
 CHECKPOINT_NAME = "checkpoint.pt"
+_NEAR = FINAL_STATE_PARTS.index("near")
 
 
 # ---------------------------------------------------------------------- config and data
@@ -192,6 +193,8 @@ def summary_text(result: dict) -> str:
                      else "")
             lines.append(f"stage probe {name}: balanced accuracy {v['balanced_accuracy']:.3f} vs chance "
                          f"{v['chance_balanced']:.3f} (accuracy {v['accuracy']:.3f}{extra}; {v['n_clips']} clips)")
+            if v.get("unknown_words"):
+                lines[-1] += f" (words unknown to the model: {v['unknown_words']})"
         elif isinstance(v, dict) and "skipped" in v:
             lines.append(f"stage probe {name}: skipped ({v['skipped']})")
     pr = result.get("prompt_retrieval", {})
@@ -209,7 +212,9 @@ class CaptionBatcher:
     A clip's text is its primary caption, or with probability ``p_full`` its event caption ("collect wood and walk
     left"), followed by its final-state phrases ("with a wood pickaxe near trees") unless they are dropped, with
     probability ``p_drop_final_state``. A text is *true* of a clip when each caption it names holds for the clip and
-    each final-state phrase it has is the clip's; true texts other than the clip's own are left out of its softmax.
+    each final-state phrase it has is the clip's, where "near <thing>" holds whenever the thing is in the clip's
+    last view (not only when it is the clip's own, most telling, one); true texts other than the clip's own are
+    left out of its softmax.
 
     Args:
         clips: the training :class:`ClipSet` (frames loaded).
@@ -231,6 +236,8 @@ class CaptionBatcher:
         self.event_ids = [event_caption_ids(row) for row in clips.captions]
         self.final_state = (np.full((len(clips), N_FINAL_STATE_PARTS), -1, np.int8) if clips.final_state is None
                             else np.asarray(clips.final_state, np.int8))
+        self.in_view = (np.full((len(clips), len(NEAR_THINGS)), -1, np.int8) if clips.in_view is None
+                        else np.asarray(clips.in_view, np.int8))
 
     def draw(self, batch_size: int, rng: np.random.Generator) -> dict[str, Any]:
         """One batch: ``frames`` uint8 [B, 16, H, W, 3], ``tokens`` int64 [M, L] of the M distinct texts (every
@@ -260,7 +267,12 @@ class CaptionBatcher:
         rows = self.clips.captions[idx]  # [B, C]
         clip_parts = self.final_state[idx]  # [B, P]
         holds = ~(text_sets[None] & ~rows[:, None]).any(-1)  # [B, M]: every caption of the text holds
-        same_state = ((text_parts[None] < 0) | (text_parts[None] == clip_parts[:, None])).all(-1)  # [B, M]
+        same = (text_parts[None] < 0) | (text_parts[None] == clip_parts[:, None])  # [B, M, P]
+        near = text_parts[:, _NEAR]  # [M] thing each text says the player is near (-1: none)
+        seen = np.take_along_axis(self.in_view[idx], np.broadcast_to(np.maximum(near, 0), (batch_size, len(near))),
+                                  axis=1) == 1  # [B, M]: that thing is in the clip's last view
+        same[:, :, _NEAR] |= (near >= 0)[None] & seen
+        same_state = same.all(-1)  # [B, M]
         ignore = holds & same_state
         ignore[np.arange(batch_size), target] = False
         return {
