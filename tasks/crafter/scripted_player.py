@@ -1,4 +1,4 @@
-"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 3.
+"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 4.
 
 **Perception (issue 18): only what the agent's observation shows, plus memory.** Each step the player reads the
 tiles of the agent's 9x7 world window (``info["semantic"]`` cut to that window, and the ripeness of the plants
@@ -26,14 +26,22 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
 * **Survival** pre-empts free sub-goals, most urgent first: fight a zombie within reach or a skeleton next to the
   player, step out of a skeleton's line of fire, drink and eat as the status bar requires (a cow in view is eaten
   when food is below 8; cows seen earlier are looked for where they were, then where grass has not been in view for
-  longest), and keep walls for the night (stones, or wood for tables). At dusk (env steps 55-110 of the 300-step
-  day) drink and food are topped up; from 110 to 20 of the next day (zombies spawn on grass while daylight is below
-  0.83: steps 116-304) the player hides in a sealed shelter: a two-tile
-  pocket dug into stone or walled up with stones/tables, preferably beside water (it drinks from inside) and away
-  from tunnels and skeletons seen lately; it sleeps there when energy is below its maximum (only ever sealed in: a
-  zombie hits a sleeper for 7) and stays in while zombies wait outside. Sealed in with a skeleton or an arrow in view
-  (or hurt while fed, watered and rested), it places stones on the water next to the shelter (arrows fly over
+  longest), and keep walls for the night (stones, or wood for tables; with fewer than two, it heads for known stone
+  at dusk). A threat is answered on the spot, never chased (a skeleton backs off into its tunnels while zombies
+  close in). At dusk (env steps 70-125 of the 300-step day) drink and food are topped up and wood for the night's
+  crafting is carried; from 125 to 20 of the next day (zombies spawn on grass while daylight is below 0.83: steps
+  116-304) the player hides in a sealed shelter: a two-tile pocket dug into stone or walled up with stones/tables
+  (the walls being built are never dug through on the way to the next one; the seal is a table only where another
+  wall can be dug through to leave: a table cannot be removed), preferably beside water (it drinks from inside) and
+  away from tunnels and skeletons seen lately; it sleeps there when energy is below its maximum (only ever sealed in:
+  a zombie hits a sleeper for 7) and stays in while zombies wait outside. Sealed in with a skeleton or an arrow in
+  view (or hurt while fed, watered and rested), it places stones on the water next to the shelter (arrows fly over
   water). Lava is never entered, also not by random actions.
+* **Night work (v4).** Awake in the sealed pocket, the player crafts the next pickaxe/sword its materials allow
+  (placing a table, and a furnace, on a wall tile it digs out; the seal itself only with no creature near), else it
+  digs through stone towards a wanted ore (iron with a stone pickaxe, coal, diamond with an iron pickaxe) or towards
+  never-seen stone, only through tiles whose other neighbours are remembered solid, refilling the tunnel behind it
+  with the dug stone: the pocket (at most 4 enclosed tiles) stays closed while the night gives stone, coal and iron.
 * **Stalls.** A sub-goal that ends without a single action (its target unreachable over the remembered tiles, e.g.
   trees only across water) is not chosen again for a while: a survival need then gives way to free sub-goals, a
   free sub-goal is replaced by ``explore``, instead of the player standing still re-planning it every step.
@@ -78,7 +86,7 @@ from tasks.crafter.player_perception import MemoryMap, daylight_at
 __all__ = ["PLAYER_VERSION", "SUBGOALS", "PlayerStyle", "ScriptedPlayer"]
 
 #: Bump when the behaviour changes: a dataset resumed with another version would mix two players.
-PLAYER_VERSION = 3
+PLAYER_VERSION = 4
 
 
 class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
@@ -124,6 +132,7 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
         self._fight_cooldown_until = 0
         self._no_sleep_until = 0
         self._no_shelter_until = 0
+        self._keep: set[tuple[int, int]] = set()  # tiles paths must not dig through (walls being built)
         self._stall_until: dict[str, int] = {}  # sub-goal -> own step until which it is not chosen (stalled)
         self.daylight = daylight_at(0)
         self.random_action = False

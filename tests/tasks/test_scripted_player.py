@@ -243,3 +243,46 @@ def test_a_stalled_subgoal_gives_way():
     assert player._survival_need() == ("collect_wood", 3)
     player._stalled(["collect_wood"])
     assert player._survival_need() is None
+
+
+def _pocket_player(inventory):
+    """A player whose memory is a stone block with a two-tile pocket at (10, 10)-(11, 10), the player at (10, 10)."""
+    env = CrafterEnv()
+    _, info = env.reset(seed=0)
+    player = ScriptedPlayer(seed=0)
+    player.reset(env, info)
+    player.memory.terrain[:] = S["stone"]
+    player.memory.creatures[:] = 0
+    player.memory.terrain[11, 10] = S["path"]
+    player.memory.terrain[10, 10] = S["path"]
+    player.pos = (10, 10)
+    player.inv = dict(info["inventory"], **inventory)
+    player.sem = player.memory.semantic(player.pos)
+    player.seen = player.memory.known
+    return player
+
+
+def test_pocket_is_sealed_and_night_digging_keeps_it_closed():
+    player = _pocket_player({"wood_pickaxe": 1})
+    assert player._sealed() and player._region() == {(10, 10), (11, 10)}
+    region = player._region()
+    assert player._safe_dig((10, 9), region)  # stone all around: digging it keeps the pocket closed
+    player.memory.terrain[10, 7] = S["grass"]
+    player.sem = player.memory.semantic(player.pos)
+    assert player._safe_dig((10, 9), region) and not player._safe_dig((10, 8), region)  # (10, 8) borders grass
+    player.memory.terrain[9, 10] = S["grass"]  # a wall opens onto grassland: the pocket is open
+    player.memory.terrain[8:10, 9:12] = S["grass"]
+    player.sem = player.memory.semantic(player.pos)
+    assert not player._sealed()
+    assert not _pocket_player({})._safe_dig((10, 9), region)  # no pickaxe: stone cannot be dug
+
+
+def test_night_dig_plan_heads_for_a_wanted_ore():
+    player = _pocket_player({"wood_pickaxe": 1, "stone_pickaxe": 1})
+    player.memory.terrain[14, 10] = S["iron"]
+    player.sem = player.memory.semantic(player.pos)
+    route, ore = player._dig_plan(player._region())
+    assert ore == (14, 10) and route == [(12, 10), (13, 10)]
+    assert player._can_dig_out((10, 10), (11, 10))  # stone walls and a wood pickaxe: the player can leave
+    player.inv["wood_pickaxe"] = player.inv["stone_pickaxe"] = 0
+    assert not player._can_dig_out((10, 10), (11, 10))  # walls it cannot remove: never seal with a table

@@ -140,7 +140,8 @@ class Navigation:
 
     def _cost_map(self) -> list[float]:
         """Per-tile cost in env steps of entering it: 1 walkable, 3 to collect-then-enter a diggable material
-        (tree; stone/coal/iron/diamond with the right pickaxe), 4 for a creature's tile, inf otherwise."""
+        (tree; stone/coal/iron/diamond with the right pickaxe), 4 for a creature's tile, inf otherwise (and for the
+        tiles in ``self._keep``: walls being built)."""
         sem = self.sem
         cost = np.full(sem.shape, _INF)
         cost[WALKABLE[sem]] = 1.0
@@ -151,6 +152,9 @@ class Navigation:
         for sx, sy in zip(*np.nonzero(sem == S["skeleton"])):  # stay out of a skeleton's line of fire
             cost[max(0, sx - 5): sx + 6, sy] += 3.0
             cost[sx, max(0, sy - 5): sy + 6] += 3.0
+        for t in self._keep:  # walls being built (a shelter's): never dug through
+            if self._inside(t):
+                cost[t] = _INF
         cost[self.pos] = 1.0
         return cost.ravel().tolist()
 

@@ -291,8 +291,8 @@ class Planner:
                 return
             if creature != S["cow"] and self.inv["health"] <= (6 if creature == S["skeleton"] else 2):
                 raise _Abort  # too weak to keep fighting
-            if not self._visible([creature]).any() and self.goal_priority == 0:
-                return  # the threat is gone
+            if self.goal_priority == 0 and not self._creature_within(creature, 2):
+                return  # the threat is gone, or keeps its distance: no chase (zombies may be about)
             if not self._known([creature]).any():
                 seen = [p for p, t in self._cow_sightings.items() if self.step - t < 400 and p != self.pos]
                 if creature == S["cow"] and seen:  # go where cows were last seen (they wander slowly)
@@ -320,7 +320,8 @@ class Planner:
                 if misses > 4:
                     raise _Abort
                 continue
-            ok = yield from self._go_face(lambda: self._known([creature]), max_steps=40, replan=3)
+            ok = yield from self._go_face(lambda: self._known([creature]), replan=3,
+                                          max_steps=4 if self.goal_priority == 0 else 40)  # threats: no chase
             if not ok:
                 misses += 1
                 if misses > 2:
@@ -332,6 +333,11 @@ class Planner:
             if self.ach[achievement] > before:
                 return
         raise _Abort
+
+    def _creature_within(self, creature: int, radius: int) -> bool:
+        """A ``creature`` (semantic id) in view within ``radius`` tiles (Manhattan) of the player."""
+        xs, ys = np.nonzero(self.memory.creatures == creature)
+        return bool(len(xs) and (np.abs(xs - self.pos[0]) + np.abs(ys - self.pos[1])).min() <= radius)
 
     def _to_tunnels(self) -> Iterator[int]:
         """Walk to a seen, distant path tile (tunnels and caves, where skeletons spawn), or explore the mountains."""

@@ -3,17 +3,26 @@ from __future__ import annotations
 
 from typing import Generator, Iterator, Optional
 
+import crafter.constants
 import numpy as np
 
 from tasks.crafter.env import ACHIEVEMENTS
 from tasks.crafter.player.masks import _box_sum, _dilate4, _shift
 from tasks.crafter.player.rules import (_DAY, _DUSK_START, _ENERGY_MAX, _FREE, _NIGHT_END, _NIGHT_START,
-                                        _STONE_STOCK, _TABLE_WOOD, A, CREATURES, DIRS, MOVES, PASSABLE, S, WALKABLE,
-                                        _Abort)
-from tasks.crafter.player_perception import window_bounds
+                                        _STONE_STOCK, _TABLE_WOOD, A, CREATURES, DIGGABLE, DIRS, MOVES, PASSABLE, S,
+                                        WALKABLE, _Abort)
+from tasks.crafter.player_perception import UNKNOWN, window_bounds
 
 #: Env steps a survival sub-goal that ended without any action is not chosen again.
 _STALL_WAIT = 25
+#: Largest enclosed walkable region around the player that counts as a sealed pocket (tiles): the two-tile
+#: shelter, and the few tiles open for a moment while it digs through stone at night (skeletons spawn >= 7 tiles
+#: away, so none can appear inside).
+_POCKET_MAX = 4
+#: Materials the night miner digs through (they leave a path tile), and tiles it counts as walls.
+_DIG_THROUGH = (S["stone"], S["coal"], S["iron"], S["diamond"])
+_SOLID = np.zeros(max(S.values()) + 1, bool)
+_SOLID[[S["stone"], S["coal"], S["iron"], S["diamond"], S["tree"], S["table"], S["furnace"]]] = True
 
 
 class Survival:
@@ -63,8 +72,13 @@ class Survival:
         if self._is_dusk() and self._blocks() < _STONE_STOCK:  # walls for tonight's shelter: stone, else wood
             x0, x1, y0, y1 = self.pos[0] - 10, self.pos[0] + 11, self.pos[1] - 10, self.pos[1] + 11
             stone_near = self._known([S["stone"]])[max(0, x0):x1, max(0, y0):y1].any()
-            if self.inv["wood_pickaxe"] > 0 and stone_near:
+            far_stone = self._blocks() < 2 and self._known([S["stone"]]).any()  # out of walls: to the mountains
+            if self.inv["wood_pickaxe"] > 0 and (stone_near or far_stone):
                 return "collect_stone", 3
+            if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
+                return "collect_wood", 3
+        if self._is_dusk() and self.inv["wood"] < self._night_wood():  # wood to craft in tonight's shelter
+            x0, x1, y0, y1 = self.pos[0] - 10, self.pos[0] + 11, self.pos[1] - 10, self.pos[1] + 11
             if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
                 return "collect_wood", 3
         if self.step >= self._no_sleep_until and self.inv["energy"] < _ENERGY_MAX and (
@@ -334,7 +348,7 @@ class Survival:
                     pass
                 self.goal_name = "shelter"
             else:
-                yield A["noop"]
+                yield from self._night_work()
 
     def _wall_water(self) -> Iterator[int]:
         """Sealed in with a skeleton or an arrow in view (or hurt, not starving): place a stone on a water tile
@@ -405,22 +419,27 @@ class Survival:
         if not ok:
             return False
         entrance = self.pos
-        for w in walls:  # wall up the open sides
-            t = (entrance[0] + w[0], entrance[1] + w[1])
-            if not self._inside(t) or not (WALKABLE[self.sem[t]] or self.sem[t] in CREATURES):
-                continue
-            ok = yield from self._face_tile(t, max_steps=30)
-            block = self._block_action()
-            if not ok or block is None or not WALKABLE[self.sem[t]]:
-                return False
-            yield block
-        if self.pos != entrance:
-            ok = yield from self._go_stand_at(entrance, max_steps=30)
-            if not ok:
-                return False
-        entrance = self.pos
-        p0 = (entrance[0] + d[0], entrance[1] + d[1])
-        p1 = (entrance[0] + 2 * d[0], entrance[1] + 2 * d[1])
+        # the walls, once placed, are not dug through again on the way to the next one
+        self._keep = {(entrance[0] + w[0], entrance[1] + w[1]) for w in walls}
+        try:
+            for w in walls:  # wall up the open sides
+                t = (entrance[0] + w[0], entrance[1] + w[1])
+                if not self._inside(t) or not (WALKABLE[self.sem[t]] or self.sem[t] in CREATURES):
+                    continue
+                ok = yield from self._face_tile(t, max_steps=30)
+                block = self._block_action()
+                if not ok or block is None or not WALKABLE[self.sem[t]]:
+                    return False
+                yield block
+            if self.pos != entrance:
+                ok = yield from self._go_stand_at(entrance, max_steps=30)
+                if not ok:
+                    return False
+            entrance = self.pos
+            p0 = (entrance[0] + d[0], entrance[1] + d[1])
+            p1 = (entrance[0] + 2 * d[0], entrance[1] + 2 * d[1])
+        finally:
+            self._keep = set()
         back = (-d[0], -d[1])
         self._quiet = True  # no random actions while digging in and sealing
         try:
@@ -438,8 +457,11 @@ class Survival:
                     yield MOVES[back]  # step back into P0, now facing the entrance
                 elif self.pos == p0 and self.facing == back:
                     faced = self._faced_id()
-                    if self._block_action() is not None and WALKABLE[faced]:
-                        yield self._block_action()
+                    block = self._block_action()
+                    if block == A["place_table"] and not self._can_dig_out(p0, p1):
+                        return False  # a table cannot be removed: sealed by one, the player could never leave
+                    if block is not None and WALKABLE[faced]:
+                        yield block
                     elif faced in (S["zombie"], S["cow"]):
                         yield A["do"]
                     else:
@@ -450,24 +472,25 @@ class Survival:
         finally:
             self._quiet = False
 
-    def _sealed(self) -> bool:
-        """True if no creature can reach the player: the walkable region around it (remembered terrain, so an
-        arrow flying past over water does not count) is at most 2 tiles."""
-        x, y = self.pos
-        terrain = self.memory.terrain
-        free = []
-        for d in DIRS:
-            p = (x + d[0], y + d[1])
-            if self._inside(p) and PASSABLE[terrain[p]]:
-                free.append(p)
-        if len(free) > 1:
-            return False
-        for p in free:
+    def _can_dig_out(self, *pocket: tuple[int, int], but: Optional[tuple[int, int]] = None) -> bool:
+        """A wall of the ``pocket`` tiles (other than ``but``) can be removed: a tree (collecting it leaves grass)
+        or a material the held pickaxe collects (it leaves a path tile)."""
+        for p in pocket:
             for d in DIRS:
                 q = (p[0] + d[0], p[1] + d[1])
-                if q != self.pos and self._inside(q) and PASSABLE[terrain[q]]:
-                    return False
-        return True
+                if not self._inside(q) or q in pocket or q == but:
+                    continue
+                tid = int(self.sem[q])
+                if tid == S["tree"] or (tid in _DIG_THROUGH and all(self.inv[k] >= v
+                                                                   for k, v in DIGGABLE[tid].items())):
+                    return True
+        return False
+
+    def _sealed(self) -> bool:
+        """True if no creature can reach the player: the walkable region around it (remembered terrain, so an
+        arrow flying past over water does not count; never-seen tiles count as open) is enclosed and at most
+        :data:`_POCKET_MAX` tiles."""
+        return self._region() is not None
 
     def _ripe_plants(self) -> list[tuple[int, int]]:
         out = []
@@ -483,3 +506,223 @@ class Survival:
     def _plant_at(self, p) -> bool:
         """A plant is remembered at ``p``."""
         return bool(self.sem[p] == S["plant"])
+
+    # ------------------------------------------------------------------ night work in stone
+    def _region(self, limit: int = _POCKET_MAX) -> Optional[set]:
+        """The passable tiles (remembered terrain) the player can walk to, if they are at most ``limit`` and
+        enclosed by remembered non-passable tiles; None when the region is larger (open to the world)."""
+        terrain = self.memory.terrain
+        region, todo = {self.pos}, [self.pos]
+        while todo:
+            p = todo.pop()
+            for d in DIRS:
+                q = (p[0] + d[0], p[1] + d[1])
+                if q in region or not self._inside(q):
+                    continue
+                if PASSABLE[terrain[q]] or terrain[q] == UNKNOWN:
+                    region.add(q)
+                    if len(region) > limit:
+                        return None
+                    todo.append(q)
+        return region
+
+    def _safe_dig(self, t: tuple[int, int], region: set) -> bool:
+        """Digging ``t`` keeps the pocket sealed: ``t`` is a material the held tools collect and that leaves a path
+        tile (stone, coal, iron, diamond), and each of its neighbours is in ``region`` or a remembered solid tile
+        (stone, ores, tree, table, furnace; no water: arrows fly over it, no lava, nothing unseen) with no creature."""
+        if not self._inside(t) or t in region:
+            return False
+        tid = int(self.sem[t])
+        if tid not in _DIG_THROUGH or not all(self.inv[k] >= v for k, v in DIGGABLE[tid].items()):
+            return False
+        for d in DIRS:
+            n = (t[0] + d[0], t[1] + d[1])
+            if n in region:
+                continue
+            if not self._inside(n) or not _SOLID[self.sem[n]]:
+                return False
+        return True
+
+    def _night_wood(self) -> int:
+        """Wood worth carrying into the night: a table inside the shelter and the next tool of the tech tree
+        (:meth:`_night_craft`)."""
+        if self.inv["stone_pickaxe"] == 0:
+            return _TABLE_WOOD + 1
+        if self.inv["iron_pickaxe"] == 0 and self.inv["iron"] > 0:
+            return _TABLE_WOOD + 1
+        return 0
+
+    def _night_targets(self) -> list[int]:
+        """Ores worth digging towards tonight, most wanted first (iron with a stone pickaxe, coal, diamond)."""
+        out = []
+        if self.inv["stone_pickaxe"] > 0 and self.inv["iron"] < 2:
+            out.append(S["iron"])
+        if self.inv["coal"] < 2:
+            out.append(S["coal"])
+        if self.inv["iron_pickaxe"] > 0:
+            out.append(S["diamond"])
+        return out
+
+    def _dig_plan(self, region: set, max_len: int = 14) -> Optional[tuple[list, Optional[tuple[int, int]]]]:
+        """Breadth-first route of safe tiles (:meth:`_safe_dig`) from the pocket to a tile next to a wanted ore
+        (returns ``(route, ore)``), else to a tile next to never-seen land (``(route, None)``: digging reveals it)."""
+        targets = self._night_targets()
+        ore_mask = np.isin(self.sem, targets) & self.seen if targets else np.zeros(self.area, bool)
+        start = list(region)
+        prev = {p: None for p in start}
+        frontier = list(start)
+        explore_goal = None
+        for _ in range(max_len):
+            nxt = []
+            for p in frontier:
+                for d in DIRS:
+                    q = (p[0] + d[0], p[1] + d[1])
+                    if not self._inside(q):
+                        continue
+                    if ore_mask[q] and self._can_collect(q):
+                        route = []
+                        while p is not None and p not in region:
+                            route.append(p)
+                            p = prev[p]
+                        return route[::-1], q
+                    if q in prev or not self._safe_dig(q, region | set(prev)):
+                        continue
+                    prev[q] = p
+                    nxt.append(q)
+                    if explore_goal is None and any(self._inside((q[0] + e[0], q[1] + e[1]))
+                                                    and not self.seen[q[0] + e[0], q[1] + e[1]] for e in DIRS):
+                        explore_goal = q
+            frontier = nxt
+            if not frontier:
+                break
+        if explore_goal is None:
+            return None
+        route, p = [], explore_goal
+        while p is not None and p not in region:
+            route.append(p)
+            p = prev[p]
+        return route[::-1], None
+
+    def _can_collect(self, t: tuple[int, int]) -> bool:
+        """The held tools collect the material remembered at ``t`` (one of :data:`_DIG_THROUGH`)."""
+        return all(self.inv[k] >= v for k, v in DIGGABLE[int(self.sem[t])].items())
+
+    def _night_work(self) -> Iterator[int]:
+        """Awake in a sealed pocket at night (:meth:`_night_work_steps`); at least one action (a noop when there
+        is nothing safe to do)."""
+        acted = False
+        for action in self._night_work_steps():
+            acted = True
+            yield action
+        if not acted:
+            yield A["noop"]
+
+    def _night_work_steps(self) -> Iterator[int]:
+        """Craft what the held materials allow (:meth:`_night_craft`: a table/furnace placed inside the pocket),
+        else dig through stone towards a wanted ore (or never-seen stone), only through tiles whose other
+        neighbours are solid (:meth:`_safe_dig`), refilling the tunnel behind with the dug stone so that the pocket
+        stays closed (zombies spawn only on grass; skeletons only on path tiles >= 7 tiles from the player). Yields
+        at most one route's actions (none when there is nothing safe to do)."""
+        self._quiet = True
+        try:
+            crafted = yield from self._night_craft()
+            if crafted:
+                return
+            region = self._region()
+            if region is None or self.inv["wood_pickaxe"] == 0:
+                yield A["noop"]
+                return
+            plan = self._dig_plan(region)
+            if plan is None:
+                yield A["noop"]
+                return
+            route, ore = plan
+            for t in route:
+                region = self._region()
+                if region is None or not self._safe_dig(t, region) and not (
+                        WALKABLE[self.sem[t]] and t in region):
+                    return
+                d = (t[0] - self.pos[0], t[1] - self.pos[1])
+                if d not in MOVES:
+                    return
+                if not WALKABLE[self.sem[t]]:
+                    if self.facing != d:
+                        yield MOVES[d]  # blocked: turns the player
+                    yield A["do"]
+                    if not WALKABLE[self.sem[t]]:
+                        return
+                prev = self.pos
+                yield MOVES[d]
+                if self.pos != t:
+                    return
+                behind = (prev[0] - d[0], prev[1] - d[1])
+                if self._inside(behind) and WALKABLE[self.memory.terrain[behind]] and self.inv["stone"] > 0:
+                    yield MOVES[(-d[0], -d[1])]  # back into the previous tile, facing the one behind it
+                    if self.pos == prev and self._faced() == behind and WALKABLE[self.sem[behind]]:
+                        yield A["place_stone"]
+                    yield MOVES[d]
+            if ore is not None:
+                d = (ore[0] - self.pos[0], ore[1] - self.pos[1])
+                if d in MOVES:
+                    if self.facing != d:
+                        yield MOVES[d]
+                    yield A["do"]
+                    # the ore's tile is a path now: close it again if it opens onto the world
+                    if self._region() is None and self._faced() == ore and self.inv["stone"] > 0:
+                        yield A["place_stone"]
+        finally:
+            self._quiet = False
+
+    def _night_craft(self) -> Generator[int, None, bool]:
+        """Make the next missing pickaxe/sword the held materials allow, placing the table (and furnace) it needs
+        inside the pocket on a tile dug for it. Returns True if it acted."""
+        for tool in ("stone_pickaxe", "wood_pickaxe", "iron_pickaxe", "stone_sword", "wood_sword", "iron_sword"):
+            if self.inv[tool] > 0:
+                continue
+            info = crafter.constants.make[tool]
+            stations = list(info["nearby"])
+            cost = dict(info["uses"])
+            for s in stations:
+                if not self._station_mask([s], radius=2)[self.pos]:
+                    for k, v in crafter.constants.place[s]["uses"].items():
+                        cost[k] = cost.get(k, 0) + v
+            if not all(self.inv[k] >= v for k, v in cost.items()):
+                continue
+            for s in stations:
+                if not self._station_mask([s], radius=2)[self.pos]:
+                    ok = yield from self._place_in_pocket(s)
+                    if not ok:
+                        return True
+            yield A[f"make_{tool}"]
+            return True
+        return False
+
+    def _place_in_pocket(self, name: str) -> Generator[int, None, bool]:
+        """Place station ``name`` on a wall tile next to the player, dug out first (only where digging keeps the
+        pocket sealed). True when placed."""
+        region = self._region()
+        if region is None:
+            return False
+        where = [S[m] for m in crafter.constants.place[name]["where"]]
+        options = [d for d in DIRS if self._safe_dig((self.pos[0] + d[0], self.pos[1] + d[1]), region)]
+        if not options:
+            # the faced wall (the shelter's seal) opens onto the world: swap it for the station in two steps,
+            # only with no creature near and another wall the player can dig through to leave later
+            t = self._faced()
+            tid = int(self.sem[t]) if self._inside(t) else 0
+            x, y = t
+            near = self.memory.creatures[max(0, x - 3): x + 4, max(0, y - 3): y + 4]
+            if (tid in _DIG_THROUGH and all(self.inv[k] >= v for k, v in DIGGABLE[tid].items())
+                    and not near.any() and self._can_dig_out(*region, but=t)):
+                options = [self.facing]
+            else:
+                return False
+        d = self.facing if self.facing in options else options[0]
+        t = (self.pos[0] + d[0], self.pos[1] + d[1])
+        if self.facing != d:
+            yield MOVES[d]
+        yield A["do"]
+        if self.sem[t] not in where:
+            return False
+        yield A[f"place_{name}"]
+        return bool(self.sem[t] == S[name])
