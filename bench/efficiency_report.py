@@ -300,7 +300,25 @@ def _write_score_file(path: Path, task: str, runs: list[dict[str, Any]]) -> None
         kept.update({(r["method"], int(r["seed"])): r for r in score_runs})
         score_runs = [kept[k] for k in sorted(kept)]
     plugin = tasks.get_plugin(tasks.get_specs(task)["sim"])
-    atomic_write_json(path, {"protocol": plugin.BENCHMARK_PROTOCOL, "runs": score_runs}, indent=1)
+    atomic_write_json(path, {"protocol": plugin.BENCHMARK_PROTOCOL, "summary": score_summary(score_runs, task),
+                             "runs": score_runs}, indent=1)
+
+
+def score_summary(score_runs: list[dict[str, Any]], task: str) -> dict[str, dict[str, Any]]:
+    """Per method, over its FINISHED runs (a run stopped before its budget is left out): ``seeds`` (sorted),
+    ``score_mean`` and ``score_std`` (population standard deviation over seeds, 0.0 for one seed; the published
+    Crafter figures are mean +- std over seeds) of ``run[task]["score"]``, and ``env_steps_min`` (the smallest
+    budget reached). Methods without a finished run are absent."""
+    out: dict[str, dict[str, Any]] = {}
+    for method in sorted({r["method"] for r in score_runs}):
+        done = sorted((r for r in score_runs if r["method"] == method and r.get("finished")), key=lambda r: r["seed"])
+        if not done:
+            continue
+        scores = np.array([float(r[task]["score"]) for r in done])
+        out[method] = {"seeds": [int(r["seed"]) for r in done], "score_mean": round(float(scores.mean()), 4),
+                       "score_std": round(float(scores.std()), 4),
+                       "env_steps_min": int(min(r["env_steps"] for r in done))}
+    return out
 
 
 def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> None:

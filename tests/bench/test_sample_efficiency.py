@@ -127,5 +127,17 @@ def test_benchmark_round_resumes_and_reports(se, tmp_path, monkeypatch):
              "--out_dir", str(out), "--methods", "ppo"])
     merged = json.loads((out / "sample_efficiency.json").read_text())
     assert {(r["task"], r["seed"]) for r in merged["runs"]} == {("crafter_wood", 1), ("crafter_wood", 2)}
-    score = json.loads((out / "crafter_score.json").read_text())["runs"][0]["crafter_score"]
+    score_file = json.loads((out / "crafter_score.json").read_text())
+    score = score_file["runs"][0]["crafter_score"]
     assert score["success_rates"]["collect_wood"] == 100.0
+    assert score_file["summary"]["ppo"]["seeds"] == [1]
+    assert score_file["summary"]["ppo"]["score_mean"] == round(score["score"], 4)
+    assert score_file["summary"]["ppo"]["score_std"] == 0.0
+
+
+def test_score_summary_over_finished_seeds(report):
+    runs = [{"method": "ppo", "seed": s, "env_steps": 1000 + s, "finished": f, "crafter_score": {"score": v}}
+            for s, f, v in ((1, True, 8.0), (2, True, 10.0), (3, False, 1.0))]
+    runs.append({"method": "ptgm", "seed": 1, "env_steps": 900, "finished": False, "crafter_score": {"score": 5.0}})
+    summary = report.score_summary(runs, "crafter_score")
+    assert summary == {"ppo": {"seeds": [1, 2], "score_mean": 9.0, "score_std": 1.0, "env_steps_min": 1001}}
