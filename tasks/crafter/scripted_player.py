@@ -1,4 +1,4 @@
-"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 4.
+"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 5.
 
 **Perception (issue 18): only what the agent's observation shows, plus memory.** Each step the player reads the
 tiles of the agent's 9x7 world window (``info["semantic"]`` cut to that window, and the ripeness of the plants
@@ -27,12 +27,13 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
   player, step out of a skeleton's line of fire, drink and eat as the status bar requires (a cow in view is eaten
   when food is below 8; cows seen earlier are looked for where they were, then where grass has not been in view for
   longest), and keep walls for the night (stones, or wood for tables; with fewer than two, it heads for known stone
-  at dusk). A threat is answered on the spot, never chased (a skeleton backs off into its tunnels while zombies
+  at dusk; v5: holding fewer than three stones, it fetches stone seen within 20 tiles at dusk, not only within 10). A threat is answered on the spot, never chased (a skeleton backs off into its tunnels while zombies
   close in). At dusk (env steps 70-125 of the 300-step day) drink and food are topped up and wood for the night's
   crafting is carried; from 125 to 20 of the next day (zombies spawn on grass while daylight is below 0.83: steps
   116-304) the player hides in a sealed shelter: a two-tile pocket dug into stone or walled up with stones/tables
   (the walls being built are never dug through on the way to the next one; the seal is a table only where another
-  wall can be dug through to leave: a table cannot be removed), preferably beside water (it drinks from inside) and
+  wall can be dug through to leave: a table cannot be removed; v5: a site that would be sealed by a table is only
+  chosen where one of its walls is a tree, a placed stone or a material the held pickaxe digs), preferably beside water (it drinks from inside) and
   away from tunnels and skeletons seen lately; it sleeps there when energy is below its maximum (only ever sealed in:
   a zombie hits a sleeper for 7) and stays in while zombies wait outside. Sealed in with a skeleton or an arrow in
   view (or hurt while fed, watered and rested), it places stones on the water next to the shelter (arrows fly over
@@ -86,7 +87,7 @@ from tasks.crafter.player_perception import MemoryMap, daylight_at
 __all__ = ["PLAYER_VERSION", "SUBGOALS", "PlayerStyle", "ScriptedPlayer"]
 
 #: Bump when the behaviour changes: a dataset resumed with another version would mix two players.
-PLAYER_VERSION = 4
+PLAYER_VERSION = 5
 
 
 class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):

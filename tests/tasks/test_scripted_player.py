@@ -286,3 +286,42 @@ def test_night_dig_plan_heads_for_a_wanted_ore():
     assert player._can_dig_out((10, 10), (11, 10))  # stone walls and a wood pickaxe: the player can leave
     player.inv["wood_pickaxe"] = player.inv["stone_pickaxe"] = 0
     assert not player._can_dig_out((10, 10), (11, 10))  # walls it cannot remove: never seal with a table
+
+
+def _grassland_player(inventory):
+    """A player at (20, 20) whose memory is open grassland, all of it seen (no creature)."""
+    player = _pocket_player(inventory)
+    player.memory.terrain[:] = S["grass"]
+    player.pos = (20, 20)
+    player.sem = player.memory.semantic(player.pos)
+    return player
+
+
+def test_no_shelter_that_a_table_would_seal_for_good():
+    """Walls from wood only (no stone, no removable wall): no site is chosen, since a pocket sealed by a table
+    could never be left; next to a tree (collecting it leaves grass) the player sets off to build one."""
+    shelter = _grassland_player({"wood": 12, "wood_pickaxe": 1})._shelter()
+    with pytest.raises(StopIteration) as stop:
+        next(shelter)
+    assert stop.value.value is False
+    player = _grassland_player({"wood": 12, "wood_pickaxe": 1})
+    player.memory.terrain[23, 20] = S["tree"]
+    player.sem = player.memory.semantic(player.pos)
+    assert isinstance(next(player._shelter()), int)
+    player = _grassland_player({"wood": 12, "wood_pickaxe": 1, "stone": 1})  # a placed stone can be dug again
+    assert isinstance(next(player._shelter()), int)
+    player = _grassland_player({"wood": 12, "stone": 1})  # ... but not without a pickaxe
+    with pytest.raises(StopIteration):
+        next(player._shelter())
+
+
+def test_at_dusk_short_of_stones_the_player_fetches_farther_stone():
+    """At dusk with fewer than three stones (walls from wood for two tables) and a wood pickaxe, stone seen 15 tiles
+    away is fetched; 25 tiles away it is not."""
+    for far, need in ((15, "collect_stone"), (25, None)):
+        player = _grassland_player({"wood": 4, "wood_pickaxe": 1, "food": 9, "drink": 9, "energy": 9})
+        player.memory.terrain[20 + far, 20] = S["stone"]
+        player.sem = player.memory.semantic(player.pos)
+        player.step = 80
+        assert player._is_dusk()
+        assert (player._urgent_need() or (None,))[0] == need
