@@ -145,8 +145,8 @@ class Navigation:
         sem = self.sem
         cost = np.full(sem.shape, _INF)
         cost[WALKABLE[sem]] = 1.0
-        for mid, need in DIGGABLE.items():
-            if all(self.inv[k] >= v for k, v in need.items()):
+        for mid in DIGGABLE:
+            if self._collectable(mid):
                 cost[sem == mid] = 3.0
         cost[np.isin(sem, CREATURES)] = 4.0
         for sx, sy in zip(*np.nonzero(sem == S["skeleton"])):  # stay out of a skeleton's line of fire

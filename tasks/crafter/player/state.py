@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.crafter.player.rules import _FREE, S
+from tasks.crafter.player.rules import _FREE, DIGGABLE, S
 from tasks.crafter.player_perception import daylight_at, visible_window, window_bounds
 
 
@@ -55,6 +55,12 @@ class PlayerState:
         if self.leash is not None and self.goal_priority == _FREE:
             mask &= self.leash
         return mask
+
+    def _collectable(self, tid) -> bool:
+        """The held tools collect semantic id ``tid`` (a tree, or stone/coal/iron/diamond with the pickaxe crafter's
+        ``collect`` rules require, :data:`~tasks.crafter.player.rules.DIGGABLE`); False for any other id."""
+        need = DIGGABLE.get(int(tid))
+        return need is not None and all(self.inv[k] >= v for k, v in need.items())
 
     def _faced(self) -> tuple[int, int]:
         return self.pos[0] + self.facing[0], self.pos[1] + self.facing[1]

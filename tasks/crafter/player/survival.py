@@ -404,10 +404,7 @@ class Survival:
                 tunnels += 40.0 * ((np.abs(xs - sx) + np.abs(ys - sy)) <= 7)
         # walls the player can remove later (a tree, or what the held pickaxe digs): a pocket sealed by a table
         # must have one, else the player could never leave it (see the table guard below)
-        removable = sem == S["tree"]
-        for mid, need in DIGGABLE.items():
-            if mid != S["tree"] and all(self.inv[k] >= v for k, v in need.items()):
-                removable |= sem == mid
+        removable = np.isin(sem, [mid for mid in DIGGABLE if self._collectable(mid)])  # trees always
         stone_wall = self.inv["stone"] > 0 and self.inv["wood_pickaxe"] > 0  # a placed stone can be dug again
         best = None
         for d in DIRS:
@@ -504,9 +501,7 @@ class Survival:
                 q = (p[0] + d[0], p[1] + d[1])
                 if not self._inside(q) or q in pocket or q == but:
                     continue
-                tid = int(self.sem[q])
-                if tid == S["tree"] or (tid in _DIG_THROUGH and all(self.inv[k] >= v
-                                                                   for k, v in DIGGABLE[tid].items())):
+                if self._collectable(self.sem[q]):  # a tree, or what the held pickaxe digs
                     return True
         return False
 
@@ -557,7 +552,7 @@ class Survival:
         if not self._inside(t) or t in region:
             return False
         tid = int(self.sem[t])
-        if tid not in _DIG_THROUGH or not all(self.inv[k] >= v for k, v in DIGGABLE[tid].items()):
+        if tid not in _DIG_THROUGH or not self._collectable(tid):
             return False
         for d in DIRS:
             n = (t[0] + d[0], t[1] + d[1])
@@ -603,7 +598,7 @@ class Survival:
                     q = (p[0] + d[0], p[1] + d[1])
                     if not self._inside(q):
                         continue
-                    if ore_mask[q] and self._can_collect(q):
+                    if ore_mask[q] and self._collectable(self.sem[q]):
                         route = []
                         while p is not None and p not in region:
                             route.append(p)
@@ -626,10 +621,6 @@ class Survival:
             route.append(p)
             p = prev[p]
         return route[::-1], None
-
-    def _can_collect(self, t: tuple[int, int]) -> bool:
-        """The held tools collect the material remembered at ``t`` (one of :data:`_DIG_THROUGH`)."""
-        return all(self.inv[k] >= v for k, v in DIGGABLE[int(self.sem[t])].items())
 
     def _night_work(self) -> Iterator[int]:
         """Awake in a sealed pocket at night (:meth:`_night_work_steps`); at least one action (a noop when there
@@ -736,7 +727,7 @@ class Survival:
             tid = int(self.sem[t]) if self._inside(t) else 0
             x, y = t
             near = self.memory.creatures[max(0, x - 3): x + 4, max(0, y - 3): y + 4]
-            if (tid in _DIG_THROUGH and all(self.inv[k] >= v for k, v in DIGGABLE[tid].items())
+            if (tid in _DIG_THROUGH and self._collectable(tid)
                     and not near.any() and self._can_dig_out(*region, but=t)):
                 options = [self.facing]
             else:
