@@ -61,6 +61,7 @@ from steve1.utils.checks import Range
 from steve1.utils.config import StageConfig, add_flags, flag_values, load_config, setting
 from steve1.utils.io import atomic_write_text
 from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES, INVENTORY_ITEMS, CrafterEnv
+from tasks.crafter.player_perception import VIEW_HALF, visible_window
 from tasks.crafter.scripted_player import PLAYER_VERSION, SUBGOALS, ScriptedPlayer
 from tasks.crafter.score import score_from_rates
 
@@ -107,24 +108,23 @@ def episode_start(seed: int, index: int, share: float) -> Optional[str]:
 POLICY = "tasks.crafter.scripted_player.ScriptedPlayer"
 
 
-def view_window(semantic: np.ndarray, pos, grid: tuple[int, int]) -> np.ndarray:
-    """The world window the agent's image shows, as semantic ids (the ``view`` row of ``infos.npz``).
+def view_window(info: dict[str, Any]) -> np.ndarray:
+    """The world window the agent's image shows, as semantic ids (the ``view`` row of ``infos.npz``): the tiles of
+    :func:`tasks.crafter.player_perception.visible_window` (what the scripted player perceives), placed in a fixed
+    [9, 7] grid around the player.
 
     Args:
-        semantic: uint8 [W, H], the whole map indexed [x, y] (``info["semantic"]``).
-        pos: (x, y), the player's tile.
-        grid: (width, height) of the window in tiles: crafter's ``(view[0], view[1] - 2)``, 9x7 by default
-            (``engine.LocalView``: tiles ``x - width // 2 ..`` by ``y - height // 2 ..``).
+        info: a :class:`tasks.crafter.env.CrafterEnv` info (``semantic`` uint8 [W, H] indexed [x, y],
+            ``player_pos`` (x, y)).
     Returns:
-        uint8 [width, height], entry [i, j] = world tile (x - width // 2 + i, y - height // 2 + j); 0 (no semantic
-        id) for tiles off the map.
+        uint8 [2 * VIEW_HALF[0] + 1, 2 * VIEW_HALF[1] + 1] = [9, 7], entry [i, j] = world tile
+        (x - 4 + i, y - 3 + j); 0 (no semantic id) for tiles off the map.
     """
-    x0, y0 = int(pos[0]) - grid[0] // 2, int(pos[1]) - grid[1] // 2
-    out = np.zeros(grid, np.uint8)
-    sx0, sy0 = max(0, x0), max(0, y0)
-    sx1, sy1 = min(semantic.shape[0], x0 + grid[0]), min(semantic.shape[1], y0 + grid[1])
-    if sx1 > sx0 and sy1 > sy0:
-        out[sx0 - x0: sx1 - x0, sy0 - y0: sy1 - y0] = semantic[sx0:sx1, sy0:sy1]
+    window = visible_window(info)
+    out = np.zeros((2 * VIEW_HALF[0] + 1, 2 * VIEW_HALF[1] + 1), np.uint8)
+    i0 = window.origin[0] - (int(info["player_pos"][0]) - VIEW_HALF[0])
+    j0 = window.origin[1] - (int(info["player_pos"][1]) - VIEW_HALF[1])
+    out[i0: i0 + window.sem.shape[0], j0: j0 + window.sem.shape[1]] = window.sem
     return out
 
 
@@ -160,7 +160,6 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
     rows: dict[str, list] = {k: [] for k in ("inventory", "achievements", "player_pos", "facing", "sleeping",
                                              "daylight", "view", "subgoal", "random_action")}
     world_seed = info["world_seed"]
-    grid = (env.view[0], env.view[1] - 2)  # the world part of crafter's view grid (9x7)
     while True:
         action = player.act(info)
         frames.append(obs["pov"])
@@ -171,7 +170,7 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
         rows["facing"].append(info["facing"])
         rows["sleeping"].append(info["sleeping"])
         rows["daylight"].append(info["daylight"])
-        rows["view"].append(view_window(info["semantic"], info["player_pos"], grid))
+        rows["view"].append(view_window(info))
         rows["subgoal"].append(player.subgoal_id)
         rows["random_action"].append(bool(getattr(player, "random_action", False)))
         obs, _, terminated, truncated, info = env.step(action)

@@ -148,7 +148,7 @@ def test_view_is_the_window_the_frame_shows(dataset):
 
 def test_view_window_pads_off_map_tiles():
     semantic = np.arange(1, 26, dtype=np.uint8).reshape(5, 5)
-    window = gpd.view_window(semantic, (0, 1), (9, 7))
+    window = gpd.view_window({"semantic": semantic, "player_pos": (0, 1)})
     assert window.shape == (9, 7) and window[4, 3] == semantic[0, 1]
     assert np.all(window[:4] == 0) and np.all(window[:, :2] == 0)  # x < 0, y < 0: off the map
     np.testing.assert_array_equal(window[4:9, 2:7], semantic[0:5, 0:5])
