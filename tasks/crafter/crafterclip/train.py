@@ -225,7 +225,7 @@ class CaptionBatcher:
     """
 
     def __init__(self, clips: ClipSet, balance: float, p_full: float, tokenizer: WordTokenizer,
-                 p_drop_final_state: float = 0.0):
+                 p_drop_final_state: float):
         self.clips = clips
         counts = np.bincount(clips.primary, minlength=len(CAPTIONS)).astype(np.float64)
         weights = counts[clips.primary] ** -float(balance)
