@@ -3,6 +3,7 @@
     python bench/pretraining_report.py                      # full protocol (hours on 2 CPU cores)
     python bench/pretraining_report.py --quick              # tiny counts, a few minutes: checks that it runs
     python bench/pretraining_report.py --sections player goal_information prior   # only some figures
+    python bench/pretraining_report.py --merge a.json b.json    # one report from parts measured side by side
 
 The models are those of the high-level config (``--highlevel_config``, default ``configs/crafter/highlevel.yaml``:
 ``in_model``/``in_weights`` = the goal-conditioned low level, ``prior_weights``, ``codebook``, ``goal_embedder``,
@@ -61,6 +62,10 @@ Written: ``--out_json`` (atomically), with the command, the counts and ``"quick"
 each figure with ``"complete": false``, so an interrupted run keeps what it measured; and the section of
 ``--readme`` between ``<!-- pretraining_report:begin -->`` and ``<!-- pretraining_report:end -->`` (appended when
 absent; written atomically).
+
+On 2 cores the figures can be measured by two processes at once, each with the same counts, its own
+``--sections``, ``--out_json`` and a scratch ``--readme``; ``--merge PART.json ...`` then writes the one report
+(``--out_json`` and the README section) from the parts without measuring anything (:func:`merge_reports`).
 """
 from __future__ import annotations
 
@@ -595,6 +600,67 @@ def pipeline_hours(path: str) -> dict[str, Any]:
     return {"hours": round(total / 3600.0, 3), "from": secs, "note": data.get("note")}
 
 
+#: Keys a section writes besides its own (merged with it).
+SECTION_EXTRAS = {"goal_information": ("embedding",), "prior": ("embedding",),
+                  "prior_driven_success": ("unconditional_success", "prior_driven_success_episodes"),
+                  "unconditional_bc_crafter_score": ("unconditional_bc_detail",),
+                  "pipeline_hours": ("pipeline_hours_detail",)}
+#: Keys every part must agree on to be merged.
+MERGE_SAME = ("quick", "counts", "seed", "models", "low_level_args", "prior_args")
+
+
+def merge_reports(parts: Sequence[dict[str, Any]], names: Sequence[str], command: str,
+                  out_json: str) -> dict[str, Any]:
+    """One report from ``parts``, complete reports of :func:`main` on the same models and counts, each measuring
+    some of :data:`SECTIONS` (e.g. two processes on two cores).
+
+    Each section (and its :data:`SECTION_EXTRAS`) is taken from the part that lists it in ``"sections"``;
+    ``"player"`` falls back to any part that generated the held-out episodes. ``"seconds"`` is the sum over the
+    parts (core-seconds), ``"wall_seconds"`` their maximum. ``names`` label the parts in errors and in ``"parts"``.
+
+    Raises:
+        ValueError: a part is incomplete, two parts measured the same section, or the parts differ in one of
+            :data:`MERGE_SAME` (one line naming the file and the key).
+    """
+    if not parts:
+        raise ValueError("--merge: expected at least one part JSON")
+    first, first_name = parts[0], names[0]
+    owner: dict[str, str] = {}
+    for part, name in zip(parts, names):
+        if not part.get("complete"):
+            raise ValueError(f"--merge {name}: the report is not complete (\"complete\": false)")
+        for key in MERGE_SAME:
+            if part.get(key) != first.get(key):
+                raise ValueError(f"--merge {name}: {key!r} differs from {first_name}'s ({part.get(key)!r} vs "
+                                 f"{first.get(key)!r}); parts must measure the same models with the same counts")
+        for section in part.get("sections", []):
+            if section in owner:
+                raise ValueError(f"--merge {name}: section {section!r} was also measured by {owner[section]}")
+            owner[section] = name
+    result: dict[str, Any] = {
+        "command": command, "quick": first.get("quick"), "sections": [s for s in SECTIONS if s in owner],
+        "counts": first.get("counts"), "seed": first.get("seed"), "out_json": out_json,
+        **{k: first.get(k) for k in ("models", "low_level_args", "prior_args")},
+        **{k: None for k in SECTIONS}, "unconditional_success": None,
+        "parts": [{"file": name, "command": part.get("command"), "sections": part.get("sections"),
+                   "seconds": part.get("seconds"), "measured_utc": part.get("measured_utc")}
+                  for part, name in zip(parts, names)],
+    }
+    for part, name in zip(parts, names):
+        for section in part.get("sections", []):
+            for key in (section, *SECTION_EXTRAS.get(section, ())):
+                if key in part and (key not in SECTION_EXTRAS.get(section, ()) or result.get(key) is None):
+                    result[key] = part[key]
+    if result["player"] is None:
+        result["player"] = next((p["player"] for p in parts if p.get("player") is not None), None)
+    seconds = [float(p.get("seconds") or 0.0) for p in parts]
+    result["seconds"] = round(sum(seconds), 1)
+    result["wall_seconds"] = round(max(seconds), 1)
+    result["measured_utc"] = max(str(p.get("measured_utc", "")) for p in parts)
+    result["complete"] = True
+    return result
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Output
 # ----------------------------------------------------------------------------------------------------------------
@@ -723,6 +789,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=9001, help="held-out seed: player run seed and first world seed")
     p.add_argument("--out_json", default="bench/results/pretraining.json", help="result JSON")
     p.add_argument("--readme", default="bench/results/README.md", help="README whose marked section is written")
+    p.add_argument("--merge", nargs="+", default=None, metavar="PART_JSON",
+                   help="measure nothing: write --out_json and the README section from these reports (each "
+                        "some --sections of the same models and counts)")
     return p
 
 
@@ -769,6 +838,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     out = Path(args.out_json)
     if out.suffix != ".json" or out.is_dir():
         _fail(p, f"--out_json {args.out_json}: expected a .json file path")
+    for part in args.merge or ():
+        if not os.path.isfile(part):
+            _fail(p, f"--merge {part}: no such file (expected a report JSON of this script)")
+        if os.path.abspath(part) == os.path.abspath(args.out_json):
+            _fail(p, f"--merge {part}: is also --out_json (write the merged report elsewhere)")
     return args
 
 
@@ -792,6 +866,25 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     command = "python bench/pretraining_report.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.merge:
+        def merge_body() -> dict[str, Any]:
+            import json
+
+            from steve1.utils.cli import UsageError
+
+            parts = []
+            for name in args.merge:
+                with open(name) as f:
+                    parts.append(json.load(f))
+            try:
+                result = merge_reports(parts, args.merge, command.strip(), args.out_json)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            atomic_write_json(args.out_json, result)
+            write_readme(args.readme, readme_section(result))
+            return result
+
+        return run_main("pretraining_report.py", merge_body)
 
     def cfg_for(task: str):  # the task's HighLevelConfig, as ppo_highlevel.py resolves it
         return task_config(task, {"n_envs": args.n_envs}, args.highlevel_config)

@@ -151,3 +151,57 @@ def test_bad_flag_is_one_line_exit_2_nothing_written(pr, tmp_path, capsys, monke
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag.lstrip("-") in err[0] and value in err[0]
     assert not out.exists() and not (tmp_path / "README.md").exists()
+
+
+def _split_report(pr, report: dict, sections_a: list[str]) -> tuple[dict, dict]:
+    """Two parts of ``report`` as two processes would write them: each measured some sections, the rest null."""
+    import copy
+
+    a, b = copy.deepcopy(report), copy.deepcopy(report)
+    for part, mine in ((a, sections_a), (b, [s for s in pr.SECTIONS if s not in sections_a])):
+        part["sections"] = list(mine)
+        for s in pr.SECTIONS:
+            if s not in mine and s != "player":
+                part[s] = None
+                for extra in pr.SECTION_EXTRAS.get(s, ()):
+                    if not any(extra in pr.SECTION_EXTRAS.get(m, ()) for m in mine):
+                        part.pop(extra, None)
+    b["player"] = {**report["player"], "note": "measured for the episodes the other figures use"}
+    a["seconds"], b["seconds"] = 100.0, 40.0
+    return a, b
+
+
+def test_merge_rebuilds_the_report_from_parts_and_refuses_overlap(pr, tmp_path, monkeypatch, capsys):
+    report = json.loads((REPO / "bench/results/pretraining.json").read_text())
+    assert report.get("complete", True)  # (a report written before the key existed is complete)
+    report["complete"] = True
+    a, b = _split_report(pr, report, ["player", "goal_information", "competence"])
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    out, readme = tmp_path / "merged.json", tmp_path / "README.md"
+    monkeypatch.chdir(REPO)
+    merged = pr.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out_json", str(out),
+                      "--readme", str(readme)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(merged))
+    for key in (*pr.SECTIONS, "unconditional_success", "embedding", "unconditional_bc_detail"):
+        assert merged[key] == report[key], key  # each figure from the part that measured it, none lost
+    assert merged["sections"] == [s for s in pr.SECTIONS if s in report["sections"]]
+    assert merged["seconds"] == 140.0 and merged["wall_seconds"] == 100.0 and len(merged["parts"]) == 2
+    assert readme.read_text().count(pr.README_BEGIN) == 1 and "goal information gap" in readme.read_text()
+
+    b["sections"].append("competence")  # measured twice: refused, nothing written
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    out2 = tmp_path / "merged2.json"
+    with pytest.raises(SystemExit) as exc:
+        pr.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out_json", str(out2),
+                 "--readme", str(readme)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "competence" in err[0] and "b.json" in err[0]
+    assert not out2.exists()
+    b["sections"].remove("competence")
+    b["counts"] = {**b["counts"], "worlds": b["counts"]["worlds"] + 1}  # other counts: refused
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    with pytest.raises(SystemExit):
+        pr.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out_json", str(out2),
+                 "--readme", str(readme)])
+    assert "counts" in capsys.readouterr().err and not out2.exists()
