@@ -683,7 +683,9 @@ def readme_section(result: dict[str, Any]) -> str:
 
     lines = [README_BEGIN, "## Pre-trained Crafter models (`bench/pretraining_report.py`)", "",
              f"`{result['command']}` ({run_kind(result)}, counts in `{result['out_json']}`; "
-             f"{result['seconds'] / 60:.0f} min). Issue 18 targets in brackets.", "",
+             + (f"{result['seconds'] / 60:.0f} min" if "wall_seconds" not in result else
+              f"{len(result.get('parts') or [])} processes, the longest {result['wall_seconds'] / 60:.0f} min, "
+              f"{result['seconds'] / 60:.0f} min in all") + "). Issue 18 targets in brackets.", "",
              "| figure | value |", "|---|---|"]
     p = result.get("player")
     if p:

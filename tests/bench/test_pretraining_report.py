@@ -188,6 +188,7 @@ def test_merge_rebuilds_the_report_from_parts_and_refuses_overlap(pr, tmp_path, 
     assert merged["sections"] == [s for s in pr.SECTIONS if s in report["sections"]]
     assert merged["seconds"] == 140.0 and merged["wall_seconds"] == 100.0 and len(merged["parts"]) == 2
     assert readme.read_text().count(pr.README_BEGIN) == 1 and "goal information gap" in readme.read_text()
+    assert "2 processes, the longest 2 min, 2 min in all" in readme.read_text()
 
     b["sections"].append("competence")  # measured twice: refused, nothing written
     (tmp_path / "b.json").write_text(json.dumps(b))
