@@ -877,7 +877,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             parts = []
             for name in args.merge:
                 with open(name) as f:
-                    parts.append(json.load(f))
+                    try:
+                        parts.append(json.load(f))
+                    except json.JSONDecodeError as e:
+                        raise UsageError(f"--merge {name}: not JSON ({e})") from None
             try:
                 result = merge_reports(parts, args.merge, command.strip(), args.out_json)
             except ValueError as e:

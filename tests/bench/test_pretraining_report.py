@@ -206,3 +206,15 @@ def test_merge_rebuilds_the_report_from_parts_and_refuses_overlap(pr, tmp_path, 
         pr.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out_json", str(out2),
                  "--readme", str(readme)])
     assert "counts" in capsys.readouterr().err and not out2.exists()
+
+
+def test_merge_of_a_file_that_is_not_json_is_one_line_exit_2(pr, tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "part.json"
+    bad.write_text("{not json")
+    out = tmp_path / "merged.json"
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as exc:
+        pr.main(["--merge", str(bad), "--out_json", str(out), "--readme", str(tmp_path / "README.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "--merge" in err[0] and "not JSON" in err[0]
+    assert not out.exists() and not (tmp_path / "README.md").exists()
