@@ -75,12 +75,12 @@ class Survival:
             return "shelter", 4
         if self._is_dusk() and self._blocks() < _STONE_STOCK:  # walls for tonight's shelter: stone, else wood
             x0, x1, y0, y1 = self.pos[0] - 10, self.pos[0] + 11, self.pos[1] - 10, self.pos[1] + 11
-            stone_near = self._known([S["stone"]])[max(0, x0):x1, max(0, y0):y1].any()
-            if self.inv["stone"] < _DUSK_STONES:  # too few stones to wall a shelter: farther to the stone
-                r = _DUSK_STONE_RADIUS
-                stone_near = self._known([S["stone"]])[max(0, self.pos[0] - r):self.pos[0] + r + 1,
-                                                       max(0, self.pos[1] - r):self.pos[1] + r + 1].any()
-            far_stone = self._blocks() < 2 and self._known([S["stone"]]).any()  # out of walls: to the mountains
+            known_stone = self._known([S["stone"]])
+            # too few stones to wall a shelter: farther to the stone
+            r = _DUSK_STONE_RADIUS if self.inv["stone"] < _DUSK_STONES else 10
+            stone_near = known_stone[max(0, self.pos[0] - r):self.pos[0] + r + 1,
+                                     max(0, self.pos[1] - r):self.pos[1] + r + 1].any()
+            far_stone = self._blocks() < 2 and known_stone.any()  # out of walls: to the mountains
             if self.inv["wood_pickaxe"] > 0 and (stone_near or far_stone):
                 return "collect_stone", 3
             if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
