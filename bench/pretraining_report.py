@@ -27,7 +27,10 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   forward and ``pi_head.logprob``, ``trunc_t`` windows with the recurrent state carried through each chunk), once
   with the true hindsight goal and once with the zero goal (the classifier-free-dropout branch = the unconditional
   policy); frames whose action was the player's random action (``infos.npz`` ``random_action``) are left out.
-  ``gap = nll_no_goal - nll_true_goal``.
+  ``gap = nll_no_goal - nll_true_goal``. The same figures are broken down (``by_subgoal``) by the sub-goal the
+  player pursued at each frame (``infos.npz`` ``subgoal``) and (``by_subgoal_age``) by the frames since the player
+  chose it (:data:`AGE_BINS`): a goal 16-75 frames ahead can only tell the policy something its own past does not
+  where the player has just chosen what to do next.
 * ``prior``: the goal prior's NLL (nats per frame) of the code labels of the same episodes
   (:class:`goal_prior.dataset.MinecraftGoalPriorDataset` with the prior's training settings), and ``label_entropy``,
   the entropy (nats) of the empirical code-label frequencies of those frames (what a prior that ignores the state
@@ -180,6 +183,26 @@ def _windows_logprob(policy, obs: dict, actions, firsts, trunc_t: int, logprob: 
     return torch.cat(out, dim=1)
 
 
+#: Bins of a frame's sub-goal age (env steps since the scripted player chose the sub-goal it pursues at that frame;
+#: 0 = the frame of the choice) in the goal-information breakdown: ``[0, 1), [1, 4), [4, 16), [16, 64), [64, inf)``.
+AGE_BINS = (0, 1, 4, 16, 64)
+
+
+def subgoal_age(subgoal) -> np.ndarray:
+    """Per frame, env steps since the start of the run of equal sub-goal ids it belongs to (int64 [L]; 0 at the
+    frame where the player chose a new sub-goal).
+
+    Args:
+        subgoal: int array [L], the recorded sub-goal id per frame (play data ``infos.npz`` ``subgoal``)."""
+    sub = np.asarray(subgoal)
+    if len(sub) == 0:
+        return np.zeros(0, np.int64)
+    start = np.r_[True, sub[1:] != sub[:-1]]
+    idx = np.arange(len(sub))
+    run_start = np.maximum.accumulate(np.where(start, idx, 0))
+    return (idx - run_start).astype(np.int64)
+
+
 def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_size: int, seed: int) -> dict:
     """Action NLL (nats/frame) of the low level with the true hindsight goal vs the zero goal (module docstring);
     ``cfg``: the :class:`hierarchical.config.HighLevelConfig` naming the low level.
@@ -202,9 +225,18 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
         raise NoChunksError(str(e)) from e
     policy = load_low_level(cfg, tasks.get_plugin(cfg.sim).ACTION_SPACE, ds.goal_dim, torch.device("cpu"))
     trunc_t = int(train_args.get("trunc_t") or ds.T)
-    random_flags = {d: np.asarray(EpisodeStorage(d).load_infos().get("random_action", np.zeros(0, bool)), bool)
-                    for d in ds.episode_dirs}
+    random_flags, subgoals, ages, subgoal_names = {}, {}, {}, None
+    for d in ds.episode_dirs:
+        st = EpisodeStorage(d)
+        infos = st.load_infos()
+        random_flags[d] = np.asarray(infos.get("random_action", np.zeros(0, bool)), bool)
+        if "subgoal" in infos:
+            subgoal_names = subgoal_names or list(st.load_metadata().get("subgoal_names") or [])
+            subgoals[d] = np.asarray(infos["subgoal"], np.int64)
+            ages[d] = subgoal_age(subgoals[d])
     sums = {"true": 0.0, "zero": 0.0}
+    by_subgoal = np.zeros((max(len(subgoal_names or []), 1), 3))  # frames, -logp true, -logp zero
+    by_age = np.zeros((len(AGE_BINS), 3))
     frames = excluded = 0
     with torch.inference_mode():
         for batch in tqdm(_batches(len(ds), batch_size), desc="goal information", unit="batch", dynamic_ncols=True):
@@ -221,13 +253,35 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
             mask_t = torch.as_tensor(mask, dtype=torch.float32)
             frames += int(mask.sum())
             excluded += int((~mask).sum())
+            nll = {}
             for name, g in (("true", goal), ("zero", torch.zeros_like(goal))):
                 lp = _windows_logprob(policy, {"img": img, "mineclip_embed": g}, actions, firsts, trunc_t,
                                       policy.pi_head.logprob)
                 sums[name] += float(-(lp * mask_t).sum())
+                nll[name] = -lp.numpy()
+            for r, c in enumerate(chunks):
+                if c.episode_dir not in subgoals:
+                    continue
+                sub = subgoals[c.episode_dir][c.start:c.start + ds.T]
+                age = np.digitize(ages[c.episode_dir][c.start:c.start + ds.T], AGE_BINS[1:])
+                keep = mask[r, :len(sub)]
+                for table, key in ((by_subgoal, sub), (by_age, age)):
+                    np.add.at(table, (key[keep], 0), 1.0)
+                    np.add.at(table, (key[keep], 1), nll["true"][r, :len(sub)][keep])
+                    np.add.at(table, (key[keep], 2), nll["zero"][r, :len(sub)][keep])
     nll_true, nll_zero = sums["true"] / max(frames, 1), sums["zero"] / max(frames, 1)
+
+    def rows(table, names) -> dict[str, dict[str, Any]]:
+        return {names[i]: {"frames": int(n), "nll_true_goal": round(t / n, 4), "nll_no_goal": round(z / n, 4),
+                           "gap": round((z - t) / n, 4)} for i, (n, t, z) in enumerate(table) if n > 0}
+
+    breakdown = {}
+    if subgoals:
+        age_names = [f"{lo}-{hi - 1}" if hi - lo > 1 else str(lo) for lo, hi in zip(AGE_BINS, AGE_BINS[1:])]
+        breakdown = {"by_subgoal": rows(by_subgoal, subgoal_names),
+                     "by_subgoal_age": rows(by_age, age_names + [f"{AGE_BINS[-1]}+"])}
     return {"nll_true_goal": round(nll_true, 4), "nll_no_goal": round(nll_zero, 4),
-            "gap": round(nll_zero - nll_true, 4),
+            "gap": round(nll_zero - nll_true, 4), **breakdown,
             "frames": frames, "random_action_frames_excluded": excluded, "chunks": len(ds), "T": ds.T,
             "trunc_t": trunc_t, "min_btwn_goals": ds.min_btwn_goals, "max_btwn_goals": ds.max_btwn_goals,
             "goal_lead": ds.goal_lead, "target_gap": 0.15}

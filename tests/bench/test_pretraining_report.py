@@ -89,6 +89,13 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
     g = data["goal_information"]
     assert 0 < g["nll_true_goal"] < 10 and 0 < g["nll_no_goal"] < 10 and g["frames"] > 0
     assert g["gap"] == pytest.approx(g["nll_no_goal"] - g["nll_true_goal"], abs=2e-4)  # each rounded to 1e-4
+    for key in ("by_subgoal", "by_subgoal_age"):  # the breakdowns partition the measured frames
+        rows = g[key]
+        assert sum(r["frames"] for r in rows.values()) == g["frames"], key
+        for col in ("nll_true_goal", "nll_no_goal"):  # frame-weighted means of rows rounded to 1e-4
+            mean = sum(r["frames"] * r[col] for r in rows.values()) / g["frames"]
+            assert mean == pytest.approx(g[col], abs=3e-4), (key, col)
+    assert "0" in g["by_subgoal_age"] and set(g["by_subgoal"]) <= set(pr_subgoals())
     p = data["prior"]
     assert 0 < p["nll"] < 10 and 0 <= p["label_entropy"] <= math.log(N_CODES) + 1e-9
     for a in ("collect_wood", "place_table"):
@@ -107,6 +114,17 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
     assert text.startswith("# Results\n\nkept text\n") and text.count(pr.README_BEGIN) == 1
     assert text.count(pr.README_END) == 1 and "goal information gap" in text
     assert "reduced counts" in text and not data["quick"]  # tiny counts are not sold as the full protocol
+
+
+def pr_subgoals():
+    from tasks.crafter.player.rules import SUBGOALS
+
+    return SUBGOALS
+
+
+def test_subgoal_age_counts_env_steps_since_the_choice(pr):
+    assert pr.subgoal_age([3, 3, 3, 5, 5, 3, 7]).tolist() == [0, 1, 2, 0, 1, 0, 0]
+    assert pr.subgoal_age([]).tolist() == []
 
 
 def test_readme_section_is_replaced_not_duplicated(pr, tmp_path):
