@@ -39,7 +39,8 @@ a wood pickaxe was held at the start. Summary per start kind and condition: surv
 95% Wilson interval, median steps survived, sealed share, death causes.
 
 Written (``--out``, default ``bench/results/night_probe.json``, atomically): the command, the counts, and the summary and
-records per start kind and condition.
+records per start kind and condition; beside it the same name ``.png``: survival through the night per condition
+and start kind, with the 95% intervals (:func:`plot`).
 """
 from __future__ import annotations
 
@@ -273,6 +274,43 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             "death_causes": dict(collections.Counter(r["death_cause"] for r in records if not r["alive"]))}
 
 
+def plot(result: dict[str, Any], out: str) -> None:
+    """Bar chart (PNG, written atomically) of the share of episodes alive at the morning per condition, one group
+    per start kind, with the 95% Wilson intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from steve1.utils.io import atomic_output
+
+    kinds = [k for k, v in result["starts"].items() if v["conditions"]]
+    conds = list(dict.fromkeys(c for k in kinds for c in result["starts"][k]["conditions"]))
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(conds) * max(1, len(kinds)), 3.8))
+    width = 0.8 / max(1, len(kinds))
+    for i, kind in enumerate(kinds):
+        entry = result["starts"][kind]
+        xs, ys, lo, hi = [], [], [], []
+        for j, cond in enumerate(conds):
+            if cond not in entry["conditions"]:
+                continue
+            s = entry["conditions"][cond]["summary"]
+            xs.append(j + (i - (len(kinds) - 1) / 2) * width)
+            ys.append(s["survived_night"])
+            lo.append(s["survived_night"] - s["survived_ci95"][0])
+            hi.append(s["survived_ci95"][1] - s["survived_night"])
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=f"from {kind} ({entry['starts']} worlds)")
+    ax.set_xticks(range(len(conds)), conds)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("alive at the morning (env step 320)")
+    ax.set_title("crafter, first night: scripted player vs low level (zero goal, prior, codes)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_output(out, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -361,6 +399,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         result["seconds"] = round(time.time() - t0, 1)
         result["complete"] = True
         atomic_write_json(args.out, result)
+        plot(result, args.out[:-len(".json")] + ".png")
         return result
 
     return run_main("night_probe.py", body)

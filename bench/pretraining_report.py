@@ -30,7 +30,9 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   ``gap = nll_no_goal - nll_true_goal``. The same figures are broken down (``by_subgoal``) by the sub-goal the
   player pursued at each frame (``infos.npz`` ``subgoal``) and (``by_subgoal_age``) by the frames since the player
   chose it (:data:`AGE_BINS`): a goal 16-75 frames ahead can only tell the policy something its own past does not
-  where the player has just chosen what to do next.
+  where the player has just chosen what to do next; and (``by_target_view``) by whether what the sub-goal heads for
+  (:data:`SUBGOAL_TARGETS`) is in the frame's view: the player remembers every tile it has seen, the policy the last
+  64 frames.
 * ``prior``: the goal prior's NLL (nats per frame) of the code labels of the same episodes
   (:class:`goal_prior.dataset.MinecraftGoalPriorDataset` with the prior's training settings), and ``label_entropy``,
   the entropy (nats) of the empirical code-label frequencies of those frames (what a prior that ignores the state
@@ -183,6 +185,45 @@ def _windows_logprob(policy, obs: dict, actions, firsts, trunc_t: int, logprob: 
     return torch.cat(out, dim=1)
 
 
+#: What each scripted-player sub-goal heads for (semantic names of :data:`tasks.crafter.env.SEMANTIC_NAMES`): the
+#: goal-information breakdown ``by_target_view`` splits the frames of these sub-goals by whether one is in the
+#: frame's view (``infos.npz`` ``view``, the 9x7 tiles the image shows). Crafting and the furnace need a table
+#: nearby (the iron tools a furnace too: either counts here).
+SUBGOAL_TARGETS = {"collect_wood": ("tree",), "collect_stone": ("stone",), "collect_coal": ("coal",),
+                   "collect_iron": ("iron",), "collect_diamond": ("diamond",), "collect_drink": ("water",),
+                   "collect_sapling": ("grass",), "eat_cow": ("cow",), "defeat_zombie": ("zombie",),
+                   "defeat_skeleton": ("skeleton",), "place_furnace": ("table",), "make_wood_pickaxe": ("table",),
+                   "make_stone_pickaxe": ("table",), "make_wood_sword": ("table",), "make_stone_sword": ("table",),
+                   "make_iron_pickaxe": ("table", "furnace"), "make_iron_sword": ("table", "furnace")}
+#: Rows of ``by_target_view``.
+TARGET_VIEW_ROWS = ("target_in_view", "target_out_of_view", "no_target")
+
+
+def target_view(subgoal, view, subgoal_names: Sequence[str]) -> np.ndarray:
+    """Per frame, the ``by_target_view`` row index (:data:`TARGET_VIEW_ROWS`): 0 when the frame's sub-goal has a
+    target (:data:`SUBGOAL_TARGETS`) that is in the frame's view, 1 when it has one and none is in view, 2 when the
+    sub-goal has no target (shelter, sleeping, explore, ...).
+
+    Args:
+        subgoal: int array [L], sub-goal ids into ``subgoal_names``.
+        view: uint8 array [L, 9, 7], semantic ids of the tiles each frame shows (play data ``infos.npz`` ``view``).
+    Returns:
+        int64 array [L]."""
+    from tasks.crafter.env import SEMANTIC_NAMES
+
+    sub = np.asarray(subgoal, np.int64)
+    flat = np.asarray(view).reshape(len(sub), -1)
+    out = np.full(len(sub), 2, np.int64)
+    for i, name in enumerate(subgoal_names):
+        targets = SUBGOAL_TARGETS.get(name)
+        rows = sub == i
+        if targets is None or not rows.any():
+            continue
+        ids = [SEMANTIC_NAMES.index(t) for t in targets]
+        out[rows] = np.where(np.isin(flat[rows], ids).any(axis=1), 0, 1)
+    return out
+
+
 #: Bins of a frame's sub-goal age (env steps since the scripted player chose the sub-goal it pursues at that frame;
 #: 0 = the frame of the choice) in the goal-information breakdown: ``[0, 1), [1, 4), [4, 16), [16, 64), [64, inf)``.
 AGE_BINS = (0, 1, 4, 16, 64)
@@ -225,7 +266,7 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
         raise NoChunksError(str(e)) from e
     policy = load_low_level(cfg, tasks.get_plugin(cfg.sim).ACTION_SPACE, ds.goal_dim, torch.device("cpu"))
     trunc_t = int(train_args.get("trunc_t") or ds.T)
-    random_flags, subgoals, ages, subgoal_names = {}, {}, {}, None
+    random_flags, subgoals, ages, views, subgoal_names = {}, {}, {}, {}, None
     for d in ds.episode_dirs:
         st = EpisodeStorage(d)
         infos = st.load_infos()
@@ -234,9 +275,12 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
             subgoal_names = subgoal_names or list(st.load_metadata().get("subgoal_names") or [])
             subgoals[d] = np.asarray(infos["subgoal"], np.int64)
             ages[d] = subgoal_age(subgoals[d])
+            if "view" in infos:
+                views[d] = target_view(subgoals[d], infos["view"], subgoal_names)
     sums = {"true": 0.0, "zero": 0.0}
     by_subgoal = np.zeros((max(len(subgoal_names or []), 1), 3))  # frames, -logp true, -logp zero
     by_age = np.zeros((len(AGE_BINS), 3))
+    by_view = np.zeros((len(TARGET_VIEW_ROWS), 3))
     frames = excluded = 0
     with torch.inference_mode():
         for batch in tqdm(_batches(len(ds), batch_size), desc="goal information", unit="batch", dynamic_ncols=True):
@@ -265,7 +309,10 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
                 sub = subgoals[c.episode_dir][c.start:c.start + ds.T]
                 age = np.digitize(ages[c.episode_dir][c.start:c.start + ds.T], AGE_BINS[1:])
                 keep = mask[r, :len(sub)]
-                for table, key in ((by_subgoal, sub), (by_age, age)):
+                tables = [(by_subgoal, sub), (by_age, age)]
+                if c.episode_dir in views:
+                    tables.append((by_view, views[c.episode_dir][c.start:c.start + ds.T]))
+                for table, key in tables:
                     np.add.at(table, (key[keep], 0), 1.0)
                     np.add.at(table, (key[keep], 1), nll["true"][r, :len(sub)][keep])
                     np.add.at(table, (key[keep], 2), nll["zero"][r, :len(sub)][keep])
@@ -280,6 +327,8 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
         age_names = [f"{lo}-{hi - 1}" if hi - lo > 1 else str(lo) for lo, hi in zip(AGE_BINS, AGE_BINS[1:])]
         breakdown = {"by_subgoal": rows(by_subgoal, subgoal_names),
                      "by_subgoal_age": rows(by_age, age_names + [f"{AGE_BINS[-1]}+"])}
+        if views:
+            breakdown["by_target_view"] = rows(by_view, TARGET_VIEW_ROWS)
     return {"nll_true_goal": round(nll_true, 4), "nll_no_goal": round(nll_zero, 4),
             "gap": round(nll_zero - nll_true, 4), **breakdown,
             "frames": frames, "random_action_frames_excluded": excluded, "chunks": len(ds), "T": ds.T,

@@ -70,6 +70,7 @@ def test_probe_end_to_end_on_tiny_models(npb, tmp_path, monkeypatch, capsys):
                        "--codes", "1", "--seed", "3", "--out", str(out)])
     data = json.loads(out.read_text())
     assert data == json.loads(json.dumps(result)) and data["complete"]
+    assert (tmp_path / "night.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     dusk = data["starts"]["dusk"]
     assert dusk["starts"] == 2 and dusk["frames"] == [npb.DUSK_STEP] * 2
     assert set(dusk["conditions"]) == {"player", "noop", "random", "zero", "prior", "code1"}

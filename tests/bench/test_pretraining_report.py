@@ -89,7 +89,7 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
     g = data["goal_information"]
     assert 0 < g["nll_true_goal"] < 10 and 0 < g["nll_no_goal"] < 10 and g["frames"] > 0
     assert g["gap"] == pytest.approx(g["nll_no_goal"] - g["nll_true_goal"], abs=2e-4)  # each rounded to 1e-4
-    for key in ("by_subgoal", "by_subgoal_age"):  # the breakdowns partition the measured frames
+    for key in ("by_subgoal", "by_subgoal_age", "by_target_view"):  # the breakdowns partition the measured frames
         rows = g[key]
         assert sum(r["frames"] for r in rows.values()) == g["frames"], key
         for col in ("nll_true_goal", "nll_no_goal"):  # frame-weighted means of rows rounded to 1e-4
@@ -125,6 +125,19 @@ def pr_subgoals():
 def test_subgoal_age_counts_env_steps_since_the_choice(pr):
     assert pr.subgoal_age([3, 3, 3, 5, 5, 3, 7]).tolist() == [0, 1, 2, 0, 1, 0, 0]
     assert pr.subgoal_age([]).tolist() == []
+
+
+def test_target_view_rows(pr):
+    from tasks.crafter.env import SEMANTIC_NAMES
+
+    names = ["collect_wood", "shelter", "make_wood_pickaxe"]
+    view = np.zeros((4, 9, 7), np.uint8)
+    view[0, 2, 3] = SEMANTIC_NAMES.index("tree")  # frame 0: wood, a tree in view
+    view[2, 8, 6] = SEMANTIC_NAMES.index("tree")  # frame 2: crafting, a tree but no table in view
+    view[3, 0, 0] = SEMANTIC_NAMES.index("table")  # frame 3: crafting, a table in view
+    rows = pr.target_view(np.array([0, 0, 2, 2]), view, names)
+    assert rows.tolist() == [0, 1, 1, 0]
+    assert pr.target_view(np.array([1]), np.zeros((1, 9, 7), np.uint8), names).tolist() == [2]
 
 
 def test_readme_section_is_replaced_not_duplicated(pr, tmp_path):
