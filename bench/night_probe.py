@@ -222,6 +222,7 @@ def play_low_level(cfg, starts, frames, goals: str, n_envs: int, seed: int, tmp:
     envs = [NightStarts([starts[j] for j in g], [frames[j] for j in g]) for g in groups]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
     venv.seed(seed)
+    torch.manual_seed(seed)  # the low level's action sampling: the same draws whatever ran before
     rng = np.random.default_rng(seed)
     venv.reset()
     logp = venv._prior_logp.numpy() if goals == "prior" else None

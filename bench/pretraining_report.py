@@ -502,11 +502,14 @@ def _codebook_file(tmp: str, goals: np.ndarray, name: str) -> str:
 
 
 def run_goals_from_starts(cfg, goals: np.ndarray, starts: list, achievement: str, horizon: int,
-                          n_starts: int, n_envs: int, tmp: str, desc: str) -> list[list[dict]]:
+                          n_starts: int, n_envs: int, tmp: str, desc: str, seed: int = 0) -> list[list[dict]]:
     """Per goal (row of float [G, D]), the records of ``n_starts`` episodes from ``starts[:n_starts]``; the goals are
     laid over ``cfg`` (:class:`hierarchical.config.HighLevelConfig`) as a codebook of their own, without the prior
-    (:func:`hierarchical.config.with_values`)."""
+    (:func:`hierarchical.config.with_values`). The low level's action sampling (torch's global RNG) is seeded with
+    ``seed`` first, so the records do not depend on what ran before."""
     import torch
+
+    torch.manual_seed(seed)
 
     from hierarchical.build import make_highlevel_env
     from hierarchical.config import with_values
@@ -581,10 +584,10 @@ def competence(cfg, episode_dirs: Sequence[str], achievements: Sequence[str], wo
         n = len(starts)
         k = min(screen_worlds, n)
         screen = run_goals_from_starts(cfg, np.concatenate([codes, zero]), starts, a, horizon, k, n_envs, tmp,
-                                       f"{a} screen")
+                                       f"{a} screen", seed)
         ranked = sorted(range(len(codes)), key=lambda i: _rank(screen[i]), reverse=True)[:max(1, top_codes)]
         final = run_goals_from_starts(cfg, np.concatenate([codes[ranked], zero]), starts, a, horizon, n, n_envs, tmp,
-                                      f"{a} top {len(ranked)}")
+                                      f"{a} top {len(ranked)}", seed)
         best = max(range(len(ranked)), key=lambda i: _rank(final[i]))
         steps = [r["steps"] for r in final[best] if r["success"]]
         result[a] = {"best_code": ids[ranked[best]], "success": round(_rank(final[best])[0], 4), "worlds": n,
@@ -617,8 +620,9 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     (``goals="zero"``, the unconditional policy); no KL term (``kl_reward`` 0), ``max_steps`` (None: the task's) laid
     over its ``env_overrides``.
 
-    Episode ``j`` is played in world ``seed + j``; returns per episode ``{"world_seed", "length", "success", "dead",
-    "death_cause", "achievements" (unlocked names)}``.
+    Episode ``j`` is played in world ``seed + j``, and the low level's action sampling (torch's global RNG) is
+    seeded with ``seed`` first, so a figure does not depend on what ran before it; returns per episode
+    ``{"world_seed", "length", "success", "dead", "death_cause", "achievements" (unlocked names)}``.
 
     Raises:
         ValueError: ``goals`` not in ("prior", "zero").
@@ -649,6 +653,7 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
     venv.seed(seed)
+    torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     venv.reset()
     logp = venv._prior_logp.numpy() if goals == "prior" else None  # the prior at each env's first frame

@@ -249,3 +249,20 @@ def test_merge_of_a_file_that_is_not_json_is_one_line_exit_2(pr, tmp_path, monke
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and len(err) == 1 and "--merge" in err[0] and "not JSON" in err[0]
     assert not out.exists() and not (tmp_path / "README.md").exists()
+
+
+def test_play_episodes_is_reproducible_whatever_ran_before(pr, tmp_path, monkeypatch):
+    """The low level samples its actions from torch's global RNG: play_episodes seeds it, so two calls with the same
+    seed give the same episodes even when something else drew random numbers in between."""
+    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
+    if not crafterclip.is_file():
+        pytest.skip(f"{crafterclip} missing")
+    from hierarchical_throughput import task_config
+
+    root = _tiny_models(tmp_path / "models", 8)
+    monkeypatch.chdir(REPO)
+    cfg = task_config("crafter_score", {"n_envs": 2}, str(root / "highlevel.yaml"))
+    first = pr.play_episodes(cfg, 2, 5, "zero", 2, str(tmp_path), "a", max_steps=300)
+    torch.rand(1000)
+    second = pr.play_episodes(cfg, 2, 5, "zero", 2, str(tmp_path), "b", max_steps=300)
+    assert first == second
