@@ -4,9 +4,12 @@
 # as the goal; CrafterCLIP), the same split, two low levels trained alike (200k frames each, one torch thread each,
 # side by side), then both and the shipped low level measured on 80 held-out player episodes (seed 9001).
 #     bash bench/subgoal_oracle.sh                 # ~45 min on 2 cores (session 12: 21:00-21:45, beside other jobs)
-# WORK (default downloads/subgoal_oracle) holds the data (~1 GB), splits, checkpoints and weights; rerunning
-# resumes: the generator skips written episodes, the embedders skip embedded ones, the trainers resume.
+# Environment: WORK (default downloads/subgoal_oracle) holds the data (~0.5 GB), splits, checkpoints and weights; rerunning
+# resumes: the generator skips written episodes, the embedders skip embedded ones, the trainers resume; FRAMES
+# (300000) play-data frames, BC_FRAMES (200000) frames each low level trains on.
 set -euo pipefail
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+[[ $# -eq 0 ]] || { echo "subgoal_oracle.sh: takes no arguments (settings: WORK, FRAMES, BC_FRAMES; --help)"; exit 2; }
 cd "$(dirname "$0")/.."
 WORK=${WORK:-downloads/subgoal_oracle}
 FRAMES=${FRAMES:-300000}
