@@ -207,7 +207,7 @@ def play_low_level(cfg, starts, frames, goals: str, n_envs: int, seed: int, tmp:
     from goal_prior.codebook import KMeansCodebook
     from hierarchical.build import make_highlevel_env
     from hierarchical.config import with_values
-    from pretraining_report import _codebook_file
+    from pretraining_report import _codebook_file, drive
 
     n = max(1, min(n_envs, len(starts)))
     codes = np.asarray(KMeansCodebook(cfg.codebook).codes, np.float32)
@@ -221,30 +221,7 @@ def play_low_level(cfg, starts, frames, goals: str, n_envs: int, seed: int, tmp:
     groups = [list(range(i, len(starts), n)) for i in range(n)]
     envs = [NightStarts([starts[j] for j in g], [frames[j] for j in g]) for g in groups]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
-    venv.seed(seed)
-    torch.manual_seed(seed)  # the low level's action sampling: the same draws whatever ran before
-    rng = np.random.default_rng(seed)
-    venv.reset()
-    logp = venv._prior_logp.numpy() if goals == "prior" else None
-
-    def choose() -> np.ndarray:
-        if goals != "prior":
-            return np.zeros(n, np.int64)
-        p = np.exp(logp - logp.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        return np.array([rng.choice(p.shape[1], p=row) for row in p])
-
-    bar = tqdm(total=len(starts), desc=goals, unit="episode", dynamic_ncols=True, leave=False)
-    done = 0
-    while any(len(e.records) < len(g) for e, g in zip(envs, groups)):
-        _, _, _, infos = venv.step(choose())
-        if goals == "prior":
-            logp = np.stack([info["prior_logprobs"] for info in infos])
-        now = sum(min(len(e.records), len(g)) for e, g in zip(envs, groups))
-        bar.update(now - done)
-        done = now
-    bar.close()
-    venv.close()
+    drive(venv, envs, [len(g) for g in groups], goals == "prior", seed, goals)
     out: list[Optional[dict]] = [None] * len(starts)
     for e, g in zip(envs, groups):
         for k, j in enumerate(g):

@@ -652,30 +652,7 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     worlds = [[seed + j for j in range(i, n_episodes, n)] for i in range(n)]
     envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
-    venv.seed(seed)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    venv.reset()
-    logp = venv._prior_logp.numpy() if goals == "prior" else None  # the prior at each env's first frame
-
-    def choose() -> np.ndarray:
-        if goals == "zero":
-            return np.zeros(n, np.int64)
-        p = np.exp(logp - logp.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        return np.array([rng.choice(p.shape[1], p=row) for row in p])
-
-    bar = tqdm(total=n_episodes, desc=desc, unit="episode", dynamic_ncols=True, leave=False)
-    done = 0
-    while any(len(e.records) < len(w) for e, w in zip(envs, worlds)):
-        _, _, _, infos = venv.step(choose())
-        if goals == "prior":
-            logp = np.stack([info["prior_logprobs"] for info in infos])
-        now = sum(min(len(e.records), len(w)) for e, w in zip(envs, worlds))
-        bar.update(now - done)
-        done = now
-    bar.close()
-    venv.close()
+    drive(venv, envs, [len(w) for w in worlds], goals == "prior", seed, desc)
     out = []
     for e, w in zip(envs, worlds):
         timer = e.env
@@ -684,6 +661,41 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
             out.append({"world_seed": world, "length": r["length"], "success": r["success"], "dead": r["dead"],
                         "death_cause": r["death_cause"], "achievements": sorted(timer.records[j])})
     return sorted(out, key=lambda r: r["world_seed"])
+
+
+def drive(venv, envs: Sequence[Any], counts: Sequence[int], prior: bool, seed: int, desc: str) -> None:
+    """Step ``venv`` (a :class:`hierarchical.high_level_wrapper.HighlevelVecEnv` over ``envs``, each keeping a
+    ``records`` list with one entry per ended episode) until env ``i`` holds ``counts[i]`` records, then close it.
+    Every high-level step each env follows a code drawn from the goal prior at its current frame (``prior``), or code
+    0 of the venv's codebook. The venv (``venv.seed``), torch's global RNG (the low level's action sampling) and the
+    code sampler are seeded with ``seed`` first, so the episodes do not depend on what ran before."""
+    import torch
+
+    venv.seed(seed)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    venv.reset()
+    logp = venv._prior_logp.numpy() if prior else None  # the prior at each env's first frame
+    n = len(envs)
+
+    def choose() -> np.ndarray:
+        if not prior:
+            return np.zeros(n, np.int64)
+        p = np.exp(logp - logp.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return np.array([rng.choice(p.shape[1], p=row) for row in p])
+
+    bar = tqdm(total=int(sum(counts)), desc=desc, unit="episode", dynamic_ncols=True, leave=False)
+    done = 0
+    while any(len(e.records) < c for e, c in zip(envs, counts)):
+        _, _, _, infos = venv.step(choose())
+        if prior:
+            logp = np.stack([info["prior_logprobs"] for info in infos])
+        now = sum(min(len(e.records), c) for e, c in zip(envs, counts))
+        bar.update(now - done)
+        done = now
+    bar.close()
+    venv.close()
 
 
 def _median_length(records: list[dict]) -> dict[str, Any]:
