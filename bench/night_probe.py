@@ -98,7 +98,7 @@ class NightStarts(gymnasium.Env):
     ``starts[j % len]`` (an ``(env, obs, info)`` of :class:`tasks.crafter.env.CrafterEnv` at env step ``frames[j]`` of
     its recorded episode) and ends on death (terminated) or at env step :data:`MORNING_STEP` of that episode
     (truncated). ``self.records``: per ended episode ``{"steps", "alive", "death_cause", "sealed", "stones_placed",
-    "start_stone", "start_wood_pickaxe"}`` (:func:`_record`)."""
+    "start_stone", "start_wood_pickaxe"}`` (:meth:`_Trace.record`)."""
 
     def __init__(self, starts: Sequence[tuple[Any, dict, dict]], frames: Sequence[int]):
         env0 = starts[0][0]
@@ -132,7 +132,6 @@ class _Trace:
         self.placed = 0
         self.start_stone = int(info["inventory"]["stone"])
         self.start_pickaxe = int(info["inventory"]["wood_pickaxe"]) > 0
-        self._last_stone_count = self.placed0
 
     def update(self, info: dict) -> None:
         self.steps += 1
@@ -264,7 +263,7 @@ def plot(result: dict[str, Any], out: str) -> None:
 
     kinds = [k for k, v in result["starts"].items() if v["conditions"]]
     conds = list(dict.fromkeys(c for k in kinds for c in result["starts"][k]["conditions"]))
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(conds) * max(1, len(kinds)), 3.8))
+    fig, ax = plt.subplots(figsize=(min(16.0, 1.2 + 0.9 * len(conds) * max(1, len(kinds))), 3.8))
     width = 0.8 / max(1, len(kinds))
     for i, kind in enumerate(kinds):
         entry = result["starts"][kind]
@@ -278,7 +277,7 @@ def plot(result: dict[str, Any], out: str) -> None:
             lo.append(s["survived_night"] - s["survived_ci95"][0])
             hi.append(s["survived_ci95"][1] - s["survived_night"])
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=f"from {kind} ({entry['starts']} worlds)")
-    ax.set_xticks(range(len(conds)), conds)
+    ax.set_xticks(range(len(conds)), conds, rotation=90 if len(conds) > 10 else 0, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("alive at the morning (env step 320)")
     ax.set_title("crafter, first night: scripted player vs low level (zero goal, prior, codes)", fontsize=9)
