@@ -1,0 +1,196 @@
+"""Does the low level still act like its teacher on its own states? (covariate shift; issue 18)
+
+    python bench/teacher_agreement.py --episodes 20            # both conditions, 20 held-out worlds
+    python bench/teacher_agreement.py --episodes 2 --max_steps 50   # a smoke run
+
+Why: behaviour cloning is trained on the scripted player's states; once the low level acts, small mistakes take it
+to states its teacher never showed it (Ross et al. 2011, DAgger), and the night probe (``bench/night_probe.py``) shows
+that it does not complete the player's night shelter even from the player's own dusk state. This bench measures the
+shift directly. The scripted player (:class:`tasks.crafter.scripted_player.ScriptedPlayer`) decides only from what
+the agent's image shows and its own memory of it, so it can *shadow* any trajectory: every env step it is asked for
+its action in the current state, whether or not that action is then executed.
+
+Two conditions on the same held-out worlds (world seed ``--seed + j``, empty start inventory; teacher seed
+``--seed + j``, a random style per episode as in the play data), each through
+:class:`hierarchical.high_level_wrapper.HighlevelVecEnv` with the zero goal (the unconditional low level, the
+config's ``cond_scale``), until death or ``--max_steps`` env steps:
+
+* ``teacher``: the env executes the teacher's action; the low level (its memory fed the teacher's frames) proposes
+  its own, which is recorded and dropped. Its agreement with the teacher is what BC reaches on the teacher's states.
+* ``learner``: the env executes the low level's action; the teacher shadows. The agreement here is on the states the
+  low level visits itself; the teacher's action is the label DAgger would train on.
+
+Agreement = share of env steps where the low level's sampled action equals the teacher's, over steps where the
+teacher was awake and its action was not one of its random (epsilon) actions. Reported per condition: agreement
+overall, by the teacher's sub-goal, by day / night (daylight below 0.5 = night), episode lengths and ends.
+Written (``--out``, default ``bench/results/teacher_agreement.json``, atomically): the command and the summaries.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shlex
+import sys
+import time
+from typing import Any, Optional, Sequence
+
+import gymnasium
+import numpy as np
+
+CONDITIONS = ("teacher", "learner")
+
+
+class ShadowEnv(gymnasium.Env):
+    """A :class:`tasks.crafter.env.CrafterEnv` whose every step also asks a shadowing scripted player for its action.
+
+    ``mode="teacher"`` executes the player's action, ``"learner"`` the action given to :meth:`step`. Episode ``j``
+    is played in world ``world_seeds[j]`` (past the list: ``world_seeds[-1] + 1 + ...``) with a player seeded
+    ``player_seeds[j]``. ``self.records``: per ended episode ``{"length", "dead", "death_cause", "steps"}``, where
+    ``steps`` is a list of ``(low_level_action, teacher_action, teacher_random, teacher_subgoal, night)`` per env step.
+    """
+
+    def __init__(self, mode: str, world_seeds: Sequence[int], player_seeds: Sequence[int], size: int,
+                 max_steps: int):
+        from tasks.crafter.env import CrafterEnv
+
+        if mode not in CONDITIONS:
+            raise ValueError(f"mode must be one of {CONDITIONS}, got {mode!r}")
+        self.mode, self.world_seeds, self.player_seeds = mode, list(world_seeds), list(player_seeds)
+        self.env = CrafterEnv(size=size, max_steps=max_steps)
+        self.observation_space, self.action_space = self.env.observation_space, self.env.action_space
+        self.records: list[dict[str, Any]] = []
+
+    def reset(self, *, seed=None, options=None):
+        from tasks.crafter.scripted_player import ScriptedPlayer
+
+        j = len(self.records)
+        world = self.world_seeds[j] if j < len(self.world_seeds) else self.world_seeds[-1] + 1 + j
+        pseed = self.player_seeds[j] if j < len(self.player_seeds) else self.player_seeds[-1] + 1 + j
+        obs, info = self.env.reset(options={"world_seed": int(world)})
+        self.player = ScriptedPlayer(seed=int(pseed))
+        self.player.reset(self.env, info)
+        self._info, self._steps = info, []
+        return obs, info
+
+    def step(self, action):
+        action = int(np.asarray(action).reshape(-1)[0])
+        awake = not bool(self._info["sleeping"])
+        teacher = int(self.player.act(self._info))
+        night = float(self._info["daylight"]) < 0.5
+        self._steps.append((action, teacher, bool(self.player.random_action) or not awake, self.player.subgoal,
+                            night))
+        executed = teacher if self.mode == "teacher" else action
+        obs, reward, terminated, truncated, info = self.env.step(executed)
+        self._info = info
+        if terminated or truncated:
+            self.records.append({"length": len(self._steps), "dead": bool(info["dead"]),
+                                 "death_cause": info.get("death_cause"), "steps": self._steps})
+        return obs, reward, terminated, truncated, info
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Agreement overall, by the teacher's sub-goal and by day/night, over the steps where the teacher was awake and
+    did not act at random; episode lengths and ends."""
+    agree: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for r in records:
+        for ll, teacher, skip, subgoal, night in r["steps"]:
+            if skip:
+                continue
+            hit = int(ll == teacher)
+            for key in ("all", f"subgoal/{subgoal}", "night" if night else "day"):
+                agree[key][0] += hit
+                agree[key][1] += 1
+
+    def rate(key: str) -> Optional[float]:
+        k, n = agree.get(key, (0, 0))
+        return round(k / n, 4) if n else None
+
+    lengths = [r["length"] for r in records]
+    by_subgoal = {key.split("/", 1)[1]: {"agreement": rate(key), "steps": agree[key][1]}
+                  for key in sorted(agree, key=lambda k: -agree[k][1]) if key.startswith("subgoal/")}
+    return {"episodes": len(records), "agreement": rate("all"), "steps": agree["all"][1],
+            "agreement_day": rate("day"), "steps_day": agree["day"][1],
+            "agreement_night": rate("night"), "steps_night": agree["night"][1],
+            "median_length": float(np.median(lengths)) if lengths else None,
+            "deaths": dict(collections.Counter(r["death_cause"] for r in records if r["dead"])),
+            "by_teacher_subgoal": by_subgoal}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--highlevel_config", default="configs/crafter/highlevel.yaml",
+                   help="high-level config naming the low level (in_model, in_weights, cond_scale, low_level_steps)")
+    p.add_argument("--episodes", type=int, default=20, help="held-out worlds per condition")
+    p.add_argument("--max_steps", type=int, default=1000, help="env steps after which an episode ends")
+    p.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS, help="conditions")
+    p.add_argument("--seed", type=int, default=9001, help="first world seed and teacher seed; RNG seed")
+    p.add_argument("--n_envs", type=int, default=8, help="envs stepped together")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--out", default="bench/results/teacher_agreement.json", help="result JSON")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    p = build_parser()
+    args = p.parse_args(argv)
+    for key in ("episodes", "max_steps", "n_envs", "threads"):
+        if getattr(args, key) < 1:
+            p.exit(2, f"{p.prog}: error: --{key} {getattr(args, key)}: expected an integer >= 1\n")
+    if args.seed < 0:
+        p.exit(2, f"{p.prog}: error: --seed {args.seed}: expected an integer >= 0\n")
+    if not os.path.isfile(args.highlevel_config):
+        p.exit(2, f"{p.prog}: error: --highlevel_config {args.highlevel_config}: no such file\n")
+    if not args.out.endswith(".json"):
+        p.exit(2, f"{p.prog}: error: --out {args.out}: expected a .json file path\n")
+    import tempfile
+
+    import torch
+
+    from goal_prior.codebook import KMeansCodebook
+    from hierarchical.build import make_highlevel_env
+    from hierarchical.config import with_values
+    from hierarchical_throughput import task_config
+    from pretraining_report import _codebook_file, drive
+    from steve1.utils.checks import run_main
+    from steve1.utils.io import atomic_write_json
+    from VPT.lib.loading import load_model_config
+
+    torch.set_num_threads(args.threads)
+    command = "python bench/teacher_agreement.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+
+    def body() -> dict[str, Any]:
+        cfg = task_config("crafter_score", {"n_envs": args.n_envs}, args.highlevel_config)
+        size = int(load_model_config(cfg.in_model)[0]["img_shape"][0])
+        dim = KMeansCodebook(cfg.codebook).codes.shape[1]
+        t0 = time.time()
+        result: dict[str, Any] = {"command": command.strip(), "episodes": args.episodes, "max_steps": args.max_steps,
+                                  "seed": args.seed, "in_weights": cfg.in_weights, "cond_scale": cfg.cond_scale,
+                                  "conditions": {}}
+        with tempfile.TemporaryDirectory(prefix="teacher_agreement_") as tmp:
+            for mode in args.conditions:
+                n = max(1, min(args.n_envs, args.episodes))
+                run_cfg = with_values(cfg, n_envs=n, kl_reward=0.0, discrete=True, goal_prior=False,
+                                      codebook=_codebook_file(tmp, np.zeros((1, dim), np.float32), "zero"))
+                seeds = [[args.seed + j for j in range(i, args.episodes, n)] for i in range(n)]
+                envs = [ShadowEnv(mode, s, s, size, args.max_steps) for s in seeds]
+                venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
+                drive(venv, envs, [len(s) for s in seeds], False, args.seed, mode)
+                records = [r for e, s in zip(envs, seeds) for r in e.records[:len(s)]]
+                result["conditions"][mode] = summarize(records)
+                s = result["conditions"][mode]
+                print(f"{mode}: agreement {s['agreement']} (day {s['agreement_day']}, night {s['agreement_night']}), "
+                      f"median length {s['median_length']}", flush=True)
+                atomic_write_json(args.out, {**result, "complete": False})
+        result["seconds"] = round(time.time() - t0, 1)
+        result["complete"] = True
+        atomic_write_json(args.out, result)
+        return result
+
+    return run_main("teacher_agreement.py", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""bench/teacher_agreement.py: in the teacher condition the env follows the scripted player exactly (the episode is
+the play-data episode of the same seeds), in the learner condition it follows the low level; the summary counts only
+the steps where the teacher was awake and did not act at random; end to end on a tiny random low level."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench_testutils import load_bench_script
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ta():
+    return load_bench_script("teacher_agreement")
+
+
+def test_teacher_mode_replays_the_scripted_player(ta):
+    from tasks.crafter.env import CrafterEnv
+    from tasks.crafter.scripted_player import ScriptedPlayer
+
+    env = CrafterEnv(size=64, max_steps=40)
+    obs, info = env.reset(options={"world_seed": 11})
+    player = ScriptedPlayer(seed=11)
+    player.reset(env, info)
+    want = []
+    for _ in range(40):
+        a = player.act(info)
+        want.append(a)
+        obs, _, term, trunc, info = env.step(a)
+        if term or trunc:
+            break
+    shadow = ta.ShadowEnv("teacher", [11], [11], 64, 40)
+    shadow.reset()
+    while not shadow.records:
+        shadow.step(0)  # the low level's proposal is recorded, never executed
+    steps = shadow.records[0]["steps"]
+    assert [t for _, t, _, _, _ in steps] == want and all(ll == 0 for ll, _, _, _, _ in steps)
+    learner = ta.ShadowEnv("learner", [11], [11], 64, 30)
+    _, info0 = learner.reset()
+    while not learner.records:
+        _, _, _, _, info = learner.step(ta_noop())  # executed: the player stands still, the teacher keeps proposing
+    assert info["player_pos"].tolist() == info0["player_pos"].tolist()
+    assert any(t != ta_noop() for _, t, _, _, _ in learner.records[0]["steps"])
+    with pytest.raises(ValueError, match="mode must be"):
+        ta.ShadowEnv("expert", [1], [1], 64, 10)
+
+
+def ta_noop():
+    from tasks.crafter.env import ACTION_NAMES
+
+    return ACTION_NAMES.index("noop")
+
+
+def test_summary_skips_random_and_asleep_steps(ta):
+    steps = [(1, 1, False, "collect_wood", False), (2, 1, False, "collect_wood", False),
+             (3, 3, True, "collect_wood", False), (4, 4, False, "shelter", True)]
+    s = ta.summarize([{"length": 4, "dead": True, "death_cause": "zombie", "steps": steps}])
+    assert s["steps"] == 3 and s["agreement"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["agreement_day"] == 0.5 and s["agreement_night"] == 1.0 and s["deaths"] == {"zombie": 1}
+    assert s["by_teacher_subgoal"]["collect_wood"] == {"agreement": 0.5, "steps": 2}
+
+
+def test_end_to_end_on_a_tiny_low_level(ta, tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    from test_pretraining_report import _tiny_models
+
+    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
+    if not crafterclip.is_file():
+        pytest.skip(f"{crafterclip} missing")
+    root = _tiny_models(tmp_path / "models", 8)
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "ta.json"
+    result = ta.main(["--highlevel_config", str(root / "highlevel.yaml"), "--episodes", "2", "--max_steps", "30",
+                      "--n_envs", "2", "--seed", "3", "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert data == json.loads(json.dumps(result)) and data["complete"]
+    for mode in ("teacher", "learner"):
+        s = data["conditions"][mode]
+        assert s["episodes"] == 2 and 0.0 <= s["agreement"] <= 1.0 and 0 < s["steps"] <= 60
+    with pytest.raises(SystemExit) as e:
+        ta.main(["--episodes", "0", "--out", str(tmp_path / "x.json")])
+    assert e.value.code == 2 and "--episodes 0" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
