@@ -102,7 +102,10 @@ class BehaviourCloningLoss(nn.Module):
     ``forward(obs, first, actions, state_in) -> (loss, state_out)`` with ``obs`` leaves ``[B, t, ...]``, ``first``
     bool ``[B, t]``, ``actions`` as ``policy.pi_head.logprob`` takes them (int64 ``[B, t, 1]`` per categorical
     head, the official ``(1,)``-shaped action; float ``[B, t, d]`` for a Gaussian head);
-    ``loss = -mean_b sum_t log pi(a_bt)``, a float32 scalar (spec §6).
+    ``loss = -mean_b sum_t log pi(a_bt)``, a float32 scalar (spec §6). When ``obs`` holds ``"loss_mask"`` (float
+    ``[B, t]``, :data:`steve1.data.minecraft_dataset.LOSS_MASK_KEY`; datasets built with ``mask_random_actions``)
+    it is taken out of ``obs`` and weights each frame's term: ``-mean_b sum_t m_bt log pi(a_bt)`` (issue 18: the
+    play data's random actions are left out; upstream has no mask).
     """
 
     def __init__(self, policy: nn.Module):
@@ -110,12 +113,18 @@ class BehaviourCloningLoss(nn.Module):
         self.policy = policy
 
     def forward(self, obs, first, actions, state_in):
+        mask = None
+        if isinstance(obs, dict) and "loss_mask" in obs:
+            obs = dict(obs)
+            mask = obs.pop("loss_mask")
         (pd, _vpred, _), state_out = self.policy(obs, first, state_in)
         log_prob = self.policy.pi_head.logprob(actions, pd)  # [B, t], summed over heads and action axes
         if tuple(log_prob.shape) != tuple(first.shape):
             raise ValueError(f"log-likelihood of shape {list(log_prob.shape)} for a window {list(first.shape)}: "
                              f"actions must be per head [B, t, 1] (int64) or [B, t, d] (Box)")
         log_prob = log_prob.float()
+        if mask is not None:
+            log_prob = log_prob * mask.to(log_prob.dtype)
         return -log_prob.sum(dim=1).mean(), state_out
 
 

@@ -46,7 +46,8 @@ def make_steve1_datasets(config: Steve1Config):
 
     train_dirs, val_dirs = load_sampling(config.sampling_dir, config.sampling, config.data_dir)
     common = dict(T=config.T, min_btwn_goals=config.min_btwn_goals, max_btwn_goals=config.max_btwn_goals,
-                  goal_lead=config.goal_lead, p_uncond=config.p_uncond, limit=config.data_limit, seed=config.seed)
+                  goal_lead=config.goal_lead, p_uncond=config.p_uncond, limit=config.data_limit, seed=config.seed,
+                  mask_random_actions=config.mask_random_actions)
     return (MinecraftDataset(train_dirs, **common),
             MinecraftDataset(val_dirs, every_nth=config.val_every_nth, **common))
 

@@ -142,6 +142,8 @@ class Steve1Config(RelabeledBCConfig):
 
     p_uncond: float = setting("probability of zeroing a chunk's goals (classifier-free guidance training)",
                               Range(float, lo=0, hi=1, note="probability"))
+    mask_random_actions: bool = setting("leave the frames the play data flags as random actions (infos.npz "
+                                        "random_action) out of the BC loss (issue 18; upstream: false, no flags)")
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,22 @@ class EpisodeStorage:
         except Exception as e:
             raise EpisodeReadError(f"{path}: cannot read per-frame infos: {type(e).__name__}: {e}") from e
 
+    def load_info(self, key: str) -> Optional[np.ndarray]:
+        """One per-frame state array of ``infos.npz`` (only that member is decompressed), or None when the episode
+        has no ``infos.npz`` or no such key.
+
+        Raises:
+            EpisodeReadError: an ``infos.npz`` that exists but cannot be read.
+        """
+        path = self._path(INFOS_FILE)
+        if not os.path.isfile(path):
+            return None
+        try:
+            with np.load(path) as data:
+                return data[key] if key in data.files else None
+        except Exception as e:
+            raise EpisodeReadError(f"{path}: cannot read per-frame infos: {type(e).__name__}: {e}") from e
+
     def load_metadata(self) -> dict:
         """The ``metadata.json`` dict.
 

@@ -209,6 +209,11 @@ def _stack_actions(agent_actions: Sequence[Any]) -> Any:
 # Dataset
 # ----------------------------------------------------------------------------------------------------------------
 
+#: Key of the optional per-frame BC loss weights in an item's ``obs`` (float32 ``[T]``; see
+#: :meth:`MinecraftDataset.loss_mask`); :class:`steve1.bc_trainer.BehaviourCloningLoss` takes it out before the policy.
+LOSS_MASK_KEY = "loss_mask"
+
+
 @dataclass
 class LoadedChunk:
     """One chunk's data before relabeling output is built (passed to :meth:`MinecraftDataset.make_item`).
@@ -262,7 +267,7 @@ class MinecraftDataset(Dataset):
 
     def __init__(self, episode_dirs: Sequence[str], T: int, min_btwn_goals: int, max_btwn_goals: int,
                  goal_lead: int, p_uncond: float = 0.1, limit: Optional[int] = None,
-                 every_nth: Optional[int] = None, seed: int = 0, storage_cls=None):
+                 every_nth: Optional[int] = None, seed: int = 0, storage_cls=None, mask_random_actions: bool = False):
         if min_btwn_goals < FIRST_USABLE_FRAME:
             raise ValueError(f"min_btwn_goals must be >= {FIRST_USABLE_FRAME} (frames before {FIRST_USABLE_FRAME} "
                              f"have no goal embedding), got {min_btwn_goals}")
@@ -283,6 +288,8 @@ class MinecraftDataset(Dataset):
         self.goal_lead = int(goal_lead)
         self.first_frame = first_input_frame(self.goal_lead)
         self.p_uncond = float(p_uncond)
+        self.mask_random_actions = bool(mask_random_actions)
+        self._random_flags: dict[str, Optional[np.ndarray]] = {}  # episode dir -> infos.npz random_action, lazily
         self.seed = int(seed)
         self.epoch = 0
         #: Minimum episode length to be used (spec §3.5 ``min_frames_training``).
@@ -445,7 +452,24 @@ class MinecraftDataset(Dataset):
         firsts = np.zeros((self.T, 1), dtype=bool)
         firsts[0] = True
         obs = {"img": chunk.frames, "mineclip_embed": goal}
+        if self.mask_random_actions:
+            obs[LOSS_MASK_KEY] = self.loss_mask(chunk)
         return obs, self.agent_actions(chunk), firsts
+
+    def loss_mask(self, chunk: LoadedChunk) -> np.ndarray:
+        """float32 ``[T]``: 0 for the frames whose stored action the play data flags as a random (epsilon) action
+        (``infos.npz`` ``random_action``, written by ``tasks/crafter/generate_play_data.py``), 1 elsewhere (every
+        frame of an episode without the flag, e.g. contractor data). Issue 18: behaviour cloning leaves the player's
+        random actions out of its loss."""
+        if chunk.episode_dir not in self._random_flags:
+            flags = self._storage(chunk.episode_dir).load_info("random_action")
+            self._random_flags[chunk.episode_dir] = None if flags is None else np.asarray(flags, bool)
+        flags = self._random_flags[chunk.episode_dir]
+        mask = np.ones(self.T, np.float32)
+        if flags is not None:
+            window = flags[chunk.start:chunk.start + self.T]
+            mask[:len(window)] = np.where(window, 0.0, 1.0)
+        return mask
 
     def __getitem__(self, idx: int):
         return self.make_item(self.load_chunk(idx))
