@@ -46,17 +46,20 @@ class ShadowEnv(gymnasium.Env):
 
     ``mode="teacher"`` executes the player's action, ``"learner"`` the action given to :meth:`step`. Episode ``j``
     is played in world ``world_seeds[j]`` (past the list: ``world_seeds[-1] + 1 + ...``) with a player seeded
-    ``player_seeds[j]``. ``self.records``: per ended episode ``{"length", "dead", "death_cause", "steps"}``, where
-    ``steps`` is a list of ``(low_level_action, teacher_action, teacher_random, teacher_subgoal, night)`` per env step.
+    ``player_seeds[j]``. ``self.records``: per ended episode ``{"length", "dead", "death_cause", "steps",
+    "world_seed"}``, where ``steps`` is a list of ``(low_level_action, teacher_action, teacher_random_or_asleep,
+    teacher_subgoal, night)`` per env step; with ``keep_frames`` also ``"frames"``: uint8 [L, H, W, 3], frame ``t`` =
+    the observation the step-``t`` actions were chosen on (what DAgger pairs with the teacher's action).
     """
 
     def __init__(self, mode: str, world_seeds: Sequence[int], player_seeds: Sequence[int], size: int,
-                 max_steps: int):
+                 max_steps: int, keep_frames: bool = False):
         from tasks.crafter.env import CrafterEnv
 
         if mode not in CONDITIONS:
             raise ValueError(f"mode must be one of {CONDITIONS}, got {mode!r}")
         self.mode, self.world_seeds, self.player_seeds = mode, list(world_seeds), list(player_seeds)
+        self.keep_frames = bool(keep_frames)
         self.env = CrafterEnv(size=size, max_steps=max_steps)
         self.observation_space, self.action_space = self.env.observation_space, self.env.action_space
         self.records: list[dict[str, Any]] = []
@@ -70,7 +73,8 @@ class ShadowEnv(gymnasium.Env):
         obs, info = self.env.reset(options={"world_seed": int(world)})
         self.player = ScriptedPlayer(seed=int(pseed))
         self.player.reset(self.env, info)
-        self._info, self._steps = info, []
+        self._info, self._steps, self._frames, self._world = info, [], [], int(world)
+        self._obs = obs
         return obs, info
 
     def step(self, action):
@@ -80,12 +84,17 @@ class ShadowEnv(gymnasium.Env):
         night = float(self._info["daylight"]) < 0.5
         self._steps.append((action, teacher, bool(self.player.random_action) or not awake, self.player.subgoal,
                             night))
+        if self.keep_frames:
+            self._frames.append(np.asarray(self._obs["pov"], np.uint8))
         executed = teacher if self.mode == "teacher" else action
         obs, reward, terminated, truncated, info = self.env.step(executed)
-        self._info = info
+        self._info, self._obs = info, obs
         if terminated or truncated:
-            self.records.append({"length": len(self._steps), "dead": bool(info["dead"]),
-                                 "death_cause": info.get("death_cause"), "steps": self._steps})
+            record = {"length": len(self._steps), "dead": bool(info["dead"]), "death_cause": info.get("death_cause"),
+                      "steps": self._steps, "world_seed": self._world}
+            if self.keep_frames:
+                record["frames"] = np.stack(self._frames)
+            self.records.append(record)
         return obs, reward, terminated, truncated, info
 
 

@@ -1,0 +1,120 @@
+"""DAgger episodes: the low level acts, the shadowing scripted player labels every step (issue 18, a first iteration).
+
+    python bench/dagger_episodes.py --out_dir downloads/dagger_crafter --first_world 20001 --episodes 160
+    python bench/dagger_episodes.py --out_dir /tmp/d --episodes 2 --max_steps 40        # a smoke run
+
+Why: the low level agrees with its teacher on 60% of the teacher's states but 18% of its own
+(``bench/teacher_agreement.py``): behaviour cloning's covariate shift. DAgger (Ross et al. 2011) trains on the states
+the learner visits, labelled by the expert. The scripted player decides only from what the agent's image shows and
+its own memory of it, so it can label any state (:class:`teacher_agreement.ShadowEnv`, learner mode).
+
+Each episode is played in Crafter world ``--first_world + j`` (empty inventory; keep these disjoint from the held-out
+evaluation worlds 9001..) by the low level of ``--highlevel_config`` with the zero goal (the unconditional policy,
+through :class:`hierarchical.high_level_wrapper.HighlevelVecEnv`) until death or ``--max_steps``; it is written with
+:class:`steve1.data.EpisodeStorage.EpisodeStorage` as play data the BC trainer reads: frame ``t`` is the observation
+the low level acted on, action ``t`` the player's action for it (its label), ``embeds_attn.pkl`` zero vectors of the
+codebook's size from frame 15 on (so that every chunk trains the unconditional, zero-goal branch: a hindsight goal of
+the learner's own trajectory would not match the teacher's labels), and ``infos.npz`` ``random_action`` flags the
+steps where the player was asleep or chose a random (epsilon) action (left out of the loss with
+``mask_random_actions``). ``metadata.json``: ``sim``, ``policy``, ``world_seed``, ``length``, ``end``.
+Episodes are named ``dagger_w<world>``; one that exists is skipped (a rerun resumes).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+
+def write_episode(out_dir: str, record: dict[str, Any], goal_dim: int) -> str:
+    """Write one :class:`teacher_agreement.ShadowEnv` record (with ``frames``) as a DAgger episode (module
+    docstring); returns its folder."""
+    from steve1.data.EpisodeStorage import EpisodeStorage
+
+    length = int(record["length"])
+    teacher = [int(t) for _, t, _, _, _ in record["steps"]]
+    skip = np.array([bool(k) for _, _, k, _, _ in record["steps"]], bool)
+    embeds = [None if t < 15 else np.zeros((1, goal_dim), np.float32) for t in range(length)]
+    path = os.path.join(out_dir, f"dagger_w{int(record['world_seed'])}")
+    EpisodeStorage(path).write_episode(
+        record["frames"], teacher, embeds=embeds, infos={"random_action": skip},
+        metadata={"sim": "crafter", "policy": "dagger: the low level acts (zero goal), the scripted player labels",
+                  "world_seed": int(record["world_seed"]), "length": length,
+                  "end": "death" if record["dead"] else "max_steps", "embedder": "zero"})
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out_dir", required=True, help="folder of the DAgger episodes")
+    p.add_argument("--highlevel_config", default="configs/crafter/highlevel.yaml",
+                   help="high-level config naming the low level that acts (in_model, in_weights, cond_scale)")
+    p.add_argument("--first_world", type=int, default=20001, help="world seed of episode 0 (and its player's seed)")
+    p.add_argument("--episodes", type=int, default=160, help="episodes")
+    p.add_argument("--max_steps", type=int, default=1000, help="env steps after which an episode ends")
+    p.add_argument("--n_envs", type=int, default=8, help="envs stepped together")
+    p.add_argument("--seed", type=int, default=1, help="seed of the low level's action sampling")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    p = build_parser()
+    args = p.parse_args(argv)
+    for key in ("episodes", "max_steps", "n_envs"):
+        if getattr(args, key) < 1:
+            p.exit(2, f"{p.prog}: error: --{key} {getattr(args, key)}: expected an integer >= 1\n")
+    if args.first_world < 0:
+        p.exit(2, f"{p.prog}: error: --first_world {args.first_world}: expected an integer >= 0\n")
+    if not os.path.isfile(args.highlevel_config):
+        p.exit(2, f"{p.prog}: error: --highlevel_config {args.highlevel_config}: no such file\n")
+    import torch
+
+    from goal_prior.codebook import KMeansCodebook
+    from hierarchical.build import make_highlevel_env
+    from hierarchical.config import with_values
+    from hierarchical_throughput import task_config
+    from pretraining_report import _codebook_file, drive
+    from steve1.utils.checks import run_main
+    from teacher_agreement import ShadowEnv
+    from VPT.lib.loading import load_model_config
+
+    torch.set_num_threads(1)
+
+    def body() -> dict[str, Any]:
+        t0 = time.time()
+        cfg = task_config("crafter_score", {"n_envs": args.n_envs}, args.highlevel_config)
+        size = int(load_model_config(cfg.in_model)[0]["img_shape"][0])
+        dim = KMeansCodebook(cfg.codebook).codes.shape[1]
+        worlds = [args.first_world + j for j in range(args.episodes)
+                  if not os.path.isdir(os.path.join(args.out_dir, f"dagger_w{args.first_world + j}"))]
+        os.makedirs(args.out_dir, exist_ok=True)
+        summary = {"out_dir": args.out_dir, "written": 0, "skipped_existing": args.episodes - len(worlds), "frames": 0}
+        if worlds:
+            n = max(1, min(args.n_envs, len(worlds)))
+            seeds = [worlds[i::n] for i in range(n)]
+            with tempfile.TemporaryDirectory(prefix="dagger_") as tmp:
+                run_cfg = with_values(cfg, n_envs=n, kl_reward=0.0, discrete=True, goal_prior=False,
+                                      codebook=_codebook_file(tmp, np.zeros((1, dim), np.float32), "zero"))
+                envs = [ShadowEnv("learner", s, s, size, args.max_steps, keep_frames=True) for s in seeds]
+                venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
+                drive(venv, envs, [len(s) for s in seeds], False, args.seed, "dagger episodes")
+            for e, s in zip(envs, seeds):
+                for record in e.records[:len(s)]:
+                    write_episode(args.out_dir, record, dim)
+                    summary["written"] += 1
+                    summary["frames"] += int(record["length"])
+        summary["seconds"] = round(time.time() - t0, 1)
+        print(summary)
+        return summary
+
+    return run_main("dagger_episodes.py", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""bench/dagger_episodes.py on a tiny random low level: episodes are written with the frames the low level acted on,
+the shadowing player's actions as labels, zero goal embeddings from frame 15 and the random/asleep flags; a rerun
+skips what exists; a bad flag is one line with exit code 2."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench_testutils import load_bench_script
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def de():
+    return load_bench_script("dagger_episodes")
+
+
+def test_dagger_episodes_end_to_end(de, tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    from test_pretraining_report import _tiny_models
+
+    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
+    if not crafterclip.is_file():
+        pytest.skip(f"{crafterclip} missing")
+    from steve1.data.EpisodeStorage import EpisodeStorage
+
+    root = _tiny_models(tmp_path / "models", 8)
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "dagger"
+    argv = ["--out_dir", str(out), "--highlevel_config", str(root / "highlevel.yaml"), "--first_world", "5",
+            "--episodes", "2", "--max_steps", "40", "--n_envs", "2"]
+    summary = de.main(argv)
+    assert summary["written"] == 2 and 2 <= summary["frames"] <= 80
+    for w in (5, 6):
+        st = EpisodeStorage(str(out / f"dagger_w{w}"))
+        length = st.get_len()
+        frames, actions, embeds = st.load_frame_array(), st.load_actions(), st.load_embeds()
+        flags = st.load_info("random_action")
+        assert frames.shape == (length, 64, 64, 3) and len(actions) == length == len(flags)
+        assert all(0 <= a < 17 for a in actions)
+        assert all(e is None for e in embeds[:15]) and all(not e.any() and e.shape == (1, 8) for e in embeds[15:])
+        assert st.load_metadata()["world_seed"] == w
+    again = de.main(argv)
+    assert again["written"] == 0 and again["skipped_existing"] == 2
+    with pytest.raises(SystemExit) as e:
+        de.main(["--out_dir", str(out), "--episodes", "0"])
+    assert e.value.code == 2 and "--episodes 0" in capsys.readouterr().err
