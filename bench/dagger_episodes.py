@@ -66,13 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     p = build_parser()
     args = p.parse_args(argv)
-    for key in ("episodes", "max_steps", "n_envs"):
-        if getattr(args, key) < 1:
-            p.exit(2, f"{p.prog}: error: --{key} {getattr(args, key)}: expected an integer >= 1\n")
-    if args.first_world < 0:
-        p.exit(2, f"{p.prog}: error: --first_world {args.first_world}: expected an integer >= 0\n")
-    if not os.path.isfile(args.highlevel_config):
-        p.exit(2, f"{p.prog}: error: --highlevel_config {args.highlevel_config}: no such file\n")
+    from pretraining_report import check_flags
+
+    check_flags(p, args, positive=("episodes", "max_steps", "n_envs"), non_negative=("first_world",),
+                files=("highlevel_config",))
     import torch
 
     from goal_prior.codebook import KMeansCodebook

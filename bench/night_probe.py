@@ -313,13 +313,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     bad = [c for c in args.conditions if c not in BASE_CONDITIONS]
     if bad:
         p.exit(2, f"{p.prog}: error: --conditions {bad[0]}: expected any of {', '.join(BASE_CONDITIONS)}\n")
-    for key in ("episodes", "n_envs", "threads"):
-        if getattr(args, key) < 1:
-            p.exit(2, f"{p.prog}: error: --{key} {getattr(args, key)}: expected an integer >= 1\n")
-    if not os.path.isfile(args.highlevel_config):
-        p.exit(2, f"{p.prog}: error: --highlevel_config {args.highlevel_config}: no such file\n")
-    if not args.out.endswith(".json"):
-        p.exit(2, f"{p.prog}: error: --out {args.out}: expected a .json file path\n")
+    from pretraining_report import check_flags
+
+    check_flags(p, args, positive=("episodes", "n_envs", "threads"), files=("highlevel_config",), json_out=("out",))
     import torch
 
     from hierarchical_throughput import task_config

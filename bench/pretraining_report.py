@@ -921,6 +921,25 @@ def _fail(p: argparse.ArgumentParser, msg: str):
     p.exit(2, f"{p.prog}: error: {msg}\n")
 
 
+def check_flags(p: argparse.ArgumentParser, args: argparse.Namespace, positive: Sequence[str] = (),
+                non_negative: Sequence[str] = (), files: Sequence[str] = (), json_out: Sequence[str] = ()) -> None:
+    """The flag checks the bench scripts share: each of ``positive`` an integer >= 1, of ``non_negative`` >= 0, of
+    ``files`` an existing file, of ``json_out`` a ``.json`` path; the first bad one ends the program with one line
+    naming the flag (exit code 2), before anything is written."""
+    for key in positive:
+        if getattr(args, key) < 1:
+            _fail(p, f"--{key} {getattr(args, key)}: expected an integer >= 1")
+    for key in non_negative:
+        if getattr(args, key) < 0:
+            _fail(p, f"--{key} {getattr(args, key)}: expected an integer >= 0")
+    for key in files:
+        if not os.path.isfile(getattr(args, key)):
+            _fail(p, f"--{key} {getattr(args, key)}: no such file")
+    for key in json_out:
+        if not str(getattr(args, key)).endswith(".json"):
+            _fail(p, f"--{key} {getattr(args, key)}: expected a .json file path")
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse and check the flags; a bad value ends with one line naming it and exit code 2."""
     p = build_parser()

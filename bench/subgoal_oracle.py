@@ -155,11 +155,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         return run_main("subgoal_oracle.py", embed_body)
 
     models = parse_models(p, args.model)
-    for key in ("episodes", "max_episode_len", "batch_size"):
-        if getattr(args, key) < 1:
-            p.exit(2, f"{p.prog}: error: --{key} {getattr(args, key)}: expected an integer >= 1\n")
-    if not args.out.endswith(".json"):
-        p.exit(2, f"{p.prog}: error: --out {args.out}: expected a .json file path\n")
+    from pretraining_report import check_flags
+
+    check_flags(p, args, positive=("episodes", "max_episode_len", "batch_size"), json_out=("out",))
     if any(e == "crafterclip" for _, _, e in models) and not os.path.isfile(args.crafterclip):
         p.exit(2, f"{p.prog}: error: --crafterclip {args.crafterclip}: no such file\n")
     command = "python bench/subgoal_oracle.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None

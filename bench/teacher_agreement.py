@@ -144,15 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     p = build_parser()
     args = p.parse_args(argv)
-    for key in ("episodes", "max_steps", "n_envs", "threads"):
-        if getattr(args, key) < 1:
-            p.exit(2, f"{p.prog}: error: --{key} {getattr(args, key)}: expected an integer >= 1\n")
-    if args.seed < 0:
-        p.exit(2, f"{p.prog}: error: --seed {args.seed}: expected an integer >= 0\n")
-    if not os.path.isfile(args.highlevel_config):
-        p.exit(2, f"{p.prog}: error: --highlevel_config {args.highlevel_config}: no such file\n")
-    if not args.out.endswith(".json"):
-        p.exit(2, f"{p.prog}: error: --out {args.out}: expected a .json file path\n")
+    from pretraining_report import check_flags
+
+    check_flags(p, args, positive=("episodes", "max_steps", "n_envs", "threads"), non_negative=("seed",),
+                files=("highlevel_config",), json_out=("out",))
     import tempfile
 
     import torch

@@ -18,15 +18,11 @@ def de():
 
 def test_dagger_episodes_end_to_end(de, tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(REPO / "tests" / "bench"))
-    from test_pretraining_report import _tiny_models
+    from test_pretraining_report import tiny_models_or_skip
 
-    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
-    if not crafterclip.is_file():
-        pytest.skip(f"{crafterclip} missing")
     from steve1.data.EpisodeStorage import EpisodeStorage
 
-    root = _tiny_models(tmp_path / "models", 8)
-    monkeypatch.chdir(REPO)
+    root = tiny_models_or_skip(tmp_path / "models", 8, monkeypatch)
     out = tmp_path / "dagger"
     argv = ["--out_dir", str(out), "--highlevel_config", str(root / "highlevel.yaml"), "--first_world", "5",
             "--episodes", "2", "--max_steps", "40", "--n_envs", "2"]

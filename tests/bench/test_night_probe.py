@@ -55,16 +55,9 @@ def test_wilson_interval(npb):
 
 def test_probe_end_to_end_on_tiny_models(npb, tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(REPO / "tests" / "bench"))
-    from test_pretraining_report import _tiny_models
+    from test_pretraining_report import tiny_models_or_skip
 
-    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
-    if not crafterclip.is_file():
-        pytest.skip(f"{crafterclip} missing")
-    from tasks.crafter.crafterclip.embedder import CrafterCLIPEmbedder
-
-    goal_dim = int(CrafterCLIPEmbedder.from_checkpoint(str(crafterclip), device="cpu").embed_dim)
-    root = _tiny_models(tmp_path / "models", goal_dim)
-    monkeypatch.chdir(REPO)
+    root = tiny_models_or_skip(tmp_path / "models", 8, monkeypatch)
     out = tmp_path / "night.json"
     result = npb.main(["--highlevel_config", str(root / "highlevel.yaml"), "--episodes", "2", "--n_envs", "2",
                        "--codes", "1", "--seed", "3", "--out", str(out)])

@@ -57,6 +57,16 @@ def _tiny_models(root: Path, goal_dim: int) -> Path:
     return root
 
 
+def tiny_models_or_skip(root: Path, goal_dim: int, monkeypatch) -> Path:
+    """:func:`_tiny_models` in ``root`` (their config names the shipped CrafterCLIP, which must exist: else the test
+    is skipped), with the working directory set to the repository (task configs resolve ``configs/`` from it)."""
+    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
+    if not crafterclip.is_file():
+        pytest.skip(f"{crafterclip} missing")
+    monkeypatch.chdir(REPO)
+    return _tiny_models(root, goal_dim)
+
+
 def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
     crafterclip = REPO / "downloads/crafter/crafterclip.pt"
     if not crafterclip.is_file():
@@ -254,13 +264,9 @@ def test_merge_of_a_file_that_is_not_json_is_one_line_exit_2(pr, tmp_path, monke
 def test_play_episodes_is_reproducible_whatever_ran_before(pr, tmp_path, monkeypatch):
     """The low level samples its actions from torch's global RNG: play_episodes seeds it, so two calls with the same
     seed give the same episodes even when something else drew random numbers in between."""
-    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
-    if not crafterclip.is_file():
-        pytest.skip(f"{crafterclip} missing")
     from hierarchical_throughput import task_config
 
-    root = _tiny_models(tmp_path / "models", 8)
-    monkeypatch.chdir(REPO)
+    root = tiny_models_or_skip(tmp_path / "models", 8, monkeypatch)
     cfg = task_config("crafter_score", {"n_envs": 2}, str(root / "highlevel.yaml"))
     first = pr.play_episodes(cfg, 2, 5, "zero", 2, str(tmp_path), "a", max_steps=300)
     torch.rand(1000)

@@ -65,13 +65,9 @@ def test_summary_skips_random_and_asleep_steps(ta):
 
 def test_end_to_end_on_a_tiny_low_level(ta, tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(REPO / "tests" / "bench"))
-    from test_pretraining_report import _tiny_models
+    from test_pretraining_report import tiny_models_or_skip
 
-    crafterclip = REPO / "downloads/crafter/crafterclip.pt"
-    if not crafterclip.is_file():
-        pytest.skip(f"{crafterclip} missing")
-    root = _tiny_models(tmp_path / "models", 8)
-    monkeypatch.chdir(REPO)
+    root = tiny_models_or_skip(tmp_path / "models", 8, monkeypatch)
     out = tmp_path / "ta.json"
     result = ta.main(["--highlevel_config", str(root / "highlevel.yaml"), "--episodes", "2", "--max_steps", "30",
                       "--n_envs", "2", "--seed", "3", "--out", str(out)])
