@@ -253,9 +253,12 @@ class MinecraftDataset(Dataset):
         every_nth: keep every n-th chunk (used for validation).
         seed: base seed of the per-item RNG (``default_rng([seed, epoch, idx])``).
         storage_cls: the EpisodeStorage class (default :class:`steve1.data.EpisodeStorage.EpisodeStorage`).
+        mask_random_actions: add ``obs['loss_mask']`` (:meth:`loss_mask`: the play data's random actions out of
+            the BC loss; not upstream).
 
     Item ``idx`` -> ``(obs, actions, firsts)``:
-        ``obs = {'img': uint8 [T, H, W, 3], 'mineclip_embed': float32 [T, D]}``; ``actions``: the plugin's agent
+        ``obs = {'img': uint8 [T, H, W, 3], 'mineclip_embed': float32 [T, D]}`` (plus ``'loss_mask'``: float32
+        ``[T]`` with ``mask_random_actions``); ``actions``: the plugin's agent
         action stacked over time, each leaf int64 ``[T, 1]`` (Minecraft ``{'buttons','camera'}``, Crafter one
         array); ``firsts``: bool ``[T, 1]``, True only at index 0. The default collate adds the batch axis.
 
