@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from typing import Any, Optional, Sequence
@@ -72,11 +71,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 files=("highlevel_config",))
     import torch
 
-    from goal_prior.codebook import KMeansCodebook
     from hierarchical.build import make_highlevel_env
-    from hierarchical.config import with_values
     from hierarchical_throughput import task_config
-    from pretraining_report import _codebook_file, drive
+    from pretraining_report import drive, goals_config, zero_goal
     from steve1.utils.checks import run_main
     from teacher_agreement import ShadowEnv
     from VPT.lib.loading import load_model_config
@@ -87,7 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         t0 = time.time()
         cfg = task_config("crafter_score", {"n_envs": args.n_envs}, args.highlevel_config)
         size = int(load_model_config(cfg.in_model)[0]["img_shape"][0])
-        dim = KMeansCodebook(cfg.codebook).codes.shape[1]
+        dim = zero_goal(cfg).shape[1]
         worlds = [args.first_world + j for j in range(args.episodes)
                   if not os.path.isdir(os.path.join(args.out_dir, f"dagger_w{args.first_world + j}"))]
         os.makedirs(args.out_dir, exist_ok=True)
@@ -96,8 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             n = max(1, min(args.n_envs, len(worlds)))
             seeds = [worlds[i::n] for i in range(n)]
             with tempfile.TemporaryDirectory(prefix="dagger_") as tmp:
-                run_cfg = with_values(cfg, n_envs=n, kl_reward=0.0, discrete=True, goal_prior=False,
-                                      codebook=_codebook_file(tmp, np.zeros((1, dim), np.float32), "zero"))
+                run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg))
                 envs = [ShadowEnv("learner", s, s, size, args.max_steps, keep_frames=True) for s in seeds]
                 venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
                 drive(venv, envs, [len(s) for s in seeds], False, args.seed, "dagger episodes")

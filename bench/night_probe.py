@@ -61,10 +61,12 @@ from tqdm import tqdm
 
 START_KINDS = ("dusk", "shelter")
 BASE_CONDITIONS = ("player", "noop", "random", "zero", "prior")
-#: Env step of the first dusk, of the first zombie-spawning darkness, and of the next morning (player rules).
-DUSK_STEP, DARK_STEP, MORNING_STEP = 70, 116, 320
-#: Largest walkable region (tiles) around the player that counts as sealed in (the scripted player's _POCKET_MAX).
-POCKET_MAX = 4
+from tasks.crafter.player.rules import _DAY, _DUSK_START, _NIGHT_END  # noqa: E402
+from tasks.crafter.player.survival import _POCKET_MAX as POCKET_MAX  # noqa: E402,F401  (sealed in: <= 4 tiles)
+
+#: Env step of the first dusk and of the next morning (the scripted player's clock, ``tasks.crafter.player.rules``),
+#: and of the first darkness in which zombies spawn (daylight < 0.83, crafter's balance rule; rules.py comment).
+DUSK_STEP, DARK_STEP, MORNING_STEP = _DUSK_START, 116, _DAY + _NIGHT_END
 
 
 def sealed(semantic: np.ndarray, pos: Sequence[int]) -> bool:
@@ -77,14 +79,17 @@ def sealed(semantic: np.ndarray, pos: Sequence[int]) -> bool:
     """
     from tasks.crafter.player.rules import CREATURES, S, WALKABLE
 
-    open_ = WALKABLE[semantic] | np.isin(semantic, CREATURES + (S["player"],))
+    creatures = set(CREATURES) | {S["player"]}
     seen = {(int(pos[0]), int(pos[1]))}
     stack = list(seen)
-    while stack:
+    while stack:  # visits at most POCKET_MAX + 1 tiles: cheap enough for every env step
         x, y = stack.pop()
         for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             t = (x + dx, y + dy)
-            if t in seen or not (0 <= t[0] < semantic.shape[0] and 0 <= t[1] < semantic.shape[1]) or not open_[t]:
+            if t in seen or not (0 <= t[0] < semantic.shape[0] and 0 <= t[1] < semantic.shape[1]):
+                continue
+            tid = int(semantic[t])
+            if not (WALKABLE[tid] or tid in creatures):
                 continue
             seen.add(t)
             if len(seen) > POCKET_MAX:
@@ -205,18 +210,16 @@ def play_low_level(cfg, starts, frames, goals: str, n_envs: int, seed: int, tmp:
 
     from goal_prior.codebook import KMeansCodebook
     from hierarchical.build import make_highlevel_env
-    from hierarchical.config import with_values
-    from pretraining_report import _codebook_file, drive
+    from pretraining_report import drive, goals_config, zero_goal
 
     n = max(1, min(n_envs, len(starts)))
-    codes = np.asarray(KMeansCodebook(cfg.codebook).codes, np.float32)
-    values: dict[str, Any] = dict(n_envs=n, kl_reward=0.0, discrete=True)
     if goals == "prior":
-        values.update(goal_prior=True)
+        goal = None
+    elif goals == "zero":
+        goal = zero_goal(cfg)
     else:
-        goal = np.zeros((1, codes.shape[1]), np.float32) if goals == "zero" else codes[[int(goals[4:])]]
-        values.update(codebook=_codebook_file(tmp, goal, "goal"), goal_prior=False)
-    run_cfg = with_values(cfg, **values)
+        goal = np.asarray(KMeansCodebook(cfg.codebook).codes, np.float32)[[int(goals[4:])]]
+    run_cfg = goals_config(cfg, tmp, n, goal)
     groups = [list(range(i, len(starts), n)) for i in range(n)]
     envs = [NightStarts([starts[j] for j in g], [frames[j] for j in g]) for g in groups]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)

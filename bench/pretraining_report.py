@@ -501,6 +501,26 @@ def _codebook_file(tmp: str, goals: np.ndarray, name: str) -> str:
     return path
 
 
+def goals_config(cfg, tmp: str, n_envs: int, goals: Optional[np.ndarray] = None, **values):
+    """``cfg`` (:class:`hierarchical.config.HighLevelConfig`) for driving the low level without RL: ``n_envs`` envs,
+    no KL term, discrete codes; ``goals`` None: the codes of ``cfg``'s codebook with the goal prior; else float
+    ``[G, D]`` goals laid over as a codebook of their own (written into ``tmp``), without the prior (one zero row:
+    the unconditional low level). ``values``: further fields (:func:`hierarchical.config.with_values`)."""
+    from hierarchical.config import with_values
+
+    if goals is None:
+        return with_values(cfg, n_envs=n_envs, kl_reward=0.0, discrete=True, goal_prior=True, **values)
+    return with_values(cfg, n_envs=n_envs, kl_reward=0.0, discrete=True, goal_prior=False,
+                       codebook=_codebook_file(tmp, goals, "goals"), **values)
+
+
+def zero_goal(cfg) -> np.ndarray:
+    """float32 ``[1, D]`` zeros, D = the goal size of ``cfg``'s codebook (the unconditional low level's goal)."""
+    from goal_prior.codebook import KMeansCodebook
+
+    return np.zeros((1, KMeansCodebook(cfg.codebook).codes.shape[1]), np.float32)
+
+
 def run_goals_from_starts(cfg, goals: np.ndarray, starts: list, achievement: str, horizon: int,
                           n_starts: int, n_envs: int, tmp: str, desc: str, seed: int = 0) -> list[list[dict]]:
     """Per goal (row of float [G, D]), the records of ``n_starts`` episodes from ``starts[:n_starts]``; the goals are
@@ -512,14 +532,12 @@ def run_goals_from_starts(cfg, goals: np.ndarray, starts: list, achievement: str
     torch.manual_seed(seed)
 
     from hierarchical.build import make_highlevel_env
-    from hierarchical.config import with_values
 
     out: list[list[dict]] = []
     bar = tqdm(total=len(goals) * n_starts, desc=desc, unit="episode", dynamic_ncols=True, leave=False)
     for g0 in range(0, len(goals), n_envs):
         group = goals[g0:g0 + n_envs]
-        run_cfg = with_values(cfg, codebook=_codebook_file(tmp, group, "goals"), discrete=True, goal_prior=False,
-                              kl_reward=0.0, n_envs=len(group))
+        run_cfg = goals_config(cfg, tmp, len(group), group)
         envs = [SnapshotStarts(starts[:n_starts], achievement, horizon) for _ in group]
         venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
         venv.reset()
@@ -629,9 +647,7 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     """
     import torch
 
-    from goal_prior.codebook import KMeansCodebook
     from hierarchical.build import make_envs, make_highlevel_env
-    from hierarchical.config import with_values
     from low_level_competence import AchievementTimer
     from survival_probe import SurvivalTrace
 
@@ -641,14 +657,7 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     overrides = dict(cfg.env_overrides)
     if max_steps is not None:
         overrides["max_steps"] = int(max_steps)
-    values = dict(n_envs=n, kl_reward=0.0, env_overrides=overrides)
-    if goals == "zero":
-        dim = KMeansCodebook(cfg.codebook).codes.shape[1]
-        values.update(codebook=_codebook_file(tmp, np.zeros((1, dim), np.float32), "zero"), discrete=True,
-                      goal_prior=False)
-    else:
-        values.update(goal_prior=True, discrete=True)
-    run_cfg = with_values(cfg, **values)
+    run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg) if goals == "zero" else None, env_overrides=overrides)
     worlds = [[seed + j for j in range(i, n_episodes, n)] for i in range(n)]
     envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)

@@ -17,8 +17,10 @@ a bound on the intent part of the goal, not on everything a goal clip could carr
 ``embed``: every episode of ``--data_dir`` (:class:`steve1.data.EpisodeStorage.EpisodeStorage` folders written by
 ``tasks/crafter/generate_play_data.py``) gets ``embeds_attn.pkl`` = ``None`` for frames 0-14 (as every window
 embedder: spec §3.4) then float32 ``(1, K)`` one-hots, K = the episode's ``subgoal_names``; ``metadata.json`` records
-``embedder: subgoal_oracle``. Written atomically per episode (:meth:`EpisodeStorage.update_embeds`); episodes already
-embedded by another embedder are refused unless ``--overwrite`` (a dataset never mixes goal spaces).
+``embedder: subgoal_oracle``. Written atomically per episode (:meth:`EpisodeStorage.update_embeds`); which episodes
+to embed is decided as for every embedder (:func:`steve1.data.generation.embed_episodes.plan`): oracle embeddings
+already there are kept (a rerun resumes), another embedder's are refused unless ``--overwrite`` (a dataset never
+mixes goal spaces), invalid episodes are skipped.
 
 ``report``: ``--episodes`` held-out scripted-player episodes (run seed ``--seed``, default 9001, as
 ``bench/pretraining_report.py``) are written once, copied per goal embedder and embedded (``crafterclip`` with
@@ -62,20 +64,15 @@ def embed_dataset(data_dir: str, overwrite: bool = False, progress: bool = True)
     """Write the oracle embeddings of every valid episode of ``data_dir`` (module docstring); returns a summary.
 
     Raises:
-        ValueError: an episode has no recorded ``subgoal`` or already holds another embedder's embeddings (and not
-        ``overwrite``); nothing is written then."""
-    from steve1.data.EpisodeStorage import EpisodeStorage, list_episode_dirs
+        ValueError: an episode has no recorded ``subgoal_names`` or already holds another embedder's embeddings (and
+        not ``overwrite``); nothing is written then."""
+    from steve1.data.EpisodeStorage import EpisodeStorage
+    from steve1.data.generation.embed_episodes import plan
 
-    dirs = list_episode_dirs(data_dir)
-    todo = []
-    for d in dirs:
-        st = EpisodeStorage(d)
-        meta = st.load_metadata()
-        if "subgoal_names" not in meta:
+    todo, done, invalid = plan(data_dir, EMBEDDER, None, overwrite)  # the embedders' own rule for what to (re)do
+    for d in todo:
+        if "subgoal_names" not in EpisodeStorage(d).load_metadata():
             raise ValueError(f"{d}: metadata.json has no subgoal_names (not scripted-player play data)")
-        if meta.get("embedder") not in (None, EMBEDDER) and not overwrite:
-            raise ValueError(f"{d}: already embedded by {meta['embedder']!r} (--overwrite replaces it)")
-        todo.append(d)
     frames = 0
     for d in tqdm(todo, desc="oracle embeddings", unit="episode", disable=not progress, dynamic_ncols=True):
         st = EpisodeStorage(d)
@@ -85,7 +82,8 @@ def embed_dataset(data_dir: str, overwrite: bool = False, progress: bool = True)
         st.update_metadata({"embedder": EMBEDDER, "embed_dim": len(meta["subgoal_names"]),
                             "embedder_weights": None})
         frames += len(embeds)
-    return {"data_dir": data_dir, "embedded": len(todo), "frames": frames}
+    return {"data_dir": data_dir, "embedded": len(todo), "skipped_existing": len(done), "invalid": len(invalid),
+            "frames": frames}
 
 
 def build_parser() -> argparse.ArgumentParser:

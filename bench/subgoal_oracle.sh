@@ -3,7 +3,7 @@
 # 300k frames of play data (the first episodes of the shipped dataset's seed 0), embedded twice (the player's sub-goal
 # as the goal; CrafterCLIP), the same split, two low levels trained alike (200k frames each, one torch thread each,
 # side by side), then both and the shipped low level measured on 80 held-out player episodes (seed 9001).
-#     bash bench/subgoal_oracle.sh                 # ~45 min on 2 cores (session 12: 21:00-21:45, beside other jobs)
+#     bash bench/subgoal_oracle.sh                 # ~1 h on 2 cores (session 12: 20:41-21:43, beside other jobs)
 # Environment: WORK (default downloads/subgoal_oracle) holds the data (~0.5 GB), splits, checkpoints and weights; rerunning
 # resumes: the generator skips written episodes, the embedders skip embedded ones, the trainers resume; FRAMES
 # (300000) play-data frames, BC_FRAMES (200000) frames each low level trains on.

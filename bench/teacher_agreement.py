@@ -151,11 +151,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
 
     import torch
 
-    from goal_prior.codebook import KMeansCodebook
     from hierarchical.build import make_highlevel_env
-    from hierarchical.config import with_values
     from hierarchical_throughput import task_config
-    from pretraining_report import _codebook_file, drive
+    from pretraining_report import drive, goals_config, zero_goal
     from steve1.utils.checks import run_main
     from steve1.utils.io import atomic_write_json
     from VPT.lib.loading import load_model_config
@@ -167,7 +165,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     def body() -> dict[str, Any]:
         cfg = task_config("crafter_score", {"n_envs": args.n_envs}, args.highlevel_config)
         size = int(load_model_config(cfg.in_model)[0]["img_shape"][0])
-        dim = KMeansCodebook(cfg.codebook).codes.shape[1]
         t0 = time.time()
         result: dict[str, Any] = {"command": command.strip(), "episodes": args.episodes, "max_steps": args.max_steps,
                                   "seed": args.seed, "in_weights": cfg.in_weights, "cond_scale": cfg.cond_scale,
@@ -175,8 +172,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="teacher_agreement_") as tmp:
             for mode in args.conditions:
                 n = max(1, min(args.n_envs, args.episodes))
-                run_cfg = with_values(cfg, n_envs=n, kl_reward=0.0, discrete=True, goal_prior=False,
-                                      codebook=_codebook_file(tmp, np.zeros((1, dim), np.float32), "zero"))
+                run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg))
                 seeds = [[args.seed + j for j in range(i, args.episodes, n)] for i in range(n)]
                 envs = [ShadowEnv(mode, s, s, size, args.max_steps) for s in seeds]
                 venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)

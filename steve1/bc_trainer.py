@@ -85,6 +85,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from steve1.data.minecraft_dataset import LOSS_MASK_KEY
 from steve1.train_config import BCTrainerConfig
 from steve1.utils.cli import UsageError, source_of
 from steve1.utils.config import write_config
@@ -114,9 +115,9 @@ class BehaviourCloningLoss(nn.Module):
 
     def forward(self, obs, first, actions, state_in):
         mask = None
-        if isinstance(obs, dict) and "loss_mask" in obs:
+        if isinstance(obs, dict) and LOSS_MASK_KEY in obs:
             obs = dict(obs)
-            mask = obs.pop("loss_mask")
+            mask = obs.pop(LOSS_MASK_KEY)
         (pd, _vpred, _), state_out = self.policy(obs, first, state_in)
         log_prob = self.policy.pi_head.logprob(actions, pd)  # [B, t], summed over heads and action axes
         if tuple(log_prob.shape) != tuple(first.shape):

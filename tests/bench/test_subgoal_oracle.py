@@ -41,12 +41,15 @@ def test_embed_and_report_end_to_end(so, tmp_path, monkeypatch, capsys):
     embeds, sub = st.load_embeds(), st.load_infos()["subgoal"]
     assert embeds[14] is None and int(np.argmax(embeds[20][0])) == int(sub[20])
     assert st.load_metadata()["embedder"] == "subgoal_oracle"
+    again = so.main(["embed", "--data_dir", str(data)])  # a rerun keeps what is there
+    assert again["embedded"] == 0 and again["skipped_existing"] == 2
     # another embedder's goals: refused, one line, exit 2, the embeddings untouched
     st.update_metadata({"embedder": "crafterclip"})
     before = (Path(dirs[1]) / "embeds_attn.pkl").read_bytes()
     with pytest.raises(SystemExit) as e:
         so.main(["embed", "--data_dir", str(data)])
-    assert e.value.code == 2 and "already embedded by 'crafterclip'" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the shared embedders' refusal (embed_episodes.plan), naming the other embedder
+    assert e.value.code == 2 and "another goal embedder" in err and "crafterclip" in err
     assert (Path(dirs[1]) / "embeds_attn.pkl").read_bytes() == before
 
     sys.path.insert(0, str(REPO / "tests" / "bench"))
