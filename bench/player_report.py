@@ -13,6 +13,15 @@ length (env steps), per-achievement success rate (share of episodes that unlocke
 ended (death causes from ``info["death_cause"]``, or ``max_steps``), frames in all, the share of random (epsilon)
 actions, the per-episode records, and the targets of issue 18 with pass/fail (median length >= 1000,
 ``make_stone_pickaxe`` >= 0.8, ``collect_iron`` >= 0.4).
+
+``survival`` (what the player's time and deaths go to; :class:`SurvivalLog`, on the player's own day clock
+``tasks.crafter.player.rules``: dusk from env step 70, night from 125 to 20 of the next 300-step cycle):
+``frame_share_by_subgoal`` (share of env steps per sub-goal), ``food_at`` (mean food, 0-9, and the share of cycles
+at food <= 1, at the start of dusk, of night, and in the morning when the night ends), ``hunts`` (``eat_cow``
+attempts: a run of ``eat_cow`` steps, interruptions of up to 10 env steps by threats or drinking included, that
+succeeds when a cow is eaten; the share of failed ones in which no cow was ever in the player's view), the share of
+env steps at food 0 (health then drains by 1 per ~15 env steps), ``deaths_by_phase`` (day, dusk, night) and
+``deaths_starving`` (share of deaths at food 0, whatever the last blow).
 """
 from __future__ import annotations
 
@@ -30,9 +39,72 @@ from tqdm import tqdm
 from steve1.utils.io import atomic_write_json
 from tasks.crafter.env import ACHIEVEMENTS, CrafterEnv
 from tasks.crafter.generate_play_data import episode_seeds
+from tasks.crafter.player.rules import _DAY, _DUSK_START, _NIGHT_END, _NIGHT_START, S
 from tasks.crafter.scripted_player import PLAYER_VERSION, ScriptedPlayer
 
 TARGETS = {"median_episode_length": 1000, "make_stone_pickaxe": 0.8, "collect_iron": 0.4}
+#: Env steps of another sub-goal (a threat, a drink) that do not end an ``eat_cow`` attempt.
+_HUNT_GAP = 10
+
+
+def _phase(step: int) -> str:
+    """``day``, ``dusk`` or ``night`` of env step ``step`` on the player's clock (the first 20 steps are day)."""
+    t = step % _DAY
+    if t >= _NIGHT_START or (t < _NIGHT_END and step >= _DAY):
+        return "night"
+    return "dusk" if t >= _DUSK_START else "day"
+
+
+class SurvivalLog:
+    """Per-episode log of where the player's time goes and how food runs (the ``survival`` figures of the module
+    docstring). Call :meth:`update` once per env step, before the step, with the player's chosen action's
+    ``info``; :meth:`record` at the end with the last ``info``."""
+
+    def __init__(self) -> None:
+        self.subgoal_steps: collections.Counter = collections.Counter()
+        self.food_at: dict[str, list[int]] = {"dusk_start": [], "night_start": [], "morning": []}
+        self.hunts: list[dict[str, Any]] = []
+        self.food_zero_steps = 0
+        self._hunt: Optional[dict[str, Any]] = None
+
+    def update(self, player: ScriptedPlayer, info: dict[str, Any]) -> None:
+        step = int(info["episode_step"])
+        food = int(info["inventory"]["food"])
+        self.subgoal_steps[player.subgoal] += 1
+        self.food_zero_steps += food == 0
+        t = step % _DAY
+        if t == _DUSK_START:
+            self.food_at["dusk_start"].append(food)
+        elif t == _NIGHT_START:
+            self.food_at["night_start"].append(food)
+        elif t == _NIGHT_END and step >= _DAY:
+            self.food_at["morning"].append(food)
+        eaten = int(info["achievements"]["eat_cow"])
+        hunt = self._hunt
+        if hunt is not None and (eaten > hunt["eaten"] or step - hunt["last"] > _HUNT_GAP):
+            self.hunts.append({"steps": hunt["last"] - hunt["start"] + 1, "success": eaten > hunt["eaten"],
+                               "cow_seen": hunt["cow_seen"]})
+            self._hunt = hunt = None
+        if player.subgoal == "eat_cow":
+            if hunt is None:
+                self._hunt = hunt = {"start": step, "eaten": eaten, "cow_seen": False}
+            hunt["last"] = step
+        if hunt is not None:
+            hunt["cow_seen"] = hunt["cow_seen"] or bool(player._visible([S["cow"]]).any())
+
+    def record(self, info: dict[str, Any]) -> dict[str, Any]:
+        """This episode's log; an attempt still running at the end counts as failed unless the last step ate."""
+        if self._hunt is not None:
+            hunt, self._hunt = self._hunt, None
+            success = int(info["achievements"]["eat_cow"]) > hunt["eaten"]
+            self.hunts.append({"steps": hunt["last"] - hunt["start"] + 1, "success": success,
+                               "cow_seen": hunt["cow_seen"]})
+        lost = [h for h in self.hunts if not h["success"]]
+        hunts = {"attempts": len(self.hunts), "success_steps": [h["steps"] for h in self.hunts if h["success"]],
+                 "failed_without_cow_in_view": sum(not h["cow_seen"] for h in lost)}
+        return {"subgoal_steps": dict(self.subgoal_steps), "food_at": self.food_at, "hunts": hunts,
+                "food_zero_steps": self.food_zero_steps, "death_phase": _phase(int(info["episode_step"])),
+                "food_at_end": int(info["inventory"]["food"])}
 
 
 def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] = None) -> dict[str, Any]:
@@ -44,16 +116,19 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
     _, info = env.reset(seed=env_seed)
     player.reset(env, info)
     random_actions = 0
+    log = SurvivalLog()
     while True:
         action = player.act(info)
         random_actions += bool(player.random_action)
+        log.update(player, info)
         _, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             break
     return {"index": index, "env_seed": env_seed, "player_seed": player_seed, "length": int(info["episode_step"]),
             "end": "death" if info["dead"] else "max_steps", "death_cause": info["death_cause"],
             "last_subgoal": player.subgoal, "random_actions": random_actions,
-            "unlocked": sorted(a for a in ACHIEVEMENTS if info["achievements"][a] > 0)}
+            "unlocked": sorted(a for a in ACHIEVEMENTS if info["achievements"][a] > 0),
+            "survival": log.record(info)}
 
 
 def _play_indexed(job: tuple[int, int, int]) -> dict[str, Any]:
@@ -81,6 +156,36 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "random_action_share": float(sum(r["random_actions"] for r in records) / max(1, lengths.sum())),
         "targets": TARGETS,
         "meets_targets": checks,
+    }
+
+
+def summarize_survival(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The ``survival`` figures (module docstring) over records of :func:`play`."""
+    logs = [r["survival"] for r in records]
+    steps: collections.Counter = collections.Counter()
+    for log in logs:
+        steps.update(log["subgoal_steps"])
+    frames = max(1, sum(steps.values()))
+    food_at = {}
+    for key in ("dusk_start", "night_start", "morning"):
+        values = [f for log in logs for f in log["food_at"][key]]
+        food_at[key] = {"mean": float(np.mean(values)) if values else None,
+                        "share_at_most_1": float(np.mean([f <= 1 for f in values])) if values else None,
+                        "cycles": len(values)}
+    attempts = sum(log["hunts"]["attempts"] for log in logs)
+    won = [n for log in logs for n in log["hunts"]["success_steps"]]
+    lost = attempts - len(won)
+    deaths = [(r, log) for r, log in zip(records, logs) if r["end"] == "death"]
+    return {
+        "frame_share_by_subgoal": {k: v / frames for k, v in steps.most_common()},
+        "food_at": food_at,
+        "hunts": {"attempts": attempts, "success_rate": len(won) / attempts if attempts else None,
+                  "median_steps_success": float(np.median(won)) if won else None,
+                  "failed_without_cow_in_view": (sum(log["hunts"]["failed_without_cow_in_view"] for log in logs)
+                                                 / lost if lost else None)},
+        "food_zero_step_share": sum(log["food_zero_steps"] for log in logs) / frames,
+        "deaths_by_phase": dict(collections.Counter(log["death_phase"] for _, log in deaths).most_common()),
+        "deaths_starving": float(np.mean([log["food_at_end"] == 0 for _, log in deaths])) if deaths else None,
     }
 
 
@@ -125,6 +230,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     seconds = time.time() - start
     result = {"command": command.strip(), "player_version": PLAYER_VERSION, "seed": args.seed, "workers": args.workers,
               "max_episode_len": args.max_episode_len, **summarize(records),
+              "survival": summarize_survival(records),
               "seconds": round(seconds, 1), "env_steps_per_s": round(sum(r["length"] for r in records) / seconds, 1),
               "records": records}
     atomic_write_json(args.out, result)

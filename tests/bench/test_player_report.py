@@ -33,3 +33,45 @@ def test_bad_input_exits_2_and_writes_nothing(pr, tmp_path, capsys, argv):
     assert exc.value.code == 2 and not out.exists()
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and argv[0] in err[0]
+
+
+def test_survival_figures_from_real_episodes(pr, tmp_path):
+    out = tmp_path / "player.json"
+    pr.main(["--episodes", "2", "--max_episode_len", "140", "--seed", "3", "--out", str(out)])
+    on_disk = json.loads(out.read_text())
+    survival = on_disk["survival"]
+    assert sum(survival["frame_share_by_subgoal"].values()) == pytest.approx(1.0)
+    reached_dusk = sum(r["length"] > 70 for r in on_disk["records"])
+    assert survival["food_at"]["dusk_start"]["cycles"] == reached_dusk
+    assert survival["food_at"]["morning"]["cycles"] == 0  # no episode reaches a second cycle
+    for r in on_disk["records"]:
+        log = r["survival"]
+        assert sum(log["subgoal_steps"].values()) == r["length"]
+        assert log["death_phase"] in ("day", "dusk", "night")
+
+
+class _StubPlayer:
+    def __init__(self):
+        self.subgoal, self.cow = "idle", False
+
+    def _visible(self, ids):
+        import numpy as np
+        return np.array([self.cow])
+
+
+def _info(step, eaten, food=5):
+    return {"episode_step": step, "inventory": {"food": food}, "achievements": {"eat_cow": eaten}}
+
+
+def test_survival_log_hunts(pr):
+    """A hunt survives a short interruption, ends when a cow is eaten, and a long break ends it as failed."""
+    log, player = pr.SurvivalLog(), _StubPlayer()
+    script = ([("eat_cow", 0, False)] * 5 + [("flee", 0, False)] * 3 + [("eat_cow", 0, True)] * 4
+              + [("explore", 1, False)]  # eaten on the step after the last eat_cow action: a success of 12 steps
+              + [("eat_cow", 1, False)] * 3 + [("collect_drink", 1, False)] * 12  # abandoned: failed, no cow seen
+              + [("eat_cow", 1, True)] * 2)  # still running at the end: failed, a cow was seen
+    for step, (subgoal, eaten, cow) in enumerate(script):
+        player.subgoal, player.cow = subgoal, cow
+        log.update(player, _info(step, eaten))
+    hunts = log.record(_info(len(script), 1))["hunts"]
+    assert hunts == {"attempts": 3, "success_steps": [12], "failed_without_cow_in_view": 1}
