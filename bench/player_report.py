@@ -20,8 +20,10 @@ actions, the per-episode records, and the targets of issue 18 with pass/fail (me
 at food <= 1, at the start of dusk, of night, and in the morning when the night ends), ``hunts`` (``eat_cow``
 attempts: a run of ``eat_cow`` steps, interruptions of up to 10 env steps by threats or drinking included, that
 succeeds when a cow is eaten; the share of failed ones in which no cow was ever in the player's view), the share of
-env steps at food 0 (health then drains by 1 per ~15 env steps), ``deaths_by_phase`` (day, dusk, night) and
-``deaths_starving`` (share of deaths at food 0, whatever the last blow).
+env steps at food 0 (health then drains by 1 per ~15 env steps), ``nights`` (per night, for all nights and split
+by food at its start, ``fed`` > 1 or ``starving`` <= 1: the share never sealed in a shelter, the share that the
+player did not survive, the median env steps from nightfall to sealed in), ``deaths_by_phase`` (day, dusk, night)
+and ``deaths_starving`` (share of deaths at food 0, whatever the last blow).
 """
 from __future__ import annotations
 
@@ -66,6 +68,7 @@ class SurvivalLog:
         self.hunts: list[dict[str, Any]] = []
         self.food_zero_steps = 0
         self._hunt: Optional[dict[str, Any]] = None
+        self.nights: list[dict[str, Any]] = []  # per night: food at its start, env steps until sealed in, died
 
     def update(self, player: ScriptedPlayer, info: dict[str, Any]) -> None:
         step = int(info["episode_step"])
@@ -77,6 +80,9 @@ class SurvivalLog:
             self.food_at["dusk_start"].append(food)
         elif t == _NIGHT_START:
             self.food_at["night_start"].append(food)
+            self.nights.append({"food": food, "sealed_after": None, "died": False})
+        if self.nights and _phase(step) == "night" and self.nights[-1]["sealed_after"] is None and player._sealed():
+            self.nights[-1]["sealed_after"] = (t - _NIGHT_START) % _DAY
         elif t == _NIGHT_END and step >= _DAY:
             self.food_at["morning"].append(food)
         eaten = int(info["achievements"]["eat_cow"])
@@ -99,10 +105,12 @@ class SurvivalLog:
             success = int(info["achievements"]["eat_cow"]) > hunt["eaten"]
             self.hunts.append({"steps": hunt["last"] - hunt["start"] + 1, "success": success,
                                "cow_seen": hunt["cow_seen"]})
+        if self.nights and info["dead"] and _phase(int(info["episode_step"])) == "night":
+            self.nights[-1]["died"] = True
         lost = [h for h in self.hunts if not h["success"]]
         hunts = {"attempts": len(self.hunts), "success_steps": [h["steps"] for h in self.hunts if h["success"]],
                  "failed_without_cow_in_view": sum(not h["cow_seen"] for h in lost)}
-        return {"subgoal_steps": dict(self.subgoal_steps), "food_at": self.food_at, "hunts": hunts,
+        return {"subgoal_steps": dict(self.subgoal_steps), "food_at": self.food_at, "hunts": hunts, "nights": self.nights,
                 "food_zero_steps": self.food_zero_steps, "death_phase": _phase(int(info["episode_step"])),
                 "food_at_end": int(info["inventory"]["food"])}
 
@@ -176,6 +184,14 @@ def summarize_survival(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     won = [n for log in logs for n in log["hunts"]["success_steps"]]
     lost = attempts - len(won)
     deaths = [(r, log) for r, log in zip(records, logs) if r["end"] == "death"]
+    nights = [n for log in logs for n in log["nights"]]
+
+    def night_figures(group: list[dict[str, Any]]) -> dict[str, Any]:
+        sealed = [n["sealed_after"] for n in group if n["sealed_after"] is not None]
+        return {"nights": len(group),
+                "never_sealed": float(np.mean([n["sealed_after"] is None for n in group])) if group else None,
+                "died": float(np.mean([n["died"] for n in group])) if group else None,
+                "median_steps_to_seal": float(np.median(sealed)) if sealed else None}
     return {
         "frame_share_by_subgoal": {k: v / frames for k, v in steps.most_common()},
         "food_at": food_at,
@@ -184,6 +200,8 @@ def summarize_survival(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                   "failed_without_cow_in_view": (sum(log["hunts"]["failed_without_cow_in_view"] for log in logs)
                                                  / lost if lost else None)},
         "food_zero_step_share": sum(log["food_zero_steps"] for log in logs) / frames,
+        "nights": {"all": night_figures(nights), "fed": night_figures([n for n in nights if n["food"] > 1]),
+                   "starving": night_figures([n for n in nights if n["food"] <= 1])},
         "deaths_by_phase": dict(collections.Counter(log["death_phase"] for _, log in deaths).most_common()),
         "deaths_starving": float(np.mean([log["food_at_end"] == 0 for _, log in deaths])) if deaths else None,
     }

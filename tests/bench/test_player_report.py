@@ -44,6 +44,9 @@ def test_survival_figures_from_real_episodes(pr, tmp_path):
     reached_dusk = sum(r["length"] > 70 for r in on_disk["records"])
     assert survival["food_at"]["dusk_start"]["cycles"] == reached_dusk
     assert survival["food_at"]["morning"]["cycles"] == 0  # no episode reaches a second cycle
+    reached_night = sum(r["length"] > 125 for r in on_disk["records"])
+    assert survival["nights"]["all"]["nights"] == reached_night
+    assert survival["nights"]["fed"]["nights"] + survival["nights"]["starving"]["nights"] == reached_night
     for r in on_disk["records"]:
         log = r["survival"]
         assert sum(log["subgoal_steps"].values()) == r["length"]
@@ -60,7 +63,7 @@ class _StubPlayer:
 
 
 def _info(step, eaten, food=5):
-    return {"episode_step": step, "inventory": {"food": food}, "achievements": {"eat_cow": eaten}}
+    return {"episode_step": step, "inventory": {"food": food}, "achievements": {"eat_cow": eaten}, "dead": False}
 
 
 def test_survival_log_hunts(pr):
