@@ -19,7 +19,9 @@ actions, the per-episode records, and the targets of issue 18 with pass/fail (me
 ``frame_share_by_subgoal`` (share of env steps per sub-goal), ``food_at`` (mean food, 0-9, and the share of cycles
 at food <= 1, at the start of dusk, of night, and in the morning when the night ends), ``hunts`` (``eat_cow``
 attempts: a run of ``eat_cow`` steps, interruptions of up to 10 env steps by threats or drinking included, that
-succeeds when a cow is eaten; the share of failed ones in which no cow was ever in the player's view), the share of
+succeeds when a cow is eaten; the share of failed ones in which no cow was ever in the player's view, what ended the
+failed ones (the sub-goal that took over, ``death`` or ``episode_end``), and, read from the whole map the player
+never sees, the share of hunting env steps with a cow within 10 tiles), the share of
 env steps at food 0 (health then drains by 1 per ~15 env steps), ``nights`` (per night, for all nights and split
 by food at its start, ``fed`` > 1 or ``starving`` <= 1: the share never sealed in a shelter, the share that the
 player did not survive, the median env steps from nightfall to sealed in), ``deaths_by_phase`` (day, dusk, night)
@@ -69,6 +71,13 @@ class SurvivalLog:
         self.food_zero_steps = 0
         self._hunt: Optional[dict[str, Any]] = None
         self.nights: list[dict[str, Any]] = []  # per night: food at its start, env steps until sealed in, died
+        self.hunting_steps = 0
+        self.hunting_steps_cow_within_10 = 0
+
+    def _end_hunt(self, success: bool, ended_by: str) -> None:
+        hunt, self._hunt = self._hunt, None
+        self.hunts.append({"steps": hunt["last"] - hunt["start"] + 1, "success": success,
+                           "cow_seen": hunt["cow_seen"], "ended_by": ended_by})
 
     def update(self, player: ScriptedPlayer, info: dict[str, Any]) -> None:
         step = int(info["episode_step"])
@@ -81,35 +90,39 @@ class SurvivalLog:
         elif t == _NIGHT_START:
             self.food_at["night_start"].append(food)
             self.nights.append({"food": food, "sealed_after": None, "died": False})
-        if self.nights and _phase(step) == "night" and self.nights[-1]["sealed_after"] is None and player._sealed():
-            self.nights[-1]["sealed_after"] = (t - _NIGHT_START) % _DAY
         elif t == _NIGHT_END and step >= _DAY:
             self.food_at["morning"].append(food)
+        if self.nights and _phase(step) == "night" and self.nights[-1]["sealed_after"] is None and player._sealed():
+            self.nights[-1]["sealed_after"] = (t - _NIGHT_START) % _DAY
         eaten = int(info["achievements"]["eat_cow"])
         hunt = self._hunt
         if hunt is not None and (eaten > hunt["eaten"] or step - hunt["last"] > _HUNT_GAP):
-            self.hunts.append({"steps": hunt["last"] - hunt["start"] + 1, "success": eaten > hunt["eaten"],
-                               "cow_seen": hunt["cow_seen"]})
-            self._hunt = hunt = None
+            self._end_hunt(eaten > hunt["eaten"], "eaten" if eaten > hunt["eaten"] else player.subgoal)
+            hunt = None
         if player.subgoal == "eat_cow":
             if hunt is None:
                 self._hunt = hunt = {"start": step, "eaten": eaten, "cow_seen": False}
             hunt["last"] = step
+            # ground truth, not the player's knowledge: how far the nearest cow of the whole map is (tiles, Chebyshev)
+            cows = np.argwhere(info["semantic"] == S["cow"])
+            near = bool(len(cows)) and int(np.abs(cows - np.asarray(info["player_pos"])).max(1).min()) <= 10
+            self.hunting_steps += 1
+            self.hunting_steps_cow_within_10 += near
         if hunt is not None:
             hunt["cow_seen"] = hunt["cow_seen"] or bool(player._visible([S["cow"]]).any())
 
     def record(self, info: dict[str, Any]) -> dict[str, Any]:
         """This episode's log; an attempt still running at the end counts as failed unless the last step ate."""
         if self._hunt is not None:
-            hunt, self._hunt = self._hunt, None
-            success = int(info["achievements"]["eat_cow"]) > hunt["eaten"]
-            self.hunts.append({"steps": hunt["last"] - hunt["start"] + 1, "success": success,
-                               "cow_seen": hunt["cow_seen"]})
+            success = int(info["achievements"]["eat_cow"]) > self._hunt["eaten"]
+            self._end_hunt(success, "eaten" if success else ("death" if info["dead"] else "episode_end"))
         if self.nights and info["dead"] and _phase(int(info["episode_step"])) == "night":
             self.nights[-1]["died"] = True
         lost = [h for h in self.hunts if not h["success"]]
         hunts = {"attempts": len(self.hunts), "success_steps": [h["steps"] for h in self.hunts if h["success"]],
-                 "failed_without_cow_in_view": sum(not h["cow_seen"] for h in lost)}
+                 "failed_without_cow_in_view": sum(not h["cow_seen"] for h in lost),
+                 "failed_ended_by": dict(collections.Counter(h["ended_by"] for h in lost)),
+                 "steps": self.hunting_steps, "steps_cow_within_10": self.hunting_steps_cow_within_10}
         return {"subgoal_steps": dict(self.subgoal_steps), "food_at": self.food_at, "hunts": hunts, "nights": self.nights,
                 "food_zero_steps": self.food_zero_steps, "death_phase": _phase(int(info["episode_step"])),
                 "food_at_end": int(info["inventory"]["food"])}
@@ -198,7 +211,11 @@ def summarize_survival(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "hunts": {"attempts": attempts, "success_rate": len(won) / attempts if attempts else None,
                   "median_steps_success": float(np.median(won)) if won else None,
                   "failed_without_cow_in_view": (sum(log["hunts"]["failed_without_cow_in_view"] for log in logs)
-                                                 / lost if lost else None)},
+                                                 / lost if lost else None),
+                  "failed_ended_by": dict(sum((collections.Counter(log["hunts"]["failed_ended_by"]) for log in logs),
+                                              collections.Counter()).most_common()),
+                  "steps_with_a_cow_within_10_tiles": (sum(log["hunts"]["steps_cow_within_10"] for log in logs)
+                                                       / max(1, sum(log["hunts"]["steps"] for log in logs)))},
         "food_zero_step_share": sum(log["food_zero_steps"] for log in logs) / frames,
         "nights": {"all": night_figures(nights), "fed": night_figures([n for n in nights if n["food"] > 1]),
                    "starving": night_figures([n for n in nights if n["food"] <= 1])},

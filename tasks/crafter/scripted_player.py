@@ -1,4 +1,4 @@
-"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 5.
+"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 6.
 
 **Perception (issue 18): only what the agent's observation shows, plus memory.** Each step the player reads the
 tiles of the agent's 9x7 world window (``info["semantic"]`` cut to that window, and the ripeness of the plants
@@ -31,6 +31,8 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
   close in). At dusk (env steps 70-125 of the 300-step day) drink and food are topped up and wood for the night's
   crafting is carried; from 125 to 20 of the next day (zombies spawn on grass while daylight is below 0.83: steps
   116-304) the player hides in a sealed shelter: a two-tile pocket dug into stone or walled up with stones/tables
+  (v6: no random actions while walling up, and a wall counts as placed only once its tile is solid: a random action
+  that replaced a placement had left the pocket open)
   (the walls being built are never dug through on the way to the next one; the seal is a table only where another
   wall can be dug through to leave: a table cannot be removed; v5: a site that would be sealed by a table is only
   chosen where one of its walls is a tree, a placed stone or a material the held pickaxe digs), preferably beside water (it drinks from inside) and
@@ -47,7 +49,8 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
   trees only across water) is not chosen again for a while: a survival need then gives way to free sub-goals, a
   free sub-goal is replaced by ``explore``, instead of the player standing still re-planning it every step.
 * **Noise.** A share ``style.epsilon`` of the actions is replaced by a random action (never ``sleep``, never while
-  sealed in); ``player.random_action`` flags it, so that behaviour cloning can leave those frames out.
+  sealed in or building the shelter); ``player.random_action`` flags it, so that behaviour cloning can leave those
+  frames out.
 
 Usage::
 
@@ -87,7 +90,7 @@ from tasks.crafter.player_perception import MemoryMap, daylight_at
 __all__ = ["PLAYER_VERSION", "SUBGOALS", "PlayerStyle", "ScriptedPlayer"]
 
 #: Bump when the behaviour changes: a dataset resumed with another version would mix two players.
-PLAYER_VERSION = 5
+PLAYER_VERSION = 6
 
 
 class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):

@@ -37,14 +37,16 @@ def test_bad_input_exits_2_and_writes_nothing(pr, tmp_path, capsys, argv):
 
 def test_survival_figures_from_real_episodes(pr, tmp_path):
     out = tmp_path / "player.json"
-    pr.main(["--episodes", "2", "--max_episode_len", "140", "--seed", "3", "--out", str(out)])
+    pr.main(["--episodes", "2", "--max_episode_len", "160", "--seed", "3", "--out", str(out)])
     on_disk = json.loads(out.read_text())
     survival = on_disk["survival"]
     assert sum(survival["frame_share_by_subgoal"].values()) == pytest.approx(1.0)
-    reached_dusk = sum(r["length"] > 70 for r in on_disk["records"])
+    from tasks.crafter.player.rules import _DUSK_START
+    reached_dusk = sum(r["length"] > _DUSK_START for r in on_disk["records"])
     assert survival["food_at"]["dusk_start"]["cycles"] == reached_dusk
     assert survival["food_at"]["morning"]["cycles"] == 0  # no episode reaches a second cycle
-    reached_night = sum(r["length"] > 125 for r in on_disk["records"])
+    from tasks.crafter.player.rules import _NIGHT_START
+    reached_night = sum(r["length"] > _NIGHT_START for r in on_disk["records"])
     assert survival["nights"]["all"]["nights"] == reached_night
     assert survival["nights"]["fed"]["nights"] + survival["nights"]["starving"]["nights"] == reached_night
     for r in on_disk["records"]:
@@ -63,7 +65,16 @@ class _StubPlayer:
 
 
 def _info(step, eaten, food=5):
-    return {"episode_step": step, "inventory": {"food": food}, "achievements": {"eat_cow": eaten}, "dead": False}
+    import numpy as np
+    semantic = np.zeros((64, 64), np.uint8)
+    semantic[30, 45] = pr_rules().S["cow"]  # 15 tiles from the player at (30, 30)
+    return {"episode_step": step, "inventory": {"food": food}, "achievements": {"eat_cow": eaten}, "dead": False,
+            "semantic": semantic, "player_pos": np.array([30, 30])}
+
+
+def pr_rules():
+    from tasks.crafter.player import rules
+    return rules
 
 
 def test_survival_log_hunts(pr):
@@ -77,4 +88,6 @@ def test_survival_log_hunts(pr):
         player.subgoal, player.cow = subgoal, cow
         log.update(player, _info(step, eaten))
     hunts = log.record(_info(len(script), 1))["hunts"]
-    assert hunts == {"attempts": 3, "success_steps": [12], "failed_without_cow_in_view": 1}
+    assert hunts == {"attempts": 3, "success_steps": [12], "failed_without_cow_in_view": 1,
+                     "failed_ended_by": {"collect_drink": 1, "episode_end": 1}, "steps": 14,
+                     "steps_cow_within_10": 0}

@@ -51,6 +51,12 @@ _ENERGY_MAX = crafter.constants.items["energy"]["max"]
 #: v4 (--seed 7000, 32 episodes, player v4 night work): dusk/night starting at 70/125 instead of 55/110 gave
 #: make_stone_pickaxe 0.69 vs 0.50 and collect_iron 0.28 vs 0.06 at a similar median length (722 vs 643; 75/130:
 #: 611, 0.66, 0.28; 80/110: 710, 0.62, 0.19; 80/135: 511, 0.72, 0.25): the dusk top-ups took the day's free time.
+#: Kept at 70/125 in v6 (bench/results/player_variants/, 240 dev episodes of seed 7000 each, player with v6's quiet
+#: wall building): night from 140 gave make_stone_pickaxe 0.671 vs 0.629, collect_iron 0.171 vs 0.138 and fewer
+#: deaths at food 0 (0.43 vs 0.56 of deaths) at a similar mean length (830 +- 43 vs 822 +- 37; median 647 vs 695), but
+#: more nights lost while building the shelter (fed nights never sealed 0.145 vs 0.110), and on the 80 held-out
+#: episodes (seed 9001) median 548 vs 668, mean 687 +- 51 vs 730 +- 63, iron 0.175 vs 0.21. The 32-episode
+#: comparisons above are within the noise that 240 episodes show (+-35-45 env steps on the mean).
 _DAY = 300
 #: Stones the player likes to carry (walls for a shelter away from the mountains).
 _STONE_STOCK = 6

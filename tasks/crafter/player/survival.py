@@ -442,16 +442,22 @@ class Survival:
         entrance = self.pos
         # the walls, once placed, are not dug through again on the way to the next one
         self._keep = {(entrance[0] + w[0], entrance[1] + w[1]) for w in walls}
+        self._quiet = True  # no random actions while walling up (v6): a lost placement left a wall open
         try:
             for w in walls:  # wall up the open sides
                 t = (entrance[0] + w[0], entrance[1] + w[1])
                 if not self._inside(t) or not (WALKABLE[self.sem[t]] or self.sem[t] in CREATURES):
                     continue
-                ok = yield from self._face_tile(t, max_steps=30)
-                block = self._block_action()
-                if not ok or block is None or not WALKABLE[self.sem[t]]:
+                for _ in range(3):  # placed once the tile is solid (a creature may have stepped onto it)
+                    ok = yield from self._face_tile(t, max_steps=30)
+                    block = self._block_action()
+                    if not ok or block is None or not WALKABLE[self.sem[t]]:
+                        return False
+                    yield block
+                    if not WALKABLE[self.sem[t]]:
+                        break
+                else:
                     return False
-                yield block
             if self.pos != entrance:
                 ok = yield from self._go_stand_at(entrance, max_steps=30)
                 if not ok:
@@ -461,6 +467,7 @@ class Survival:
             p1 = (entrance[0] + 2 * d[0], entrance[1] + 2 * d[1])
         finally:
             self._keep = set()
+            self._quiet = False
         back = (-d[0], -d[1])
         self._quiet = True  # no random actions while digging in and sealing
         try:
