@@ -61,8 +61,8 @@ def _phase(step: int) -> str:
 
 class SurvivalLog:
     """Per-episode log of where the player's time goes and how food runs (the ``survival`` figures of the module
-    docstring). Call :meth:`update` once per env step, before the step, with the player's chosen action's
-    ``info``; :meth:`record` at the end with the last ``info``."""
+    docstring). Call :meth:`update` once per env step, after the player acted on ``info`` and before the env
+    steps; :meth:`record` at the end with the episode's last ``info``."""
 
     def __init__(self) -> None:
         self.subgoal_steps: collections.Counter = collections.Counter()

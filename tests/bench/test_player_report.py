@@ -1,8 +1,11 @@
 """bench/player_report.py: the player measurement writes the figures issue 18 asks for, and refuses bad input."""
 import json
 
+import numpy as np
 import pytest
 from bench_testutils import load_bench_script
+
+from tasks.crafter.player.rules import _DUSK_START, _NIGHT_START, S
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +44,9 @@ def test_survival_figures_from_real_episodes(pr, tmp_path):
     on_disk = json.loads(out.read_text())
     survival = on_disk["survival"]
     assert sum(survival["frame_share_by_subgoal"].values()) == pytest.approx(1.0)
-    from tasks.crafter.player.rules import _DUSK_START
     reached_dusk = sum(r["length"] > _DUSK_START for r in on_disk["records"])
     assert survival["food_at"]["dusk_start"]["cycles"] == reached_dusk
     assert survival["food_at"]["morning"]["cycles"] == 0  # no episode reaches a second cycle
-    from tasks.crafter.player.rules import _NIGHT_START
     reached_night = sum(r["length"] > _NIGHT_START for r in on_disk["records"])
     assert survival["nights"]["all"]["nights"] == reached_night
     assert survival["nights"]["fed"]["nights"] + survival["nights"]["starving"]["nights"] == reached_night
@@ -60,21 +61,14 @@ class _StubPlayer:
         self.subgoal, self.cow = "idle", False
 
     def _visible(self, ids):
-        import numpy as np
         return np.array([self.cow])
 
 
 def _info(step, eaten, food=5):
-    import numpy as np
     semantic = np.zeros((64, 64), np.uint8)
-    semantic[30, 45] = pr_rules().S["cow"]  # 15 tiles from the player at (30, 30)
+    semantic[30, 45] = S["cow"]  # 15 tiles from the player at (30, 30)
     return {"episode_step": step, "inventory": {"food": food}, "achievements": {"eat_cow": eaten}, "dead": False,
             "semantic": semantic, "player_pos": np.array([30, 30])}
-
-
-def pr_rules():
-    from tasks.crafter.player import rules
-    return rules
 
 
 def test_survival_log_hunts(pr):
