@@ -50,6 +50,29 @@ def test_no_noise_style_falls_asleep_only_sealed_in(seed):
     assert sealed and all(sealed)  # it sleeps, and a sleeper is hit for 7 by a zombie: only ever walled in
 
 
+@pytest.mark.parametrize("seed", [1, 3])  # worlds whose first shelter needs walls placed on open tiles
+def test_walls_are_built_without_random_actions(seed):
+    """v6: a random action that replaced a wall placement left the shelter open, so walling up is quiet."""
+    env = CrafterEnv(max_steps=300)
+    player = ScriptedPlayer(seed=seed, style=PlayerStyle(epsilon=0.3))
+    walls = []  # (sub-goal, quiet) whenever the player turns to a tile to place a block on it
+    face_tile = player._face_tile
+
+    def recording(t, max_steps=60):
+        walls.append((player.goal_name, player._quiet))
+        return (yield from face_tile(t, max_steps=max_steps))
+
+    player._face_tile = recording
+    obs, info = env.reset(seed=seed)
+    player.reset(env, info)
+    while True:
+        obs, reward, terminated, truncated, info = env.step(player.act(info))
+        if terminated or truncated:
+            break
+    shelter_walls = [quiet for goal, quiet in walls if goal in ("shelter", "wake_up")]
+    assert shelter_walls and all(shelter_walls)
+
+
 def test_styles_differ_between_episodes():
     rng = np.random.default_rng(0)
     styles = [PlayerStyle.sample(rng) for _ in range(5)]
