@@ -43,20 +43,12 @@ from tqdm import tqdm
 from steve1.utils.io import atomic_write_json
 from tasks.crafter.env import ACHIEVEMENTS, CrafterEnv
 from tasks.crafter.generate_play_data import episode_seeds
-from tasks.crafter.player.rules import _DAY, _DUSK_START, _NIGHT_END, _NIGHT_START, S
+from tasks.crafter.player.rules import _DAY, _DUSK_START, _NIGHT_END, _NIGHT_START, S, day_phase
 from tasks.crafter.scripted_player import PLAYER_VERSION, ScriptedPlayer
 
 TARGETS = {"median_episode_length": 1000, "make_stone_pickaxe": 0.8, "collect_iron": 0.4}
 #: Env steps of another sub-goal (a threat, a drink) that do not end an ``eat_cow`` attempt.
 _HUNT_GAP = 10
-
-
-def _phase(step: int) -> str:
-    """``day``, ``dusk`` or ``night`` of env step ``step`` on the player's clock (the first 20 steps are day)."""
-    t = step % _DAY
-    if t >= _NIGHT_START or (t < _NIGHT_END and step >= _DAY):
-        return "night"
-    return "dusk" if t >= _DUSK_START else "day"
 
 
 class SurvivalLog:
@@ -92,7 +84,7 @@ class SurvivalLog:
             self.nights.append({"food": food, "sealed_after": None, "died": False})
         elif t == _NIGHT_END and step >= _DAY:
             self.food_at["morning"].append(food)
-        if self.nights and _phase(step) == "night" and self.nights[-1]["sealed_after"] is None and player._sealed():
+        if self.nights and day_phase(step) == "night" and self.nights[-1]["sealed_after"] is None and player._sealed():
             self.nights[-1]["sealed_after"] = (t - _NIGHT_START) % _DAY
         eaten = int(info["achievements"]["eat_cow"])
         hunt = self._hunt
@@ -116,7 +108,7 @@ class SurvivalLog:
         if self._hunt is not None:
             success = int(info["achievements"]["eat_cow"]) > self._hunt["eaten"]
             self._end_hunt(success, "eaten" if success else ("death" if info["dead"] else "episode_end"))
-        if self.nights and info["dead"] and _phase(int(info["episode_step"])) == "night":
+        if self.nights and info["dead"] and day_phase(int(info["episode_step"])) == "night":
             self.nights[-1]["died"] = True
         lost = [h for h in self.hunts if not h["success"]]
         hunts = {"attempts": len(self.hunts), "success_steps": [h["steps"] for h in self.hunts if h["success"]],
@@ -124,7 +116,7 @@ class SurvivalLog:
                  "failed_ended_by": dict(collections.Counter(h["ended_by"] for h in lost)),
                  "steps": self.hunting_steps, "steps_cow_within_10": self.hunting_steps_cow_within_10}
         return {"subgoal_steps": dict(self.subgoal_steps), "food_at": self.food_at, "hunts": hunts, "nights": self.nights,
-                "food_zero_steps": self.food_zero_steps, "death_phase": _phase(int(info["episode_step"])),
+                "food_zero_steps": self.food_zero_steps, "death_phase": day_phase(int(info["episode_step"])),
                 "food_at_end": int(info["inventory"]["food"])}
 
 

@@ -55,22 +55,30 @@ def test_walls_are_built_without_random_actions(seed):
     """v6: a random action that replaced a wall placement left the shelter open, so walling up is quiet."""
     env = CrafterEnv(max_steps=300)
     player = ScriptedPlayer(seed=seed, style=PlayerStyle(epsilon=0.3))
-    walls = []  # (sub-goal, quiet) whenever the player turns to a tile to place a block on it
-    face_tile = player._face_tile
+    walls = []  # quiet? whenever the player, building a shelter, turns to a tile to place a wall on it
+    face_tile, shelter = player._face_tile, player._shelter
+    building = [False]
 
-    def recording(t, max_steps=60):
-        walls.append((player.goal_name, player._quiet))
+    def recording_face_tile(t, max_steps=60):
+        if building[0]:  # only the shelter's walls (a walled-in plant is another sub-goal's)
+            walls.append(player._quiet)
         return (yield from face_tile(t, max_steps=max_steps))
 
-    player._face_tile = recording
+    def recording_shelter():
+        building[0] = True
+        try:
+            return (yield from shelter())
+        finally:
+            building[0] = False
+
+    player._face_tile, player._shelter = recording_face_tile, recording_shelter
     obs, info = env.reset(seed=seed)
     player.reset(env, info)
     while True:
         obs, reward, terminated, truncated, info = env.step(player.act(info))
         if terminated or truncated:
             break
-    shelter_walls = [quiet for goal, quiet in walls if goal in ("shelter", "wake_up")]
-    assert shelter_walls and all(shelter_walls)
+    assert walls and all(walls)
 
 
 def test_styles_differ_between_episodes():

@@ -64,6 +64,15 @@ _TABLE_WOOD = int(crafter.constants.place["table"]["uses"]["wood"])
 _DUSK_START, _NIGHT_START, _NIGHT_END = 70, 125, 20
 
 
+def day_phase(step: int) -> str:
+    """``"night"`` (from _NIGHT_START to _NIGHT_END of the next cycle; the first cycle's opening steps are day),
+    ``"dusk"`` ([_DUSK_START, _NIGHT_START)) or ``"day"`` at the player's env step count ``step`` (int >= 0)."""
+    t = step % _DAY
+    if t >= _NIGHT_START or (t < _NIGHT_END and step >= _DAY):
+        return "night"
+    return "dusk" if t >= _DUSK_START else "day"
+
+
 
 @dataclass
 class PlayerStyle:

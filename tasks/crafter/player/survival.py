@@ -8,9 +8,9 @@ import numpy as np
 
 from tasks.crafter.env import ACHIEVEMENTS
 from tasks.crafter.player.masks import _box_sum, _dilate4, _shift
-from tasks.crafter.player.rules import (_DAY, _DUSK_START, _ENERGY_MAX, _FREE, _NIGHT_END, _NIGHT_START,
+from tasks.crafter.player.rules import (_DAY, _ENERGY_MAX, _FREE, _NIGHT_END, _NIGHT_START,
                                         _STONE_STOCK, _TABLE_WOOD, A, CREATURES, DIGGABLE, DIRS, MOVES, PASSABLE, S,
-                                        WALKABLE, _Abort)
+                                        WALKABLE, _Abort, day_phase)
 from tasks.crafter.player_perception import UNKNOWN, window_bounds
 
 #: Env steps a survival sub-goal that ended without any action is not chosen again.
@@ -101,12 +101,11 @@ class Survival:
 
     def _is_night(self) -> bool:
         """From daylight ~0.87, falling (zombies spawn on grass below 0.83), to ~0.93 the next morning."""
-        t = self._day_time()
-        return t >= _NIGHT_START or (t < _NIGHT_END and self.step >= _DAY)
+        return day_phase(self.step) == "night"
 
     def _is_dusk(self) -> bool:
         """The hour before night: time to drink and eat up and to look for a shelter site."""
-        return _DUSK_START <= self._day_time() < _NIGHT_START
+        return day_phase(self.step) == "dusk"
 
     def _zombie_near(self, radius: int = 5) -> bool:
         """A zombie in view within ``radius`` tiles (Manhattan)."""
