@@ -24,7 +24,8 @@ failed ones (the sub-goal that took over, ``death`` or ``episode_end``), and, re
 never sees, the share of hunting env steps with a cow within 10 tiles), the share of
 env steps at food 0 (health then drains by 1 per ~15 env steps), ``nights`` (per night, for all nights and split
 by food at its start, ``fed`` > 1 or ``starving`` <= 1: the share never sealed in a shelter, the share that the
-player did not survive, the median env steps from nightfall to sealed in), ``deaths_by_phase`` (day, dusk, night)
+player did not survive, the median env steps from nightfall to sealed in; the same figures by the sub-goal the player
+was on as the night began and by the stones it carried then), ``deaths_by_phase`` (day, dusk, night)
 and ``deaths_starving`` (share of deaths at food 0, whatever the last blow).
 """
 from __future__ import annotations
@@ -81,7 +82,8 @@ class SurvivalLog:
             self.food_at["dusk_start"].append(food)
         elif t == _NIGHT_START:
             self.food_at["night_start"].append(food)
-            self.nights.append({"food": food, "sealed_after": None, "died": False})
+            self.nights.append({"food": food, "sealed_after": None, "died": False, "subgoal": player.subgoal,
+                                "stone": int(info["inventory"]["stone"])})
         elif t == _NIGHT_END and step >= _DAY:
             self.food_at["morning"].append(food)
         if self.nights and day_phase(step) == "night" and self.nights[-1]["sealed_after"] is None and player._sealed():
@@ -210,7 +212,14 @@ def summarize_survival(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                                        / max(1, sum(log["hunts"]["steps"] for log in logs)))},
         "food_zero_step_share": sum(log["food_zero_steps"] for log in logs) / frames,
         "nights": {"all": night_figures(nights), "fed": night_figures([n for n in nights if n["food"] > 1]),
-                   "starving": night_figures([n for n in nights if n["food"] <= 1])},
+                   "starving": night_figures([n for n in nights if n["food"] <= 1]),
+                   # what the player was doing as the night began (the sub-goal of its first night action)
+                   "by_subgoal_at_nightfall": {g: night_figures([n for n in nights if n["subgoal"] == g])
+                                               for g, _ in collections.Counter(n["subgoal"] for n in nights)
+                                               .most_common()},
+                   "by_stones_at_nightfall": {f"{lo}-{hi}": night_figures([n for n in nights
+                                                                           if lo <= n["stone"] <= hi])
+                                              for lo, hi in ((0, 2), (3, 5), (6, 9))}},
         "deaths_by_phase": dict(collections.Counter(log["death_phase"] for _, log in deaths).most_common()),
         "deaths_starving": float(np.mean([log["food_at_end"] == 0 for _, log in deaths])) if deaths else None,
     }

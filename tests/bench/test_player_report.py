@@ -50,6 +50,9 @@ def test_survival_figures_from_real_episodes(pr, tmp_path):
     reached_night = sum(r["length"] > _NIGHT_START for r in on_disk["records"])
     assert survival["nights"]["all"]["nights"] == reached_night
     assert survival["nights"]["fed"]["nights"] + survival["nights"]["starving"]["nights"] == reached_night
+    by_task, by_stones = survival["nights"]["by_subgoal_at_nightfall"], survival["nights"]["by_stones_at_nightfall"]
+    assert sum(g["nights"] for g in by_task.values()) == sum(g["nights"] for g in by_stones.values()) == reached_night
+    assert set(by_task) == {n["subgoal"] for r in on_disk["records"] for n in r["survival"]["nights"]}
     for r in on_disk["records"]:
         log = r["survival"]
         assert sum(log["subgoal_steps"].values()) == r["length"]
