@@ -1,4 +1,4 @@
-"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 6.
+"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 7.
 
 **Perception (issue 18): only what the agent's observation shows, plus memory.** Each step the player reads the
 tiles of the agent's 9x7 world window (``info["semantic"]`` cut to that window, and the ripeness of the plants
@@ -17,7 +17,9 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
 
 * **Sub-goals.** Every one of the 22 achievements is a sub-goal: gather each material (wood, stone, coal, iron,
   diamond, sapling, water), place stone/table/furnace/plant, craft every pickaxe and sword, eat a cow, eat a plant
-  (plant a sapling walled in by stones, stay within reach until it ripens, eat it), sleep until rested
+  (plant a sapling walled in by stones, stay within reach until it ripens, eat it; v7: a plant's walls are never dug
+  or mined, a plot is chosen only where its open side can be faced, planting and walling take no random actions, and
+  a ripe plant walled in on every side is eaten through a gap dug in its wall and walled up again), sleep until rested
   (``wake_up``), fight zombies and skeletons -- plus ``explore``, ``wander`` and ``idle``. A freely chosen sub-goal
   is, with probability ``style.p_progress`` (at least 0.9 until the stone pickaxe and the first iron), the next step
   of the tech tree (:data:`_PROGRESSION`), otherwise drawn at random, weighted towards achievements not yet unlocked.
@@ -49,8 +51,8 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
   trees only across water) is not chosen again for a while: a survival need then gives way to free sub-goals, a
   free sub-goal is replaced by ``explore``, instead of the player standing still re-planning it every step.
 * **Noise.** A share ``style.epsilon`` of the actions is replaced by a random action (never ``sleep``, never while
-  sealed in or building the shelter); ``player.random_action`` flags it, so that behaviour cloning can leave those
-  frames out.
+  sealed in, building the shelter or planting); ``player.random_action`` flags it, so that behaviour cloning can leave
+  those frames out.
 
 Usage::
 
@@ -90,7 +92,7 @@ from tasks.crafter.player_perception import MemoryMap, daylight_at
 __all__ = ["PLAYER_VERSION", "SUBGOALS", "PlayerStyle", "ScriptedPlayer"]
 
 #: Bump when the behaviour changes: a dataset resumed with another version would mix two players.
-PLAYER_VERSION = 6
+PLAYER_VERSION = 7
 
 
 class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
@@ -137,6 +139,7 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
         self._no_sleep_until = 0
         self._no_shelter_until = 0
         self._keep: set[tuple[int, int]] = set()  # tiles paths must not dig through (walls being built)
+        self._plant_walls: set[tuple[int, int]] = set()  # the stones around a growing plant: never dug, never mined
         self._stall_until: dict[str, int] = {}  # sub-goal -> own step until which it is not chosen (stalled)
         self.daylight = daylight_at(0)
         self.random_action = False

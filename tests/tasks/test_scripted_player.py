@@ -357,3 +357,26 @@ def test_at_dusk_short_of_stones_the_player_fetches_farther_stone():
         player.step = 80
         assert player._is_dusk()
         assert (player._urgent_need() or (None,))[0] == need
+
+
+def _plots_player(seed):
+    """Grassland player at (20, 20) holding one stone, with two plots walled by stone on three sides: (21, 20), whose
+    open side is the player's tile with stone beyond it, and (20, 23), open towards the player over grass."""
+    player = _grassland_player({"stone": 1, "sapling": 1, "wood_pickaxe": 1})
+    player.rng = np.random.default_rng(seed)
+    for t in ((22, 20), (21, 19), (21, 21), (19, 20), (19, 23), (21, 23), (20, 24)):
+        player.memory.terrain[t] = S["stone"]
+    player.sem = player.memory.semantic(player.pos)
+    return player
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_plant_is_set_where_the_player_can_face_its_plot(seed):
+    """v7: a walkable tile is faced only by stepping towards it from the tile beyond, so the plot's open side must
+    have a walkable tile beyond it (the nearer plot (21, 20) has stone there: v6 often chose it and then could not
+    face it once walled); its walls are guarded from then on: not stone to collect, never dug on the way."""
+    player = _plots_player(seed)
+    assert isinstance(next(player._plant_walled()), int)
+    assert player._plant_walls == {(19, 23), (21, 23), (20, 24)}
+    assert not player._known([S["stone"]])[19, 23] and player._known([S["stone"]])[19, 20]
+    assert not player._safe_dig((19, 23), set())

@@ -155,6 +155,9 @@ class Navigation:
         for t in self._keep:  # walls being built (a shelter's): never dug through
             if self._inside(t):
                 cost[t] = _INF
+        for t in self._plant_walls:  # a plant's walls: never dug (an open side may be walked on)
+            if self._inside(t) and not WALKABLE[sem[t]]:
+                cost[t] = _INF
         cost[self.pos] = 1.0
         return cost.ravel().tolist()
 

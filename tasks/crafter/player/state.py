@@ -52,6 +52,8 @@ class PlayerState:
     def _known(self, ids) -> np.ndarray:
         """Seen tiles whose semantic id is in ``ids`` (within the leash for freely chosen sub-goals)."""
         mask = np.isin(self.sem, ids) & self.seen
+        for t in self._plant_walls:  # a growing plant's walls are not stone to collect or dig into
+            mask[t] = False
         if self.leash is not None and self.goal_priority == _FREE:
             mask &= self.leash
         return mask

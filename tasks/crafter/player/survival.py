@@ -227,7 +227,10 @@ class Survival:
             if ok:
                 yield A["do"]
                 return
-            raise _Abort
+            ok = yield from self._eat_walled_plant(ripe)
+            if not ok:
+                raise _Abort
+            return
         if self.plants:
             yield from self._wander(int(self.rng.integers(3, 10)))  # waiting for it to ripen
             return
@@ -240,8 +243,50 @@ class Survival:
             return
         yield from self._plant_walled()
 
+    def _eat_walled_plant(self, ripe: list) -> Generator[int, None, bool]:
+        """Eat a ripe plant walled in on every side: from the tile two steps out, dig the stone wall between,
+        step into the gap (now facing the plant), eat it, and wall the gap up again. True when eaten."""
+        if not self._collectable(S["stone"]):
+            return False
+        for p in ripe:
+            for d in DIRS:
+                w, o = (p[0] + d[0], p[1] + d[1]), (p[0] + 2 * d[0], p[1] + 2 * d[1])
+                if not (self._inside(o) and self.sem[w] == S["stone"] and WALKABLE[self.sem[o]]):
+                    continue
+                ok = yield from self._go_stand_at(o, max_steps=80)
+                if not ok:
+                    continue
+                back = (-d[0], -d[1])
+                quiet, self._quiet = self._quiet, True
+                try:
+                    if self.facing != back:
+                        yield MOVES[back]  # the wall is solid: this only turns the player
+                    yield A["do"]  # dig the wall
+                    if not WALKABLE[self.sem[w]]:
+                        return False
+                    yield MOVES[back]  # into the gap, facing the plant
+                    before = self.ach["eat_plant"]
+                    if self.pos == w and self._faced() == p:
+                        yield A["do"]
+                    eaten = self.ach["eat_plant"] > before
+                    if self.pos == w:
+                        yield MOVES[d]  # out again
+                finally:
+                    self._quiet = quiet
+                yield from self._place_wall(w, A["place_stone"])
+                return eaten
+        return False
+
     def _plant_walled(self) -> Iterator[int]:
-        """Plant a sapling on a grass tile and wall in its open neighbours with stones (needs up to 4)."""
+        """Plant a sapling on a grass tile and wall in its open neighbours with stones (needs up to 4), without
+        random actions (v7: a random action in place of the planting or a wall lost the plant)."""
+        quiet, self._quiet = self._quiet, True
+        try:
+            yield from self._plant_walled_steps()
+        finally:
+            self._quiet = quiet
+
+    def _plant_walled_steps(self) -> Iterator[int]:
         sem = self.sem
         open_ = WALKABLE[sem] | np.isin(sem, CREATURES + (S["player"],))
         n_open = sum(_shift(open_, d[0], d[1]).astype(int) for d in DIRS)
@@ -254,28 +299,61 @@ class Survival:
             raise _Abort
         xs, ys = np.nonzero(cand)
         order = np.argsort(np.abs(xs - x) + np.abs(ys - y) + self.rng.random(len(xs)) * 4)
-        g = (int(xs[order[0]]), int(ys[order[0]]))
-        opens = [(g[0] + d[0], g[1] + d[1]) for d in DIRS if self._inside((g[0] + d[0], g[1] + d[1]))
-                 and open_[g[0] + d[0], g[1] + d[1]]]
-        opens.sort(key=lambda t: abs(t[0] - x) + abs(t[1] - y))
-        stand = opens[0]
-        for t in opens[1:]:  # wall in all open sides but the one we plant from
-            ok = yield from self._face_tile(t)
-            if not ok:
+        for i in order[:20]:
+            g = (int(xs[i]), int(ys[i]))
+            opens = [(g[0] + d[0], g[1] + d[1]) for d in DIRS if self._inside((g[0] + d[0], g[1] + d[1]))
+                     and open_[g[0] + d[0], g[1] + d[1]]]
+            # the side to plant from: the player faces the plot by stepping onto it from the tile beyond (v7: a
+            # plot whose only open side had a solid tile beyond could not be faced once the others were walled)
+            beyond = {t: (2 * t[0] - g[0], 2 * t[1] - g[1]) for t in opens}
+            stands = [t for t in opens if self._inside(beyond[t])
+                      and (WALKABLE[sem[beyond[t]]] or beyond[t] == self.pos)]
+            if stands:
+                break
+        else:
+            raise _Abort
+        stands.sort(key=lambda t: abs(t[0] - x) + abs(t[1] - y))
+        stand = stands[0]
+        opens = [stand] + [t for t in opens if t != stand]
+        walls = {(g[0] + d[0], g[1] + d[1]) for d in DIRS} - {stand}
+        self._plant_walls |= walls  # once placed, never dug again on the way to the next one
+        try:
+            for t in opens[1:]:  # wall in all open sides but the one we plant from
+                ok = yield from self._place_wall(t, A["place_stone"])
+                if not ok:
+                    raise _Abort
+            ok = yield from self._face_tile(g)
+            if not ok or self.sem[g] != S["grass"]:
                 raise _Abort
-            if WALKABLE[self.sem[t]]:
-                yield A["place_stone"]
-        ok = yield from self._face_tile(g)
-        if not ok or self.sem[g] != S["grass"]:
-            raise _Abort
-        yield A["place_plant"]
-        if not self._plant_at(g):
-            raise _Abort
+            yield A["place_plant"]
+            if not self._plant_at(g):
+                raise _Abort
+        except _Abort:
+            self._plant_walls -= walls
+            raise
         self.plants.add(g)
+        self._plant_walls |= {(g[0] + d[0], g[1] + d[1]) for d in DIRS}
         self._set_leash(g)
-        ok = yield from self._face_tile(stand)  # step out and close the last side
-        if ok and WALKABLE[self.sem[stand]]:
-            yield A["place_stone"]
+        yield from self._place_wall(stand, A["place_stone"])  # step out and close the last side
+
+    def _place_wall(self, t: tuple[int, int], block: Optional[int] = None) -> Generator[int, None, bool]:
+        """Face tile ``t`` and place a block on it (``block``, default :meth:`_block_action`), without random
+        actions, until the tile is solid (at most 3 tries: a creature may step onto it). True when solid (v6: a
+        random action that replaced a placement had left walls open; v7: shared by the shelter's and the plants'
+        walls, and a creature standing on the tile after a try is no wall: v6 counted it as placed)."""
+        quiet, self._quiet = self._quiet, True
+        try:
+            for _ in range(3):
+                if not WALKABLE[self.sem[t]] and self.sem[t] not in CREATURES:
+                    return True
+                ok = yield from self._face_tile(t, max_steps=30)
+                action = block if block is not None else self._block_action()
+                if not ok or action is None or not WALKABLE[self.sem[t]]:
+                    return False
+                yield action
+            return not WALKABLE[self.sem[t]] and self.sem[t] not in CREATURES
+        finally:
+            self._quiet = quiet
 
     def _plant_area(self, radius: int = 12) -> np.ndarray:
         """Tiles within ``radius`` (Chebyshev) of a known plant."""
@@ -389,6 +467,8 @@ class Survival:
         # tiles never seen count as open: a wall must be known to be solid
         open_ = PASSABLE[sem] | np.isin(sem, CREATURES + (S["player"],)) | ~self.seen
         stone = sem == S["stone"]
+        for t in self._plant_walls:  # a plant's walls are not dug out for a shelter
+            stone[t] = False
         water = sem == S["water"]
         inside = (WALKABLE[sem] & ~np.isin(sem, CREATURES)) | stone | (sem == S["player"])
         area = self._plant_area() if self.plants else None
@@ -447,15 +527,8 @@ class Survival:
                 t = (entrance[0] + w[0], entrance[1] + w[1])
                 if not self._inside(t) or not (WALKABLE[self.sem[t]] or self.sem[t] in CREATURES):
                     continue
-                for _ in range(3):  # placed once the tile is solid (a creature may have stepped onto it)
-                    ok = yield from self._face_tile(t, max_steps=30)
-                    block = self._block_action()
-                    if not ok or block is None or not WALKABLE[self.sem[t]]:
-                        return False
-                    yield block
-                    if not WALKABLE[self.sem[t]]:
-                        break
-                else:
+                ok = yield from self._place_wall(t)
+                if not ok:
                     return False
             if self.pos != entrance:
                 ok = yield from self._go_stand_at(entrance, max_steps=30)
@@ -522,6 +595,7 @@ class Survival:
         for p in list(self.plants):
             if not self._plant_at(p):
                 self.plants.discard(p)
+                self._plant_walls -= {(p[0] + d[0], p[1] + d[1]) for d in DIRS}
             elif p in self.memory.ripe:
                 out.append(p)
         if not self.plants and self.leash is not None:
@@ -555,7 +629,7 @@ class Survival:
         """Digging ``t`` keeps the pocket sealed: ``t`` is a material the held tools collect and that leaves a path
         tile (stone, coal, iron, diamond), and each of its neighbours is in ``region`` or a remembered solid tile
         (stone, ores, tree, table, furnace; no water: arrows fly over it, no lava, nothing unseen) with no creature."""
-        if not self._inside(t) or t in region:
+        if not self._inside(t) or t in region or t in self._plant_walls:
             return False
         tid = int(self.sem[t])
         if tid not in _DIG_THROUGH or not self._collectable(tid):
