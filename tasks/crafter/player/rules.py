@@ -56,7 +56,10 @@ _ENERGY_MAX = crafter.constants.items["energy"]["max"]
 #: deaths at food 0 (0.43 vs 0.56 of deaths) at a similar mean length (830 +- 43 vs 822 +- 37; median 647 vs 695), but
 #: more nights lost while building the shelter (fed nights never sealed 0.145 vs 0.110), and on the 80 held-out
 #: episodes (seed 9001) median 548 vs 668, mean 687 +- 51 vs 730 +- 63, iron 0.175 vs 0.21. The 32-episode
-#: comparisons above are within the noise that 240 episodes show (+-35-45 env steps on the mean).
+#: comparisons above are within the noise that 240 episodes show (+-35-45 env steps on the mean). v7 (session 14,
+#: same 240 dev episodes): dusk/night from 55/110 gave mean 739 +- 30 vs 834 +- 36 (fewer zombie deaths, 97 vs 122,
+#: more by hunger, 86 vs 65; stone pickaxe 0.50 vs 0.63); the night ending at 8 instead of 20 gave 838 +- 36, iron
+#: 0.18 vs 0.13, but on the held-out episodes median 676 vs 664, iron 0.19 vs 0.20: kept at 70/125/20.
 _DAY = 300
 #: Stones the player likes to carry (walls for a shelter away from the mountains).
 _STONE_STOCK = 6
