@@ -380,3 +380,39 @@ def test_a_plant_is_set_where_the_player_can_face_its_plot(seed):
     assert player._plant_walls == {(19, 23), (21, 23), (20, 24)}
     assert not player._known([S["stone"]])[19, 23] and player._known([S["stone"]])[19, 20]
     assert not player._safe_dig((19, 23), set())
+
+
+def test_a_ripe_plant_walled_in_on_every_side_is_eaten_and_walled_up_again():
+    """v7 (``_eat_walled_plant``): a hungry player with a pickaxe digs one wall of its ripe plant, eats the plant from
+    the gap and places the stone back; the plant lives on (it regrows)."""
+    import crafter.objects
+
+    env = CrafterEnv(max_steps=200)
+    _, info = env.reset(seed=3)
+    world, body = env.crafter_env._world, env.crafter_env._player
+    x, y = (int(v) for v in info["player_pos"])
+    for dx in range(-6, 7):
+        for dy in range(-5, 6):
+            world[(x + dx, y + dy)] = "grass"
+    for obj in list(world.objects):
+        if obj is not body and abs(obj.pos[0] - x) + abs(obj.pos[1] - y) <= 14:
+            world.remove(obj)
+    plant_at = (x + 3, y)
+    walls = [(plant_at[0] + dx, plant_at[1] + dy) for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+    plant = crafter.objects.Plant(world, np.array(plant_at))
+    plant.grown = 400  # ripe
+    world.add(plant)
+    for w in walls:
+        world[w] = "stone"
+    body.inventory.update(food=1, drink=9, energy=9, wood_pickaxe=1)
+    _, _, _, _, info = env.step(0)  # noop: the info now shows the changed world
+    player = ScriptedPlayer(seed=0, style=PlayerStyle(epsilon=0.0))
+    player.reset(env, info)
+    player.plants, player._plant_walls = {plant_at}, set(walls)  # as if it had planted it
+    assert player._ripe_plants() == [plant_at]  # seen ripe in the window
+    for _ in range(60):
+        _, _, _, _, info = env.step(player.act(info))
+        if info["achievements"]["eat_plant"] and player.subgoal != "eat_plant":
+            break
+    assert info["achievements"]["eat_plant"] == 1 and info["inventory"]["food"] >= 5
+    assert plant in world.objects and all(world[w][0] == "stone" for w in walls)

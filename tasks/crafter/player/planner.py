@@ -24,6 +24,10 @@ _PROGRESSION = (
     ("eat_plant", lambda p: p.ach["eat_plant"] > 0 or bool(p.plants)),
 )
 
+#: Sub-goals whose leaf still has work after the achievement counts: eating a walled plant digs a gap in its wall,
+#: which the leaf walls up again after the meal (v7; cutting it short left the plant open to cows and zombies).
+_FINISH_LEAF = frozenset({"eat_plant"})
+
 
 class Planner:
     """Mixin of :class:`tasks.crafter.scripted_player.ScriptedPlayer`: chooses the sub-goal (survival first, else
@@ -129,7 +133,7 @@ class Planner:
                     steps += 1
                     acted = True
                     yield action
-                    if self.ach[name] - start >= amount:
+                    if self.ach[name] - start >= amount and name not in _FINISH_LEAF:
                         break
             except _Abort:
                 ok = False
