@@ -379,7 +379,11 @@ def test_a_plant_is_set_where_the_player_can_face_its_plot(seed):
     assert isinstance(next(player._plant_walled()), int)
     assert player._plant_walls == {(19, 23), (21, 23), (20, 24)}
     assert not player._known([S["stone"]])[19, 23] and player._known([S["stone"]])[19, 20]
-    assert not player._safe_dig((19, 23), set())
+    # a stone whose open neighbours all belong to the pocket is safe to dig, unless it walls in a plant
+    pocket_around = {t: {(t[0] + dx, t[1] + dy) for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))}
+                     for t in ((19, 23), (19, 20))}
+    assert player._safe_dig((19, 20), pocket_around[(19, 20)])
+    assert not player._safe_dig((19, 23), pocket_around[(19, 23)])
 
 
 def test_a_ripe_plant_walled_in_on_every_side_is_eaten_and_walled_up_again():

@@ -76,7 +76,6 @@ def day_phase(step: int) -> str:
     return "dusk" if t >= _DUSK_START else "day"
 
 
-
 @dataclass
 class PlayerStyle:
     """Per-episode randomised play style (drawn by :meth:`PlayerStyle.sample`, stored in episode metadata)."""
