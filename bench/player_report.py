@@ -26,7 +26,14 @@ env steps at food 0 (health then drains by 1 per ~15 env steps), ``nights`` (per
 by food at its start, ``fed`` > 1 or ``starving`` <= 1: the share never sealed in a shelter, the share that the
 player did not survive, the median env steps from nightfall to sealed in; the same figures by the sub-goal the player
 was on as the night began and by the stones it carried then), ``deaths_by_phase`` (day, dusk, night)
-and ``deaths_starving`` (share of deaths at food 0, whatever the last blow).
+and ``deaths_starving`` (share of deaths at food 0, whatever the last blow), ``meals`` (per food source, cows
+and plants: meals per 300-env-step cycle, the mean food before a meal, the food gained per cycle after crafter's cap
+of 9, and the meals at each food level 0-9).
+
+``--food_bonus AMOUNT START EVERY`` is a what-if, not the player's play: it adds food the player did not find
+(after env step START and every EVERY env steps after it, capped at 9), to measure what a food source would be worth
+before building it into the player (e.g. ``4 400 300``: one plant, ripe from env step 400 and every 300 env steps
+of growth after). The JSON records it as ``food_bonus``.
 """
 from __future__ import annotations
 
@@ -66,6 +73,8 @@ class SurvivalLog:
         self.nights: list[dict[str, Any]] = []  # per night: food at its start, env steps until sealed in, died
         self.hunting_steps = 0
         self.hunting_steps_cow_within_10 = 0
+        self.meals: list[tuple[str, int]] = []  # (cow | plant, food just before the meal)
+        self._last: Optional[tuple[int, int, int]] = None  # (food, eat_cow, eat_plant) at the previous call
 
     def _end_hunt(self, success: bool, ended_by: str) -> None:
         hunt, self._hunt = self._hunt, None
@@ -89,6 +98,11 @@ class SurvivalLog:
         if self.nights and day_phase(step) == "night" and self.nights[-1]["sealed_after"] is None and player._sealed():
             self.nights[-1]["sealed_after"] = (t - _NIGHT_START) % _DAY
         eaten = int(info["achievements"]["eat_cow"])
+        plants = int(info["achievements"]["eat_plant"])
+        if self._last is not None:  # a meal in the env step just taken: the food before it is the last call's
+            self.meals += [("cow", self._last[0])] * (eaten - self._last[1])
+            self.meals += [("plant", self._last[0])] * (plants - self._last[2])
+        self._last = (food, eaten, plants)
         hunt = self._hunt
         if hunt is not None and (eaten > hunt["eaten"] or step - hunt["last"] > _HUNT_GAP):
             self._end_hunt(eaten > hunt["eaten"], "eaten" if eaten > hunt["eaten"] else player.subgoal)
@@ -117,15 +131,24 @@ class SurvivalLog:
                  "failed_without_cow_in_view": sum(not h["cow_seen"] for h in lost),
                  "failed_ended_by": dict(collections.Counter(h["ended_by"] for h in lost)),
                  "steps": self.hunting_steps, "steps_cow_within_10": self.hunting_steps_cow_within_10}
+        if self._last is not None:  # a meal in the episode's last env step
+            self.meals += [("cow", self._last[0])] * (int(info["achievements"]["eat_cow"]) - self._last[1])
+            self.meals += [("plant", self._last[0])] * (int(info["achievements"]["eat_plant"]) - self._last[2])
         return {"subgoal_steps": dict(self.subgoal_steps), "food_at": self.food_at, "hunts": hunts, "nights": self.nights,
+                "meals": [list(m) for m in self.meals],
                 "food_zero_steps": self.food_zero_steps, "death_phase": day_phase(int(info["episode_step"])),
                 "food_at_end": int(info["inventory"]["food"])}
 
 
-def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] = None) -> dict[str, Any]:
+def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] = None,
+         food_bonus: tuple[int, int, int] = (0, 1, _DAY)) -> dict[str, Any]:
     """Play episode ``index`` of a run seeded ``seed``; returns its record (length in env steps, end, death cause,
-    achievements unlocked, random actions, the sub-goal at the end)."""
+    achievements unlocked, random actions, the sub-goal at the end). ``food_bonus`` = (amount, start, every): a
+    what-if, not the player's play: after env step ``start`` and every ``every`` env steps after it, ``amount``
+    food (capped at 9) is added to the player's inventory, as a food source the player did not have to find would
+    give (a plant: 4 food once ripe, every 300 env steps of growth); amount 0 (default) changes nothing."""
     env = env or CrafterEnv(max_steps=max_episode_len)
+    amount, start, every = food_bonus
     env_seed, player_seed = episode_seeds(seed, index)
     player = ScriptedPlayer(seed=player_seed)
     _, info = env.reset(seed=env_seed)
@@ -137,6 +160,11 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
         random_actions += bool(player.random_action)
         log.update(player, info)
         _, _, terminated, truncated, info = env.step(action)
+        step = int(info["episode_step"])
+        if amount and not (terminated or truncated) and step >= start and (step - start) % every == 0:
+            inventory = env.crafter_env._player.inventory
+            inventory["food"] = min(9, inventory["food"] + amount)
+            info["inventory"]["food"] = inventory["food"]
         if terminated or truncated:
             break
     return {"index": index, "env_seed": env_seed, "player_seed": player_seed, "length": int(info["episode_step"]),
@@ -146,9 +174,9 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
             "survival": log.record(info)}
 
 
-def _play_indexed(job: tuple[int, int, int]) -> dict[str, Any]:
-    seed, index, max_episode_len = job
-    return play(seed, index, max_episode_len)
+def _play_indexed(job: tuple) -> dict[str, Any]:
+    seed, index, max_episode_len, food_bonus = job
+    return play(seed, index, max_episode_len, food_bonus=food_bonus)
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -172,6 +200,21 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "targets": TARGETS,
         "meets_targets": checks,
     }
+
+
+def meal_figures(meals: Sequence[Sequence], cycles: float) -> dict[str, Any]:
+    """``survival.meals``: per food source (``cow``: +6 food, ``plant``: +4, capped at 9), meals per 300-env-step
+    cycle, the mean food before a meal, the food gained per cycle (after the cap) and how many meals came at each
+    food level 0-9. ``meals``: (source, food before) pairs; ``cycles``: env steps / 300."""
+    out = {}
+    for source, amount in (("cow", 6), ("plant", 4)):
+        before = np.array([f for s, f in meals if s == source], np.int64)
+        gained = np.minimum(before + amount, 9) - before
+        out[source] = {"meals": int(len(before)), "per_cycle": len(before) / cycles if cycles else None,
+                       "mean_food_before": float(before.mean()) if len(before) else None,
+                       "food_gained_per_cycle": float(gained.sum() / cycles) if cycles else None,
+                       "food_before_histogram": [int((before == f).sum()) for f in range(10)]}
+    return out
 
 
 def summarize_survival(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -211,6 +254,7 @@ def summarize_survival(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                   "steps_with_a_cow_within_10_tiles": (sum(log["hunts"]["steps_cow_within_10"] for log in logs)
                                                        / max(1, sum(log["hunts"]["steps"] for log in logs)))},
         "food_zero_step_share": sum(log["food_zero_steps"] for log in logs) / frames,
+        "meals": meal_figures([m for log in logs for m in log["meals"]], frames / _DAY),
         "nights": {"all": night_figures(nights), "fed": night_figures([n for n in nights if n["food"] > 1]),
                    "starving": night_figures([n for n in nights if n["food"] <= 1]),
                    # what the player was doing as the night began (the sub-goal of its first night action)
@@ -233,6 +277,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--max_episode_len", type=int, default=10000, help="env steps after which an episode ends")
     p.add_argument("--out", default="bench/results/player.json", help="result JSON")
     p.add_argument("--workers", type=int, default=1, help="worker processes (episodes are independent)")
+    p.add_argument("--food_bonus", type=int, nargs=3, default=[0, 1, _DAY], metavar=("AMOUNT", "START", "EVERY"),
+                   help="what-if, not the player's play: add AMOUNT food (capped at 9) after env step START and every "
+                        "EVERY env steps after it (e.g. 4 400 300: the yield of one plant ripe from env step 400); "
+                        "recorded in the JSON as food_bonus")
     args = p.parse_args(argv)
     if args.episodes < 1:
         p.exit(2, f"--episodes {args.episodes}: expected an integer >= 1\n")
@@ -240,6 +288,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         p.exit(2, f"--workers {args.workers}: expected an integer >= 1\n")
     if args.max_episode_len < 1:
         p.exit(2, f"--max_episode_len {args.max_episode_len}: expected an integer >= 1 (env steps)\n")
+    amount, start, every = args.food_bonus
+    if not (0 <= amount <= 9 and start >= 1 and every >= 1):
+        p.exit(2, f"--food_bonus {amount} {start} {every}: expected AMOUNT in 0..9, START >= 1 and EVERY >= 1 "
+                  "(env steps)\n")
     return args
 
 
@@ -249,10 +301,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     start = time.time()
     records = []
     bar = tqdm(total=args.episodes, desc="player episodes", unit="episode", dynamic_ncols=True)
-    jobs = [(args.seed, i, args.max_episode_len) for i in range(args.episodes)]
+    food_bonus = tuple(args.food_bonus)
+    jobs = [(args.seed, i, args.max_episode_len, food_bonus) for i in range(args.episodes)]
     if args.workers == 1:
         env = CrafterEnv(max_steps=args.max_episode_len)
-        results = (play(seed, i, n, env) for seed, i, n in jobs)
+        results = (play(seed, i, n, env, food_bonus=bonus) for seed, i, n, bonus in jobs)
     else:
         pool = multiprocessing.Pool(args.workers)
         results = pool.imap(_play_indexed, jobs)
@@ -265,7 +318,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         pool.close()
     seconds = time.time() - start
     result = {"command": command.strip(), "player_version": PLAYER_VERSION, "seed": args.seed, "workers": args.workers,
-              "max_episode_len": args.max_episode_len, **summarize(records),
+              "max_episode_len": args.max_episode_len,
+              "food_bonus": ({"amount": food_bonus[0], "start": food_bonus[1], "every": food_bonus[2]}
+                             if food_bonus[0] else None),
+              **summarize(records),
               "survival": summarize_survival(records),
               "seconds": round(seconds, 1), "env_steps_per_s": round(sum(r["length"] for r in records) / seconds, 1),
               "records": records}

@@ -28,7 +28,8 @@ def test_report_figures_from_real_episodes(pr, tmp_path):
     assert 0.0 <= on_disk["random_action_share"] < 0.2
 
 
-@pytest.mark.parametrize("argv", [["--episodes", "0"], ["--workers", "0"], ["--max_episode_len", "-1"]])
+@pytest.mark.parametrize("argv", [["--episodes", "0"], ["--workers", "0"], ["--max_episode_len", "-1"],
+                                  ["--food_bonus", "10", "400", "300"], ["--food_bonus", "4", "400", "0"]])
 def test_bad_input_exits_2_and_writes_nothing(pr, tmp_path, capsys, argv):
     out = tmp_path / "player.json"
     with pytest.raises(SystemExit) as exc:
@@ -70,7 +71,8 @@ class _StubPlayer:
 def _info(step, eaten, food=5):
     semantic = np.zeros((64, 64), np.uint8)
     semantic[30, 45] = S["cow"]  # 15 tiles from the player at (30, 30)
-    return {"episode_step": step, "inventory": {"food": food}, "achievements": {"eat_cow": eaten}, "dead": False,
+    return {"episode_step": step, "inventory": {"food": food}, "achievements": {"eat_cow": eaten, "eat_plant": 0},
+            "dead": False,
             "semantic": semantic, "player_pos": np.array([30, 30])}
 
 
@@ -84,7 +86,30 @@ def test_survival_log_hunts(pr):
     for step, (subgoal, eaten, cow) in enumerate(script):
         player.subgoal, player.cow = subgoal, cow
         log.update(player, _info(step, eaten))
-    hunts = log.record(_info(len(script), 1))["hunts"]
+    record = log.record(_info(len(script), 1))
+    assert record["meals"] == [["cow", 5]]  # the food shown on the step before the one that ate
+    hunts = record["hunts"]
     assert hunts == {"attempts": 3, "success_steps": [12], "failed_without_cow_in_view": 1,
                      "failed_ended_by": {"collect_drink": 1, "episode_end": 1}, "steps": 14,
                      "steps_cow_within_10": 0}
+
+
+def test_meal_figures(pr):
+    meals = [["cow", 0], ["cow", 7], ["plant", 6], ["cow", 0]]
+    figures = pr.meal_figures(meals, cycles=2.0)
+    assert figures["cow"]["meals"] == 3 and figures["cow"]["per_cycle"] == 1.5
+    assert figures["cow"]["food_gained_per_cycle"] == (6 + 2 + 6) / 2  # crafter caps food at 9
+    assert figures["cow"]["food_before_histogram"] == [2, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert figures["plant"]["food_gained_per_cycle"] == 3 / 2 and figures["plant"]["mean_food_before"] == 6
+
+
+def test_food_bonus_what_if(pr, tmp_path):
+    """--food_bonus 9 1 1 refills food after every env step: the player is full at dusk and never starves."""
+    out = tmp_path / "player.json"
+    argv = ["--episodes", "2", "--max_episode_len", "100", "--seed", "3", "--out", str(out)]
+    plain = pr.main(argv)
+    fed = pr.main(argv + ["--food_bonus", "9", "1", "1"])
+    assert plain["food_bonus"] is None and fed["food_bonus"] == {"amount": 9, "start": 1, "every": 1}
+    assert plain["survival"]["food_at"]["dusk_start"]["mean"] < 9
+    assert fed["survival"]["food_at"]["dusk_start"]["mean"] == 9
+    assert "--food_bonus 9 1 1" in json.loads(out.read_text())["command"]
