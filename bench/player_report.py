@@ -76,6 +76,16 @@ class SurvivalLog:
         self.meals: list[tuple[str, int]] = []  # (cow | plant, food just before the meal)
         self._last: Optional[tuple[int, int, int]] = None  # (food, eat_cow, eat_plant) at the previous call
 
+    def _count_meals(self, info: dict[str, Any]) -> None:
+        """Record the meals of the env step that led to ``info`` (cows and plants eaten since the last call), each
+        with the food shown just before it (the last call's)."""
+        food = int(info["inventory"]["food"])
+        eaten, plants = int(info["achievements"]["eat_cow"]), int(info["achievements"]["eat_plant"])
+        if self._last is not None:
+            self.meals += [("cow", self._last[0])] * (eaten - self._last[1])
+            self.meals += [("plant", self._last[0])] * (plants - self._last[2])
+        self._last = (food, eaten, plants)
+
     def _end_hunt(self, success: bool, ended_by: str) -> None:
         hunt, self._hunt = self._hunt, None
         self.hunts.append({"steps": hunt["last"] - hunt["start"] + 1, "success": success,
@@ -97,12 +107,8 @@ class SurvivalLog:
             self.food_at["morning"].append(food)
         if self.nights and day_phase(step) == "night" and self.nights[-1]["sealed_after"] is None and player._sealed():
             self.nights[-1]["sealed_after"] = (t - _NIGHT_START) % _DAY
+        self._count_meals(info)
         eaten = int(info["achievements"]["eat_cow"])
-        plants = int(info["achievements"]["eat_plant"])
-        if self._last is not None:  # a meal in the env step just taken: the food before it is the last call's
-            self.meals += [("cow", self._last[0])] * (eaten - self._last[1])
-            self.meals += [("plant", self._last[0])] * (plants - self._last[2])
-        self._last = (food, eaten, plants)
         hunt = self._hunt
         if hunt is not None and (eaten > hunt["eaten"] or step - hunt["last"] > _HUNT_GAP):
             self._end_hunt(eaten > hunt["eaten"], "eaten" if eaten > hunt["eaten"] else player.subgoal)
@@ -131,9 +137,7 @@ class SurvivalLog:
                  "failed_without_cow_in_view": sum(not h["cow_seen"] for h in lost),
                  "failed_ended_by": dict(collections.Counter(h["ended_by"] for h in lost)),
                  "steps": self.hunting_steps, "steps_cow_within_10": self.hunting_steps_cow_within_10}
-        if self._last is not None:  # a meal in the episode's last env step
-            self.meals += [("cow", self._last[0])] * (int(info["achievements"]["eat_cow"]) - self._last[1])
-            self.meals += [("plant", self._last[0])] * (int(info["achievements"]["eat_plant"]) - self._last[2])
+        self._count_meals(info)  # a meal in the episode's last env step
         return {"subgoal_steps": dict(self.subgoal_steps), "food_at": self.food_at, "hunts": hunts, "nights": self.nights,
                 "meals": [list(m) for m in self.meals],
                 "food_zero_steps": self.food_zero_steps, "death_phase": day_phase(int(info["episode_step"])),
@@ -174,7 +178,7 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
             "survival": log.record(info)}
 
 
-def _play_indexed(job: tuple) -> dict[str, Any]:
+def _play_indexed(job: tuple[int, int, int, tuple[int, int, int]]) -> dict[str, Any]:
     seed, index, max_episode_len, food_bonus = job
     return play(seed, index, max_episode_len, food_bonus=food_bonus)
 
