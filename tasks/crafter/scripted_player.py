@@ -1,4 +1,4 @@
-"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 7.
+"""A task-agnostic scripted Crafter player for the play dataset (PTGM's offline, reward-free gameplay), version 8.
 
 **Perception (issue 18): only what the agent's observation shows, plus memory.** Each step the player reads the
 tiles of the agent's 9x7 world window (``info["semantic"]`` cut to that window, and the ripeness of the plants
@@ -47,6 +47,13 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
   digs through stone towards a wanted ore (iron with a stone pickaxe, coal, diamond with an iron pickaxe) or towards
   never-seen stone, only through tiles whose other neighbours are remembered solid, refilling the tunnel behind it
   with the dug stone: the pocket (at most 4 enclosed tiles) stays closed while the night gives stone, coal and iron.
+  v8: the table is placed on any wall of the pocket that the held tools can open (also beside the pocket's other
+  tile, and water, turned to stone first), safe walls first; v7 tried only the walls next to the player.
+* **The tech tree's trunk (v8).** Iron comes before coal in :data:`_PROGRESSION`; at dusk, holding a stone pickaxe and
+  no iron, the player fetches iron it has seen within 20 tiles, and without a stone pickaxe it fetches the wood to
+  make one in the shelter from trees within 20 tiles (10 otherwise); a drink or a meal does not cut short a trip to
+  iron while drink and food are above 3, and no survival need but a threat or a critical drink/meal interrupts a
+  ``make_*`` sub-goal one action from done (materials held, table in reach).
 * **Stalls.** A sub-goal that ends without a single action (its target unreachable over the remembered tiles, e.g.
   trees only across water) is not chosen again for a while: a survival need then gives way to free sub-goals, a
   free sub-goal is replaced by ``explore``, instead of the player standing still re-planning it every step.
@@ -92,7 +99,7 @@ from tasks.crafter.player_perception import MemoryMap, daylight_at
 __all__ = ["PLAYER_VERSION", "SUBGOALS", "PlayerStyle", "ScriptedPlayer"]
 
 #: Bump when the behaviour changes: a dataset resumed with another version would mix two players.
-PLAYER_VERSION = 7
+PLAYER_VERSION = 8
 
 
 class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):

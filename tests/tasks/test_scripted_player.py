@@ -420,3 +420,72 @@ def test_a_ripe_plant_walled_in_on_every_side_is_eaten_and_walled_up_again():
             break
     assert info["achievements"]["eat_plant"] == 1 and info["inventory"]["food"] >= 5
     assert plant in world.objects and all(world[w][0] == "stone" for w in walls)
+
+
+def test_a_station_goes_on_a_pocket_wall_the_player_can_open():
+    """v8 (``_station_wall``): a table for the night's crafting goes on a wall whose other neighbours are solid, also
+    one beside the pocket's other tile (v7 looked only next to the player); a water wall is turned to stone first
+    (a stone held), and a pocket whose walls the held tools cannot open gets no station."""
+    player = _pocket_player({"wood_pickaxe": 1, "wood": 3, "stone": 1})
+    for t in ((10, 8), (10, 12), (8, 10), (11, 12), (11, 8)):  # grass beyond every wall but (12, 10)
+        player.memory.terrain[t] = S["grass"]
+    player.sem = player.memory.semantic(player.pos)
+    region = player._region()
+    assert region == {(10, 10), (11, 10)}
+    assert player._station_wall(region) == ((11, 10), (1, 0), (12, 10), False)
+    player.memory.creatures[13, 12] = S["zombie"]  # beside the only safe wall: still safe (solid all round)
+    assert player._station_wall(region) == ((11, 10), (1, 0), (12, 10), False)
+
+    player = _pocket_player({"wood_pickaxe": 1, "wood": 3, "stone": 1})
+    for t in ((9, 10), (10, 11), (11, 9), (11, 11), (12, 10)):  # iron: a wood pickaxe cannot open it
+        player.memory.terrain[t] = S["iron"]
+    for t in ((10, 9), (10, 8), (9, 9)):  # a water wall with water and iron beyond it
+        player.memory.terrain[t] = S["water"]
+    player.sem = player.memory.semantic(player.pos)
+    region = player._region()
+    assert region == {(10, 10), (11, 10)}
+    assert player._station_wall(region) == ((10, 10), (0, -1), (10, 9), True)
+    player.inv["stone"] = 0  # no stone to place on the water
+    assert player._station_wall(region) is None
+
+
+def _dusk_player(inventory):
+    """A grassland player at dusk (env step 80), fed, watered and rested unless ``inventory`` says otherwise."""
+    player = _grassland_player(dict({"food": 9, "drink": 9, "energy": 9}, **inventory))
+    player.step = 80
+    assert player._is_dusk()
+    return player
+
+
+def test_a_dusk_trip_to_iron_is_not_cut_short_by_a_top_up():
+    """v8: at dusk with a stone pickaxe and no iron, iron seen 10 tiles away is fetched (30 away: not); a drink
+    need does not interrupt the trip while drink is above 3, and does at 3."""
+    player = _dusk_player({"wood_pickaxe": 1, "stone_pickaxe": 1})
+    player.memory.terrain[50, 20] = S["iron"]
+    player.sem = player.memory.semantic(player.pos)
+    assert player._urgent_need() is None  # 30 tiles away
+    player.memory.terrain[30, 20] = S["iron"]
+    player.sem = player.memory.semantic(player.pos)
+    assert player._urgent_need() == ("collect_iron", 3)
+    player._start_goal("collect_iron", 3)
+    player.inv["drink"] = 5  # a dusk top-up is due (drink <= 7)
+    assert player._urgent_need() == ("collect_drink", 1)
+    player._maybe_preempt()
+    assert player.goal_name == "collect_iron"
+    player.inv["drink"] = 3
+    player._maybe_preempt()
+    assert player.goal_name == "collect_drink"
+
+
+def test_a_tool_one_action_away_is_made_before_a_top_up():
+    """v8: ``make_stone_pickaxe`` with its wood and stone held and a table in reach is not interrupted by a dusk
+    drink (drink above 2); without the table in reach it is."""
+    for table, kept in ((True, True), (False, False)):
+        player = _dusk_player({"wood_pickaxe": 1, "wood": 1, "stone": 1, "drink": 5})
+        if table:
+            player.memory.terrain[21, 20] = S["table"]
+            player.sem = player.memory.semantic(player.pos)
+        player._start_goal("make_stone_pickaxe")
+        assert player._can_make_now() == table
+        player._maybe_preempt()
+        assert (player.goal_name == "make_stone_pickaxe") == kept

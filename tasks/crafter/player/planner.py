@@ -10,13 +10,15 @@ from tasks.crafter.env import ACHIEVEMENTS
 from tasks.crafter.player.rules import (_FREE, _STONE_STOCK, A, DIRS, ITEM_SOURCE, MOVES, S, TOOLS, WALKABLE,
                                         _Abort)
 
-#: The tech tree as a human plays it: (achievement, is this step done?) in order.
+#: The tech tree as a human plays it: (achievement, is this step done?) in order. v8: iron before coal (iron is
+#: rarer, and coal only matters for the iron pickaxe; 240 dev episodes, seed 7000, with v8's dusk iron trips and their
+#: guard against top-ups: collect_iron 0.30 vs 0.23, mean episode length 763 +- 35 vs 798 +- 33 env steps).
 _PROGRESSION = (
     ("make_wood_pickaxe", lambda p: p.inv["wood_pickaxe"] > 0),
     ("make_wood_sword", lambda p: p.inv["wood_sword"] > 0),
     ("make_stone_pickaxe", lambda p: p.inv["stone_pickaxe"] > 0),
-    ("collect_coal", lambda p: p.inv["coal"] > 0 or p.inv["iron_pickaxe"] > 0),
     ("collect_iron", lambda p: p.inv["iron"] > 0 or p.inv["iron_pickaxe"] > 0),
+    ("collect_coal", lambda p: p.inv["coal"] > 0 or p.inv["iron_pickaxe"] > 0),
     ("eat_plant", lambda p: not p.style.gardener or p.ach["eat_plant"] > 0 or bool(p.plants)),
     ("make_stone_sword", lambda p: p.inv["stone_sword"] > 0),
     ("make_iron_pickaxe", lambda p: p.inv["iron_pickaxe"] > 0),

@@ -23,6 +23,13 @@ _POCKET_MAX = 4
 #: ``_DUSK_STONE_RADIUS`` tiles (Chebyshev) instead of within 10 (v5; with the trap-free shelter sites, against v4
 #: on dev seeds 7000x32 + 5000x16: median 683 vs 654, mean 729 vs 681 env steps; 6000x16: 749 vs 674, 956 vs 865).
 _DUSK_STONES, _DUSK_STONE_RADIUS = 3, 20
+#: At dusk, holding a stone pickaxe and no iron, the player fetches iron seen within this many tiles (Chebyshev; v8).
+_DUSK_IRON_RADIUS = 20
+#: At dusk, without a stone pickaxe and short of the wood to make one in the shelter (a table and the pickaxe), the
+#: player fetches wood seen within this many tiles (Chebyshev; v8; 10 otherwise, as in v7).
+_DUSK_WOOD_RADIUS = 20
+#: Sub-goals that a drink or meal does not interrupt while drink and food are above _TRIP_RESERVE (v8).
+_TRUNK_TRIPS, _TRIP_RESERVE = ("collect_iron",), 3
 #: Materials the night miner digs through (they leave a path tile), and tiles it counts as walls.
 _DIG_THROUGH = (S["stone"], S["coal"], S["iron"], S["diamond"])
 _SOLID = np.zeros(max(S.values()) + 1, bool)
@@ -85,8 +92,14 @@ class Survival:
                 return "collect_stone", 3
             if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
                 return "collect_wood", 3
+        if self._is_dusk() and self.inv["stone_pickaxe"] > 0 and self.inv["iron"] == 0:
+            r = _DUSK_IRON_RADIUS
+            if self._known([S["iron"]])[max(0, self.pos[0] - r):self.pos[0] + r + 1,
+                                        max(0, self.pos[1] - r):self.pos[1] + r + 1].any():
+                return "collect_iron", 3  # v8: the day's free time is short; dusk trips go to known iron
         if self._is_dusk() and self.inv["wood"] < self._night_wood():  # wood to craft in tonight's shelter
-            x0, x1, y0, y1 = self.pos[0] - 10, self.pos[0] + 11, self.pos[1] - 10, self.pos[1] + 11
+            r = _DUSK_WOOD_RADIUS if self.inv["stone_pickaxe"] == 0 else 10
+            x0, x1, y0, y1 = self.pos[0] - r, self.pos[0] + r + 1, self.pos[1] - r, self.pos[1] + r + 1
             if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
                 return "collect_wood", 3
         if self.step >= self._no_sleep_until and self.inv["energy"] < _ENERGY_MAX and (
@@ -168,10 +181,27 @@ class Survival:
         if (need is not None and need[0] == "collect_drink" and self.goal_name in ("eat_cow", "eat_plant")
                 and self.goal_gen is not None and self.inv["drink"] > 2):
             return  # finish the hunt first: walking back and forth between water and cows feeds neither
+        if need is not None and self.goal_gen is not None and self._can_make_now() and (
+                need[1] >= 3 or (self.inv["drink"] > 2 and self.inv["food"] > 2)):
+            return  # v8: one step from a new tool (materials held, table in reach): make it first
+        if (need is not None and need[0] in ("collect_drink", "eat_cow", "eat_plant")
+                and self.goal_name in _TRUNK_TRIPS and self.goal_gen is not None
+                and self.inv["drink"] > _TRIP_RESERVE and self.inv["food"] > _TRIP_RESERVE):
+            return  # v8: a top-up waits until the trip to iron is over (it was cut short 48 times in 49 tries)
         if need is not None and need[1] < self.goal_priority:
             if self.goal_gen is not None and self.goal_priority == _FREE and self.goal_name in ACHIEVEMENTS:
                 self.resume = self.goal_name
             self._start_goal(*need)
+
+    def _can_make_now(self) -> bool:
+        """The current sub-goal is ``make_<tool>`` and one ``make`` action would make it now: its materials are
+        held and its stations are within crafter's reach (the 3x3 tiles around the player)."""
+        if not self.goal_name.startswith("make_"):
+            return False
+        info = crafter.constants.make.get(self.goal_name[len("make_"):])
+        if info is None or not all(self.inv[k] >= v for k, v in info["uses"].items()):
+            return False
+        return bool(self._station_mask(list(info["nearby"]), radius=2)[self.pos])
 
     def _nearest_threat(self) -> Optional[tuple[tuple[int, int], int, bool]]:
         """``(pos, semantic id, fight?)`` of the nearest zombie within ``fight_radius`` (1 when hurt), or of a
@@ -793,31 +823,69 @@ class Survival:
         return False
 
     def _place_in_pocket(self, name: str) -> Generator[int, None, bool]:
-        """Place station ``name`` on a wall tile next to the player, dug out first (only where digging keeps the
-        pocket sealed). True when placed."""
+        """Place station ``name`` on the wall tile of the sealed pocket chosen by :meth:`_station_wall`, made a path
+        tile first (a stone or ore dug out; water first turned to stone with a placed stone and dug again): the
+        pocket stays sealed but for the step between digging and placing. True when placed."""
         region = self._region()
         if region is None:
             return False
         where = [S[m] for m in crafter.constants.place[name]["where"]]
-        options = [d for d in DIRS if self._safe_dig((self.pos[0] + d[0], self.pos[1] + d[1]), region)]
-        if not options:
-            # the faced wall (the shelter's seal) opens onto the world: swap it for the station in two steps,
-            # only with no creature near and another wall the player can dig through to leave later
-            t = self._faced()
-            tid = int(self.sem[t]) if self._inside(t) else 0
-            x, y = t
-            near = self.memory.creatures[max(0, x - 3): x + 4, max(0, y - 3): y + 4]
-            if (tid in _DIG_THROUGH and self._collectable(tid)
-                    and not near.any() and self._can_dig_out(*region, but=t)):
-                options = [self.facing]
-            else:
+        chosen = self._station_wall(region)
+        if chosen is None:
+            return False
+        q, d, t, water = chosen
+        if q != self.pos:
+            yield MOVES[(q[0] - self.pos[0], q[1] - self.pos[1])]  # onto the pocket's other tile
+            if self.pos != q:
                 return False
-        d = self.facing if self.facing in options else options[0]
-        t = (self.pos[0] + d[0], self.pos[1] + d[1])
         if self.facing != d:
-            yield MOVES[d]
+            yield MOVES[d]  # the wall is solid: this only turns the player
+        if self._faced() != t:
+            return False
+        if water:
+            yield A["place_stone"]
+            if self.sem[t] != S["stone"]:
+                return False
         yield A["do"]
         if self.sem[t] not in where:
             return False
         yield A[f"place_{name}"]
         return bool(self.sem[t] == S[name])
+
+    def _station_wall(self, region: set) -> Optional[tuple[tuple[int, int], tuple[int, int], tuple[int, int], bool]]:
+        """Where to put a station in the sealed pocket ``region``: ``(q, d, t, water)``, the pocket tile ``q`` to
+        stand on (the player's, or the pocket's other tile one move away), the direction ``d`` to face from it, the
+        wall tile ``t = q + d`` and whether ``t`` is water (a placed stone first); None when no wall will do.
+
+        A wall qualifies when the held tools can make it a path tile: a stone or ore the held pickaxe digs (never a
+        plant's wall), or water with a stone to place on it and a pickaxe to dig that. Safe walls come first: each
+        of ``t``'s other neighbours is solid or water, so no creature can step in while ``t`` is open. Else a wall
+        with open neighbours, only with no creature within 3 tiles of it and another wall the player can dig
+        through to leave later. Ties: a wall next to the player before one beside the other tile, stone before
+        water, the faced one (the shelter's seal) first (v8: v7 tried only the walls next to the player and, where
+        none was safe, only the faced one, so a pocket facing water, or one whose safe wall was beside the other
+        tile, never crafted: 2 of 18 nights with the wood and stone for a stone pickaxe made one, 48 dev episodes)."""
+        best = None
+        for q in region:
+            if abs(q[0] - self.pos[0]) + abs(q[1] - self.pos[1]) > 1:
+                continue
+            for d in DIRS:
+                t = (q[0] + d[0], q[1] + d[1])
+                if not self._inside(t) or t in region or t in self._plant_walls:
+                    continue
+                tid = int(self.sem[t])
+                water = tid == S["water"] and self.inv["stone"] > 0 and self._collectable(S["stone"])
+                if not (water or (tid in _DIG_THROUGH and self._collectable(tid))):
+                    continue
+                outer = [(t[0] + e[0], t[1] + e[1]) for e in DIRS]
+                safe = all(self._inside(n) and (_SOLID[self.sem[n]] or self.sem[n] == S["water"])
+                           for n in outer if n != q and n not in region)
+                if not safe:
+                    x, y = t
+                    near = self.memory.creatures[max(0, x - 3): x + 4, max(0, y - 3): y + 4]
+                    if near.any() or not self._can_dig_out(*region, but=t):
+                        continue
+                rank = (not safe, q != self.pos, water, t != self._faced(), t)
+                if best is None or rank < best[0]:
+                    best = (rank, q, d, t, water)
+        return None if best is None else best[1:]
