@@ -12,7 +12,8 @@ from tasks.crafter.player.rules import (_FREE, _STONE_STOCK, A, DIRS, ITEM_SOURC
 
 #: The tech tree as a human plays it: (achievement, is this step done?) in order. v8: iron before coal (iron is
 #: rarer, and coal only matters for the iron pickaxe; 240 dev episodes, seed 7000, with v8's dusk iron trips and their
-#: guard against top-ups: collect_iron 0.30 vs 0.23, mean episode length 763 +- 35 vs 798 +- 33 env steps).
+#: guard against top-ups, together with the dusk iron radius raised from 15 to 20 tiles: collect_iron 0.30 vs 0.23,
+#: mean episode length 763 +- 35 vs 798 +- 33 env steps; bench/results/player_variants/summary.json ``session_16``).
 _PROGRESSION = (
     ("make_wood_pickaxe", lambda p: p.inv["wood_pickaxe"] > 0),
     ("make_wood_sword", lambda p: p.inv["wood_sword"] > 0),
