@@ -61,7 +61,8 @@ class Survival:
     def _urgent_need(self) -> Optional[tuple[str, int]]:
         """The most urgent survival sub-goal and its priority (lower pre-empts higher), if any: drink, eat, sleep
         when tired (always in a sealed shelter: a zombie hits a sleeper for 7), hide in a shelter at night. At dusk
-        drink and food are topped up (drink to full, food with a cow); at night, out of the shelter, only a critical
+        drink and food are topped up (drink to full, food with a cow; v8: holding a stone pickaxe and no iron, the
+        player fetches iron seen within :data:`_DUSK_IRON_RADIUS` tiles); at night, out of the shelter, only a critical
         need comes before hiding, and inside it the player stays (drinking only from water next to the shelter)."""
         st = self.style
         sealed = self._sealed()
@@ -868,8 +869,8 @@ class Survival:
         tile, never crafted: 2 of 18 nights with the wood and stone for a stone pickaxe made one, 48 dev episodes)."""
         best = None
         for q in region:
-            if abs(q[0] - self.pos[0]) + abs(q[1] - self.pos[1]) > 1:
-                continue
+            if abs(q[0] - self.pos[0]) + abs(q[1] - self.pos[1]) > 1 or not (q == self.pos or WALKABLE[self.sem[q]]):
+                continue  # the player's tile, or a walkable one next to it (a plant in the pocket is not stood on)
             for d in DIRS:
                 t = (q[0] + d[0], q[1] + d[1])
                 if not self._inside(t) or t in region or t in self._plant_walls:
