@@ -489,3 +489,21 @@ def test_a_tool_one_action_away_is_made_before_a_top_up():
         assert player._can_make_now() == table
         player._maybe_preempt()
         assert (player.goal_name == "make_stone_pickaxe") == kept
+
+
+def test_a_skeleton_in_line_does_not_turn_back_a_trip_to_iron():
+    """v8: a skeleton in line 4 tiles away is fled from (arrows fly straight), but not on the way to iron while
+    health is above 6; next to the player it is always answered."""
+    player = _dusk_player({"wood_pickaxe": 1, "stone_pickaxe": 1, "wood_sword": 1})
+    player.memory.creatures[24, 20] = S["skeleton"]
+    player.sem = player.memory.semantic(player.pos)
+    assert player._nearest_threat() == ((24, 20), S["skeleton"], False)  # flee
+    player.goal_name = "collect_iron"
+    assert player._nearest_threat() is None
+    player.inv["health"] = 6
+    assert player._nearest_threat() == ((24, 20), S["skeleton"], False)
+    player.inv["health"] = 9
+    player.memory.creatures[24, 20] = 0
+    player.memory.creatures[21, 20] = S["skeleton"]
+    player.sem = player.memory.semantic(player.pos)
+    assert player._nearest_threat() == ((21, 20), S["skeleton"], True)  # next to it: fight

@@ -29,7 +29,9 @@ _DUSK_IRON_RADIUS = 20
 #: player fetches wood seen within this many tiles (Chebyshev; v8; 10 otherwise, as in v7).
 _DUSK_WOOD_RADIUS = 20
 #: Sub-goals that a drink or meal does not interrupt while drink and food are above _TRIP_RESERVE (v8; the dusk top-ups
-#: start at drink or food 7, so a dusk trip to iron ended at the first drink).
+#: start at drink or food 7, so a dusk trip to iron ended at the first drink), and that a skeleton in line but not
+#: next to the player does not turn back while health is above 6 (v8: iron by the tunnels; collect_iron 0.396 vs
+#: 0.367 on 240 dev episodes, mean length 834 +- 38 vs 818 +- 37 env steps, arrow deaths 48 vs 49).
 _TRUNK_TRIPS, _TRIP_RESERVE = ("collect_iron",), 3
 #: Materials the night miner digs through (they leave a path tile), and tiles it counts as walls.
 _DIG_THROUGH = (S["stone"], S["coal"], S["iron"], S["diamond"])
@@ -228,6 +230,8 @@ class Survival:
                 elif kind == S["skeleton"] and d == 1:
                     best, best_d = (p, kind, health > 3), d
                 elif kind == S["skeleton"] and d <= skeleton_range + 1 and (dx == 0 or dy == 0):
+                    if self.goal_name in _TRUNK_TRIPS and health > 6:
+                        continue  # on the way to iron: take an arrow (2 health) rather than turn back
                     best, best_d = (p, kind, self.goal_name == "defeat_skeleton" and health > 6), d
         return best
 
