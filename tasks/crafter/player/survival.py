@@ -210,7 +210,7 @@ class Survival:
     def _nearest_threat(self) -> Optional[tuple[tuple[int, int], int, bool]]:
         """``(pos, semantic id, fight?)`` of the nearest zombie within ``fight_radius`` (1 when hurt), or of a
         skeleton next to the player (fight) or in line with it within shooting range (5 tiles: arrows fly straight
-        along a row or column; flee out of the line), or None."""
+        along a row or column; flee out of the line; v8: not on a trip to iron at health above 6), or None."""
         health = self.inv["health"]
         r = self.style.fight_radius if health > 4 else 1
         skeleton_range = 4
