@@ -52,8 +52,8 @@ Behaviour (randomised per episode by a :class:`PlayerStyle`, stored in the episo
 * **The tech tree's trunk (v8).** Iron comes before coal in :data:`_PROGRESSION`; at dusk, holding a stone pickaxe and
   no iron, the player fetches iron it has seen within 20 tiles, and without a stone pickaxe it fetches the wood to
   make one in the shelter from trees within 20 tiles (10 otherwise); a drink or a meal does not cut short a trip to
-  iron while drink and food are above 3, nor does a skeleton in line (not next to it) while health is above 6, and
-  no survival need but a threat or a critical drink/meal interrupts a
+  iron or a ``make_stone_pickaxe`` sub-goal while drink and food are above 3, nor does a skeleton in line (not next
+  to the player) while health is above 6, and no survival need but a threat or a critical drink/meal interrupts a
   ``make_*`` sub-goal one action from done (materials held, table in reach).
 * **Stalls.** A sub-goal that ends without a single action (its target unreachable over the remembered tiles, e.g.
   trees only across water) is not chosen again for a while: a survival need then gives way to free sub-goals, a

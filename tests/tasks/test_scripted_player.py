@@ -479,9 +479,9 @@ def test_a_dusk_trip_to_iron_is_not_cut_short_by_a_top_up():
 
 def test_a_tool_one_action_away_is_made_before_a_top_up():
     """v8: ``make_stone_pickaxe`` with its wood and stone held and a table in reach is not interrupted by a dusk
-    drink (drink above 2); without the table in reach it is."""
+    drink (drink above 2); without the table in reach it is (at drink 3, where the trunk-trip guard no longer holds)."""
     for table, kept in ((True, True), (False, False)):
-        player = _dusk_player({"wood_pickaxe": 1, "wood": 1, "stone": 1, "drink": 5})
+        player = _dusk_player({"wood_pickaxe": 1, "wood": 1, "stone": 1, "drink": 3})
         if table:
             player.memory.terrain[21, 20] = S["table"]
             player.sem = player.memory.semantic(player.pos)
@@ -507,3 +507,13 @@ def test_a_skeleton_in_line_does_not_turn_back_a_trip_to_iron():
     player.memory.creatures[21, 20] = S["skeleton"]
     player.sem = player.memory.semantic(player.pos)
     assert player._nearest_threat() == ((21, 20), S["skeleton"], True)  # next to it: fight
+
+
+def test_making_the_stone_pickaxe_is_a_trunk_trip():
+    """v8: a ``make_stone_pickaxe`` sub-goal (fetching its wood, stone or table) is not cut short by a dusk drink while
+    drink is above 3; a free sub-goal off the trunk is."""
+    for goal, kept in (("make_stone_pickaxe", True), ("place_plant", False)):
+        player = _dusk_player({"wood_pickaxe": 1, "drink": 5})
+        player._start_goal(goal)
+        player._maybe_preempt()
+        assert (player.goal_name == goal) == kept
