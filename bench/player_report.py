@@ -45,6 +45,7 @@ import sys
 import time
 from typing import Any, Optional, Sequence
 
+import crafter.constants
 import numpy as np
 from tqdm import tqdm
 
@@ -54,6 +55,8 @@ from tasks.crafter.generate_play_data import episode_seeds
 from tasks.crafter.player.rules import _DAY, _DUSK_START, _NIGHT_END, _NIGHT_START, S, day_phase
 from tasks.crafter.scripted_player import PLAYER_VERSION, ScriptedPlayer
 
+#: Crafter's cap on food (``data.yaml``); eating a cow gives 6 and a ripe plant 4 (``crafter.objects.Player``).
+_FOOD_MAX = int(crafter.constants.items["food"]["max"])
 TARGETS = {"median_episode_length": 1000, "make_stone_pickaxe": 0.8, "collect_iron": 0.4}
 #: Env steps of another sub-goal (a threat, a drink) that do not end an ``eat_cow`` attempt.
 _HUNT_GAP = 10
@@ -167,7 +170,7 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
         step = int(info["episode_step"])
         if amount and not (terminated or truncated) and step >= start and (step - start) % every == 0:
             inventory = env.crafter_env._player.inventory
-            inventory["food"] = min(9, inventory["food"] + amount)
+            inventory["food"] = min(_FOOD_MAX, inventory["food"] + amount)
             info["inventory"]["food"] = inventory["food"]
         if terminated or truncated:
             break
@@ -213,7 +216,7 @@ def meal_figures(meals: Sequence[Sequence], cycles: float) -> dict[str, Any]:
     out = {}
     for source, amount in (("cow", 6), ("plant", 4)):
         before = np.array([f for s, f in meals if s == source], np.int64)
-        gained = np.minimum(before + amount, 9) - before
+        gained = np.minimum(before + amount, _FOOD_MAX) - before
         out[source] = {"meals": int(len(before)), "per_cycle": len(before) / cycles if cycles else None,
                        "mean_food_before": float(before.mean()) if len(before) else None,
                        "food_gained_per_cycle": float(gained.sum() / cycles) if cycles else None,
@@ -293,9 +296,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.max_episode_len < 1:
         p.exit(2, f"--max_episode_len {args.max_episode_len}: expected an integer >= 1 (env steps)\n")
     amount, start, every = args.food_bonus
-    if not (0 <= amount <= 9 and start >= 1 and every >= 1):
-        p.exit(2, f"--food_bonus {amount} {start} {every}: expected AMOUNT in 0..9, START >= 1 and EVERY >= 1 "
-                  "(env steps)\n")
+    if not (0 <= amount <= _FOOD_MAX and start >= 1 and every >= 1):
+        p.exit(2, f"--food_bonus {amount} {start} {every}: expected AMOUNT in 0..{_FOOD_MAX}, START >= 1 and "
+                  "EVERY >= 1 (env steps)\n")
     return args
 
 

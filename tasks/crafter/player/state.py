@@ -58,6 +58,11 @@ class PlayerState:
             mask &= self.leash
         return mask
 
+    def _known_near(self, ids, radius: int) -> bool:
+        """A tile of :meth:`_known` ``ids`` lies within ``radius`` tiles (Chebyshev) of the player."""
+        x, y = self.pos
+        return bool(self._known(ids)[max(0, x - radius): x + radius + 1, max(0, y - radius): y + radius + 1].any())
+
     def _collectable(self, tid) -> bool:
         """The held tools collect semantic id ``tid`` (a tree, or stone/coal/iron/diamond with the pickaxe crafter's
         ``collect`` rules require, :data:`~tasks.crafter.player.rules.DIGGABLE`); False for any other id."""

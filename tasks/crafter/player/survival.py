@@ -88,26 +88,19 @@ class Survival:
         if night and self.step >= self._no_shelter_until:
             return "shelter", 4
         if self._is_dusk() and self._blocks() < _STONE_STOCK:  # walls for tonight's shelter: stone, else wood
-            x0, x1, y0, y1 = self.pos[0] - 10, self.pos[0] + 11, self.pos[1] - 10, self.pos[1] + 11
-            known_stone = self._known([S["stone"]])
             # too few stones to wall a shelter: farther to the stone
             r = _DUSK_STONE_RADIUS if self.inv["stone"] < _DUSK_STONES else 10
-            stone_near = known_stone[max(0, self.pos[0] - r):self.pos[0] + r + 1,
-                                     max(0, self.pos[1] - r):self.pos[1] + r + 1].any()
-            far_stone = self._blocks() < 2 and known_stone.any()  # out of walls: to the mountains
+            stone_near = self._known_near([S["stone"]], r)
+            far_stone = self._blocks() < 2 and self._known([S["stone"]]).any()  # out of walls: to the mountains
             if self.inv["wood_pickaxe"] > 0 and (stone_near or far_stone):
                 return "collect_stone", 3
-            if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
+            if self._known_near([S["tree"]], 10):
                 return "collect_wood", 3
-        if self._is_dusk() and self.inv["stone_pickaxe"] > 0 and self.inv["iron"] == 0:
-            r = _DUSK_IRON_RADIUS
-            if self._known([S["iron"]])[max(0, self.pos[0] - r):self.pos[0] + r + 1,
-                                        max(0, self.pos[1] - r):self.pos[1] + r + 1].any():
-                return "collect_iron", 3  # v8: the day's free time is short; dusk trips go to known iron
+        if (self._is_dusk() and self.inv["stone_pickaxe"] > 0 and self.inv["iron"] == 0
+                and self._known_near([S["iron"]], _DUSK_IRON_RADIUS)):
+            return "collect_iron", 3  # v8: the day's free time is short; dusk trips go to known iron
         if self._is_dusk() and self.inv["wood"] < self._night_wood():  # wood to craft in tonight's shelter
-            r = _DUSK_WOOD_RADIUS if self.inv["stone_pickaxe"] == 0 else 10
-            x0, x1, y0, y1 = self.pos[0] - r, self.pos[0] + r + 1, self.pos[1] - r, self.pos[1] + r + 1
-            if self._known([S["tree"]])[max(0, x0):x1, max(0, y0):y1].any():
+            if self._known_near([S["tree"]], _DUSK_WOOD_RADIUS if self.inv["stone_pickaxe"] == 0 else 10):
                 return "collect_wood", 3
         if self.step >= self._no_sleep_until and self.inv["energy"] < _ENERGY_MAX and (
                 self.inv["energy"] <= st.energy_threshold
