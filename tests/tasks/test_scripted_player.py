@@ -386,6 +386,21 @@ def test_a_plant_is_set_where_the_player_can_face_its_plot(seed):
     assert not player._safe_dig((19, 23), pocket_around[(19, 23)])
 
 
+def test_a_plot_at_the_edge_of_the_world_has_walls_only_inside_it():
+    """A plot on the world's last row has three neighbours: its walls are those (v8 recorded a fourth tile outside
+    the world, and a later shelter search indexed the maps with it: IndexError at row 64, or a silent wrap at -1)."""
+    player = _grassland_player({"stone": 1, "sapling": 1, "wood_pickaxe": 1})
+    player.rng = np.random.default_rng(0)
+    last = player.area[1] - 1
+    for t in ((0, last), (2, last)):  # (1, last) is walled on both sides already: the cheapest plot
+        player.memory.terrain[t] = S["stone"]
+    player.pos = (1, last - 2)
+    player.sem = player.memory.semantic(player.pos)
+    assert isinstance(next(player._plant_walled()), int)
+    assert player._plant_walls == {(0, last), (2, last)}
+    assert sorted(player._tiles_around((0, 0))) == [(0, 1), (1, 0)]
+
+
 def test_a_ripe_plant_walled_in_on_every_side_is_eaten_and_walled_up_again():
     """v7 (``_eat_walled_plant``): a hungry player with a pickaxe digs one wall of its ripe plant, eats the plant from
     the gap and places the stone back; the plant lives on (it regrows)."""

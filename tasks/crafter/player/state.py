@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.crafter.player.rules import _FREE, DIGGABLE, S
+from tasks.crafter.player.rules import _FREE, DIGGABLE, DIRS, S
 from tasks.crafter.player_perception import daylight_at, visible_window, window_bounds
 
 
@@ -41,6 +41,11 @@ class PlayerState:
 
     def _inside(self, p) -> bool:
         return 0 <= p[0] < self.area[0] and 0 <= p[1] < self.area[1]
+
+    def _tiles_around(self, p) -> list[tuple[int, int]]:
+        """The four tiles next to ``p`` that lie inside the world (a tile at the edge has fewer: a tile outside
+        would index the maps out of bounds, or, with -1, silently wrap to the far edge)."""
+        return [t for t in ((p[0] + d[0], p[1] + d[1]) for d in DIRS) if self._inside(t)]
 
     def _visible(self, ids) -> np.ndarray:
         """Mask of tiles in the current local view whose semantic id is in ``ids``."""

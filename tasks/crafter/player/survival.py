@@ -347,7 +347,7 @@ class Survival:
         stands.sort(key=lambda t: abs(t[0] - x) + abs(t[1] - y))
         stand = stands[0]
         opens = [stand] + [t for t in opens if t != stand]
-        walls = {(g[0] + d[0], g[1] + d[1]) for d in DIRS} - {stand}
+        walls = {t for t in self._tiles_around(g) if t != stand}
         self._plant_walls |= walls  # once placed, never dug again on the way to the next one
         try:
             for t in opens[1:]:  # wall in all open sides but the one we plant from
@@ -364,7 +364,7 @@ class Survival:
             self._plant_walls -= walls
             raise
         self.plants.add(g)
-        self._plant_walls |= {(g[0] + d[0], g[1] + d[1]) for d in DIRS}
+        self._plant_walls |= set(self._tiles_around(g))
         self._set_leash(g)
         yield from self._place_wall(stand, A["place_stone"])  # step out and close the last side
 
