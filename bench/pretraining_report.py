@@ -734,8 +734,19 @@ SECTION_EXTRAS = {"goal_information": ("embedding",), "prior": ("embedding",),
                   "prior_driven_success": ("unconditional_success", "prior_driven_success_episodes"),
                   "unconditional_bc_crafter_score": ("unconditional_bc_detail",),
                   "pipeline_hours": ("pipeline_hours_detail",)}
-#: Keys every part must agree on to be merged.
-MERGE_SAME = ("quick", "counts", "seed", "models", "low_level_args", "prior_args")
+#: Keys every part must agree on to be merged (``model_md5``: the model files' contents, so that parts measured on
+#: different weights under the same paths, e.g. before and after a retraining, are refused).
+MERGE_SAME = ("quick", "counts", "seed", "models", "model_md5", "low_level_args", "prior_args")
+#: The model files whose md5 a report records (keys of ``"models"``).
+MODEL_FILES = ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder")
+
+
+def model_md5(cfg) -> dict[str, Optional[str]]:
+    """md5 of each file of :data:`MODEL_FILES` that ``cfg`` names (None where the file is missing)."""
+    from steve1.data.generation.embed_episodes import file_md5
+
+    paths = {k: getattr(cfg, k) for k in MODEL_FILES}
+    return {k: file_md5(p) if p and os.path.isfile(p) else None for k, p in paths.items()}
 
 
 def merge_reports(parts: Sequence[dict[str, Any]], names: Sequence[str], command: str,
@@ -769,7 +780,7 @@ def merge_reports(parts: Sequence[dict[str, Any]], names: Sequence[str], command
     result: dict[str, Any] = {
         "command": command, "quick": first.get("quick"), "sections": [s for s in SECTIONS if s in owner],
         "counts": first.get("counts"), "seed": first.get("seed"), "out_json": out_json,
-        **{k: first.get(k) for k in ("models", "low_level_args", "prior_args")},
+        **{k: first.get(k) for k in ("models", "model_md5", "low_level_args", "prior_args")},
         **{k: None for k in SECTIONS}, "unconditional_success": None,
         "parts": [{"file": name, "command": part.get("command"), "sections": part.get("sections"),
                    "seconds": part.get("seconds"), "measured_utc": part.get("measured_utc")}
@@ -1056,6 +1067,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             "seed": args.seed, "out_json": args.out_json,
             "models": {k: getattr(base, k) for k in ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder",
                                                 "cond_scale", "low_level_steps")},
+            "model_md5": model_md5(base),
             "low_level_args": low_args_path, "prior_args": prior_args_path,
             **{k: None for k in SECTIONS}, "unconditional_success": None,
         }

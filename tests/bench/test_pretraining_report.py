@@ -247,6 +247,15 @@ def test_merge_rebuilds_the_report_from_parts_and_refuses_overlap(pr, tmp_path, 
         pr.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out_json", str(out2),
                  "--readme", str(readme)])
     assert "counts" in capsys.readouterr().err and not out2.exists()
+    b["counts"] = a["counts"]
+    a["model_md5"] = {"in_weights": "0" * 32}  # the same paths, other weights (a retraining between the parts)
+    b["model_md5"] = {"in_weights": "1" * 32}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    with pytest.raises(SystemExit):
+        pr.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out_json", str(out2),
+                 "--readme", str(readme)])
+    assert "model_md5" in capsys.readouterr().err and not out2.exists()
 
 
 def test_merge_of_a_file_that_is_not_json_is_one_line_exit_2(pr, tmp_path, monkeypatch, capsys):
