@@ -627,7 +627,7 @@ class Survival:
         for p in list(self.plants):
             if not self._plant_at(p):
                 self.plants.discard(p)
-                self._plant_walls -= {(p[0] + d[0], p[1] + d[1]) for d in DIRS}
+                self._plant_walls -= set(self._tiles_around(p))
             elif p in self.memory.ripe:
                 out.append(p)
         if not self.plants and self.leash is not None:
