@@ -35,21 +35,33 @@ from torch import nn
 
 from steve1.bc_trainer import check_run_paths, run_training
 from steve1.train_config import REPO_ROOT, Steve1Config, check_input_files, named_stage, parse_stage_config
+from steve1.utils.cli import UsageError
 
 #: The config file read when ``--config`` is not given: the upstream Minecraft values (spec §6 table).
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "minecraft" / "steve1.yaml"
 
 
 def make_steve1_datasets(config: Steve1Config):
-    """Train/val :class:`MinecraftDataset` of the split ``sampling`` (val keeps every ``val_every_nth`` chunk)."""
+    """Train/val :class:`MinecraftDataset` of the split ``sampling`` (val keeps every ``val_every_nth`` chunk; only
+    the training set weights its loss by ``action_loss_weights``).
+
+    Raises:
+        ValueError: an unusable episode (``steve1.train_config.named_stage`` names the split).
+        steve1.utils.cli.UsageError: ``action_loss_weights`` names an action the data's simulator does not have."""
     from steve1.data.minecraft_dataset import MinecraftDataset, load_sampling
 
     train_dirs, val_dirs = load_sampling(config.sampling_dir, config.sampling, config.data_dir)
     common = dict(T=config.T, min_btwn_goals=config.min_btwn_goals, max_btwn_goals=config.max_btwn_goals,
                   goal_lead=config.goal_lead, p_uncond=config.p_uncond, limit=config.data_limit, seed=config.seed,
                   mask_random_actions=config.mask_random_actions)
-    return (MinecraftDataset(train_dirs, **common),
-            MinecraftDataset(val_dirs, every_nth=config.val_every_nth, **common))
+    # action_loss_weights weight the training loss only: validation losses stay comparable across weightings
+    try:
+        train = MinecraftDataset(train_dirs, action_loss_weights=config.action_loss_weights, **common)
+    except ValueError as e:
+        if str(e).startswith("action_loss_weights"):
+            raise UsageError(f"config key 'action_loss_weights': {e}") from e
+        raise
+    return train, MinecraftDataset(val_dirs, every_nth=config.val_every_nth, **common)
 
 
 def make_steve1_policy(config: Steve1Config, train_dataset) -> nn.Module:

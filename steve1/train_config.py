@@ -144,6 +144,25 @@ class Steve1Config(RelabeledBCConfig):
                               Range(float, lo=0, hi=1, note="probability"))
     mask_random_actions: bool = setting("leave the frames the play data flags as random actions (infos.npz "
                                         "random_action) out of the BC loss (issue 18; upstream: false, no flags)")
+    action_loss_weights: Optional[dict] = setting(
+        "weight of the training frames of each named env action in the BC loss, {action name: weight > 0} (others "
+        "1; null: all 1; validation unweighted; needs a simulator with named discrete actions, e.g. Crafter; not "
+        "upstream)", flag=False, nullable=True)
+
+    def check_consistency(self, sources: Mapping[str, str]) -> None:
+        """``action_loss_weights``: string keys, numbers > 0; then :meth:`RelabeledBCConfig.check_consistency`.
+        Whether the names are actions of the data's simulator is checked when the data is read
+        (``steve1/train.py`` ``make_steve1_datasets``).
+
+        Raises:
+            UsageError: naming the flag or config key of the value.
+        """
+        for name, weight in (self.action_loss_weights or {}).items():
+            if not isinstance(name, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                    or not weight > 0 or weight != weight or weight == float("inf"):
+                raise UsageError(f"{source_of(sources, 'action_loss_weights')}: action_loss_weights must map action "
+                                 f"names to finite numbers > 0, got {name!r}: {weight!r}")
+        super().check_consistency(sources)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -255,22 +255,29 @@ class MinecraftDataset(Dataset):
         storage_cls: the EpisodeStorage class (default :class:`steve1.data.EpisodeStorage.EpisodeStorage`).
         mask_random_actions: add ``obs['loss_mask']`` (:meth:`loss_mask`: the play data's random actions out of
             the BC loss; not upstream).
+        action_loss_weights: ``{env action name: weight}``: add ``obs['loss_mask']`` with each frame weighted by
+            its stored action's weight (others 1; multiplied with the random-action mask). The names are the
+            simulator plugin's ``ACTION_NAMES`` (Crafter: ``tasks.crafter.env.ACTION_NAMES``). Not upstream: the
+            crafting and placing actions are ~0.3% of the Crafter play data's frames, and BC left them at
+            p ~0.1 on the frames where the player chose them (``configs/crafter/steve1.yaml``).
 
     Item ``idx`` -> ``(obs, actions, firsts)``:
         ``obs = {'img': uint8 [T, H, W, 3], 'mineclip_embed': float32 [T, D]}`` (plus ``'loss_mask'``: float32
-        ``[T]`` with ``mask_random_actions``); ``actions``: the plugin's agent
+        ``[T]`` with ``mask_random_actions`` or ``action_loss_weights``); ``actions``: the plugin's agent
         action stacked over time, each leaf int64 ``[T, 1]`` (Minecraft ``{'buttons','camera'}``, Crafter one
         array); ``firsts``: bool ``[T, 1]``, True only at index 0. The default collate adds the batch axis.
 
     Raises:
         ValueError: bad ``T``/goal bounds, an episode dir that is not a complete episode with embeddings (the
-            message names it and says what is missing), or no episode long enough (the message gives the minimum
-            length). Loading an item raises ``EpisodeReadError`` (naming the file) on unreadable data.
+            message names it and says what is missing), no episode long enough (the message gives the minimum
+            length), or ``action_loss_weights`` naming an action the episodes' simulator does not have (or one
+            without named discrete actions). Loading an item raises ``EpisodeReadError`` (naming the file) on unreadable data.
     """
 
     def __init__(self, episode_dirs: Sequence[str], T: int, min_btwn_goals: int, max_btwn_goals: int,
                  goal_lead: int, p_uncond: float = 0.1, limit: Optional[int] = None,
-                 every_nth: Optional[int] = None, seed: int = 0, storage_cls=None, mask_random_actions: bool = False):
+                 every_nth: Optional[int] = None, seed: int = 0, storage_cls=None, mask_random_actions: bool = False,
+                 action_loss_weights: Optional[Mapping[str, float]] = None):
         if min_btwn_goals < FIRST_USABLE_FRAME:
             raise ValueError(f"min_btwn_goals must be >= {FIRST_USABLE_FRAME} (frames before {FIRST_USABLE_FRAME} "
                              f"have no goal embedding), got {min_btwn_goals}")
@@ -331,6 +338,18 @@ class MinecraftDataset(Dataset):
                              f"{FIRST_USABLE_FRAME}, T + first input frame {self.first_frame} + goal_lead "
                              f"{self.goal_lead}))")
         self.chunks: list[tuple[int, int]] = chunks
+        #: simulator -> float32 [n actions]: each env action's loss weight (``action_loss_weights``), or empty
+        self.action_weights: dict[str, np.ndarray] = {}
+        for sim in sorted(set(self.episode_sims)) if action_loss_weights else ():
+            names = getattr(sim_plugin(sim), "ACTION_NAMES", None)
+            if names is None:
+                raise ValueError(f"action_loss_weights needs named discrete actions, and simulator {sim!r} has none")
+            unknown = sorted(set(action_loss_weights) - set(names))
+            if unknown:
+                raise ValueError(f"action_loss_weights names {unknown}, not actions of simulator {sim!r} "
+                                 f"({', '.join(names)})")
+            self.action_weights[sim] = np.asarray([float(action_loss_weights.get(n, 1.0)) for n in names],
+                                                  np.float32)
         self._converters: dict[str, Callable] = {}
         self._goal_dim: Optional[int] = None
 
@@ -455,7 +474,7 @@ class MinecraftDataset(Dataset):
         firsts = np.zeros((self.T, 1), dtype=bool)
         firsts[0] = True
         obs = {"img": chunk.frames, "mineclip_embed": goal}
-        if self.mask_random_actions:
+        if self.mask_random_actions or self.action_weights:
             obs[LOSS_MASK_KEY] = self.loss_mask(chunk)
         return obs, self.agent_actions(chunk), firsts
 
@@ -463,15 +482,22 @@ class MinecraftDataset(Dataset):
         """float32 ``[T]``: 0 for the frames whose stored action the play data flags as a random (epsilon) action
         (``infos.npz`` ``random_action``, written by ``tasks/crafter/generate_play_data.py``), 1 elsewhere (every
         frame of an episode without the flag, e.g. contractor data). Issue 18: behaviour cloning leaves the player's
-        random actions out of its loss."""
+        random actions out of its loss (with ``mask_random_actions``). With ``action_loss_weights``, each frame is
+        weighted by its stored action's weight (times the 0/1 of the random-action mask)."""
+        mask = np.ones(self.T, np.float32)
+        weights = self.action_weights.get(chunk.sim)
+        if weights is not None:
+            acts = np.asarray(chunk.env_actions, np.int64)
+            mask[:len(acts)] = weights[acts]
+        if not self.mask_random_actions:
+            return mask
         if chunk.episode_dir not in self._random_flags:
             flags = self._storage(chunk.episode_dir).load_info("random_action")
             self._random_flags[chunk.episode_dir] = None if flags is None else np.asarray(flags, bool)
         flags = self._random_flags[chunk.episode_dir]
-        mask = np.ones(self.T, np.float32)
         if flags is not None:
             window = flags[chunk.start:chunk.start + self.T]
-            mask[:len(window)] = np.where(window, 0.0, 1.0)
+            mask[:len(window)] *= np.where(window, 0.0, 1.0).astype(np.float32)
         return mask
 
     def __getitem__(self, idx: int):

@@ -78,3 +78,54 @@ def test_loss_weights_each_frame_by_the_mask():
     assert float(masked) == pytest.approx(float(-(logp * mask).sum(1).mean()), rel=1e-6)
     assert float(ones) == pytest.approx(float(plain), rel=1e-6) and float(masked) < float(plain)
     assert policy.seen_keys == [["x"]] * 3  # the mask never reaches the policy
+
+
+def test_action_loss_weights_weigh_each_frame_by_its_action_and_keep_random_frames_out(tmp_path):
+    """``action_loss_weights`` (Crafter's rare crafting actions, configs/crafter/steve1.yaml): each frame's loss
+    weight is its stored action's weight, times 0 where the play data flags a random action."""
+    from tasks.crafter.env import ACTION_NAMES
+
+    flags = np.random.default_rng(3).random(200) < 0.2
+    ep = _episode(tmp_path / "ep", 200, flags)  # stored action of frame t: t % 17
+    weights = {"make_wood_pickaxe": 5.0, "place_table": 0.5}
+    ds = MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16, p_uncond=0.0, seed=0,
+                          mask_random_actions=True, action_loss_weights=weights)
+    per_action = np.array([weights.get(n, 1.0) for n in ACTION_NAMES], np.float32)
+    seen = set()
+    for i in range(len(ds)):
+        chunk = ds.load_chunk(i)
+        mask = ds.make_item(chunk)[0][LOSS_MASK_KEY]
+        t = np.arange(chunk.start, chunk.start + 32)
+        want = per_action[t % 17] * np.where(flags[t], 0.0, 1.0)
+        assert mask.dtype == np.float32 and np.array_equal(mask, want.astype(np.float32))
+        seen |= set(np.unique(mask).tolist())
+    assert {0.0, 0.5, 1.0, 5.0} <= seen
+    plain = MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16, p_uncond=0.0,
+                             action_loss_weights=weights)  # weights without the random-action mask
+    chunk = plain.load_chunk(0)
+    t = np.arange(chunk.start, chunk.start + 32)
+    assert np.array_equal(plain.make_item(chunk)[0][LOSS_MASK_KEY], per_action[t % 17])
+    with pytest.raises(ValueError, match=r"action_loss_weights names \['make_diamond'\]"):
+        MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16,
+                         action_loss_weights={"make_diamond": 2.0})
+
+
+def test_action_loss_weights_config_values_are_checked(tmp_path):
+    """Weights must be numbers > 0 (a 0 would silently drop an action from the loss: that is
+    ``mask_random_actions``' job, per frame); the Crafter config parses with a mapping."""
+    import yaml
+
+    from steve1.train import parse_config
+
+    base = yaml.safe_load(open("configs/crafter/steve1.yaml"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({**base, "action_loss_weights": {"place_table": 4}}))
+    args, _, _ = parse_config(["--config", str(cfg)])
+    assert args.action_loss_weights == {"place_table": 4}
+    for bad in ({"place_table": 0}, {"place_table": -1.0}, {"place_table": True}, {"place_table": "x"}):
+        cfg.write_text(yaml.safe_dump({**base, "action_loss_weights": bad}))
+        with pytest.raises(ValueError, match=f"{cfg} key 'action_loss_weights': action_loss_weights must map"):
+            parse_config(["--config", str(cfg)])
+    cfg.write_text(yaml.safe_dump({**base, "action_loss_weights": [1, 2]}))
+    with pytest.raises(ValueError, match="a mapping"):
+        parse_config(["--config", str(cfg)])

@@ -164,7 +164,7 @@ def test_resume_continues_to_the_same_state(goal_data, monkeypatch):
 
 
 @needs_crafter_actions
-def test_crafter_steve1_trains_from_a_crafter_dataset(tmp_path):
+def test_crafter_steve1_trains_from_a_crafter_dataset(tmp_path, capsys):
     """A few window steps of the shipped Crafter configs (configs/crafter/steve1.yaml, vpt_small.yaml) on a tiny
     play dataset made by tasks/crafter/generate_play_data.py, with random goal embeddings written by
     EpisodeStorage.update_embeds (the embedding step is another stage)."""
@@ -194,6 +194,18 @@ def test_crafter_steve1_trains_from_a_crafter_dataset(tmp_path):
     state = torch.load(weights_path(str(tmp_path / "w" / "crafter.weights"), "latest"), weights_only=True)
     assert state["net.mineclip_embed_linear.weight"].shape == (256, 512)
     assert state["pi_head.linear_layer.weight"].shape == (17, 256)
+    # action_loss_weights naming no Crafter action: one line naming the key, before anything is written
+    capsys.readouterr()  # the run's progress bars
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**yaml.safe_load(open("configs/crafter/steve1.yaml")),
+                                   "action_loss_weights": {"make_wood_pickaxe": 4.0, "craft_boat": 4.0}}))
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(bad), "--sampling", "crafter_toy", "--sampling_dir", str(tmp_path / "s"),
+              "--T", "32", "--trunc_t", "16", "--min_btwn_goals", "15", "--max_btwn_goals", "30", "--out_weights", str(tmp_path / "w2" / "crafter.weights"), "--checkpoint_dir", str(tmp_path / "ck2")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config key 'action_loss_weights': action_loss_weights names ['craft_boat']" in err[0]
+    assert not (tmp_path / "ck2").exists() and not (tmp_path / "w2").exists()
 
 
 def test_adamw_groups():
