@@ -257,9 +257,9 @@ class MinecraftDataset(Dataset):
             the BC loss; not upstream).
         action_loss_weights: ``{env action name: weight}``: add ``obs['loss_mask']`` with each frame weighted by
             its stored action's weight (others 1; multiplied with the random-action mask). The names are the
-            simulator plugin's ``ACTION_NAMES`` (Crafter: ``tasks.crafter.env.ACTION_NAMES``). Not upstream: the
-            crafting and placing actions are ~0.3% of the Crafter play data's frames, and BC left them at
-            p ~0.1 on the frames where the player chose them (``configs/crafter/steve1.yaml``).
+            simulator plugin's ``ACTION_NAMES`` (Crafter: ``tasks.crafter.env.ACTION_NAMES``). Not upstream: on
+            Crafter the crafting and placing actions are ~1.4% of the player's frames, and BC left them at
+            p <= 0.1 on the frames where the player chose them (``configs/crafter/steve1.yaml``).
 
     Item ``idx`` -> ``(obs, actions, firsts)``:
         ``obs = {'img': uint8 [T, H, W, 3], 'mineclip_embed': float32 [T, D]}`` (plus ``'loss_mask'``: float32
