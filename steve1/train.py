@@ -35,7 +35,6 @@ from torch import nn
 
 from steve1.bc_trainer import check_run_paths, run_training
 from steve1.train_config import REPO_ROOT, Steve1Config, check_input_files, named_stage, parse_stage_config
-from steve1.utils.cli import UsageError
 
 #: The config file read when ``--config`` is not given: the upstream Minecraft values (spec §6 table).
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "minecraft" / "steve1.yaml"
@@ -46,8 +45,8 @@ def make_steve1_datasets(config: Steve1Config):
     the training set weights its loss by ``action_loss_weights``).
 
     Raises:
-        ValueError: an unusable episode (``steve1.train_config.named_stage`` names the split).
-        steve1.utils.cli.UsageError: ``action_loss_weights`` names an action the data's simulator does not have."""
+        ValueError: an unusable episode, or ``action_loss_weights`` naming no action of the data's simulator
+            (:class:`MinecraftDataset`; ``steve1.train_config.named_stage`` names the split or the key)."""
     from steve1.data.minecraft_dataset import MinecraftDataset, load_sampling
 
     train_dirs, val_dirs = load_sampling(config.sampling_dir, config.sampling, config.data_dir)
@@ -55,13 +54,8 @@ def make_steve1_datasets(config: Steve1Config):
                   goal_lead=config.goal_lead, p_uncond=config.p_uncond, limit=config.data_limit, seed=config.seed,
                   mask_random_actions=config.mask_random_actions)
     # action_loss_weights weight the training loss only: validation losses stay comparable across weightings
-    try:
-        train = MinecraftDataset(train_dirs, action_loss_weights=config.action_loss_weights, **common)
-    except ValueError as e:
-        if str(e).startswith("action_loss_weights"):
-            raise UsageError(f"config key 'action_loss_weights': {e}") from e
-        raise
-    return train, MinecraftDataset(val_dirs, every_nth=config.val_every_nth, **common)
+    return (MinecraftDataset(train_dirs, action_loss_weights=config.action_loss_weights, **common),
+            MinecraftDataset(val_dirs, every_nth=config.val_every_nth, **common))
 
 
 def make_steve1_policy(config: Steve1Config, train_dataset) -> nn.Module:

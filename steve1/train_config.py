@@ -146,8 +146,8 @@ class Steve1Config(RelabeledBCConfig):
                                         "random_action) out of the BC loss (issue 18; upstream: false, no flags)")
     action_loss_weights: Optional[dict] = setting(
         "weight of the training frames of each named env action in the BC loss, {action name: weight > 0} (others "
-        "1; null: all 1; validation unweighted; needs a simulator with named discrete actions, e.g. Crafter; not "
-        "upstream)", flag=False, nullable=True)
+        "1; null: all 1; the logged training loss is weighted, validation is not; needs a simulator with named "
+        "discrete actions, e.g. Crafter; not upstream)", flag=False, nullable=True)
 
     def check_consistency(self, sources: Mapping[str, str]) -> None:
         """``action_loss_weights``: string keys, numbers > 0; then :meth:`RelabeledBCConfig.check_consistency`.
@@ -259,7 +259,8 @@ def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping
                 ) -> tuple[Callable, Callable]:
     """``make_datasets`` and ``make_policy`` whose errors about the user's files (an unusable episode of the split,
     weights that cannot be read or do not fit) become :class:`~steve1.utils.cli.UsageError` naming the flag or config
-    key that gave the file (issue 17 item 4)."""
+    key that gave the file (issue 17 item 4); a dataset error that starts with ``action_loss_weights`` (an action the
+    data's simulator does not have) names that key instead."""
     from VPT.lib.loading import WeightsLoadError
 
     def datasets(c):
@@ -269,6 +270,8 @@ def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping
             raise
         except (ValueError, KeyError, FileNotFoundError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            if str(msg).startswith("action_loss_weights"):  # names no action of the data's simulator
+                raise UsageError(f"{source_of(sources, 'action_loss_weights')}: {msg}") from e
             raise UsageError(f"{source_of(sources, 'sampling')} {c.sampling} (in {c.sampling_dir}): {msg}") from e
 
     def policy(c, train_dataset):

@@ -271,7 +271,8 @@ class MinecraftDataset(Dataset):
         ValueError: bad ``T``/goal bounds, an episode dir that is not a complete episode with embeddings (the
             message names it and says what is missing), no episode long enough (the message gives the minimum
             length), or ``action_loss_weights`` naming an action the episodes' simulator does not have (or one
-            without named discrete actions). Loading an item raises ``EpisodeReadError`` (naming the file) on unreadable data.
+            without named discrete actions; the message starts with ``action_loss_weights``). Loading an item
+            raises ``EpisodeReadError`` (naming the file) on unreadable data.
     """
 
     def __init__(self, episode_dirs: Sequence[str], T: int, min_btwn_goals: int, max_btwn_goals: int,

@@ -204,7 +204,7 @@ def test_crafter_steve1_trains_from_a_crafter_dataset(tmp_path, capsys):
               "--T", "32", "--trunc_t", "16", "--min_btwn_goals", "15", "--max_btwn_goals", "30", "--out_weights", str(tmp_path / "w2" / "crafter.weights"), "--checkpoint_dir", str(tmp_path / "ck2")])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "config key 'action_loss_weights': action_loss_weights names ['craft_boat']" in err[0]
+    assert len(err) == 1 and f"{bad} key 'action_loss_weights': action_loss_weights names ['craft_boat']" in err[0]
     assert not (tmp_path / "ck2").exists() and not (tmp_path / "w2").exists()
 
 
