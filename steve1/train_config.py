@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,7 +160,7 @@ class Steve1Config(RelabeledBCConfig):
         """
         for name, weight in (self.action_loss_weights or {}).items():
             if not isinstance(name, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-                    or not weight > 0 or weight != weight or weight == float("inf"):
+                    or not (math.isfinite(weight) and weight > 0):
                 raise UsageError(f"{source_of(sources, 'action_loss_weights')}: action_loss_weights must map action "
                                  f"names to finite numbers > 0, got {name!r}: {weight!r}")
         super().check_consistency(sources)

@@ -122,7 +122,8 @@ def test_action_loss_weights_config_values_are_checked(tmp_path):
     cfg.write_text(yaml.safe_dump({**base, "action_loss_weights": {"place_table": 4}}))
     args, _, _ = parse_config(["--config", str(cfg)])
     assert args.action_loss_weights == {"place_table": 4}
-    for bad in ({"place_table": 0}, {"place_table": -1.0}, {"place_table": True}, {"place_table": "x"}):
+    for bad in ({"place_table": 0}, {"place_table": -1.0}, {"place_table": True}, {"place_table": "x"},
+                {"place_table": float("inf")}, {"place_table": float("nan")}):
         cfg.write_text(yaml.safe_dump({**base, "action_loss_weights": bad}))
         with pytest.raises(ValueError, match=f"{cfg} key 'action_loss_weights': action_loss_weights must map"):
             parse_config(["--config", str(cfg)])
