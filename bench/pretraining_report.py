@@ -32,7 +32,8 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   chose it (:data:`AGE_BINS`): a goal 16-75 frames ahead can only tell the policy something its own past does not
   where the player has just chosen what to do next; and (``by_target_view``) by whether what the sub-goal heads for
   (:data:`SUBGOAL_TARGETS`) is in the frame's view: the player remembers every tile it has seen, the policy the last
-  64 frames.
+  64 frames; and (``by_goal_horizon``) by the frame's goal horizon (:data:`HORIZON_BINS`, env steps from the
+  frame to its goal in the relabeling): how much a goal is worth as it lies further ahead.
 * ``prior``: the goal prior's NLL (nats per frame) of the code labels of the same episodes
   (:class:`goal_prior.dataset.MinecraftGoalPriorDataset` with the prior's training settings), and ``label_entropy``,
   the entropy (nats) of the empirical code-label frequencies of those frames (what a prior that ignores the state
@@ -227,6 +228,9 @@ def target_view(subgoal, view, subgoal_names: Sequence[str]) -> np.ndarray:
 #: Bins of a frame's sub-goal age (env steps since the scripted player chose the sub-goal it pursues at that frame;
 #: 0 = the frame of the choice) in the goal-information breakdown: ``[0, 1), [1, 4), [4, 16), [16, 64), [64, inf)``.
 AGE_BINS = (0, 1, 4, 16, 64)
+#: Bins of a frame's goal horizon (env steps from the frame to its hindsight goal's time, ``goal_times - t`` of the
+#: relabeling) in the goal-information breakdown ``by_goal_horizon``: ``[0, 16), [16, 24), ..., [64, inf)``.
+HORIZON_BINS = (0, 16, 24, 32, 48, 64)
 
 
 def subgoal_age(subgoal) -> np.ndarray:
@@ -280,6 +284,7 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
     sums = {"true": 0.0, "zero": 0.0}
     by_subgoal = np.zeros((max(len(subgoal_names or []), 1), 3))  # frames, -logp true, -logp zero
     by_age = np.zeros((len(AGE_BINS), 3))
+    by_horizon = np.zeros((len(HORIZON_BINS), 3))
     by_view = np.zeros((len(TARGET_VIEW_ROWS), 3))
     frames = excluded = 0
     with torch.inference_mode():
@@ -304,6 +309,11 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
                 sums[name] += float(-(lp * mask_t).sum())
                 nll[name] = -lp.numpy()
             for r, c in enumerate(chunks):
+                horizon = np.digitize(c.goal_times - (c.start + np.arange(len(c.goal_times))), HORIZON_BINS[1:])
+                keep = mask[r, :len(horizon)]
+                np.add.at(by_horizon, (horizon[keep], 0), 1.0)
+                np.add.at(by_horizon, (horizon[keep], 1), nll["true"][r, :len(horizon)][keep])
+                np.add.at(by_horizon, (horizon[keep], 2), nll["zero"][r, :len(horizon)][keep])
                 if c.episode_dir not in subgoals:
                     continue
                 sub = subgoals[c.episode_dir][c.start:c.start + ds.T]
@@ -322,11 +332,13 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
         return {names[i]: {"frames": int(n), "nll_true_goal": round(t / n, 4), "nll_no_goal": round(z / n, 4),
                            "gap": round((z - t) / n, 4)} for i, (n, t, z) in enumerate(table) if n > 0}
 
-    breakdown = {}
+    def bin_names(bins) -> list[str]:
+        return [f"{lo}-{hi - 1}" if hi - lo > 1 else str(lo) for lo, hi in zip(bins, bins[1:])] + [f"{bins[-1]}+"]
+
+    breakdown = {"by_goal_horizon": rows(by_horizon, bin_names(HORIZON_BINS))}
     if subgoals:
-        age_names = [f"{lo}-{hi - 1}" if hi - lo > 1 else str(lo) for lo, hi in zip(AGE_BINS, AGE_BINS[1:])]
-        breakdown = {"by_subgoal": rows(by_subgoal, subgoal_names),
-                     "by_subgoal_age": rows(by_age, age_names + [f"{AGE_BINS[-1]}+"])}
+        breakdown |= {"by_subgoal": rows(by_subgoal, subgoal_names),
+                      "by_subgoal_age": rows(by_age, bin_names(AGE_BINS))}
         if views:
             breakdown["by_target_view"] = rows(by_view, TARGET_VIEW_ROWS)
     return {"nll_true_goal": round(nll_true, 4), "nll_no_goal": round(nll_zero, 4),

@@ -99,13 +99,15 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
     g = data["goal_information"]
     assert 0 < g["nll_true_goal"] < 10 and 0 < g["nll_no_goal"] < 10 and g["frames"] > 0
     assert g["gap"] == pytest.approx(g["nll_no_goal"] - g["nll_true_goal"], abs=2e-4)  # each rounded to 1e-4
-    for key in ("by_subgoal", "by_subgoal_age", "by_target_view"):  # the breakdowns partition the measured frames
+    for key in ("by_subgoal", "by_subgoal_age", "by_target_view", "by_goal_horizon"):  # each partitions the frames
         rows = g[key]
         assert sum(r["frames"] for r in rows.values()) == g["frames"], key
         for col in ("nll_true_goal", "nll_no_goal"):  # frame-weighted means of rows rounded to 1e-4
             mean = sum(r["frames"] * r[col] for r in rows.values()) / g["frames"]
             assert mean == pytest.approx(g[col], abs=3e-4), (key, col)
     assert "0" in g["by_subgoal_age"] and set(g["by_subgoal"]) <= set(pr_subgoals())
+    # goal_lead 0, goals 15..19 frames apart (an episode's last gap up to 32): horizons 0..19, at the end up to 32
+    assert set(g["by_goal_horizon"]) <= {"0-15", "16-23", "24-31", "32-47"} and "0-15" in g["by_goal_horizon"]
     p = data["prior"]
     assert 0 < p["nll"] < 10 and 0 <= p["label_entropy"] <= math.log(N_CODES) + 1e-9
     for a in ("collect_wood", "place_table"):
