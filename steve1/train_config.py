@@ -111,10 +111,11 @@ class RelabeledBCConfig(BCTrainerConfig):
     data_limit: Optional[int] = setting("use only the first N episodes of each split (null: all)",
                                         Range(int, lo=1, optional=True, note="episodes per split"))
     val_every_nth: int = setting("keep every n-th validation chunk", Range(int, lo=1))
-    min_btwn_goals: int = setting("minimum frames between hindsight goals (>= 15)",
-                                  Range(int, lo=15, note="frames; the first goal embedding is at frame 15"))
+    min_btwn_goals: int = setting("minimum frames between hindsight goals (>= 1; upstream 15: every goal in use "
+                                  "is at frame >= 15 whatever the value, steve1/data/minecraft_dataset.py)",
+                                  Range(int, lo=1, note="frames"))
     max_btwn_goals: int = setting("maximum frames between hindsight goals (exclusive)",
-                                  Range(int, lo=16, note="frames, exclusive"))
+                                  Range(int, lo=2, note="frames, exclusive"))
     goal_lead: int = setting("least frames between a frame and its hindsight goal (0: upstream, the first goal at or "
                              "after the frame; 16: the goal's 16-frame clip never overlaps frames the policy has "
                              "seen; steve1/data/minecraft_dataset.py)", Range(int, lo=0, note="frames"))

@@ -13,8 +13,10 @@ Relabeling of an episode of length ``L`` (frames ``0..L-1``; embeddings exist fo
 
 1. **Goal times** (:func:`sample_goal_times`): ``c = 0``; while ``c < L-1``: ``c += randint(min_btwn_goals,
    max_btwn_goals)`` (high-exclusive); if ``L - c < min_btwn_goals`` then ``c = L-1``; append ``c``. So goal times are
-   ``>= min_btwn_goals >= 15``, successive gaps lie in ``[min, max)`` except the last one, and the last goal is the
-   final frame ``L-1``. (Same as upstream.)
+   ``>= min_btwn_goals``, successive gaps lie in ``[min, max)`` except the last one, and the last goal is the
+   final frame ``L-1``. (Same as upstream, whose ``min_btwn_goals`` is 15.) A goal time before 15 has no embedding
+   but is never any frame's goal: the first input frame is ``max(0, 15 - goal_lead)`` (:func:`first_input_frame`),
+   so every goal in use is ``>= 15``, and ``min_btwn_goals`` may be below 15 (``>= 1``; short goal horizons).
 2. **Per-frame goal** (:func:`frame_goal_times`): frame ``t`` gets the *first goal time ``>= t + goal_lead``*, so
    its horizon ``goal(t) - t`` lies in ``[goal_lead, goal_lead + max_btwn_goals - 1]`` (the final segment, whose
    last gap can be up to ``max + min - 3`` frames, excepted). ``goal_lead = 0`` is upstream's rule (the first goal
@@ -245,7 +247,7 @@ class MinecraftDataset(Dataset):
     Args:
         episode_dirs: EpisodeStorage directories (e.g. the lines of ``<sampling>_train.txt``).
         T: frames per chunk.
-        min_btwn_goals, max_btwn_goals: goal gap bounds in frames (``15 <= min < max``).
+        min_btwn_goals, max_btwn_goals: goal gap bounds in frames (``1 <= min < max``; module docstring).
         goal_lead: the least number of frames between a frame and its goal (module docstring, "Goals as new
             information"; 0: upstream, 16: the goal's 16-frame clip never overlaps what the policy has seen).
         p_uncond: probability of zeroing all goal vectors of a chunk (classifier-free-guidance dropout).
@@ -279,9 +281,8 @@ class MinecraftDataset(Dataset):
                  goal_lead: int, p_uncond: float = 0.1, limit: Optional[int] = None,
                  every_nth: Optional[int] = None, seed: int = 0, storage_cls=None, mask_random_actions: bool = False,
                  action_loss_weights: Optional[Mapping[str, float]] = None):
-        if min_btwn_goals < FIRST_USABLE_FRAME:
-            raise ValueError(f"min_btwn_goals must be >= {FIRST_USABLE_FRAME} (frames before {FIRST_USABLE_FRAME} "
-                             f"have no goal embedding), got {min_btwn_goals}")
+        if min_btwn_goals < 1:
+            raise ValueError(f"min_btwn_goals must be >= 1 frame, got {min_btwn_goals}")
         if min_btwn_goals >= max_btwn_goals:
             raise ValueError(f"need min_btwn_goals < max_btwn_goals, got {min_btwn_goals} >= {max_btwn_goals}")
         if T < 1:

@@ -95,6 +95,26 @@ def test_goal_clips_never_overlap_what_the_policy_has_seen(episodes):
         assert start + T <= lengths[ep] - lead
 
 
+@pytest.mark.parametrize("lead", [16, 0])
+def test_goal_gaps_below_15_give_short_horizons_and_only_embedded_goals(episodes, lead):
+    """min_btwn_goals below upstream's 15 (here 1..4): goal times before frame 15 have no embedding but are no
+    frame's goal (the first input frame is max(0, 15 - goal_lead)); horizons lie in [lead, lead + 4] but for an
+    episode's last segment."""
+    dirs, lengths = episodes
+    T, lo, hi = 32, 1, 5
+    ds = MinecraftDataset(dirs, T, lo, hi, goal_lead=lead, p_uncond=0.0, seed=3)
+    short = 0
+    for idx in range(len(ds)):
+        ep, start = ds.chunks[idx]
+        goal_frame = ds[idx][0]["mineclip_embed"][:, 0].astype(int)  # raises if a goal had no embedding
+        horizon = goal_frame - (start + np.arange(T))
+        assert np.all(goal_frame >= 15) and np.all(horizon >= lead)
+        last = goal_frame == lengths[ep] - 1  # the final segment may be longer
+        assert np.all(horizon[~last] <= lead + hi - 1)
+        short += int(np.sum(~last))
+    assert short > 0
+
+
 def test_chunks_start_at_15_with_tail_overlap():
     assert chunk_starts(100, 30) == [15, 45, 70]  # last shifted from 75 to 100 - 30
     assert chunk_starts(75, 30) == [15, 45]
@@ -173,8 +193,8 @@ def test_every_nth_and_limit(episodes):
 
 def test_bad_arguments_and_episodes_raise(episodes, tmp_path):
     dirs, _ = episodes
-    with pytest.raises(ValueError, match="min_btwn_goals must be >= 15"):
-        MinecraftDataset(dirs, 32, 10, 40, goal_lead=0)
+    with pytest.raises(ValueError, match="min_btwn_goals must be >= 1 frame"):
+        MinecraftDataset(dirs, 32, 0, 40, goal_lead=0)
     with pytest.raises(ValueError, match="min_btwn_goals < max_btwn_goals"):
         MinecraftDataset(dirs, 32, 40, 40, goal_lead=0)
     with pytest.raises(ValueError, match="no usable chunk"):
