@@ -29,11 +29,11 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   policy); frames whose action was the player's random action (``infos.npz`` ``random_action``) are left out.
   ``gap = nll_no_goal - nll_true_goal``. The same figures are broken down (``by_subgoal``) by the sub-goal the
   player pursued at each frame (``infos.npz`` ``subgoal``) and (``by_subgoal_age``) by the frames since the player
-  chose it (:data:`AGE_BINS`): a goal 16-75 (or 16-35) frames ahead can only tell the policy something its own past does not
-  where the player has just chosen what to do next; and (``by_target_view``) by whether what the sub-goal heads for
-  (:data:`SUBGOAL_TARGETS`) is in the frame's view: the player remembers every tile it has seen, the policy the last
-  64 frames; and (``by_goal_horizon``) by the frame's goal horizon (:data:`HORIZON_BINS`, env steps from the
-  frame to its goal in the relabeling): how much a goal is worth as it lies further ahead.
+  chose it (:data:`AGE_BINS`): a goal 16-75 (or 16-35) frames ahead can only tell the policy something its own past
+  does not where the player has just chosen what to do next; and (``by_target_view``) by whether what the sub-goal
+  heads for (:data:`SUBGOAL_TARGETS`) is in the frame's view: the player remembers every tile it has seen, the
+  policy the last 64 frames; and (``by_goal_horizon``) by the frame's goal horizon (:data:`HORIZON_BINS`, env
+  steps from the frame to its goal in the relabeling): how much a goal is worth as it lies further ahead.
 * ``prior``: the goal prior's NLL (nats per frame) of the code labels of the same episodes
   (:class:`goal_prior.dataset.MinecraftGoalPriorDataset` with the prior's training settings), and ``label_entropy``,
   the entropy (nats) of the empirical code-label frequencies of those frames (what a prior that ignores the state
