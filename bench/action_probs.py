@@ -7,8 +7,9 @@ Why (issue 18): the unconditional low level places a table in 69% of its episode
 (``bench/results/pretraining.json`` ``unconditional_bc_detail``), and its tech tree stops there. The crafting and
 placing actions (``place_table``, ``place_furnace``, ``make_*``) are each chosen on about one frame of the scripted
 player's episode (0.7% of the held-out player frames together; ``place_stone`` another 0.7%), so behaviour
-cloning's cross-entropy gives them little weight (``action_loss_weights`` in ``configs/crafter/steve1.yaml``). This bench measures how much probability the low level puts on each action on the frames where the
-player chose it.
+cloning's cross-entropy gives them little weight (``action_loss_weights`` in ``configs/crafter/steve1.yaml``).
+This bench measures how much probability the low level puts on each action on the frames where the player chose
+it.
 
 Held-out player episodes (run seed ``--seed``, default 9001 as the pre-training report's; empty start inventory;
 :func:`pretraining_report.generate_player_episodes`) are fed to the low level of ``--highlevel_config`` frame by

@@ -309,23 +309,18 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
                 sums[name] += float(-(lp * mask_t).sum())
                 nll[name] = -lp.numpy()
             for r, c in enumerate(chunks):
-                horizon = np.digitize(c.goal_times - (c.start + np.arange(len(c.goal_times))), HORIZON_BINS[1:])
-                keep = mask[r, :len(horizon)]
-                np.add.at(by_horizon, (horizon[keep], 0), 1.0)
-                np.add.at(by_horizon, (horizon[keep], 1), nll["true"][r, :len(horizon)][keep])
-                np.add.at(by_horizon, (horizon[keep], 2), nll["zero"][r, :len(horizon)][keep])
-                if c.episode_dir not in subgoals:
-                    continue
-                sub = subgoals[c.episode_dir][c.start:c.start + ds.T]
-                age = np.digitize(ages[c.episode_dir][c.start:c.start + ds.T], AGE_BINS[1:])
-                keep = mask[r, :len(sub)]
-                tables = [(by_subgoal, sub), (by_age, age)]
-                if c.episode_dir in views:
-                    tables.append((by_view, views[c.episode_dir][c.start:c.start + ds.T]))
+                n = len(c.goal_times)  # frames of this chunk (= ds.T)
+                tables = [(by_horizon, np.digitize(c.goal_times - (c.start + np.arange(n)), HORIZON_BINS[1:]))]
+                if c.episode_dir in subgoals:
+                    tables += [(by_subgoal, subgoals[c.episode_dir][c.start:c.start + n]),
+                               (by_age, np.digitize(ages[c.episode_dir][c.start:c.start + n], AGE_BINS[1:]))]
+                    if c.episode_dir in views:
+                        tables.append((by_view, views[c.episode_dir][c.start:c.start + n]))
+                keep = mask[r, :n]
                 for table, key in tables:
                     np.add.at(table, (key[keep], 0), 1.0)
-                    np.add.at(table, (key[keep], 1), nll["true"][r, :len(sub)][keep])
-                    np.add.at(table, (key[keep], 2), nll["zero"][r, :len(sub)][keep])
+                    np.add.at(table, (key[keep], 1), nll["true"][r, :n][keep])
+                    np.add.at(table, (key[keep], 2), nll["zero"][r, :n][keep])
     nll_true, nll_zero = sums["true"] / max(frames, 1), sums["zero"] / max(frames, 1)
 
     def rows(table, names) -> dict[str, dict[str, Any]]:

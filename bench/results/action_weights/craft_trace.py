@@ -62,7 +62,8 @@ def main(weights_cfg, n, out):
            "eps_with_craftable": sum(p["craftable_steps"] > 0 for p in per_ep),
            "eps_made_wp": sum(p["made_wp"] for p in per_ep), "eps_table_near": sum(p["table_near_ever"] for p in per_ep),
            "per_ep": per_ep}
-    json.dump(res, open(out, "w"), indent=1)
+    from steve1.utils.io import atomic_write_json
+    atomic_write_json(out, res, indent=1)
     print(json.dumps({k: v for k, v in res.items() if k != "per_ep"}, indent=1))
 
 if __name__ == "__main__":

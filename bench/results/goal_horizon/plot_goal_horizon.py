@@ -7,6 +7,7 @@ horizon of their hindsight relabeling, overall and by the frame's goal horizon (
 import io
 import json
 import os
+import sys
 
 import matplotlib
 
@@ -14,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
+from steve1.utils.io import atomic_write_bytes  # noqa: E402
 
 
 def main() -> str:
@@ -50,9 +53,7 @@ def main() -> str:
     out = os.path.join(HERE, "goal_horizon.png")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    with open(out + ".tmp", "wb") as f:
-        f.write(buf.getvalue())
-    os.replace(out + ".tmp", out)
+    atomic_write_bytes(out, buf.getvalue())
     return out
 
 
