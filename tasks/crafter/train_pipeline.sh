@@ -17,7 +17,8 @@
 #   4. STEVE-1 BC steve1/train.py --config configs/crafter/steve1.yaml -> $WORK/steve1/
 #   5. codebook   goal_prior/generate_codebook.py --config configs/crafter/codebook.yaml -> $WORK/codebook/
 #   6. goal prior goal_prior/train.py --config configs/crafter/goal_prior.yaml -> $WORK/goal_prior/
-#   7. ship       copy the model config, the weights and the codebook into $SHIP (downloads/crafter/)
+#   7. ship       tasks/crafter/ship_models.sh: the model config, the weights (float16) and the codebook into $SHIP
+#                 (downloads/crafter/), with $SHIP/pipeline.json
 #
 # Hyperparameters live in configs/crafter/*.yaml; the variables below only size the run (how much data, how many
 # frames), so that the same script makes the shipped models and a smoke test:
@@ -165,39 +166,6 @@ PRIOR_FINAL="${PRIOR_OUT%.weights}_latest.weights"
 
 # 7. ship: the paths configs/crafter/highlevel.yaml reads
 stamp "7/7 ship -> $SHIP"
-mkdir -p "$SHIP/codebook"
-ship() { cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; }
-# weights are stored as float16 (half the size; loading copies them into the float32 model)
-ship_half() {
-    python -c "import sys, torch; sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True); \
-torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" "$1" "$2.tmp"
-    mv "$2.tmp" "$2"
-}
-ship configs/crafter/vpt_small.yaml "$SHIP/steve1_crafter.yaml"
-ship_half "$STEVE1_FINAL" "$SHIP/steve1_crafter.weights"
-ship_half "$PRIOR_FINAL" "$SHIP/goal_prior_crafter.weights"
-ship "$CODEBOOK_DIR/centers.pkl" "$SHIP/codebook/centers.pkl"
-ship "$CODEBOOK_DIR/codebook.json" "$SHIP/codebook/codebook.json"
-[[ -f "$CODEBOOK_DIR/tsne.png" ]] && ship "$CODEBOOK_DIR/tsne.png" "$SHIP/codebook/tsne.png"
-ship "$WORK/steve1/training_checkpoint/args.yaml" "$SHIP/steve1_crafter_args.yaml"
-ship "$WORK/goal_prior/training_checkpoint/args.yaml" "$SHIP/goal_prior_crafter_args.yaml"
-python - "$SHIP" "$SAMPLINGS/${SPLIT}_train.txt" "$T0" <<'EOF'
-import json, os, sys, time
-ship, train_list, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
-episodes = [l.strip() for l in open(train_list) if l.strip()]
-frames = sum(int(open(os.path.join(e, "len.txt")).read().split()[0]) for e in episodes)
-info = {"train_episodes": len(episodes), "train_frames": frames,
-        "files": {f: os.path.getsize(os.path.join(ship, f)) for f in sorted(os.listdir(ship))
-                  if os.path.isfile(os.path.join(ship, f))},
-        "pipeline_seconds_this_invocation": round(time.time() - t0, 1),
-        "sizing": {k: os.environ.get(k) for k in ("THREADS", "TRAIN_FRAMES", "VAL_FRAMES", "BC_FRAMES",
-                                                   "PRIOR_FRAMES", "CLIP_STEPS", "TINY")},
-        "crafterclip_md5": __import__("hashlib").md5(open(os.path.join(ship, "crafterclip.pt"), "rb").read()).hexdigest(),
-        "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
-tmp = os.path.join(ship, "pipeline.json.tmp")
-open(tmp, "w").write(json.dumps(info, indent=2))
-os.replace(tmp, os.path.join(ship, "pipeline.json"))
-print(json.dumps(info, indent=2))
-EOF
-du -sh "$SHIP"
+bash tasks/crafter/ship_models.sh "$STEVE1_FINAL" "$WORK/steve1/training_checkpoint/args.yaml" "$PRIOR_FINAL" \
+    "$WORK/goal_prior/training_checkpoint/args.yaml" "$CODEBOOK_DIR" "$SAMPLINGS/${SPLIT}_train.txt" "$SHIP" "$T0"
 stamp "done in $(( $(date +%s) - T0 )) s"
