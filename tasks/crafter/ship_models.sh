@@ -2,7 +2,8 @@
 # Ship trained Crafter models to the paths configs/crafter/highlevel.yaml reads (stage 7 of train_pipeline.sh, also
 # used on its own when the models come from another chain of training commands, e.g. a fine-tune):
 #
-#   bash tasks/crafter/ship_models.sh STEVE1_WEIGHTS STEVE1_ARGS PRIOR_WEIGHTS PRIOR_ARGS CODEBOOK_DIR TRAIN_LIST SHIP T0
+#   bash tasks/crafter/ship_models.sh STEVE1_WEIGHTS STEVE1_ARGS PRIOR_WEIGHTS PRIOR_ARGS CODEBOOK_DIR TRAIN_LIST \
+#       SHIP T0
 #
 #   STEVE1_WEIGHTS  low-level policy state_dict (steve1/train.py output)  -> SHIP/steve1_crafter.weights (float16)
 #   STEVE1_ARGS     its resolved training arguments (<checkpoint_dir>/args.yaml) -> SHIP/steve1_crafter_args.yaml
@@ -44,7 +45,7 @@ ship "$CODEBOOK_DIR/codebook.json" "$SHIP/codebook/codebook.json"
 ship "$STEVE1_ARGS" "$SHIP/steve1_crafter_args.yaml"
 ship "$PRIOR_ARGS" "$SHIP/goal_prior_crafter_args.yaml"
 python - "$SHIP" "$TRAIN_LIST" "$T0" <<'PY'
-import json, os, sys, time
+import hashlib, json, os, sys, time
 ship, train_list, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
 episodes = [l.strip() for l in open(train_list) if l.strip()]
 frames = sum(int(open(os.path.join(e, "len.txt")).read().split()[0]) for e in episodes)
@@ -54,7 +55,7 @@ info = {"train_episodes": len(episodes), "train_frames": frames,
         "pipeline_seconds_this_invocation": round(time.time() - t0, 1),
         "sizing": {k: os.environ.get(k) for k in ("THREADS", "TRAIN_FRAMES", "VAL_FRAMES", "BC_FRAMES",
                                                    "PRIOR_FRAMES", "CLIP_STEPS", "TINY")},
-        "crafterclip_md5": __import__("hashlib").md5(open(os.path.join(ship, "crafterclip.pt"), "rb").read()).hexdigest(),
+        "crafterclip_md5": hashlib.md5(open(os.path.join(ship, "crafterclip.pt"), "rb").read()).hexdigest(),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
 tmp = os.path.join(ship, "pipeline.json.tmp")
 open(tmp, "w").write(json.dumps(info, indent=2))
