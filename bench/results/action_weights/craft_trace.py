@@ -9,6 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 sys.path[:0] = [ROOT, os.path.join(ROOT, "bench")]
 import numpy as np, torch
 from teacher_agreement import ShadowEnv
+from steve1.utils.io import atomic_write_json
 
 import crafter
 
@@ -62,7 +63,6 @@ def main(weights_cfg, n, out):
            "eps_with_craftable": sum(p["craftable_steps"] > 0 for p in per_ep),
            "eps_made_wp": sum(p["made_wp"] for p in per_ep), "eps_table_near": sum(p["table_near_ever"] for p in per_ep),
            "per_ep": per_ep}
-    from steve1.utils.io import atomic_write_json
     atomic_write_json(out, res, indent=1)
     print(json.dumps({k: v for k, v in res.items() if k != "per_ep"}, indent=1))
 
