@@ -241,14 +241,22 @@ def collect_runs(runs_dir: os.PathLike, window: int) -> list[dict[str, Any]]:
     return out
 
 
-def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) -> dict[str, Any]:
+def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int, models_label: Optional[str] = None,
+                 command: Optional[str] = None) -> dict[str, Any]:
     """Merge ``runs`` into ``<out_dir>/sample_efficiency.json`` (same task/method/seed replaced), write the plots and
-    the benchmark-score files (``<task>.json``); returns the merged JSON."""
+    the benchmark-score files (``<task>.json``); returns the merged JSON.
+
+    ``models_label`` (e.g. ``"v4"``) names the pre-trained models the runs used: stored as ``"models"`` and put in
+    the plot titles; ``None`` keeps the label of the existing file, if any. ``command`` is stored as ``"command"``
+    (``None`` keeps the existing one)."""
     from steve1.utils.io import atomic_write_json
 
     out_dir = Path(out_dir)
     path = out_dir / "sample_efficiency.json"
-    old = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
+    old_data = json.loads(path.read_text()) if path.is_file() else {}
+    old = old_data.get("runs", [])
+    models_label = models_label if models_label is not None else old_data.get("models")
+    command = command if command is not None else old_data.get("command")
     key = lambda r: (r["task"], r["method"], int(r["seed"]))  # noqa: E731
     merged = {key(r): r for r in old}
     merged.update({key(r): r for r in runs})
@@ -275,10 +283,14 @@ def write_report(runs: list[dict[str, Any]], out_dir: os.PathLike, window: int) 
                            f"episodes that ended in a window of {window} env steps ending there",
             "window": window, "runs": curve_runs, "summary": summary,
             "updated_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+    if models_label is not None:
+        data["models"] = models_label
+    if command is not None:
+        data["command"] = command
     atomic_write_json(path, data, indent=1)
     for task in summary:
         plot_task(task, [r for r in curve_runs if r["task"] == task], out_dir / f"sample_efficiency_{task}.png",
-                  window)
+                  window, models_label)
     for task in sorted({r["task"] for r in all_runs if benchmark_task(r["task"])}):
         _write_score_file(out_dir / f"{task}.json", task, [r for r in all_runs if r["task"] == task])
     return data
@@ -321,8 +333,10 @@ def score_summary(score_runs: list[dict[str, Any]], task: str) -> dict[str, dict
     return out
 
 
-def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> None:
-    """Mean success rate and its 95% band against env steps, one line per method."""
+def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int,
+              models_label: Optional[str] = None) -> None:
+    """Mean success rate and its 95% band against env steps, one line per method; ``models_label`` (the
+    pre-trained models' version) goes in the title when given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -345,7 +359,8 @@ def plot_task(task: str, runs: list[dict[str, Any]], out: Path, window: int) -> 
     methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
     import textwrap
 
-    ax.set_title(textwrap.fill(f"task {task}, methods: {', '.join(methods)}", 70), fontsize=9)
+    models = "" if models_label is None else f", models {models_label}"
+    ax.set_title(textwrap.fill(f"task {task}, methods: {', '.join(methods)}{models}", 70), fontsize=9)
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"success rate (episodes ended per {window} env steps)")
     ax.set_ylim(-0.02, 1.02)

@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=10_000, help="env steps per curve point")
     p.add_argument("--runs_dir", default="results/bench", help="where the run folders go")
     p.add_argument("--out_dir", default="bench/results", help="JSON files and plots")
+    p.add_argument("--models_label", default=None,
+                   help="version of the pre-trained models the runs use (e.g. v4): stored as \"models\" in the JSON "
+                        "and shown in the plot titles (default: keep the label already in the JSON, if any)")
     p.add_argument("--report_only", action="store_true", help="only rebuild the JSON files and plots")
     p.add_argument("--dry_run", action="store_true", help="print the commands and exit")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
@@ -185,6 +188,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """
     global _CHILDREN
     args = build_parser().parse_args(argv)
+    command = " ".join(["python", "bench/sample_efficiency.py", *(sys.argv[1:] if argv is None else argv)])
+
+    def report():
+        return write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window,
+                            args.models_label, command)
+
     if not args.report_only:
         jobs = [(t, m, s) for t in args.tasks for m in args.methods for s in args.seeds]
         todo = []
@@ -213,7 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             print(f"[{time.strftime('%H:%M:%S')}] {t} {m} seed {s}: exit {rc} after {time.time() - t0:.0f} s "
                   f"(log {log})", flush=True)
             with lock:
-                write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window)
+                report()
             return rc
 
         with catch_interrupts("stopping the runs in progress; each saves a checkpoint",
@@ -221,7 +230,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
                 codes = list(pool.map(one, todo))
         if interrupt:
-            write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window)
+            report()
             stopped = sum(1 for c in codes if c == interrupt.exit_code)
             interrupt.exit(args.runs_dir, ["python", "bench/sample_efficiency.py",
                                            *(sys.argv[1:] if argv is None else argv)],
@@ -229,7 +238,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                                   f"{codes.count(None)} not started; rerunning the same command resumes them")
         if any(codes):
             print(f"{sum(1 for c in codes if c)} run(s) failed; see their log.txt", flush=True)
-    data = write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window)
+    data = report()
     print(json.dumps(data["summary"], indent=1))
     return data
 

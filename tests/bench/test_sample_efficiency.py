@@ -115,8 +115,9 @@ def test_benchmark_round_resumes_and_reports(se, tmp_path, monkeypatch):
     monkeypatch.delenv("FAKE_STOP_AT")
     cmds = se.main(common + ["--dry_run"])["todo"]
     assert all("--load" in c and c[c.index("--load") + 1].endswith("envsteps_4000.zip") for c in cmds)
-    data = se.main(common)
+    data = se.main(common + ["--models_label", "v9"])
     assert se.plan_run(runs, "crafter_wood", "ptgm", 1, 6000)[0] == "done"
+    assert data["models"] == "v9" and data["command"].endswith("--models_label v9")
     run = {r["seed"]: r for r in data["runs"]}
     assert run[1]["env_steps"] == 6000 and run[1]["curve"] == [[2000, 0.0], [4000, 0.5], [6000, 1.0]]
     assert data["summary"]["crafter_wood"]["ptgm"]["env_steps_to_0.5"] == 4000
@@ -127,6 +128,7 @@ def test_benchmark_round_resumes_and_reports(se, tmp_path, monkeypatch):
              "--out_dir", str(out), "--methods", "ppo"])
     merged = json.loads((out / "sample_efficiency.json").read_text())
     assert {(r["task"], r["seed"]) for r in merged["runs"]} == {("crafter_wood", 1), ("crafter_wood", 2)}
+    assert merged["models"] == "v9"  # a later piece without --models_label keeps the label
     score_file = json.loads((out / "crafter_score.json").read_text())
     score = score_file["runs"][0]["crafter_score"]
     assert score["success_rates"]["collect_wood"] == 100.0
