@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="high-level config naming the models (low level, prior, codebook, cond_scale, "
                         "low_level_steps)")
     p.add_argument("--task", default="crafter_score", help="task whose high-level settings are used")
+    p.add_argument("--cond_scale", type=float, default=None,
+                   help="classifier-free guidance of the low level (default: the high-level config's)")
     p.add_argument("--episodes", type=int, default=20, help="held-out player episodes (each gives <= 1 start a kind)")
     p.add_argument("--starts", nargs="+", default=list(START_KINDS), choices=START_KINDS, help="start kinds")
     p.add_argument("--conditions", nargs="+", default=list(BASE_CONDITIONS),
@@ -336,7 +338,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         from goal_prior.codebook import KMeansCodebook
         from steve1.utils.cli import UsageError
 
-        cfg = task_config(args.task, {"n_envs": args.n_envs}, args.highlevel_config)
+        overrides = {"n_envs": args.n_envs, **({} if args.cond_scale is None else {"cond_scale": args.cond_scale})}
+        cfg = task_config(args.task, overrides, args.highlevel_config)
         n_codes = KMeansCodebook(cfg.codebook).N
         if any(not 0 <= k < n_codes for k in args.codes):
             raise UsageError(f"--codes {args.codes}: the codebook {cfg.codebook} has codes 0-{n_codes - 1}")

@@ -904,6 +904,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--highlevel_config", default="configs/crafter/highlevel.yaml",
                    help="high-level config naming the models (in_model, in_weights, prior_weights, codebook, "
                         "goal_embedder, cond_scale, low_level_steps)")
+    p.add_argument("--cond_scale", type=float, default=None,
+                   help="classifier-free guidance of the low level (default: the high-level config's)")
     p.add_argument("--low_level_args", default=None,
                    help="the low level's training arguments YAML (default: <in_weights stem>_args.yaml)")
     p.add_argument("--prior_args", default=None,
@@ -1058,7 +1060,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         return run_main("pretraining_report.py", merge_body)
 
     def cfg_for(task: str):  # the task's HighLevelConfig, as ppo_highlevel.py resolves it
-        return task_config(task, {"n_envs": args.n_envs}, args.highlevel_config)
+        overrides = {"n_envs": args.n_envs, **({} if args.cond_scale is None else {"cond_scale": args.cond_scale})}
+        return task_config(task, overrides, args.highlevel_config)
 
     def body() -> dict[str, Any]:
         base = cfg_for(args.score_task)

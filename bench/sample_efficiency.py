@@ -188,7 +188,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """
     global _CHILDREN
     args = build_parser().parse_args(argv)
-    command = " ".join(["python", "bench/sample_efficiency.py", *(sys.argv[1:] if argv is None else argv)])
+    command_argv = ["python", "bench/sample_efficiency.py", *(sys.argv[1:] if argv is None else argv)]
+    command = " ".join(command_argv)
 
     def report():
         return write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window,
@@ -232,8 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         if interrupt:
             report()
             stopped = sum(1 for c in codes if c == interrupt.exit_code)
-            interrupt.exit(args.runs_dir, ["python", "bench/sample_efficiency.py",
-                                           *(sys.argv[1:] if argv is None else argv)],
+            interrupt.exit(args.runs_dir, command_argv,
                            detail=f"{stopped} run(s) stopped on the signal, each with a checkpoint (see its log.txt); "
                                   f"{codes.count(None)} not started; rerunning the same command resumes them")
         if any(codes):

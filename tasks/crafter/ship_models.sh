@@ -46,6 +46,7 @@ ship "$STEVE1_ARGS" "$SHIP/steve1_crafter_args.yaml"
 ship "$PRIOR_ARGS" "$SHIP/goal_prior_crafter_args.yaml"
 python - "$SHIP" "$TRAIN_LIST" "$T0" <<'PY'
 import hashlib, json, os, sys, time
+from steve1.utils.io import atomic_write_json
 ship, train_list, t0 = sys.argv[1], sys.argv[2], float(sys.argv[3])
 episodes = [l.strip() for l in open(train_list) if l.strip()]
 frames = sum(int(open(os.path.join(e, "len.txt")).read().split()[0]) for e in episodes)
@@ -57,9 +58,7 @@ info = {"train_episodes": len(episodes), "train_frames": frames,
                                                    "PRIOR_FRAMES", "CLIP_STEPS", "TINY")},
         "crafterclip_md5": hashlib.md5(open(os.path.join(ship, "crafterclip.pt"), "rb").read()).hexdigest(),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
-tmp = os.path.join(ship, "pipeline.json.tmp")
-open(tmp, "w").write(json.dumps(info, indent=2))
-os.replace(tmp, os.path.join(ship, "pipeline.json"))
+atomic_write_json(os.path.join(ship, "pipeline.json"), info)
 print(json.dumps(info, indent=2))
 PY
 du -sh "$SHIP"

@@ -60,9 +60,10 @@ def test_probe_end_to_end_on_tiny_models(npb, tmp_path, monkeypatch, capsys):
     root = tiny_models_or_skip(tmp_path / "models", 8, monkeypatch)
     out = tmp_path / "night.json"
     result = npb.main(["--highlevel_config", str(root / "highlevel.yaml"), "--episodes", "2", "--n_envs", "2",
-                       "--codes", "1", "--seed", "3", "--out", str(out)])
+                       "--codes", "1", "--seed", "3", "--cond_scale", "0.5", "--out", str(out)])
     data = json.loads(out.read_text())
     assert data == json.loads(json.dumps(result)) and data["complete"]
+    assert data["models"]["cond_scale"] == 0.5  # the flag overrides the config's value
     assert (tmp_path / "night.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     dusk = data["starts"]["dusk"]
     assert dusk["starts"] == 2 and dusk["frames"] == [npb.DUSK_STEP] * 2

@@ -83,7 +83,7 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
             "--prior_args", str(root / "prior_args.yaml"), "--player_episodes", "2", "--max_episode_len", "60",
             "--worlds", "2", "--screen_worlds", "1", "--top_codes", "1", "--horizon", "4", "--survival_worlds", "2",
             "--task_episodes", "1", "--score_episodes", "1", "--max_steps", "9", "--n_envs", "2",
-            "--achievements", "collect_wood", "place_table", "--codes", "0", "1", "--seed", "3",
+            "--achievements", "collect_wood", "place_table", "--codes", "0", "1", "--seed", "3", "--cond_scale", "0.5",
             "--out_json", str(out), "--readme", str(readme)]
     result = pr.main(argv)
     data = json.loads(out.read_text())
@@ -93,6 +93,7 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
                 "counts"):
         assert key in data, key
     assert data["command"].startswith("python bench/pretraining_report.py --highlevel_config")
+    assert data["models"]["cond_scale"] == 0.5  # the flag overrides the config's value
     player = data["player"]
     assert player["episodes"] == 2 and 1 <= player["median_episode_length"] <= 60
     assert all(0.0 <= v <= 1.0 for v in player["achievement_success_rate"].values())

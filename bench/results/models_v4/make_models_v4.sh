@@ -45,7 +45,8 @@ bash tasks/crafter/ship_models.sh "$W/steve1/weights/steve1_crafter_latest.weigh
     "${SHIP:-downloads/crafter}" "$T0"
 # the candidate's stages (step A, timed in session 17) and v3's CrafterCLIP are part of what the shipped files cost
 python - "${SHIP:-downloads/crafter}/pipeline.json" <<'PY'
-import json, os, sys
+import json, sys
+from steve1.utils.io import atomic_write_json
 p = sys.argv[1]
 d = json.load(open(p))
 d.update({"pipeline_seconds_candidate_play_data": 1858.0, "pipeline_seconds_candidate_embed": 351.0,
@@ -65,6 +66,5 @@ d.update({"pipeline_seconds_candidate_play_data": 1858.0, "pipeline_seconds_cand
                    "its training time in v3's record (1305 s, pipeline_seconds_crafterclip_v3) is counted, so "
                    "pipeline_hours covers every stage the shipped files depend on. The prior's trunk starts from the"
                    " candidate low level; the codebook is the candidate's.")})
-open(p + ".tmp", "w").write(json.dumps(d, indent=2))
-os.replace(p + ".tmp", p)
+atomic_write_json(p, d)
 PY
