@@ -30,21 +30,26 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 
-def write_episode(out_dir: str, record: dict[str, Any], goal_dim: int) -> str:
+def write_episode(out_dir: str, record: dict[str, Any], goal_dim: int, learner_from: int = 0,
+                  beta: float = 0.0) -> str:
     """Write one :class:`teacher_agreement.ShadowEnv` record (with ``frames``) as a DAgger episode (module
-    docstring); returns its folder."""
+    docstring); returns its folder. Frames before env step ``learner_from`` (the player's own opening, already
+    play data) are flagged out of the loss; ``learner_from`` and ``beta`` are recorded in the metadata."""
     from steve1.data.EpisodeStorage import EpisodeStorage
 
     length = int(record["length"])
     teacher = [int(t) for _, t, _, _, _ in record["steps"]]
     skip = np.array([bool(k) for _, _, k, _, _ in record["steps"]], bool)
+    skip[:learner_from] = True
     embeds = [None if t < 15 else np.zeros((1, goal_dim), np.float32) for t in range(length)]
     path = os.path.join(out_dir, f"dagger_w{int(record['world_seed'])}")
     EpisodeStorage(path).write_episode(
         record["frames"], teacher, embeds=embeds, infos={"random_action": skip},
         metadata={"sim": "crafter", "policy": "dagger: the low level acts (zero goal), the scripted player labels",
                   "world_seed": int(record["world_seed"]), "length": length,
-                  "end": "death" if record["dead"] else "max_steps", "embedder": "zero"})
+                  "end": "death" if record["dead"] else "max_steps", "embedder": "zero",
+                  "learner_from": int(learner_from), "beta": float(beta),
+                  "learner_steps": int(length - sum(bool(x) for x in record.get("teacher_executed", [])))})
     return path
 
 
@@ -59,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_steps", type=int, default=1000, help="env steps after which an episode ends")
     p.add_argument("--n_envs", type=int, default=8, help="envs stepped together")
     p.add_argument("--seed", type=int, default=1, help="seed of the low level's action sampling")
+    p.add_argument("--learner_from", type=int, default=0,
+                   help="env step from which the low level acts: before it the player plays (e.g. 70, dusk: DAgger "
+                        "on the night from the player's own dusk state); those frames are left out of the loss")
+    p.add_argument("--beta", type=float, default=0.0,
+                   help="from --learner_from on, probability per env step that the player's action is executed "
+                        "instead of the low level's (DAgger's mixture policy)")
     return p
 
 
@@ -67,8 +78,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     from pretraining_report import check_flags
 
-    check_flags(p, args, positive=("episodes", "max_steps", "n_envs"), non_negative=("first_world",),
+    check_flags(p, args, positive=("episodes", "max_steps", "n_envs"), non_negative=("first_world", "learner_from"),
                 files=("highlevel_config",))
+    if not 0.0 <= args.beta <= 1.0:
+        p.error(f"--beta must be in [0, 1], got {args.beta}")
     import torch
 
     from hierarchical.build import make_highlevel_env
@@ -94,12 +107,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             seeds = [worlds[i::n] for i in range(n)]
             with tempfile.TemporaryDirectory(prefix="dagger_") as tmp:
                 run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg))
-                envs = [ShadowEnv("learner", s, s, size, args.max_steps, keep_frames=True) for s in seeds]
+                envs = [ShadowEnv("learner", s, s, size, args.max_steps, keep_frames=True,
+                                  learner_from=args.learner_from, beta=args.beta, beta_seed=args.seed) for s in seeds]
                 venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
                 drive(venv, envs, [len(s) for s in seeds], False, args.seed, "dagger episodes")
             for e, s in zip(envs, seeds):
                 for record in e.records[:len(s)]:
-                    write_episode(args.out_dir, record, dim)
+                    write_episode(args.out_dir, record, dim, args.learner_from, args.beta)
                     summary["written"] += 1
                     summary["frames"] += int(record["length"])
         summary["seconds"] = round(time.time() - t0, 1)

@@ -43,20 +43,33 @@ CONDITIONS = ("teacher", "learner")
 class ShadowEnv(gymnasium.Env):
     """A :class:`tasks.crafter.env.CrafterEnv` whose every step also asks a shadowing scripted player for its action.
 
-    ``mode="teacher"`` executes the player's action, ``"learner"`` the action given to :meth:`step`. Episode ``j``
+    ``mode="teacher"`` executes the player's action, ``"learner"`` the action given to :meth:`step` -- except, in
+    ``"learner"`` mode, at env steps before ``learner_from`` (the player plays the episode's opening, e.g. up to dusk)
+    and, after it, at each step with probability ``beta`` (DAgger's mixture policy, Ross et al. 2011 §3; drawn from
+    ``numpy.random.default_rng([beta_seed, world seed])``), where the player's action is executed. Episode ``j``
     is played in world ``world_seeds[j]`` (past the list: ``world_seeds[-1] + 1 + ...``) with a player seeded
     ``player_seeds[j]``. ``self.records``: per ended episode ``{"length", "dead", "death_cause", "steps",
     "world_seed"}``, where ``steps`` is a list of ``(low_level_action, teacher_action, teacher_random_or_asleep,
     teacher_subgoal, night)`` per env step; with ``keep_frames`` also ``"frames"``: uint8 [L, H, W, 3], frame ``t`` =
-    the observation the step-``t`` actions were chosen on (what DAgger pairs with the teacher's action).
+    the observation the step-``t`` actions were chosen on (what DAgger pairs with the teacher's action), and
+    ``"teacher_executed"``: bool per env step, whether the player's action was the one executed.
+
+    Raises:
+        ValueError: an unknown ``mode``, ``learner_from < 0`` or ``beta`` outside [0, 1].
     """
 
     def __init__(self, mode: str, world_seeds: Sequence[int], player_seeds: Sequence[int], size: int,
-                 max_steps: int, keep_frames: bool = False):
+                 max_steps: int, keep_frames: bool = False, learner_from: int = 0, beta: float = 0.0,
+                 beta_seed: int = 0):
         from tasks.crafter.env import CrafterEnv
 
         if mode not in CONDITIONS:
             raise ValueError(f"mode must be one of {CONDITIONS}, got {mode!r}")
+        if learner_from < 0:
+            raise ValueError(f"learner_from must be >= 0 env steps, got {learner_from}")
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {beta}")
+        self.learner_from, self.beta, self.beta_seed = int(learner_from), float(beta), int(beta_seed)
         self.mode, self.world_seeds, self.player_seeds = mode, list(world_seeds), list(player_seeds)
         self.keep_frames = bool(keep_frames)
         self.env = CrafterEnv(size=size, max_steps=max_steps)
@@ -73,6 +86,8 @@ class ShadowEnv(gymnasium.Env):
         self.player = ScriptedPlayer(seed=int(pseed))
         self.player.reset(self.env, info)
         self._info, self._steps, self._frames, self._world = info, [], [], int(world)
+        self._executed: list[bool] = []
+        self._rng = np.random.default_rng([self.beta_seed, int(world)])
         self._obs = obs
         return obs, info
 
@@ -85,12 +100,15 @@ class ShadowEnv(gymnasium.Env):
                             night))
         if self.keep_frames:
             self._frames.append(np.asarray(self._obs["pov"], np.uint8))
-        executed = teacher if self.mode == "teacher" else action
+        by_teacher = (self.mode == "teacher" or len(self._steps) <= self.learner_from
+                      or (self.beta > 0.0 and self._rng.random() < self.beta))
+        self._executed.append(bool(by_teacher))
+        executed = teacher if by_teacher else action
         obs, reward, terminated, truncated, info = self.env.step(executed)
         self._info, self._obs = info, obs
         if terminated or truncated:
             record = {"length": len(self._steps), "dead": bool(info["dead"]), "death_cause": info.get("death_cause"),
-                      "steps": self._steps, "world_seed": self._world}
+                      "steps": self._steps, "world_seed": self._world, "teacher_executed": self._executed}
             if self.keep_frames:
                 record["frames"] = np.stack(self._frames)
             self.records.append(record)

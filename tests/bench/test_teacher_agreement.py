@@ -48,6 +48,41 @@ def test_teacher_mode_replays_the_scripted_player(ta):
         ta.ShadowEnv("expert", [1], [1], 64, 10)
 
 
+def test_learner_mode_opening_and_mixture(ta):
+    """``learner_from``: the player's actions run until that env step (the trajectory is the teacher's own), the
+    low level's after it; ``beta`` 1 executes the player throughout, ``beta`` 0.5 about half the later steps."""
+    from tasks.crafter.env import CrafterEnv
+    from tasks.crafter.scripted_player import ScriptedPlayer
+
+    env = CrafterEnv(size=64, max_steps=30)
+    obs, info = env.reset(options={"world_seed": 11})
+    player = ScriptedPlayer(seed=11)
+    player.reset(env, info)
+    for _ in range(20):
+        obs, _, _, _, info = env.step(player.act(info))
+    teacher_pos = info["player_pos"].tolist()
+
+    def play(**kw):
+        shadow = ta.ShadowEnv("learner", [11], [11], 64, 30, **kw)
+        shadow.reset()
+        positions = []
+        while not shadow.records:
+            _, _, _, _, info = shadow.step(ta_noop())
+            positions.append(info["player_pos"].tolist())
+        return shadow.records[0], positions
+
+    record, positions = play(learner_from=20)
+    assert record["teacher_executed"] == [True] * 20 + [False] * 10
+    assert positions[19] == teacher_pos and positions[-1] == teacher_pos  # noops from step 20: it stands still
+    assert all(play(beta=1.0)[0]["teacher_executed"])
+    mixed = play(learner_from=5, beta=0.5)[0]["teacher_executed"]
+    assert all(mixed[:5]) and 0 < sum(mixed[5:]) < 25
+    assert mixed == play(learner_from=5, beta=0.5)[0]["teacher_executed"]  # seeded per world
+    for bad in ({"learner_from": -1}, {"beta": 1.5}):
+        with pytest.raises(ValueError, match="learner_from|beta"):
+            ta.ShadowEnv("learner", [1], [1], 64, 10, **bad)
+
+
 def ta_noop():
     from tasks.crafter.env import ACTION_NAMES
 
