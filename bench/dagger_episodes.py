@@ -31,10 +31,11 @@ import numpy as np
 
 
 def write_episode(out_dir: str, record: dict[str, Any], goal_dim: int, learner_from: int = 0,
-                  beta: float = 0.0) -> str:
+                  beta: float = 0.0, replan_off_path: bool = False) -> str:
     """Write one :class:`teacher_agreement.ShadowEnv` record (with ``frames``) as a DAgger episode (module
     docstring); returns its folder. Frames before env step ``learner_from`` (the player's own opening, already
-    play data) are flagged out of the loss; ``learner_from`` and ``beta`` are recorded in the metadata."""
+    play data) are flagged out of the loss; ``learner_from``, ``beta`` and ``replan_off_path`` (how the labelling
+    player was run) are recorded in the metadata."""
     from steve1.data.EpisodeStorage import EpisodeStorage
 
     length = int(record["length"])
@@ -48,7 +49,7 @@ def write_episode(out_dir: str, record: dict[str, Any], goal_dim: int, learner_f
         metadata={"sim": "crafter", "policy": "dagger: the low level acts (zero goal), the scripted player labels",
                   "world_seed": int(record["world_seed"]), "length": length,
                   "end": "death" if record["dead"] else "max_steps", "embedder": "zero",
-                  "learner_from": int(learner_from), "beta": float(beta),
+                  "learner_from": int(learner_from), "beta": float(beta), "replan_off_path": bool(replan_off_path),
                   "learner_steps": int(length - sum(bool(x) for x in record.get("teacher_executed", [])))})
     return path
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=0.0,
                    help="from --learner_from on, probability per env step that the player's action is executed "
                         "instead of the low level's (DAgger's mixture policy)")
+    p.add_argument("--replan_off_path", action="store_true",
+                   help="the labelling player plans a fresh path instead of a noop after a step off its path "
+                        "(Navigation.replan_off_path: without it, every deviation of the low level is labelled noop)")
     return p
 
 
@@ -108,12 +112,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             with tempfile.TemporaryDirectory(prefix="dagger_") as tmp:
                 run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg))
                 envs = [ShadowEnv("learner", s, s, size, args.max_steps, keep_frames=True,
-                                  learner_from=args.learner_from, beta=args.beta, beta_seed=args.seed) for s in seeds]
+                                  learner_from=args.learner_from, beta=args.beta, beta_seed=args.seed,
+                                  replan_off_path=args.replan_off_path) for s in seeds]
                 venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
                 drive(venv, envs, [len(s) for s in seeds], False, args.seed, "dagger episodes")
             for e, s in zip(envs, seeds):
                 for record in e.records[:len(s)]:
-                    write_episode(args.out_dir, record, dim, args.learner_from, args.beta)
+                    write_episode(args.out_dir, record, dim, args.learner_from, args.beta, args.replan_off_path)
                     summary["written"] += 1
                     summary["frames"] += int(record["length"])
         summary["seconds"] = round(time.time() - t0, 1)

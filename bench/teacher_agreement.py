@@ -53,6 +53,9 @@ class ShadowEnv(gymnasium.Env):
     teacher_subgoal, night)`` per env step; with ``keep_frames`` also ``"frames"``: uint8 [L, H, W, 3], frame ``t`` =
     the observation the step-``t`` actions were chosen on (what DAgger pairs with the teacher's action), and
     ``"teacher_executed"``: bool per env step, whether the player's action was the one executed.
+    ``replan_off_path`` sets the player's
+    :attr:`~tasks.crafter.player.navigation.Navigation.replan_off_path` (a fresh path instead of a ``noop`` after
+    a step that left its path: the label a shadowing player should give).
 
     Raises:
         ValueError: an unknown ``mode``, ``learner_from < 0`` or ``beta`` outside [0, 1].
@@ -60,7 +63,7 @@ class ShadowEnv(gymnasium.Env):
 
     def __init__(self, mode: str, world_seeds: Sequence[int], player_seeds: Sequence[int], size: int,
                  max_steps: int, keep_frames: bool = False, learner_from: int = 0, beta: float = 0.0,
-                 beta_seed: int = 0):
+                 beta_seed: int = 0, replan_off_path: bool = False):
         from tasks.crafter.env import CrafterEnv
 
         if mode not in CONDITIONS:
@@ -70,6 +73,7 @@ class ShadowEnv(gymnasium.Env):
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"beta must be in [0, 1], got {beta}")
         self.learner_from, self.beta, self.beta_seed = int(learner_from), float(beta), int(beta_seed)
+        self.replan_off_path = bool(replan_off_path)
         self.mode, self.world_seeds, self.player_seeds = mode, list(world_seeds), list(player_seeds)
         self.keep_frames = bool(keep_frames)
         self.env = CrafterEnv(size=size, max_steps=max_steps)
@@ -84,6 +88,7 @@ class ShadowEnv(gymnasium.Env):
         pseed = self.player_seeds[j] if j < len(self.player_seeds) else self.player_seeds[-1] + 1 + j
         obs, info = self.env.reset(options={"world_seed": int(world)})
         self.player = ScriptedPlayer(seed=int(pseed))
+        self.player.replan_off_path = self.replan_off_path
         self.player.reset(self.env, info)
         self._info, self._steps, self._frames, self._world = info, [], [], int(world)
         self._executed: list[bool] = []
@@ -154,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=9001, help="first world seed and teacher seed; RNG seed")
     p.add_argument("--n_envs", type=int, default=8, help="envs stepped together")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--replan_off_path", action="store_true",
+                   help="the shadowing player plans a fresh path instead of a noop after a step off its path "
+                        "(Navigation.replan_off_path; off reproduces the results committed before it existed)")
     p.add_argument("--out", default="bench/results/teacher_agreement.json", help="result JSON")
     return p
 
@@ -186,13 +194,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         t0 = time.time()
         result: dict[str, Any] = {"command": command.strip(), "episodes": args.episodes, "max_steps": args.max_steps,
                                   "seed": args.seed, "in_weights": cfg.in_weights, "cond_scale": cfg.cond_scale,
+                                  "replan_off_path": args.replan_off_path,
                                   "conditions": {}}
         with tempfile.TemporaryDirectory(prefix="teacher_agreement_") as tmp:
             for mode in args.conditions:
                 n = max(1, min(args.n_envs, args.episodes))
                 run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg))
                 seeds = [[args.seed + j for j in range(i, args.episodes, n)] for i in range(n)]
-                envs = [ShadowEnv(mode, s, s, size, args.max_steps) for s in seeds]
+                envs = [ShadowEnv(mode, s, s, size, args.max_steps, replan_off_path=args.replan_off_path)
+                        for s in seeds]
                 venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
                 drive(venv, envs, [len(s) for s in seeds], False, args.seed, mode)
                 records = [r for e, s in zip(envs, seeds) for r in e.records[:len(s)]]

@@ -36,13 +36,13 @@ def test_dagger_episodes_end_to_end(de, tmp_path, monkeypatch, capsys):
         assert frames.shape == (length, 64, 64, 3) and len(actions) == length == len(flags)
         assert all(0 <= a < 17 for a in actions)
         assert all(e is None for e in embeds[:15]) and all(not e.any() and e.shape == (1, 8) for e in embeds[15:])
-        assert st.load_metadata()["world_seed"] == w
+        assert st.load_metadata()["world_seed"] == w and st.load_metadata()["replan_off_path"] is False
     night = de.main(["--out_dir", str(tmp_path / "night"), "--highlevel_config", str(root / "highlevel.yaml"),
                      "--first_world", "5", "--episodes", "1", "--max_steps", "30", "--n_envs", "1",
-                     "--learner_from", "12", "--beta", "0.5"])
+                     "--learner_from", "12", "--beta", "0.5", "--replan_off_path"])
     st = EpisodeStorage(str(tmp_path / "night" / "dagger_w5"))
     meta, flags = st.load_metadata(), st.load_info("random_action")
-    assert night["written"] == 1 and meta["learner_from"] == 12 and meta["beta"] == 0.5
+    assert night["written"] == 1 and meta["learner_from"] == 12 and meta["beta"] == 0.5 and meta["replan_off_path"]
     assert flags[:12].all() and 0 < meta["learner_steps"] <= st.get_len() - 12  # the player's opening: no loss
     again = de.main(argv)
     assert again["written"] == 0 and again["skipped_existing"] == 2

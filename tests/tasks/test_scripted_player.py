@@ -532,3 +532,24 @@ def test_making_the_stone_pickaxe_is_a_trunk_trip():
         player._start_goal(goal)
         player._maybe_preempt()
         assert (player.goal_name == goal) == kept
+
+
+@pytest.mark.parametrize("replan", [False, True])
+def test_a_step_off_the_path_is_answered_by_a_fresh_path_when_shadowing(replan):
+    """Knocked off its path (another policy's action ran), the player answers with a noop and re-plans on the next
+    step, as in the play data; with ``replan_off_path`` (shadowing, DAgger labels) it re-plans in the same step and
+    answers with a move along the new path."""
+    from tasks.crafter.player.rules import A, MOVES
+
+    player = _grassland_player({})
+    player.replan_off_path = replan
+    walk = player._go_stand_at((30, 20), 50)
+    assert next(walk) == MOVES[(1, 0)]  # east along the row
+    player.pos = (20, 22)  # the executed action took it two rows down instead
+    player.sem = player.memory.semantic(player.pos)
+    second = next(walk)
+    if replan:
+        assert second in (MOVES[(1, 0)], MOVES[(0, -1)])  # a step of a shortest path from (20, 22) to (30, 20)
+    else:
+        assert second == A["noop"]
+        assert next(walk) in (MOVES[(1, 0)], MOVES[(0, -1)])  # the re-plan comes one step late

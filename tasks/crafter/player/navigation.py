@@ -18,6 +18,14 @@ class Navigation:
     Reads the state of :class:`~tasks.crafter.player.state.PlayerState`.
     """
 
+    #: Shadowing (DAgger labels): when the next tile of the current path is no longer adjacent (someone else's
+    #: action was executed, e.g. the low level's in ``bench/teacher_agreement.py``), plan a new path in the same env
+    #: step instead of answering with a ``noop`` and re-planning on the next one. The ``noop`` is harmless while the
+    #: player's own actions run (after one of its random actions), but as a label on a learner's states it says
+    #: "stand still" after every deviation: with the player shadowing a low level from dusk, 20% of its labels were
+    #: these noops. Off (False) for the play data, whose episodes it would change (``PLAYER_VERSION`` 8).
+    replan_off_path: bool = False
+
     def _face_tile(self, t: tuple[int, int], max_steps: int = 60) -> Generator[int, None, bool]:
         """Stand next to tile ``t`` facing it. A blocked tile is faced by bumping into it; a walkable one by
         stepping onto a neighbour while moving towards ``t``."""
@@ -228,6 +236,7 @@ class Navigation:
         path: Optional[list[int]] = None
         since = 0
         last_pos, stuck = self.pos, 0
+        replanned = False
         h = self.area[1]
         for _ in range(max_steps):
             if stop is not None and stop():
@@ -250,8 +259,13 @@ class Navigation:
             if action is None:
                 path = None
                 stuck += 1
+                if self.replan_off_path and not replanned:
+                    replanned = True  # at most one fresh plan per action: an unsteppable plan still gives a noop
+                    continue
                 yield A["noop"]
+                replanned = False
                 continue
+            replanned = False
             yield action
             since += 1
             stuck = stuck + 1 if self.pos == last_pos else 0
