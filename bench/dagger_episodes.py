@@ -2,6 +2,8 @@
 
     python bench/dagger_episodes.py --out_dir downloads/dagger_crafter --first_world 20001 --episodes 160
     python bench/dagger_episodes.py --out_dir /tmp/d --episodes 2 --max_steps 40        # a smoke run
+    python bench/dagger_episodes.py --out_dir downloads/dagger_night/it1_replan --first_world 40001 --episodes 100 \
+        --max_steps 450 --learner_from 70 --beta 0.3 --replan_off_path     # the night from the player's dusk state
 
 Why: the low level agrees with its teacher on 60% of the teacher's states but 18% of its own
 (``bench/teacher_agreement.py``): behaviour cloning's covariate shift. DAgger (Ross et al. 2011) trains on the states
@@ -18,6 +20,12 @@ the learner's own trajectory would not match the teacher's labels), and ``infos.
 steps where the player was asleep or chose a random (epsilon) action (left out of the loss with
 ``mask_random_actions``). ``metadata.json``: ``sim``, ``policy``, ``world_seed``, ``length``, ``end``.
 Episodes are named ``dagger_w<world>``; one that exists is skipped (a rerun resumes).
+
+Variants (session 22, ``bench/results/night_dagger/``): ``--learner_from N`` lets the player play env steps
+``0..N-1`` (those frames are flagged out of the loss: they are play data already) and hands over at step ``N``;
+``--beta`` executes the player's action instead of the low level's with that probability per step (DAgger's mixture
+policy); ``--replan_off_path`` makes the labelling player re-plan at once when the low level left its path instead of
+labelling that step ``noop`` (:attr:`tasks.crafter.player.navigation.Navigation.replan_off_path`).
 """
 from __future__ import annotations
 

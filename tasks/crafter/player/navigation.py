@@ -22,8 +22,8 @@ class Navigation:
     #: action was executed, e.g. the low level's in ``bench/teacher_agreement.py``), plan a new path in the same env
     #: step instead of answering with a ``noop`` and re-planning on the next one. The ``noop`` is harmless while the
     #: player's own actions run (after one of its random actions), but as a label on a learner's states it says
-    #: "stand still" after every deviation: with the player shadowing a low level from dusk, 20% of its labels were
-    #: these noops. Off (False) for the play data, whose episodes it would change (``PLAYER_VERSION`` 8).
+    #: "stand still" after every deviation: with the player shadowing a low level from dusk, 19.5% of its labels
+    #: were these noops (``bench/results/README.md``, "DAgger on the first night"). Off (False) for the play data, whose episodes it would change (``PLAYER_VERSION`` 8).
     replan_off_path: bool = False
 
     def _face_tile(self, t: tuple[int, int], max_steps: int = 60) -> Generator[int, None, bool]:
