@@ -283,7 +283,10 @@ def plot(result: dict[str, Any], out: str) -> None:
     ax.set_xticks(range(len(conds)), conds, rotation=90 if len(conds) > 10 else 0, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("alive at the morning (env step 320)")
-    ax.set_title("crafter, first night: scripted player vs low level (zero goal, prior, codes)", fontsize=9)
+    models = result.get("models") or {}
+    low_level = "/".join(str(models.get("in_weights", "?")).split("/")[-2:])
+    ax.set_title("crafter, first night: scripted player vs low level (zero goal, prior, codes)\n"
+                 f"low level {low_level}, cond_scale {models.get('cond_scale', '?')}", fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_output(out, suffix=".png") as tmp:
