@@ -12,7 +12,8 @@
 #       iterations' episodes, each listed twice
 #
 # Each stage resumes (episodes that exist are skipped; the fine-tune restarts from its checkpoint). Times on the
-# project's 2-core machine: episodes ~5 min (two processes), fine-tune ~11 min (2 threads), measures ~8 min.
+# project's 2-core machine: episodes ~5 min (two processes), fine-tune ~11 min (2 threads; it2_replan's ran on one,
+# MKL_NUM_THREADS=1 having been left set: 21.5 min), measures ~8 min, agreement ~4 min.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 RUN=${1:?usage: run_night_dagger.sh it1|it1_replan|it2_replan}
@@ -41,7 +42,7 @@ cp downloads/samplings/crafter_seed1_val.txt "downloads/samplings_night/${SAMPLI
 { cat downloads/samplings/crafter_seed1_train.txt
   for _ in $(seq "$COPIES"); do for d in "${MORE[@]}" "$EPS"; do ls -d "$d"/dagger_w*; done; done; } \
     > "downloads/samplings_night/${SAMPLING}_train.txt"
-OMP_NUM_THREADS=2 python steve1/train.py --config configs/crafter/steve1.yaml \
+OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 python steve1/train.py --config configs/crafter/steve1.yaml \
     --in_weights "$INIT" --sampling "$SAMPLING" --sampling_dir downloads/samplings_night/ \
     --n_frames 100000 --learning_rate 1e-4 --warmup_frames 5000 --num_workers 0 \
     --checkpoint_dir "$W/ckpt" --out_weights "$W/steve1_crafter.weights"
