@@ -121,15 +121,20 @@ class ShadowEnv(gymnasium.Env):
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Agreement overall, by the teacher's sub-goal and by day/night, over the steps where the teacher was awake and
-    did not act at random; episode lengths and ends."""
+    """Agreement overall, by the teacher's sub-goal, by day/night and by the teacher's action (all steps, and night
+    steps only), over the steps where the teacher was awake and did not act at random; episode lengths and ends."""
+    from tasks.crafter.env import ACTION_NAMES
+
     agree: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     for r in records:
         for ll, teacher, skip, subgoal, night in r["steps"]:
             if skip:
                 continue
             hit = int(ll == teacher)
-            for key in ("all", f"subgoal/{subgoal}", "night" if night else "day"):
+            keys = ["all", f"subgoal/{subgoal}", "night" if night else "day", f"action/{ACTION_NAMES[teacher]}"]
+            if night:
+                keys.append(f"night_action/{ACTION_NAMES[teacher]}")
+            for key in keys:
                 agree[key][0] += hit
                 agree[key][1] += 1
 
@@ -138,14 +143,17 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         return round(k / n, 4) if n else None
 
     lengths = [r["length"] for r in records]
-    by_subgoal = {key.split("/", 1)[1]: {"agreement": rate(key), "steps": agree[key][1]}
-                  for key in sorted(agree, key=lambda k: -agree[k][1]) if key.startswith("subgoal/")}
+    def by(prefix: str) -> dict[str, dict[str, Any]]:
+        return {key.split("/", 1)[1]: {"agreement": rate(key), "steps": agree[key][1]}
+                for key in sorted(agree, key=lambda k: -agree[k][1]) if key.startswith(prefix + "/")}
+
     return {"episodes": len(records), "agreement": rate("all"), "steps": agree["all"][1],
             "agreement_day": rate("day"), "steps_day": agree["day"][1],
             "agreement_night": rate("night"), "steps_night": agree["night"][1],
             "median_length": float(np.median(lengths)) if lengths else None,
             "deaths": dict(collections.Counter(r["death_cause"] for r in records if r["dead"])),
-            "by_teacher_subgoal": by_subgoal}
+            "by_teacher_subgoal": by("subgoal"), "by_teacher_action": by("action"),
+            "by_teacher_action_night": by("night_action")}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,6 +96,11 @@ def test_summary_skips_random_and_asleep_steps(ta):
     assert s["steps"] == 3 and s["agreement"] == pytest.approx(2 / 3, abs=1e-4)
     assert s["agreement_day"] == 0.5 and s["agreement_night"] == 1.0 and s["deaths"] == {"zombie": 1}
     assert s["by_teacher_subgoal"]["collect_wood"] == {"agreement": 0.5, "steps": 2}
+    from tasks.crafter.env import ACTION_NAMES
+
+    a1, a4 = ACTION_NAMES[1], ACTION_NAMES[4]
+    assert s["by_teacher_action"] == {a1: {"agreement": 0.5, "steps": 2}, a4: {"agreement": 1.0, "steps": 1}}
+    assert s["by_teacher_action_night"] == {a4: {"agreement": 1.0, "steps": 1}}
 
 
 def test_end_to_end_on_a_tiny_low_level(ta, tmp_path, monkeypatch, capsys):
