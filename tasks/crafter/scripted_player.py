@@ -158,6 +158,7 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
         the agent's image shows it, see the module docstring). Sets ``subgoal`` and ``random_action``."""
         self._observe(info)
         self.step += 1
+        self.nav_target = None
         if self.sleeping:
             self.subgoal = "sleeping"
             self.random_action = False

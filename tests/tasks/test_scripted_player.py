@@ -545,6 +545,7 @@ def test_a_step_off_the_path_is_answered_by_a_fresh_path_when_shadowing(replan):
     player.replan_off_path = replan
     walk = player._go_stand_at((30, 20), 50)
     assert next(walk) == MOVES[(1, 0)]  # east along the row
+    assert player.nav_target == (30, 20)  # the step names where the walk ends (bench/night_targets.py)
     player.pos = (20, 22)  # the executed action took it two rows down instead
     player.sem = player.memory.semantic(player.pos)
     second = next(walk)

@@ -25,6 +25,9 @@ class Navigation:
     #: "stand still" after every deviation: with the player shadowing a low level from dusk, 19.5% of its labels
     #: were these noops (``bench/results/README.md``, "DAgger on the first night"). Off (False) for the play data, whose episodes it would change (``PLAYER_VERSION`` 8).
     replan_off_path: bool = False
+    #: The destination tile (x, y) of the path behind the last action, when that action was a step of
+    #: :meth:`_go_stand` (``None`` otherwise; reset by :meth:`ScriptedPlayer.act` each step). Read only by benches.
+    nav_target: Optional[tuple[int, int]] = None
 
     def _face_tile(self, t: tuple[int, int], max_steps: int = 60) -> Generator[int, None, bool]:
         """Stand next to tile ``t`` facing it. A blocked tile is faced by bumping into it; a walkable one by
@@ -266,6 +269,7 @@ class Navigation:
                 replanned = False
                 continue
             replanned = False
+            self.nav_target = (path[-1] // h, path[-1] % h)  # where this walk ends (read by bench/night_targets.py)
             yield action
             since += 1
             stuck = stuck + 1 if self.pos == last_pos else 0
