@@ -16,7 +16,7 @@ move along a planned path (:attr:`~tasks.crafter.player.navigation.Navigation.na
 the destination tile's age is read from the player's memory (``MemoryMap.seen_at``): the env steps since that tile
 was last inside the agent's 9x7 view, 0 when it is in view now. Reported (``--out``, written atomically): the number
 of such steps, the share of the night's awake non-random moves they make up, the share of destinations in view now,
-seen within the last ``--memory`` steps, and seen longer ago, overall and by the player's sub-goal; the distance
+seen within the last ``--memory`` steps, seen longer ago, and never seen, overall and by the player's sub-goal; the distance
 (L1, tiles) to the destination; the command.
 """
 from __future__ import annotations
@@ -63,18 +63,21 @@ def play(world: int, max_steps: int) -> list[dict[str, Any]]:
 
 
 def summarize(steps: list[dict[str, Any]], memory: int) -> dict[str, Any]:
-    """Shares of the path moves by the destination's age: in view now (0), within ``memory`` env steps, older."""
+    """Shares of the path moves by the destination's age: in view now (0), within ``memory`` env steps, older, never
+    seen (a path is planned over remembered tiles only, so this share should be 0; it is counted, not dropped)."""
     path = [s for s in steps if s.get("path")]
 
     def shares(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        ages = np.array([s["age"] for s in rows], float)
-        n = len(rows)
-        if not n:
+        if not rows:
             return {"steps": 0}
-        return {"steps": n, "in_view_now": round(float(np.mean(ages == 0)), 4),
+        never = np.array([s["age"] is None for s in rows])
+        ages = np.array([-1 if s["age"] is None else s["age"] for s in rows])
+        seen = ages[~never]
+        return {"steps": len(rows), "in_view_now": round(float(np.mean(ages == 0)), 4),
                 "seen_within_memory": round(float(np.mean((ages > 0) & (ages <= memory))), 4),
                 "seen_longer_ago": round(float(np.mean(ages > memory)), 4),
-                "median_age": float(np.median(ages)),
+                "never_seen": round(float(np.mean(never)), 4),
+                "median_age": float(np.median(seen)) if seen.size else None,
                 "median_distance": float(np.median([s["distance"] for s in rows]))}
 
     by_subgoal: dict[str, list] = collections.defaultdict(list)

@@ -48,6 +48,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -189,7 +190,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     global _CHILDREN
     args = build_parser().parse_args(argv)
     command_argv = ["python", "bench/sample_efficiency.py", *(sys.argv[1:] if argv is None else argv)]
-    command = " ".join(command_argv)
+    command = shlex.join(command_argv)
 
     def report():
         return write_report(collect_runs(args.runs_dir, args.window), args.out_dir, args.window,
