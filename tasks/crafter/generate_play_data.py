@@ -26,6 +26,10 @@ Per-frame ``infos.npz`` (row t = the state shown in ``frames[t]``, before ``acti
 ``subgoal``       int16 [L]       the scripted player's sub-goal, index into metadata ``subgoal_names``
 ``random_action`` bool [L]        ``actions[t]`` is the player's random (epsilon) action, not its decision:
                                   leave these frames out of a behaviour-cloning loss
+``nav_target``    int16 [L, 2]    (x, y) world tile where the walk behind ``actions[t]`` ends
+                                  (:attr:`~tasks.crafter.player.navigation.Navigation.nav_target`), (-1, -1)
+                                  when the step is not a step along a planned path. Datasets written before it
+                                  lack this key
 ===============  ==============  ===================================================================
 
 Task starts: with ``--task_start_share p`` a share ``p`` of the episodes (chosen from ``(seed, i)`` only) starts with
@@ -158,7 +162,7 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
     player.reset(env, info)
     frames, actions = [], []
     rows: dict[str, list] = {k: [] for k in ("inventory", "achievements", "player_pos", "facing", "sleeping",
-                                             "daylight", "view", "subgoal", "random_action")}
+                                             "daylight", "view", "subgoal", "random_action", "nav_target")}
     world_seed = info["world_seed"]
     while True:
         action = player.act(info)
@@ -173,6 +177,7 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
         rows["view"].append(view_window(info))
         rows["subgoal"].append(player.subgoal_id)
         rows["random_action"].append(bool(getattr(player, "random_action", False)))
+        rows["nav_target"].append(player.nav_target if player.nav_target is not None else (-1, -1))
         obs, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             break
@@ -186,6 +191,7 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
         "view": np.stack(rows["view"]).astype(np.uint8),
         "subgoal": np.asarray(rows["subgoal"], np.int16),
         "random_action": np.asarray(rows["random_action"], bool),
+        "nav_target": np.asarray(rows["nav_target"], np.int16).reshape(-1, 2),
     }
     return {"frames": np.stack(frames), "actions": actions, "infos": infos, "final_info": info,
             "world_seed": world_seed, "end": "death" if info["dead"] else "max_steps"}

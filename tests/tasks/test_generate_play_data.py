@@ -96,6 +96,28 @@ def test_random_actions_are_flagged_per_frame(dataset):
     assert flags.dtype == bool and flags.shape == infos["subgoal"].shape
 
 
+def test_nav_target_is_where_each_walk_ends(dataset):
+    """``nav_target`` [L, 2]: (-1, -1) off a walk; on a walk the action is a move (or ``do`` through a tile in the
+    way, or ``noop`` instead of a step into lava) and the target is never the tile the player stands on."""
+    from tasks.crafter.env import ACTION_NAMES
+
+    out, _ = dataset
+    walk_actions = [ACTION_NAMES.index(n) for n in ("move_left", "move_right", "move_up", "move_down", "do", "noop")]
+    walked = moved = 0
+    for name in ("crafter_s7_000000", "crafter_s7_000001", "crafter_s7_000002"):
+        ep = EpisodeStorage(out / name)
+        actions, infos = np.asarray(ep.load_actions()), ep.load_infos()
+        nav, pos, rand = infos["nav_target"], infos["player_pos"], infos["random_action"]
+        assert nav.dtype == np.int16 and nav.shape == (len(actions), 2)
+        on_walk = nav[:, 0] >= 0
+        assert np.all(nav[~on_walk] == -1)
+        assert np.all(np.isin(actions[on_walk & ~rand], walk_actions))
+        moved += int(np.isin(actions[on_walk & ~rand], walk_actions[:4]).sum())
+        assert not np.any(np.all(nav[on_walk] == pos[on_walk], axis=1))
+        walked += int(on_walk.sum())
+    assert walked > 0 and moved >= 0.8 * walked  # mostly moves (a random action may replace a walk's step)
+
+
 def test_task_start_share_starts_from_a_task_inventory(tmp_path):
     starts = gpd.task_starts()
     assert starts and all(inventory for inventory in starts.values())
