@@ -26,6 +26,9 @@ Variants (session 22, ``bench/results/night_dagger/``): ``--learner_from N`` let
 ``--beta`` executes the player's action instead of the low level's with that probability per step (DAgger's mixture
 policy); ``--replan_off_path`` makes the labelling player re-plan at once when the low level left its path instead of
 labelling that step ``noop`` (:attr:`tasks.crafter.player.navigation.Navigation.replan_off_path`).
+Session 23 (``bench/results/nav_oracle/``): ``--goal intent_oracle`` (or ``nav_oracle``) drives a low level trained
+on the player's intent as its goal (``bench/subgoal_oracle.py``) with the labelling player's intent every env step
+(:func:`teacher_agreement.goal_driver`) and writes those goals as the episode's ``embeds_attn.pkl``.
 """
 from __future__ import annotations
 
@@ -39,24 +42,41 @@ import numpy as np
 
 
 def write_episode(out_dir: str, record: dict[str, Any], goal_dim: int, learner_from: int = 0,
-                  beta: float = 0.0, replan_off_path: bool = False) -> str:
+                  beta: float = 0.0, replan_off_path: bool = False, goal: str = "zero") -> str:
     """Write one :class:`teacher_agreement.ShadowEnv` record (with ``frames``) as a DAgger episode (module
     docstring); returns its folder. Frames before env step ``learner_from`` (the player's own opening, already
     play data) are flagged out of the loss; ``learner_from``, ``beta`` and ``replan_off_path`` (how the labelling
-    player was run) are recorded in the metadata."""
+    player was run) are recorded in the metadata. ``goal``: the goal written for frame ``t`` >= 15: zeros of size
+    ``goal_dim``, or the labelling player's intent in that state (``intent_oracle``:
+    :func:`subgoal_oracle.intent_vector` of the record's ``nav_offsets[t]`` and sub-goal; ``nav_oracle``:
+    :func:`subgoal_oracle.nav_vector`), the goal the low level was driven with.
+
+    Raises:
+        ValueError: an unknown ``goal``."""
     from steve1.data.EpisodeStorage import EpisodeStorage
+    from subgoal_oracle import intent_vector, nav_vector
+    from tasks.crafter.player.rules import SUBGOALS
 
     length = int(record["length"])
     teacher = [int(t) for _, t, _, _, _ in record["steps"]]
     skip = np.array([bool(k) for _, _, k, _, _ in record["steps"]], bool)
     skip[:learner_from] = True
-    embeds = [None if t < 15 else np.zeros((1, goal_dim), np.float32) for t in range(length)]
+    if goal == "zero":
+        embeds = [None if t < 15 else np.zeros((1, goal_dim), np.float32) for t in range(length)]
+    elif goal in ("nav_oracle", "intent_oracle"):
+        navs, subs = record["nav_offsets"], [sub for _, _, _, sub, _ in record["steps"]]
+        embeds = [None if t < 15 else (nav_vector(navs[t], goal_dim) if goal == "nav_oracle" else
+                                       intent_vector(navs[t], SUBGOALS.index(subs[t]), goal_dim))[None]
+                  for t in range(length)]
+    else:
+        raise ValueError(f"goal must be zero, nav_oracle or intent_oracle, got {goal!r}")
+    embedder = {"zero": "zero", "nav_oracle": "nav_target_oracle", "intent_oracle": "intent_oracle"}[goal]
     path = os.path.join(out_dir, f"dagger_w{int(record['world_seed'])}")
     EpisodeStorage(path).write_episode(
         record["frames"], teacher, embeds=embeds, infos={"random_action": skip},
-        metadata={"sim": "crafter", "policy": "dagger: the low level acts (zero goal), the scripted player labels",
+        metadata={"sim": "crafter", "policy": f"dagger: the low level acts ({goal} goal), the scripted player labels",
                   "world_seed": int(record["world_seed"]), "length": length,
-                  "end": "death" if record["dead"] else "max_steps", "embedder": "zero",
+                  "end": "death" if record["dead"] else "max_steps", "embedder": embedder,
                   "learner_from": int(learner_from), "beta": float(beta), "replan_off_path": bool(replan_off_path),
                   "learner_steps": int(length - sum(bool(x) for x in record.get("teacher_executed", [])))})
     return path
@@ -82,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replan_off_path", action="store_true",
                    help="the labelling player plans a fresh path instead of a noop after a step off its path "
                         "(Navigation.replan_off_path: without it, every deviation of the low level is labelled noop)")
+    p.add_argument("--goal", choices=("zero", "nav_oracle", "intent_oracle"), default="zero",
+                   help="the low level's goal while it acts, also written as the episode's goals: zero, or the "
+                        "labelling player's walk destination (and sub-goal) each env step (teacher_agreement.py "
+                        "--goal; for a low level trained on that goal space)")
     return p
 
 
@@ -100,7 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     from hierarchical_throughput import task_config
     from pretraining_report import drive, goals_config, zero_goal
     from steve1.utils.checks import run_main
-    from teacher_agreement import ShadowEnv
+    from teacher_agreement import ShadowEnv, goal_driver
     from VPT.lib.loading import load_model_config
 
     torch.set_num_threads(1)
@@ -118,15 +142,17 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             n = max(1, min(args.n_envs, len(worlds)))
             seeds = [worlds[i::n] for i in range(n)]
             with tempfile.TemporaryDirectory(prefix="dagger_") as tmp:
-                run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg))
                 envs = [ShadowEnv("learner", s, s, size, args.max_steps, keep_frames=True,
                                   learner_from=args.learner_from, beta=args.beta, beta_seed=args.seed,
                                   replan_off_path=args.replan_off_path) for s in seeds]
+                table, codes, values = goal_driver(args.goal, cfg, envs)
+                run_cfg = goals_config(cfg, tmp, n, table, **values)
                 venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
-                drive(venv, envs, [len(s) for s in seeds], False, args.seed, "dagger episodes")
+                drive(venv, envs, [len(s) for s in seeds], False, args.seed, "dagger episodes", codes=codes)
             for e, s in zip(envs, seeds):
                 for record in e.records[:len(s)]:
-                    write_episode(args.out_dir, record, dim, args.learner_from, args.beta, args.replan_off_path)
+                    write_episode(args.out_dir, record, dim, args.learner_from, args.beta, args.replan_off_path,
+                                  args.goal)
                     summary["written"] += 1
                     summary["frames"] += int(record["length"])
         summary["seconds"] = round(time.time() - t0, 1)

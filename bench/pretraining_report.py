@@ -679,11 +679,13 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     return sorted(out, key=lambda r: r["world_seed"])
 
 
-def drive(venv, envs: Sequence[Any], counts: Sequence[int], prior: bool, seed: int, desc: str) -> None:
+def drive(venv, envs: Sequence[Any], counts: Sequence[int], prior: bool, seed: int, desc: str,
+          codes: Optional[Callable[[], np.ndarray]] = None) -> None:
     """Step ``venv`` (a :class:`hierarchical.high_level_wrapper.HighlevelVecEnv` over ``envs``, each keeping a
     ``records`` list with one entry per ended episode) until env ``i`` holds ``counts[i]`` records, then close it.
-    Every high-level step each env follows a code drawn from the goal prior at its current frame (``prior``), or code
-    0 of the venv's codebook. The venv (``venv.seed``), torch's global RNG (the low level's action sampling) and the
+    Every high-level step each env follows a code drawn from the goal prior at its current frame (``prior``), the
+    codes ``codes()`` returns (int [n_envs], asked before every high-level step), or code 0 of the venv's codebook.
+    The venv (``venv.seed``), torch's global RNG (the low level's action sampling) and the
     code sampler are seeded with ``seed`` first, so the episodes do not depend on what ran before."""
     import torch
 
@@ -695,6 +697,8 @@ def drive(venv, envs: Sequence[Any], counts: Sequence[int], prior: bool, seed: i
     n = len(envs)
 
     def choose() -> np.ndarray:
+        if codes is not None and not prior:
+            return np.asarray(codes(), np.int64)
         if not prior:
             return np.zeros(n, np.int64)
         p = np.exp(logp - logp.max(axis=1, keepdims=True))

@@ -22,9 +22,20 @@ to embed is decided as for every embedder (:func:`steve1.data.generation.embed_e
 already there are kept (a rerun resumes), another embedder's are refused unless ``--overwrite`` (a dataset never
 mixes goal spaces), invalid episodes are skipped.
 
+``embed --oracle nav_target``: instead, the goal of frame ``g`` is *where the player's walk at ``g`` ends*, relative
+to the player (the play data's ``nav_target`` minus ``player_pos``, clipped to +-10 tiles: one-hots of dx and dy,
+its four directions, or "not walking", in 512 entries so that the shipped low level can be fine-tuned on it;
+:func:`nav_vector`, :func:`nav_embeds`),
+``metadata.json`` ``embedder: nav_target_oracle``. Trained with ``goal_lead 0`` and goals 1-2 frames apart, frame
+``t``'s goal is its own destination: not hindsight but the teacher's intent at ``t``. It asks whether the low level
+fails at night for want of knowing where its teacher goes (information) or for want of doing it when told
+(``bench/teacher_agreement.py --goal nav_oracle`` drives a low level with these goals from a shadowing player).
+``embed --oracle intent`` adds the player's sub-goal at ``t`` to it (one more active entry, :func:`intent_vector`;
+``embedder: intent_oracle``; ``--goal intent_oracle``): where it goes and what for.
+
 ``report``: ``--episodes`` held-out scripted-player episodes (run seed ``--seed``, default 9001, as
 ``bench/pretraining_report.py``) are written once, copied per goal embedder and embedded (``crafterclip`` with
-``--crafterclip`` weights, or ``subgoal_oracle``); each ``--model NAME,WEIGHTS,EMBEDDER`` (training arguments read
+``--crafterclip`` weights, ``subgoal_oracle`` or ``nav_target_oracle``); each ``--model NAME,WEIGHTS,EMBEDDER`` (training arguments read
 from ``<WEIGHTS stem>_args.yaml``, architecture from ``--highlevel_config``'s ``in_model``) is measured by
 :func:`pretraining_report.goal_information` (true hindsight goal vs zero goal, random actions left out, breakdowns
 by sub-goal and sub-goal age). Written (``--out``, atomically): the command and per model the figures.
@@ -44,6 +55,22 @@ import numpy as np
 from tqdm import tqdm
 
 EMBEDDER = "subgoal_oracle"
+#: The second oracle: where the player's current walk ends, relative to the player (:func:`nav_embeds`).
+NAV_EMBEDDER = "nav_target_oracle"
+#: Offsets of a walk's destination are clipped to this many tiles per axis: (2 * 10 + 1) ** 2 = 441 codes.
+NAV_RADIUS = 10
+#: The code of "not walking" (the step is no step of a planned walk).
+NAV_NONE = (2 * NAV_RADIUS + 1) ** 2
+#: Entries of a nav-target goal in use (:func:`nav_vector`): dx and dy one-hots, four directions, "not walking".
+NAV_FEATURES = 2 * (2 * NAV_RADIUS + 1) + 4 + 1
+#: The value of an active entry: CrafterCLIP goal entries are about +-1 with norm ~28; 4 entries of 10 give ~20.
+NAV_SCALE = 10.0
+#: Size of the nav-target goal: the shipped low level's goal size (CrafterCLIP's 512), so that it can be fine-tuned.
+NAV_DIM = 512
+#: The third oracle: the player's sub-goal and where its current walk ends (:func:`intent_vector`).
+INTENT_EMBEDDER = "intent_oracle"
+#: ``embed --oracle`` -> the embedder name written into ``metadata.json``.
+ORACLES = {"subgoal": EMBEDDER, "nav_target": NAV_EMBEDDER, "intent": INTENT_EMBEDDER}
 #: Frames before this index have no goal embedding (window embedders embed frames [t - 15, t]).
 FIRST_EMBEDDED = 15
 
@@ -60,27 +87,143 @@ def oracle_embeds(subgoal: np.ndarray, n_subgoals: int) -> list[Optional[np.ndar
     return [None if t < FIRST_EMBEDDED else eye[s][None] for t, s in enumerate(sub)]
 
 
-def embed_dataset(data_dir: str, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Write the oracle embeddings of every valid episode of ``data_dir`` (module docstring); returns a summary.
+def nav_code(offset: Optional[Sequence[int]]) -> int:
+    """The index of a walk's destination among the nav-target goals (:func:`nav_goals`): ``offset`` = (dx, dy) in
+    tiles from the player to the tile where its walk ends, each clipped to ``[-NAV_RADIUS, NAV_RADIUS]`` (a farther
+    target keeps its direction), row-major over dx then dy; None (not walking) -> :data:`NAV_NONE`."""
+    if offset is None:
+        return NAV_NONE
+    r = NAV_RADIUS
+    dx, dy = (int(np.clip(int(v), -r, r)) + r for v in offset)
+    return dx * (2 * r + 1) + dy
+
+
+def nav_vector(offset: Optional[Sequence[int]], dim: int = NAV_DIM) -> np.ndarray:
+    """The float32 ``[dim]`` goal of a walk's destination ``offset`` (as :func:`nav_code`; None = not walking):
+    :data:`NAV_SCALE` at the one-hot of the clipped dx (entries 0-20), of the clipped dy (21-41), at each of
+    dx < 0, dx > 0, dy < 0, dy > 0 (42-45), or, not walking, at entry 46 alone; zeros elsewhere.
+
+    Why factorised and scaled: the goal enters the low level as ``Linear(goal)`` added to the image embedding
+    (:mod:`steve1.embed_conditioned_policy`); CrafterCLIP goals have entries of about +-1 (norm ~28), so a unit
+    one-hot over 442 offsets moved that layer's output ~20x more slowly under Adam (a first 100k-frame fine-tune
+    with it was worth 0.008 nats/frame), and offsets that share a row, a column or a direction share entries here.
 
     Raises:
-        ValueError: an episode has no recorded ``subgoal_names`` or already holds another embedder's embeddings (and
-        not ``overwrite``); nothing is written then."""
+        ValueError: ``dim`` below :data:`NAV_FEATURES`."""
+    if dim < NAV_FEATURES:
+        raise ValueError(f"dim must be >= {NAV_FEATURES}, got {dim}")
+    e = np.zeros(dim, np.float32)
+    if offset is None:
+        e[NAV_FEATURES - 1] = NAV_SCALE
+        return e
+    r, n = NAV_RADIUS, 2 * NAV_RADIUS + 1
+    dx, dy = (int(np.clip(int(v), -r, r)) for v in offset)
+    e[dx + r] = e[n + dy + r] = NAV_SCALE
+    for k, on in enumerate((dx < 0, dx > 0, dy < 0, dy > 0)):
+        if on:
+            e[2 * n + k] = NAV_SCALE
+    return e
+
+
+def nav_goals(dim: int = NAV_DIM) -> np.ndarray:
+    """float32 ``[NAV_NONE + 1, dim]``: row ``c`` = :func:`nav_vector` of the offset whose :func:`nav_code` is ``c``
+    (the last row: not walking); a codebook from which a driver picks each step's goal by :func:`nav_code`."""
+    r, n = NAV_RADIUS, 2 * NAV_RADIUS + 1
+    rows = [nav_vector((c // n - r, c % n - r), dim) for c in range(NAV_NONE)]
+    return np.stack(rows + [nav_vector(None, dim)])
+
+
+def intent_code(offset: Optional[Sequence[int]], subgoal: int) -> int:
+    """The index of (sub-goal, walk destination) among :func:`intent_goals`: ``subgoal * (NAV_NONE + 1) +``
+    :func:`nav_code` ``(offset)``; ``subgoal`` an index into :data:`tasks.crafter.player.rules.SUBGOALS`."""
+    return int(subgoal) * (NAV_NONE + 1) + nav_code(offset)
+
+
+def intent_vector(offset: Optional[Sequence[int]], subgoal: int, dim: int = NAV_DIM) -> np.ndarray:
+    """The float32 ``[dim]`` goal of the player's intent: :func:`nav_vector` ``(offset)`` plus :data:`NAV_SCALE` at
+    entry ``NAV_FEATURES + subgoal`` (the sub-goal's one-hot after the walk's entries).
+
+    Raises:
+        ValueError: ``subgoal`` outside the sub-goals, or ``dim`` too small for them."""
+    from tasks.crafter.player.rules import SUBGOALS
+
+    if not 0 <= int(subgoal) < len(SUBGOALS):
+        raise ValueError(f"subgoal must be in 0..{len(SUBGOALS) - 1}, got {subgoal}")
+    if dim < NAV_FEATURES + len(SUBGOALS):
+        raise ValueError(f"dim must be >= {NAV_FEATURES + len(SUBGOALS)}, got {dim}")
+    e = nav_vector(offset, dim)
+    e[NAV_FEATURES + int(subgoal)] = NAV_SCALE
+    return e
+
+
+def intent_goals(dim: int = NAV_DIM) -> np.ndarray:
+    """float32 ``[len(SUBGOALS) * (NAV_NONE + 1), dim]``: row :func:`intent_code` ``(offset, subgoal)`` =
+    :func:`intent_vector` ``(offset, subgoal)``."""
+    from tasks.crafter.player.rules import SUBGOALS
+
+    nav = nav_goals(dim)
+    out = np.tile(nav, (len(SUBGOALS), 1))
+    for k in range(len(SUBGOALS)):
+        out[k * len(nav):(k + 1) * len(nav), NAV_FEATURES + k] = NAV_SCALE
+    return out
+
+
+def nav_embeds(nav_target: np.ndarray, player_pos: np.ndarray, dim: int = NAV_DIM) -> list[Optional[np.ndarray]]:
+    """Per frame, None for ``t < 15``, else the float32 ``(1, dim)`` :func:`nav_vector` of
+    ``nav_target[t] - player_pos[t]`` (int [L, 2] world tiles each, the play data's ``infos.npz``; a ``nav_target``
+    row of (-1, -1) = not walking).
+
+    Raises:
+        ValueError: shapes that differ or are not [L, 2], or ``dim`` below :data:`NAV_FEATURES`."""
+    nav, pos = np.asarray(nav_target, np.int64), np.asarray(player_pos, np.int64)
+    if nav.shape != pos.shape or nav.ndim != 2 or nav.shape[1] != 2:
+        raise ValueError(f"nav_target {nav.shape} and player_pos {pos.shape} must both be [L, 2]")
+    goals = nav_goals(dim)
+    return [None if t < FIRST_EMBEDDED else goals[nav_code(None if nav[t, 0] < 0 else nav[t] - pos[t])][None].copy()
+            for t in range(len(nav))]
+
+
+def embed_dataset(data_dir: str, overwrite: bool = False, progress: bool = True,
+                  oracle: str = "subgoal") -> dict[str, Any]:
+    """Write the oracle embeddings of every valid episode of ``data_dir`` (module docstring); returns a summary.
+    ``oracle``: ``"subgoal"`` (:data:`EMBEDDER`, :func:`oracle_embeds`), ``"nav_target"`` (:data:`NAV_EMBEDDER`,
+    :func:`nav_embeds`) or ``"intent"`` (:data:`INTENT_EMBEDDER`, :func:`intent_vector`).
+
+    Raises:
+        ValueError: an unknown ``oracle``; an episode has no recorded ``subgoal_names`` (``nav_target``, ``intent``:
+        no ``nav_target`` info; ``intent``: sub-goal names not those of the player now) or already holds another embedder's embeddings (and not ``overwrite``); nothing is
+        written then."""
     from steve1.data.EpisodeStorage import EpisodeStorage
     from steve1.data.generation.embed_episodes import plan
 
-    todo, done, invalid = plan(data_dir, EMBEDDER, None, overwrite)  # the embedders' own rule for what to (re)do
+    if oracle not in ORACLES:
+        raise ValueError(f"oracle must be one of {sorted(ORACLES)}, got {oracle!r}")
+    name = ORACLES[oracle]
+    todo, done, invalid = plan(data_dir, name, None, overwrite)  # the embedders' own rule for what to (re)do
     for d in todo:
-        if "subgoal_names" not in EpisodeStorage(d).load_metadata():
+        st = EpisodeStorage(d)
+        if "subgoal_names" not in st.load_metadata():
             raise ValueError(f"{d}: metadata.json has no subgoal_names (not scripted-player play data)")
+        if oracle in ("nav_target", "intent") and "nav_target" not in st.load_infos():
+            raise ValueError(f"{d}: infos.npz has no nav_target (play data written before it: regenerate)")
     frames = 0
     for d in tqdm(todo, desc="oracle embeddings", unit="episode", disable=not progress, dynamic_ncols=True):
         st = EpisodeStorage(d)
-        meta = st.load_metadata()
-        embeds = oracle_embeds(st.load_infos()["subgoal"], len(meta["subgoal_names"]))
+        meta, infos = st.load_metadata(), st.load_infos()
+        if oracle == "subgoal":
+            embeds, dim = oracle_embeds(infos["subgoal"], len(meta["subgoal_names"])), len(meta["subgoal_names"])
+        else:
+            embeds, dim = nav_embeds(infos["nav_target"], infos["player_pos"]), NAV_DIM
+        if oracle == "intent":
+            from tasks.crafter.player.rules import SUBGOALS
+
+            if list(meta["subgoal_names"]) != list(SUBGOALS):
+                raise ValueError(f"{d}: subgoal_names differ from tasks.crafter.player.rules.SUBGOALS")
+            for t, e in enumerate(embeds):
+                if e is not None:
+                    e[0, NAV_FEATURES + int(infos["subgoal"][t])] = NAV_SCALE
         st.update_embeds(embeds)
-        st.update_metadata({"embedder": EMBEDDER, "embed_dim": len(meta["subgoal_names"]),
-                            "embedder_weights": None})
+        st.update_metadata({"embedder": name, "embed_dim": dim, "embedder_weights": None})
         frames += len(embeds)
     return {"data_dir": data_dir, "embedded": len(todo), "skipped_existing": len(done), "invalid": len(invalid),
             "frames": frames}
@@ -94,11 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("--data_dir", required=True, help="dataset folder of scripted-player episodes")
     e.add_argument("--overwrite", action="store_true", help="replace another embedder's embeddings")
+    e.add_argument("--oracle", choices=sorted(ORACLES), default="subgoal",
+                   help=f"the goal written: the player's sub-goal ({EMBEDDER}), where its current walk ends, "
+                        f"relative to it ({NAV_EMBEDDER}, nav_vector), or both ({INTENT_EMBEDDER}, intent_vector; "
+                        f"for the last two train with goal_lead 0 and goals 1-2 frames apart so that "
+                        f"frame t's goal is its own)")
     r = sub.add_parser("report", help="goal information of low levels on held-out episodes",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--model", action="append", required=True, metavar="NAME,WEIGHTS,EMBEDDER",
-                   help=f"a low level: name, weights file (args beside it), goal embedder (crafterclip or "
-                        f"{EMBEDDER}); repeat for each model")
+                   help=f"a low level: name, weights file (args beside it), goal embedder (crafterclip, "
+                        f"{EMBEDDER} or {NAV_EMBEDDER}); repeat for each model")
     r.add_argument("--highlevel_config", default="configs/crafter/highlevel.yaml",
                    help="config whose in_model (architecture) the low levels share")
     r.add_argument("--crafterclip", default="downloads/crafter/crafterclip.pt", help="CrafterCLIP weights")
@@ -120,8 +268,9 @@ def parse_models(p: argparse.ArgumentParser, specs: Sequence[str]) -> list[tuple
         if len(parts) != 3 or not all(parts):
             p.exit(2, f"{p.prog}: error: --model {spec}: expected NAME,WEIGHTS,EMBEDDER\n")
         name, weights, embedder = parts
-        if embedder not in ("crafterclip", EMBEDDER):
-            p.exit(2, f"{p.prog}: error: --model {spec}: embedder {embedder!r} is not crafterclip or {EMBEDDER}\n")
+        if embedder not in ("crafterclip", *ORACLES.values()):
+            p.exit(2, f"{p.prog}: error: --model {spec}: embedder {embedder!r} is not crafterclip, "
+                      f"{', '.join(ORACLES.values())}\n")
         for path in (weights, _args_file(weights)):
             if not os.path.isfile(path):
                 p.exit(2, f"{p.prog}: error: --model {spec}: {path} does not exist\n")
@@ -144,7 +293,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             from steve1.utils.cli import UsageError
 
             try:
-                summary = embed_dataset(args.data_dir, args.overwrite)
+                summary = embed_dataset(args.data_dir, args.overwrite, oracle=args.oracle)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             print(summary)
@@ -182,8 +331,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             for embedder in sorted({e for _, _, e in models}):
                 data[embedder] = os.path.join(tmp, embedder)
                 shutil.copytree(plain, data[embedder])
-                if embedder == EMBEDDER:
-                    embed_dataset(data[embedder])
+                oracle = {v: k for k, v in ORACLES.items()}.get(embedder)
+                if oracle is not None:
+                    embed_dataset(data[embedder], oracle=oracle)
                 else:
                     embed_episodes(data[embedder], args.crafterclip, embedder)
             from steve1.data.EpisodeStorage import list_episode_dirs

@@ -32,12 +32,13 @@ import collections
 import shlex
 import sys
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import gymnasium
 import numpy as np
 
 CONDITIONS = ("teacher", "learner")
+GOALS = ("zero", "nav_oracle", "intent_oracle")
 
 
 class ShadowEnv(gymnasium.Env):
@@ -53,6 +54,12 @@ class ShadowEnv(gymnasium.Env):
     teacher_subgoal, night)`` per env step; with ``keep_frames`` also ``"frames"``: uint8 [L, H, W, 3], frame ``t`` =
     the observation the step-``t`` actions were chosen on (what DAgger pairs with the teacher's action), and
     ``"teacher_executed"``: bool per env step, whether the player's action was the one executed.
+    The player is asked for its action once per state, right after the state is reached (:meth:`reset`, the end of
+    :meth:`step`), so that before each step ``nav_offset`` holds where its walk in the current state ends, relative
+    to the player ((dx, dy) tiles, None when the step is no step of a walk) and ``pending_subgoal`` its sub-goal
+    there (the goals of ``--goal nav_oracle`` / ``intent_oracle``, :func:`goal_driver`); a record also holds
+    ``nav_offsets`` (per env step), ``sealed`` (sealed in at some step from ``learner_from`` on,
+    :func:`night_probe.sealed`) and ``opening`` (``learner_from`` in the learner mode, else 0).
     ``replan_off_path`` sets the player's
     :attr:`~tasks.crafter.player.navigation.Navigation.replan_off_path` (a fresh path instead of a ``noop`` after
     a step that left its path: the label a shadowing player should give).
@@ -92,17 +99,31 @@ class ShadowEnv(gymnasium.Env):
         self.player.reset(self.env, info)
         self._info, self._steps, self._frames, self._world = info, [], [], int(world)
         self._executed: list[bool] = []
+        self._navs: list[Optional[tuple[int, int]]] = []
+        self._sealed = False
         self._rng = np.random.default_rng([self.beta_seed, int(world)])
         self._obs = obs
+        self._ask()
         return obs, info
 
-    def step(self, action):
-        action = int(np.asarray(action).reshape(-1)[0])
+    def _ask(self) -> None:
+        """Ask the player for its action in the current state (once per state, in order: it updates its memory)."""
         awake = not bool(self._info["sleeping"])
         teacher = int(self.player.act(self._info))
-        night = float(self._info["daylight"]) < 0.5
-        self._steps.append((action, teacher, bool(self.player.random_action) or not awake, self.player.subgoal,
-                            night))
+        nav = self.player.nav_target
+        pos = self._info["player_pos"]
+        self._pending = (teacher, bool(self.player.random_action) or not awake, self.player.subgoal,
+                         float(self._info["daylight"]) < 0.5)
+        self.nav_offset = None if nav is None else (int(nav[0]) - int(pos[0]), int(nav[1]) - int(pos[1]))
+        self.pending_subgoal = self.player.subgoal
+
+    def step(self, action):
+        from night_probe import sealed
+
+        action = int(np.asarray(action).reshape(-1)[0])
+        teacher, skip, subgoal, night = self._pending
+        self._steps.append((action, teacher, skip, subgoal, night))
+        self._navs.append(self.nav_offset)
         if self.keep_frames:
             self._frames.append(np.asarray(self._obs["pov"], np.uint8))
         by_teacher = (self.mode == "teacher" or len(self._steps) <= self.learner_from
@@ -111,23 +132,54 @@ class ShadowEnv(gymnasium.Env):
         executed = teacher if by_teacher else action
         obs, reward, terminated, truncated, info = self.env.step(executed)
         self._info, self._obs = info, obs
+        if len(self._steps) >= self.learner_from and not self._sealed and not info["dead"]:
+            self._sealed = sealed(info["semantic"], info["player_pos"])
         if terminated or truncated:
             record = {"length": len(self._steps), "dead": bool(info["dead"]), "death_cause": info.get("death_cause"),
-                      "steps": self._steps, "world_seed": self._world, "teacher_executed": self._executed}
+                      "steps": self._steps, "world_seed": self._world, "teacher_executed": self._executed,
+                      "sealed": self._sealed, "opening": self.learner_from if self.mode == "learner" else 0,
+                      "nav_offsets": self._navs}
             if self.keep_frames:
                 record["frames"] = np.stack(self._frames)
             self.records.append(record)
+        else:
+            self._ask()
         return obs, reward, terminated, truncated, info
+
+
+def goal_driver(goal: str, cfg, envs: Sequence[ShadowEnv]) -> tuple[np.ndarray, Optional[Callable[[], np.ndarray]],
+                                                                     dict[str, Any]]:
+    """How the low level's goal is chosen for ``envs`` (:data:`GOALS`): the goal table laid over as a codebook
+    (float32 [G, D]), the function giving each env's code before every env step (None: code 0, the zero goal) and
+    the config fields to override (``low_level_steps`` 1 for the oracles, whose goal changes every env step).
+    ``nav_oracle``: :func:`subgoal_oracle.nav_goals` at :func:`subgoal_oracle.nav_code` of each env's
+    :attr:`ShadowEnv.nav_offset`; ``intent_oracle``: :func:`subgoal_oracle.intent_goals` with the player's sub-goal
+    in that state too. ``cfg``: a :class:`hierarchical.config.HighLevelConfig` (its codebook's goal size for zero)."""
+    from pretraining_report import zero_goal
+    from subgoal_oracle import intent_code, intent_goals, nav_code, nav_goals
+    from tasks.crafter.player.rules import SUBGOALS
+
+    if goal == "zero":
+        return zero_goal(cfg), None, {}
+    if goal == "nav_oracle":
+        return nav_goals(), lambda: np.array([nav_code(e.nav_offset) for e in envs]), {"low_level_steps": 1}
+    if goal == "intent_oracle":
+        return (intent_goals(), lambda: np.array([intent_code(e.nav_offset, SUBGOALS.index(e.pending_subgoal))
+                                                  for e in envs]), {"low_level_steps": 1})
+    raise ValueError(f"goal must be one of {GOALS}, got {goal!r}")
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Agreement overall, by the teacher's sub-goal, by day/night and by the teacher's action (all steps, and night
-    steps only), over the steps where the teacher was awake and did not act at random; episode lengths and ends."""
+    steps only), over the steps where the teacher was awake and did not act at random (and, in the learner
+    condition, after the player's opening: a record's ``opening`` steps); episode lengths and ends, the share of
+    episodes alive at their end (``alive_at_end``) and sealed in at some step after the opening (``sealed``,
+    :func:`night_probe.sealed`)."""
     from tasks.crafter.env import ACTION_NAMES
 
     agree: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     for r in records:
-        for ll, teacher, skip, subgoal, night in r["steps"]:
+        for ll, teacher, skip, subgoal, night in r["steps"][r.get("opening", 0):]:
             if skip:
                 continue
             hit = int(ll == teacher)
@@ -151,6 +203,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             "agreement_day": rate("day"), "steps_day": agree["day"][1],
             "agreement_night": rate("night"), "steps_night": agree["night"][1],
             "median_length": float(np.median(lengths)) if lengths else None,
+            "alive_at_end": round(float(np.mean([not r["dead"] for r in records])), 4) if records else None,
+            "sealed": round(float(np.mean([bool(r.get("sealed")) for r in records])), 4) if records else None,
             "deaths": dict(collections.Counter(r["death_cause"] for r in records if r["dead"])),
             "by_teacher_subgoal": by("subgoal"), "by_teacher_action": by("action"),
             "by_teacher_action_night": by("night_action")}
@@ -170,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replan_off_path", action="store_true",
                    help="the shadowing player plans a fresh path instead of a noop after a step off its path "
                         "(Navigation.replan_off_path; off reproduces the results committed before it existed)")
+    p.add_argument("--goal", choices=GOALS, default="zero",
+                   help="the low level's goal: the zero goal (unconditional), or, every env step, where the "
+                        "shadowing player's walk in that state ends (nav_oracle: the subgoal_oracle.py nav_target "
+                        "goal space, for a low level trained on it; low_level_steps 1), or that and the player's "
+                        "sub-goal in that state (intent_oracle)")
+    p.add_argument("--learner_from", type=int, default=0,
+                   help="learner condition: the player plays the first env steps (e.g. 70: up to dusk), left "
+                        "out of the agreement; 'sealed' counts from there on (both conditions)")
     p.add_argument("--out", default="bench/results/teacher_agreement.json", help="result JSON")
     return p
 
@@ -179,7 +241,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     from pretraining_report import check_flags
 
-    check_flags(p, args, positive=("episodes", "max_steps", "n_envs", "threads"), non_negative=("seed",),
+    check_flags(p, args, positive=("episodes", "max_steps", "n_envs", "threads"),
+                non_negative=("seed", "learner_from"),
                 files=("highlevel_config",), json_out=("out",))
     import tempfile
 
@@ -187,7 +250,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
 
     from hierarchical.build import make_highlevel_env
     from hierarchical_throughput import task_config
-    from pretraining_report import drive, goals_config, zero_goal
+    from pretraining_report import drive, goals_config
     from steve1.utils.checks import run_main
     from steve1.utils.io import atomic_write_json
     from VPT.lib.loading import load_model_config
@@ -202,17 +265,18 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         t0 = time.time()
         result: dict[str, Any] = {"command": command.strip(), "episodes": args.episodes, "max_steps": args.max_steps,
                                   "seed": args.seed, "in_weights": cfg.in_weights, "cond_scale": cfg.cond_scale,
-                                  "replan_off_path": args.replan_off_path,
-                                  "conditions": {}}
+                                  "replan_off_path": args.replan_off_path, "goal": args.goal,
+                                  "learner_from": args.learner_from, "conditions": {}}
         with tempfile.TemporaryDirectory(prefix="teacher_agreement_") as tmp:
             for mode in args.conditions:
                 n = max(1, min(args.n_envs, args.episodes))
-                run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg))
                 seeds = [[args.seed + j for j in range(i, args.episodes, n)] for i in range(n)]
-                envs = [ShadowEnv(mode, s, s, size, args.max_steps, replan_off_path=args.replan_off_path)
-                        for s in seeds]
+                envs = [ShadowEnv(mode, s, s, size, args.max_steps, replan_off_path=args.replan_off_path,
+                                  learner_from=args.learner_from) for s in seeds]
+                table, codes, values = goal_driver(args.goal, cfg, envs)
+                run_cfg = goals_config(cfg, tmp, n, table, **values)
                 venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
-                drive(venv, envs, [len(s) for s in seeds], False, args.seed, mode)
+                drive(venv, envs, [len(s) for s in seeds], False, args.seed, mode, codes=codes)
                 records = [r for e, s in zip(envs, seeds) for r in e.records[:len(s)]]
                 result["conditions"][mode] = summarize(records)
                 s = result["conditions"][mode]

@@ -52,3 +52,28 @@ def test_dagger_episodes_end_to_end(de, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:
         de.main(["--out_dir", str(out), "--beta", "2"])
     assert e.value.code == 2 and "--beta must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_intent_goals_are_written_as_the_episodes_goals(de, tmp_path):
+    """``write_episode(..., goal="intent_oracle")``: frame t's goal is the labelling player's intent in that state."""
+    from steve1.data.EpisodeStorage import EpisodeStorage
+
+    so = load_bench_script("subgoal_oracle")
+    ta = load_bench_script("teacher_agreement")
+    from tasks.crafter.player.rules import SUBGOALS
+
+    shadow = ta.ShadowEnv("teacher", [7], [7], 64, 25, keep_frames=True)
+    shadow.reset()
+    while not shadow.records:
+        shadow.step(0)
+    record = shadow.records[0]
+    assert len(record["nav_offsets"]) == record["length"] == 25
+    path = de.write_episode(str(tmp_path), record, 512, goal="intent_oracle")
+    st = EpisodeStorage(path)
+    embeds, meta = st.load_embeds(), st.load_metadata()
+    assert meta["embedder"] == "intent_oracle" and all(e is None for e in embeds[:15])
+    for t in range(15, 25):
+        want = so.intent_vector(record["nav_offsets"][t], SUBGOALS.index(record["steps"][t][3]))
+        assert np.array_equal(embeds[t][0], want)
+    with pytest.raises(ValueError, match="goal must be"):
+        de.write_episode(str(tmp_path / "x"), record, 512, goal="prior")

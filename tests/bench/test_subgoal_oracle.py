@@ -28,6 +28,68 @@ def test_oracle_embeds_are_one_hots_from_frame_15(so):
         so.oracle_embeds(np.array([0, 4]), 4)
 
 
+def test_nav_embeds_encode_the_walks_offset(so):
+    L = 18
+    pos = np.tile(np.array([[30, 30]]), (L, 1))
+    nav = np.full((L, 2), -1)
+    nav[15] = (33, 28)  # 3 east, 2 north
+    nav[16] = (30, 50)  # 20 south: clipped to the edge, the direction kept
+    embeds = so.nav_embeds(nav, pos)
+    assert all(e is None for e in embeds[:15]) and all(e.shape == (1, so.NAV_DIM) for e in embeds[15:])
+    r, n, s = so.NAV_RADIUS, 2 * so.NAV_RADIUS + 1, so.NAV_SCALE
+    on = lambda e: np.flatnonzero(e[0]).tolist()  # noqa: E731
+    assert on(embeds[15]) == [3 + r, n - 2 + r, 2 * n + 1, 2 * n + 2]  # dx 3, dy -2, dx > 0, dy < 0
+    assert on(embeds[16]) == [r, n + 2 * r, 2 * n + 3]  # dx 0 (no x direction), dy clipped to 10, dy > 0
+    assert on(embeds[17]) == [so.NAV_FEATURES - 1]  # not walking
+    assert all(e.dtype == np.float32 and set(e[0][e[0] != 0].tolist()) == {s} for e in embeds[15:])
+    goals = so.nav_goals()
+    assert goals.shape == (so.NAV_NONE + 1, so.NAV_DIM) and len(np.unique(goals, axis=0)) == so.NAV_NONE + 1
+    assert np.array_equal(goals[so.nav_code((3, -2))], embeds[15][0])
+    assert so.nav_code((0, r)) == so.nav_code((0, 99)) and so.nav_code(None) == so.NAV_NONE
+    with pytest.raises(ValueError, match="must both be"):
+        so.nav_embeds(nav[:3], pos)
+    with pytest.raises(ValueError, match="dim must be"):
+        so.nav_vector((1, 1), dim=8)
+
+
+def test_intent_goals_add_the_subgoal(so):
+    from tasks.crafter.player.rules import SUBGOALS
+
+    v = so.intent_vector((2, -1), SUBGOALS.index("shelter"))
+    assert np.array_equal(v - so.nav_vector((2, -1)), np.eye(so.NAV_DIM, dtype=np.float32)[
+        so.NAV_FEATURES + SUBGOALS.index("shelter")] * so.NAV_SCALE)
+    goals = so.intent_goals()
+    assert goals.shape == (len(SUBGOALS) * (so.NAV_NONE + 1), so.NAV_DIM)
+    for offset, k in (((2, -1), 26), (None, 3), ((-10, 10), 0)):
+        assert np.array_equal(goals[so.intent_code(offset, k)], so.intent_vector(offset, k))
+    with pytest.raises(ValueError, match="subgoal must be"):
+        so.intent_vector(None, len(SUBGOALS))
+
+
+def test_embed_nav_target_oracle(so, tmp_path):
+    pr = load_bench_script("pretraining_report")
+    from steve1.data.EpisodeStorage import EpisodeStorage
+
+    data = tmp_path / "data"
+    data.mkdir()
+    dirs = pr.generate_player_episodes(str(data), 5, 2, 60, 64)
+    assert so.main(["embed", "--data_dir", str(data), "--oracle", "nav_target"])["embedded"] == 2
+    st = EpisodeStorage(dirs[0])
+    embeds, infos = st.load_embeds(), st.load_infos()
+    assert st.load_metadata()["embedder"] == so.NAV_EMBEDDER and st.load_metadata()["embed_dim"] == so.NAV_DIM
+    for t in range(15, len(embeds)):
+        nav = infos["nav_target"][t]
+        want = so.nav_vector(None if nav[0] < 0 else nav - infos["player_pos"][t])
+        assert np.array_equal(embeds[t][0], want)
+    assert so.main(["embed", "--data_dir", str(data), "--oracle", "intent", "--overwrite"])["embedded"] == 2
+    embeds = st.load_embeds()
+    assert st.load_metadata()["embedder"] == so.INTENT_EMBEDDER
+    for t in range(15, len(embeds)):
+        nav = infos["nav_target"][t]
+        want = so.intent_vector(None if nav[0] < 0 else nav - infos["player_pos"][t], int(infos["subgoal"][t]))
+        assert np.array_equal(embeds[t][0], want)
+
+
 def test_embed_and_report_end_to_end(so, tmp_path, monkeypatch, capsys):
     pr = load_bench_script("pretraining_report")
     from steve1.data.EpisodeStorage import EpisodeStorage

@@ -83,6 +83,32 @@ def test_learner_mode_opening_and_mixture(ta):
             ta.ShadowEnv("learner", [1], [1], 64, 10, **bad)
 
 
+def test_nav_offset_is_known_before_the_step_and_opening_is_left_out(ta):
+    """The player is asked once per state before the low level's step (so its walk's destination can be the low
+    level's goal); in the teacher condition each step's destination is where the player's own walk then goes."""
+    shadow = ta.ShadowEnv("teacher", [11], [11], 64, 40)
+    _, info = shadow.reset()
+    seen = 0
+    while not shadow.records:
+        offset, pos = shadow.nav_offset, info["player_pos"].tolist()
+        _, _, _, _, info = shadow.step(0)
+        if offset is not None and not shadow.records:
+            seen += 1
+            assert offset != (0, 0)
+            teacher = shadow._steps[-1][1]
+            from tasks.crafter.env import ACTION_NAMES
+            name = ACTION_NAMES[teacher]
+            if name.startswith("move_") and info["player_pos"].tolist() != pos:  # a step along the walk: closer
+                d = np.abs(np.asarray(offset)).sum()
+                moved = np.asarray(info["player_pos"]) - np.asarray(pos)
+                assert np.abs(np.asarray(offset) - moved).sum() == d - 1
+    assert seen > 0
+    steps = [(1, 1, False, "collect_wood", False)] * 3 + [(2, 1, False, "shelter", True)]
+    s = ta.summarize([{"length": 4, "dead": False, "death_cause": None, "steps": steps, "opening": 3,
+                       "sealed": True}])
+    assert s["steps"] == 1 and s["agreement"] == 0.0 and s["alive_at_end"] == 1.0 and s["sealed"] == 1.0
+
+
 def ta_noop():
     from tasks.crafter.env import ACTION_NAMES
 
@@ -116,6 +142,16 @@ def test_end_to_end_on_a_tiny_low_level(ta, tmp_path, monkeypatch, capsys):
     for mode in ("teacher", "learner"):
         s = data["conditions"][mode]
         assert s["episodes"] == 2 and 0.0 <= s["agreement"] <= 1.0 and 0 < s["steps"] <= 60
+    nav_root = tiny_models_or_skip(tmp_path / "nav_models", 512, monkeypatch)  # the nav-target goal size
+    nav = ta.main(["--highlevel_config", str(nav_root / "highlevel.yaml"), "--episodes", "2", "--max_steps", "30",
+                   "--n_envs", "2", "--seed", "3", "--goal", "nav_oracle", "--conditions", "learner",
+                   "--learner_from", "10", "--out", str(tmp_path / "nav.json")])
+    s = nav["conditions"]["learner"]
+    assert nav["goal"] == "nav_oracle" and s["episodes"] == 2 and 0 < s["steps"] <= 40  # 20 learner steps each
+    intent = ta.main(["--highlevel_config", str(nav_root / "highlevel.yaml"), "--episodes", "1", "--max_steps", "20",
+                      "--n_envs", "1", "--seed", "3", "--goal", "intent_oracle", "--conditions", "learner",
+                      "--out", str(tmp_path / "intent.json")])
+    assert intent["goal"] == "intent_oracle" and intent["conditions"]["learner"]["episodes"] == 1
     with pytest.raises(SystemExit) as e:
         ta.main(["--episodes", "0", "--out", str(tmp_path / "x.json")])
     assert e.value.code == 2 and "--episodes 0" in capsys.readouterr().err
