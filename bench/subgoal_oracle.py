@@ -31,7 +31,8 @@ its four directions, or "not walking", in 512 entries so that the shipped low le
 fails at night for want of knowing where its teacher goes (information) or for want of doing it when told
 (``bench/teacher_agreement.py --goal nav_oracle`` drives a low level with these goals from a shadowing player).
 ``embed --oracle intent`` adds the player's sub-goal at ``t`` to it (one more active entry, :func:`intent_vector`;
-``embedder: intent_oracle``; ``--goal intent_oracle``): where it goes and what for.
+``embedder: intent_oracle``; ``--goal intent_oracle``): where it goes and what for. ``--oracle facing`` writes the
+player's facing direction alone (:func:`facing_vector`), ``intent_facing`` the intent plus the facing.
 
 ``report``: ``--episodes`` held-out scripted-player episodes (run seed ``--seed``, default 9001, as
 ``bench/pretraining_report.py``) are written once, copied per goal embedder and embedded (``crafterclip`` with
@@ -69,8 +70,12 @@ NAV_SCALE = 10.0
 NAV_DIM = 512
 #: The third oracle: the player's sub-goal and where its current walk ends (:func:`intent_vector`).
 INTENT_EMBEDDER = "intent_oracle"
+#: The player's facing direction (left, right, up, down as crafter's (dx, dy)): a goal of its own (``facing``) or
+#: added to the intent (``intent_facing``), at entries ``FACING_OFFSET + k`` (:func:`facing_vector`).
+FACINGS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 #: ``embed --oracle`` -> the embedder name written into ``metadata.json``.
-ORACLES = {"subgoal": EMBEDDER, "nav_target": NAV_EMBEDDER, "intent": INTENT_EMBEDDER}
+ORACLES = {"subgoal": EMBEDDER, "nav_target": NAV_EMBEDDER, "intent": INTENT_EMBEDDER, "facing": "facing_oracle",
+           "intent_facing": "intent_facing_oracle"}
 #: Frames before this index have no goal embedding (window embedders embed frames [t - 15, t]).
 FIRST_EMBEDDED = 15
 
@@ -168,6 +173,29 @@ def intent_goals(dim: int = NAV_DIM) -> np.ndarray:
     return out
 
 
+def facing_offset() -> int:
+    """First entry of the facing one-hot: after the walk's entries and the sub-goals'."""
+    from tasks.crafter.player.rules import SUBGOALS
+
+    return NAV_FEATURES + len(SUBGOALS)
+
+
+def facing_vector(facing: Sequence[int], dim: int = NAV_DIM) -> np.ndarray:
+    """float32 ``[dim]``: :data:`NAV_SCALE` at entry ``facing_offset() + k``, ``k`` the index of ``facing`` (crafter's
+    unit (dx, dy), ``info["facing"]``) in :data:`FACINGS`, zeros elsewhere. The facing is not hidden state: every
+    move action sets it (also when the move is blocked) and nothing else does, so it is a function of the agent's
+    own last move action; the image shows it only as the player sprite's few pixels.
+
+    Raises:
+        ValueError: ``facing`` not one of :data:`FACINGS`."""
+    f = (int(facing[0]), int(facing[1]))
+    if f not in FACINGS:
+        raise ValueError(f"facing must be one of {FACINGS}, got {f}")
+    e = np.zeros(dim, np.float32)
+    e[facing_offset() + FACINGS.index(f)] = NAV_SCALE
+    return e
+
+
 def nav_embeds(nav_target: np.ndarray, player_pos: np.ndarray, dim: int = NAV_DIM) -> list[Optional[np.ndarray]]:
     """Per frame, None for ``t < 15``, else the float32 ``(1, dim)`` :func:`nav_vector` of
     ``nav_target[t] - player_pos[t]`` (int [L, 2] world tiles each, the play data's ``infos.npz``; a ``nav_target``
@@ -187,7 +215,8 @@ def embed_dataset(data_dir: str, overwrite: bool = False, progress: bool = True,
                   oracle: str = "subgoal") -> dict[str, Any]:
     """Write the oracle embeddings of every valid episode of ``data_dir`` (module docstring); returns a summary.
     ``oracle``: ``"subgoal"`` (:data:`EMBEDDER`, :func:`oracle_embeds`), ``"nav_target"`` (:data:`NAV_EMBEDDER`,
-    :func:`nav_embeds`) or ``"intent"`` (:data:`INTENT_EMBEDDER`, :func:`intent_vector`).
+    :func:`nav_embeds`), ``"intent"`` (:data:`INTENT_EMBEDDER`, :func:`intent_vector`), ``"facing"``
+    (:func:`facing_vector`) or ``"intent_facing"`` (the sum of the last two).
 
     Raises:
         ValueError: an unknown ``oracle``; an episode has no recorded ``subgoal_names`` (``nav_target``, ``intent``:
@@ -204,7 +233,7 @@ def embed_dataset(data_dir: str, overwrite: bool = False, progress: bool = True,
         st = EpisodeStorage(d)
         if "subgoal_names" not in st.load_metadata():
             raise ValueError(f"{d}: metadata.json has no subgoal_names (not scripted-player play data)")
-        if oracle in ("nav_target", "intent") and "nav_target" not in st.load_infos():
+        if oracle in ("nav_target", "intent", "intent_facing") and "nav_target" not in st.load_infos():
             raise ValueError(f"{d}: infos.npz has no nav_target (play data written before it: regenerate)")
     frames = 0
     for d in tqdm(todo, desc="oracle embeddings", unit="episode", disable=not progress, dynamic_ncols=True):
@@ -212,9 +241,16 @@ def embed_dataset(data_dir: str, overwrite: bool = False, progress: bool = True,
         meta, infos = st.load_metadata(), st.load_infos()
         if oracle == "subgoal":
             embeds, dim = oracle_embeds(infos["subgoal"], len(meta["subgoal_names"])), len(meta["subgoal_names"])
+        elif oracle == "facing":
+            embeds = [None if t < FIRST_EMBEDDED else facing_vector(f)[None] for t, f in enumerate(infos["facing"])]
+            dim = NAV_DIM
         else:
             embeds, dim = nav_embeds(infos["nav_target"], infos["player_pos"]), NAV_DIM
-        if oracle == "intent":
+        if oracle == "intent_facing":
+            for t, e in enumerate(embeds):
+                if e is not None:
+                    e[0] += facing_vector(infos["facing"][t])
+        if oracle in ("intent", "intent_facing"):
             from tasks.crafter.player.rules import SUBGOALS
 
             if list(meta["subgoal_names"]) != list(SUBGOALS):
@@ -239,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--overwrite", action="store_true", help="replace another embedder's embeddings")
     e.add_argument("--oracle", choices=sorted(ORACLES), default="subgoal",
                    help=f"the goal written: the player's sub-goal ({EMBEDDER}), where its current walk ends, "
-                        f"relative to it ({NAV_EMBEDDER}, nav_vector), or both ({INTENT_EMBEDDER}, intent_vector; "
+                        f"relative to it ({NAV_EMBEDDER}, nav_vector), both ({INTENT_EMBEDDER}, intent_vector), "
+                        f"the player's facing (facing_oracle, facing_vector) or the intent and facing (intent_facing_"
+                        f"oracle; "
                         f"for the last two train with goal_lead 0 and goals 1-2 frames apart so that "
                         f"frame t's goal is its own)")
     r = sub.add_parser("report", help="goal information of low levels on held-out episodes",

@@ -38,7 +38,7 @@ import gymnasium
 import numpy as np
 
 CONDITIONS = ("teacher", "learner")
-GOALS = ("zero", "nav_oracle", "intent_oracle")
+GOALS = ("zero", "nav_oracle", "intent_oracle", "facing_oracle", "intent_facing_oracle")
 
 
 class ShadowEnv(gymnasium.Env):
@@ -116,6 +116,7 @@ class ShadowEnv(gymnasium.Env):
                          float(self._info["daylight"]) < 0.5)
         self.nav_offset = None if nav is None else (int(nav[0]) - int(pos[0]), int(nav[1]) - int(pos[1]))
         self.pending_subgoal = self.player.subgoal
+        self.facing_now = (int(self._info["facing"][0]), int(self._info["facing"][1]))
 
     def step(self, action):
         from night_probe import sealed
@@ -154,9 +155,10 @@ def goal_driver(goal: str, cfg, envs: Sequence[ShadowEnv]) -> tuple[np.ndarray, 
     the config fields to override (``low_level_steps`` 1 for the oracles, whose goal changes every env step).
     ``nav_oracle``: :func:`subgoal_oracle.nav_goals` at :func:`subgoal_oracle.nav_code` of each env's
     :attr:`ShadowEnv.nav_offset`; ``intent_oracle``: :func:`subgoal_oracle.intent_goals` with the player's sub-goal
-    in that state too. ``cfg``: a :class:`hierarchical.config.HighLevelConfig` (its codebook's goal size for zero)."""
+    in that state too; ``facing_oracle``: the player's facing (:func:`subgoal_oracle.facing_vector`; the agent's
+    own last move); ``intent_facing_oracle``: both. ``cfg``: a :class:`hierarchical.config.HighLevelConfig` (its codebook's goal size for zero)."""
     from pretraining_report import zero_goal
-    from subgoal_oracle import intent_code, intent_goals, nav_code, nav_goals
+    from subgoal_oracle import FACINGS, facing_vector, intent_code, intent_goals, nav_code, nav_goals
     from tasks.crafter.player.rules import SUBGOALS
 
     if goal == "zero":
@@ -166,6 +168,15 @@ def goal_driver(goal: str, cfg, envs: Sequence[ShadowEnv]) -> tuple[np.ndarray, 
     if goal == "intent_oracle":
         return (intent_goals(), lambda: np.array([intent_code(e.nav_offset, SUBGOALS.index(e.pending_subgoal))
                                                   for e in envs]), {"low_level_steps": 1})
+    if goal == "facing_oracle":
+        table = np.stack([facing_vector(f) for f in FACINGS])
+        return table, lambda: np.array([FACINGS.index(e.facing_now) for e in envs]), {"low_level_steps": 1}
+    if goal == "intent_facing_oracle":
+        intent = intent_goals()
+        table = np.concatenate([intent + facing_vector(f)[None] for f in FACINGS])  # row k * len(intent) + code
+        return table, lambda: np.array([FACINGS.index(e.facing_now) * len(intent)
+                                        + intent_code(e.nav_offset, SUBGOALS.index(e.pending_subgoal))
+                                        for e in envs]), {"low_level_steps": 1}
     raise ValueError(f"goal must be one of {GOALS}, got {goal!r}")
 
 
@@ -228,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the low level's goal: the zero goal (unconditional), or, every env step, where the "
                         "shadowing player's walk in that state ends (nav_oracle: the subgoal_oracle.py nav_target "
                         "goal space, for a low level trained on it; low_level_steps 1), or that and the player's "
-                        "sub-goal in that state (intent_oracle)")
+                        "sub-goal in that state (intent_oracle), the player's facing (facing_oracle) or both "
+                        "(intent_facing_oracle)")
     p.add_argument("--learner_from", type=int, default=0,
                    help="learner condition: the player plays the first env steps (e.g. 70: up to dusk), left "
                         "out of the agreement; 'sealed' counts from there on (both conditions)")

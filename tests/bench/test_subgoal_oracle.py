@@ -66,6 +66,14 @@ def test_intent_goals_add_the_subgoal(so):
         so.intent_vector(None, len(SUBGOALS))
 
 
+def test_facing_vector(so):
+    v = so.facing_vector((0, 1))
+    assert np.flatnonzero(v).tolist() == [so.facing_offset() + 3] and v.max() == so.NAV_SCALE
+    assert so.facing_offset() >= so.NAV_FEATURES + 28  # after the walk's and the sub-goals' entries
+    with pytest.raises(ValueError, match="facing must be"):
+        so.facing_vector((1, 1))
+
+
 def test_embed_nav_target_oracle(so, tmp_path):
     pr = load_bench_script("pretraining_report")
     from steve1.data.EpisodeStorage import EpisodeStorage
@@ -88,6 +96,10 @@ def test_embed_nav_target_oracle(so, tmp_path):
         nav = infos["nav_target"][t]
         want = so.intent_vector(None if nav[0] < 0 else nav - infos["player_pos"][t], int(infos["subgoal"][t]))
         assert np.array_equal(embeds[t][0], want)
+    so.main(["embed", "--data_dir", str(data), "--oracle", "intent_facing", "--overwrite"])
+    both = st.load_embeds()
+    for t in range(15, len(embeds)):
+        assert np.array_equal(both[t][0], embeds[t][0] + so.facing_vector(infos["facing"][t]))
 
 
 def test_embed_and_report_end_to_end(so, tmp_path, monkeypatch, capsys):

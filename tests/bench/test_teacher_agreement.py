@@ -156,3 +156,28 @@ def test_end_to_end_on_a_tiny_low_level(ta, tmp_path, monkeypatch, capsys):
         ta.main(["--episodes", "0", "--out", str(tmp_path / "x.json")])
     assert e.value.code == 2 and "--episodes 0" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_goal_driver_codes_index_the_goal_table(ta):
+    """Each oracle's code, asked before a step, picks the row of its table that is the goal of that state."""
+    so = load_bench_script("subgoal_oracle")
+    from tasks.crafter.player.rules import SUBGOALS
+
+    envs = [ta.ShadowEnv("teacher", [s], [s], 64, 30) for s in (11, 12)]
+    for e in envs:
+        e.reset()
+    for _ in range(20):
+        for goal in ("nav_oracle", "intent_oracle", "facing_oracle", "intent_facing_oracle"):
+            table, codes, values = ta.goal_driver(goal, None, envs)
+            assert values == {"low_level_steps": 1}
+            for e, c in zip(envs, codes()):
+                want = {"nav_oracle": so.nav_vector(e.nav_offset),
+                        "intent_oracle": so.intent_vector(e.nav_offset, SUBGOALS.index(e.pending_subgoal)),
+                        "facing_oracle": so.facing_vector(e.facing_now),
+                        "intent_facing_oracle": so.intent_vector(e.nav_offset, SUBGOALS.index(e.pending_subgoal))
+                        + so.facing_vector(e.facing_now)}[goal]
+                assert np.array_equal(table[c], want)
+        for e in envs:
+            e.step(0)
+    with pytest.raises(ValueError, match="goal must be"):
+        ta.goal_driver("prior", None, envs)
