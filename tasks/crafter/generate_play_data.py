@@ -177,7 +177,8 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
         rows["view"].append(view_window(info))
         rows["subgoal"].append(player.subgoal_id)
         rows["random_action"].append(bool(getattr(player, "random_action", False)))
-        rows["nav_target"].append(player.nav_target if player.nav_target is not None else (-1, -1))
+        nav = getattr(player, "nav_target", None)  # a player without walks (e.g. a test's) records none
+        rows["nav_target"].append(nav if nav is not None else (-1, -1))
         obs, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             break

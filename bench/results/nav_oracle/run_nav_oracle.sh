@@ -13,6 +13,8 @@
 #   bash bench/results/nav_oracle/run_nav_oracle.sh intent       # the sub-goal too (after the first: same data)
 #   bash bench/results/nav_oracle/run_nav_oracle.sh facing          # the player's facing as the goal (its own
 #       last move: what the image shows only as the sprite's pixels), then intent_facing: the intent and the facing
+#   bash bench/results/nav_oracle/run_nav_oracle.sh capacity        # two low levels from scratch on the intent goals:
+#       the shipped trunk and one with a twice-as-wide image encoder, 250k frames each
 #   bash bench/results/nav_oracle/run_nav_oracle.sh intent_dagger   # then DAgger on the night for that low level:
 #       it acts from dusk with the intent goal (player's action at 30% of steps), the player labels, 200 episodes
 #       in worlds 40001-40200; fine-tuned 100k frames on the intent play data plus these listed 4 times
@@ -46,6 +48,34 @@ if [[ $ORACLE == intent_dagger ]]; then  # DAgger on the night for the intent lo
       configs/crafter/highlevel.yaml > "$W/highlevel_intentdagger.yaml"
   python bench/teacher_agreement.py --highlevel_config "$W/highlevel_intentdagger.yaml" --goal intent_oracle \
       "${NIGHT[@]}" --out "$B/agreement_intentdagger_goal.json"
+  exit 0
+fi
+if [[ $ORACLE == capacity ]]; then  # the trunk's size (needs the intent run's data): two low levels from scratch
+  # on the intent goal space, 250k frames each, side by side on one thread each: the shipped architecture and its
+  # image encoder at twice the width (impala_width 2: 32/64/64 channels)
+  sed -e 's/^  impala_width: 1/  impala_width: 2/' downloads/crafter/steve1_crafter.yaml > "$W/steve1_w2.yaml"
+  for m in small w2; do
+    IM=downloads/crafter/steve1_crafter.yaml; [[ $m == w2 ]] && IM="$W/steve1_w2.yaml"
+    python steve1/train.py --config configs/crafter/steve1.yaml --in_model "$IM" --sampling intent_seed1 \
+        --sampling_dir "$W/samplings/" --goal_lead 0 --min_btwn_goals 1 --max_btwn_goals 2 --n_frames 250000 \
+        --num_workers 0 --checkpoint_dir "$W/ckpt_scratch_$m" --out_weights "$W/steve1_scratch_$m.weights" \
+        > "$W/train_scratch_$m.log" 2>&1 &
+  done
+  wait
+  for m in small w2; do
+    IM=downloads/crafter/steve1_crafter.yaml; [[ $m == w2 ]] && IM="$W/steve1_w2.yaml"
+    cp "$W/ckpt_scratch_$m/args.yaml" "$W/steve1_scratch_${m}_latest_args.yaml"
+    sed -e "s#^in_weights: downloads/crafter/steve1_crafter.weights#in_weights: $W/steve1_scratch_${m}_latest.weights#" \
+        -e "s#^weights: downloads/crafter/steve1_crafter.weights#weights: $W/steve1_scratch_${m}_latest.weights#" \
+        -e "s#^in_model: downloads/crafter/steve1_crafter.yaml#in_model: $IM#" \
+        configs/crafter/highlevel.yaml > "$W/highlevel_scratch_$m.yaml"
+    python bench/teacher_agreement.py --highlevel_config "$W/highlevel_scratch_$m.yaml" --goal intent_oracle \
+        "${NIGHT[@]}" --out "$B/agreement_scratch_${m}_intent_goal.json" &
+    python bench/subgoal_oracle.py report --highlevel_config "$W/highlevel_scratch_$m.yaml" \
+        --model "scratch_${m},$W/steve1_scratch_${m}_latest.weights,intent_oracle" --episodes 40 \
+        --out "$B/goal_information_scratch_$m.json"
+    wait
+  done
   exit 0
 fi
 case "$ORACLE" in
