@@ -20,7 +20,8 @@ RUNS = [("v4, zero goal", "v4_zero_goal"), ("nav model, zero", "nav_model_zero_g
         ("intent model, intent", "intent_goal"), ("intent + DAgger, intent", "intentdagger_goal"),
         ("intent+facing, zero", "intentfacing_model_zero_goal"),
         ("intent+facing, intent+facing", "intentfacing_goal"), ("facing model, zero", "facing_model_zero_goal"),
-        ("facing model, facing", "facing_goal")]
+        ("facing model, facing", "facing_goal"), ("intent, from scratch", "scratch_small_intent_goal"),
+        ("intent, scratch, encoder x2", "scratch_w2_intent_goal")]
 
 
 def main() -> None:
