@@ -36,8 +36,9 @@ player's facing direction alone (:func:`facing_vector`), ``intent_facing`` the i
 
 ``report``: ``--episodes`` held-out scripted-player episodes (run seed ``--seed``, default 9001, as
 ``bench/pretraining_report.py``) are written once, copied per goal embedder and embedded (``crafterclip`` with
-``--crafterclip`` weights, ``subgoal_oracle`` or ``nav_target_oracle``); each ``--model NAME,WEIGHTS,EMBEDDER`` (training arguments read
-from ``<WEIGHTS stem>_args.yaml``, architecture from ``--highlevel_config``'s ``in_model``) is measured by
+``--crafterclip`` weights, or one of the oracles: ``subgoal_oracle``, ``nav_target_oracle``, ``intent_oracle``,
+``facing_oracle``, ``intent_facing_oracle``); each ``--model NAME,WEIGHTS,EMBEDDER`` (training arguments read from
+``<WEIGHTS stem>_args.yaml``, architecture from ``--highlevel_config``'s ``in_model``) is measured by
 :func:`pretraining_report.goal_information` (true hindsight goal vs zero goal, random actions left out, breakdowns
 by sub-goal and sub-goal age). Written (``--out``, atomically): the command and per model the figures.
 """
@@ -219,9 +220,9 @@ def embed_dataset(data_dir: str, overwrite: bool = False, progress: bool = True,
     (:func:`facing_vector`) or ``"intent_facing"`` (the sum of the last two).
 
     Raises:
-        ValueError: an unknown ``oracle``; an episode has no recorded ``subgoal_names`` (``nav_target``, ``intent``:
-        no ``nav_target`` info; ``intent``: sub-goal names not those of the player now) or already holds another embedder's embeddings (and not ``overwrite``); nothing is
-        written then."""
+        ValueError: an unknown ``oracle``; an episode has no recorded ``subgoal_names`` (the nav and intent oracles:
+        no ``nav_target`` info; the intent oracles: sub-goal names not those of the player now) or already holds
+        another embedder's embeddings (and not ``overwrite``); nothing is written then."""
     from steve1.data.EpisodeStorage import EpisodeStorage
     from steve1.data.generation.embed_episodes import plan
 
@@ -283,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="goal information of low levels on held-out episodes",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--model", action="append", required=True, metavar="NAME,WEIGHTS,EMBEDDER",
-                   help=f"a low level: name, weights file (args beside it), goal embedder (crafterclip, "
-                        f"{EMBEDDER} or {NAV_EMBEDDER}); repeat for each model")
+                   help=f"a low level: name, weights file (args beside it), goal embedder (crafterclip or one of "
+                        f"{', '.join(ORACLES.values())}); repeat for each model")
     r.add_argument("--highlevel_config", default="configs/crafter/highlevel.yaml",
                    help="config whose in_model (architecture) the low levels share")
     r.add_argument("--crafterclip", default="downloads/crafter/crafterclip.pt", help="CrafterCLIP weights")
@@ -307,7 +308,7 @@ def parse_models(p: argparse.ArgumentParser, specs: Sequence[str]) -> list[tuple
             p.exit(2, f"{p.prog}: error: --model {spec}: expected NAME,WEIGHTS,EMBEDDER\n")
         name, weights, embedder = parts
         if embedder not in ("crafterclip", *ORACLES.values()):
-            p.exit(2, f"{p.prog}: error: --model {spec}: embedder {embedder!r} is not crafterclip, "
+            p.exit(2, f"{p.prog}: error: --model {spec}: embedder {embedder!r} is not crafterclip or one of "
                       f"{', '.join(ORACLES.values())}\n")
         for path in (weights, _args_file(weights)):
             if not os.path.isfile(path):

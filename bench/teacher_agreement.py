@@ -22,7 +22,13 @@ config's ``cond_scale``), until death or ``--max_steps`` env steps:
 
 Agreement = share of env steps where the low level's sampled action equals the teacher's, over steps where the
 teacher was awake and its action was not one of its random (epsilon) actions. Reported per condition: agreement
-overall, by the teacher's sub-goal, by day / night (daylight below 0.5 = night), episode lengths and ends.
+overall, by the teacher's sub-goal, by day / night (daylight below 0.5 = night), episode lengths and ends, the
+share alive at the end and sealed in.
+
+``--learner_from N`` lets the player play the first N env steps of the learner condition (e.g. 70: from dusk, as
+``bench/results/nav_oracle/``); ``--goal`` gives the low level, instead of the zero goal, the shadowing player's
+intent in the current state every env step (walk destination, sub-goal, facing: :func:`goal_driver`), for a low
+level trained on that goal space (``bench/subgoal_oracle.py embed --oracle ...``).
 Written (``--out``, default ``bench/results/teacher_agreement.json``, atomically): the command and the summaries.
 """
 from __future__ import annotations
@@ -156,7 +162,11 @@ def goal_driver(goal: str, cfg, envs: Sequence[ShadowEnv]) -> tuple[np.ndarray, 
     ``nav_oracle``: :func:`subgoal_oracle.nav_goals` at :func:`subgoal_oracle.nav_code` of each env's
     :attr:`ShadowEnv.nav_offset`; ``intent_oracle``: :func:`subgoal_oracle.intent_goals` with the player's sub-goal
     in that state too; ``facing_oracle``: the player's facing (:func:`subgoal_oracle.facing_vector`; the agent's
-    own last move); ``intent_facing_oracle``: both. ``cfg``: a :class:`hierarchical.config.HighLevelConfig` (its codebook's goal size for zero)."""
+    own last move); ``intent_facing_oracle``: both. ``cfg``: a :class:`hierarchical.config.HighLevelConfig` (its
+    codebook's goal size for ``zero``).
+
+    Raises:
+        ValueError: an unknown ``goal``."""
     from pretraining_report import zero_goal
     from subgoal_oracle import FACINGS, facing_vector, intent_code, intent_goals, nav_code, nav_goals
     from tasks.crafter.player.rules import SUBGOALS
