@@ -54,7 +54,7 @@ def write_episode(out_dir: str, record: dict[str, Any], goal_dim: int, learner_f
     Raises:
         ValueError: an unknown ``goal``."""
     from steve1.data.EpisodeStorage import EpisodeStorage
-    from subgoal_oracle import intent_vector, nav_vector
+    from subgoal_oracle import INTENT_EMBEDDER, NAV_EMBEDDER, intent_vector, nav_vector
     from tasks.crafter.player.rules import SUBGOALS
 
     length = int(record["length"])
@@ -70,7 +70,7 @@ def write_episode(out_dir: str, record: dict[str, Any], goal_dim: int, learner_f
                   for t in range(length)]
     else:
         raise ValueError(f"goal must be zero, nav_oracle or intent_oracle, got {goal!r}")
-    embedder = {"zero": "zero", "nav_oracle": "nav_target_oracle", "intent_oracle": "intent_oracle"}[goal]
+    embedder = {"zero": "zero", "nav_oracle": NAV_EMBEDDER, "intent_oracle": INTENT_EMBEDDER}[goal]
     path = os.path.join(out_dir, f"dagger_w{int(record['world_seed'])}")
     EpisodeStorage(path).write_episode(
         record["frames"], teacher, embeds=embeds, infos={"random_action": skip},

@@ -77,8 +77,10 @@ class ShadowEnv(gymnasium.Env):
     def __init__(self, mode: str, world_seeds: Sequence[int], player_seeds: Sequence[int], size: int,
                  max_steps: int, keep_frames: bool = False, learner_from: int = 0, beta: float = 0.0,
                  beta_seed: int = 0, replan_off_path: bool = False):
+        from night_probe import sealed
         from tasks.crafter.env import CrafterEnv
 
+        self._sealed_fn = sealed  # imported once, not per env step
         if mode not in CONDITIONS:
             raise ValueError(f"mode must be one of {CONDITIONS}, got {mode!r}")
         if learner_from < 0:
@@ -118,18 +120,15 @@ class ShadowEnv(gymnasium.Env):
         teacher = int(self.player.act(self._info))
         nav = self.player.nav_target
         pos = self._info["player_pos"]
-        self._pending = (teacher, bool(self.player.random_action) or not awake, self.player.subgoal,
-                         float(self._info["daylight"]) < 0.5)
+        self._pending = (teacher, bool(self.player.random_action) or not awake, float(self._info["daylight"]) < 0.5)
         self.nav_offset = None if nav is None else (int(nav[0]) - int(pos[0]), int(nav[1]) - int(pos[1]))
         self.pending_subgoal = self.player.subgoal
         self.facing_now = (int(self._info["facing"][0]), int(self._info["facing"][1]))
 
     def step(self, action):
-        from night_probe import sealed
-
         action = int(np.asarray(action).reshape(-1)[0])
-        teacher, skip, subgoal, night = self._pending
-        self._steps.append((action, teacher, skip, subgoal, night))
+        teacher, skip, night = self._pending
+        self._steps.append((action, teacher, skip, self.pending_subgoal, night))
         self._navs.append(self.nav_offset)
         if self.keep_frames:
             self._frames.append(np.asarray(self._obs["pov"], np.uint8))
@@ -140,7 +139,7 @@ class ShadowEnv(gymnasium.Env):
         obs, reward, terminated, truncated, info = self.env.step(executed)
         self._info, self._obs = info, obs
         if len(self._steps) >= self.learner_from and not self._sealed and not info["dead"]:
-            self._sealed = sealed(info["semantic"], info["player_pos"])
+            self._sealed = self._sealed_fn(info["semantic"], info["player_pos"])
         if terminated or truncated:
             record = {"length": len(self._steps), "dead": bool(info["dead"]), "death_cause": info.get("death_cause"),
                       "steps": self._steps, "world_seed": self._world, "teacher_executed": self._executed,

@@ -86,6 +86,8 @@ def test_learner_mode_opening_and_mixture(ta):
 def test_nav_offset_is_known_before_the_step_and_opening_is_left_out(ta):
     """The player is asked once per state before the low level's step (so its walk's destination can be the low
     level's goal); in the teacher condition each step's destination is where the player's own walk then goes."""
+    from tasks.crafter.env import ACTION_NAMES
+
     shadow = ta.ShadowEnv("teacher", [11], [11], 64, 40)
     _, info = shadow.reset()
     seen = 0
@@ -95,9 +97,7 @@ def test_nav_offset_is_known_before_the_step_and_opening_is_left_out(ta):
         if offset is not None and not shadow.records:
             seen += 1
             assert offset != (0, 0)
-            teacher = shadow._steps[-1][1]
-            from tasks.crafter.env import ACTION_NAMES
-            name = ACTION_NAMES[teacher]
+            name = ACTION_NAMES[shadow._steps[-1][1]]
             if name.startswith("move_") and info["player_pos"].tolist() != pos:  # a step along the walk: closer
                 d = np.abs(np.asarray(offset)).sum()
                 moved = np.asarray(info["player_pos"]) - np.asarray(pos)
