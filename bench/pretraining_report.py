@@ -725,6 +725,13 @@ def _median_length(records: list[dict]) -> dict[str, Any]:
             "lengths": lengths}
 
 
+def _achievement_rates(records: list[dict]) -> dict[str, float]:
+    """Fraction of ``records`` (``play_episodes`` output) that unlocked each achievement unlocked in any of them:
+    how far along a task's chain the episodes got (e.g. wood, table, wood pickaxe, stone before a stone pickaxe)."""
+    names = sorted({a for r in records for a in r["achievements"]})
+    return {a: round(sum(a in r["achievements"] for r in records) / max(1, len(records)), 4) for a in names}
+
+
 def pipeline_hours(path: str) -> dict[str, Any]:
     """Hours recorded by ``pipeline.json`` (``pipeline_seconds*`` keys), or null with a note."""
     import json
@@ -1151,10 +1158,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                         recs = play_episodes(cfg, args.task_episodes, args.seed, goals, args.n_envs, tmp,
                                              f"{task} {goals}", args.max_steps)
                         dest[task] = round(float(np.mean([r["success"] for r in recs])), 4)
-                        detail[f"{task}/{goals}"] = _median_length(recs)
+                        detail[f"{task}/{goals}"] = {**_median_length(recs),
+                                                     "achievement_rates": _achievement_rates(recs)}
                 result["prior_driven_success"], result["unconditional_success"] = prior_s, zero_s
                 result["prior_driven_success_episodes"] = {
-                    k: {kk: v[kk] for kk in ("episodes", "median_episode_length")} for k, v in detail.items()}
+                    k: {kk: v[kk] for kk in ("episodes", "median_episode_length", "achievement_rates")}
+                    for k, v in detail.items()}
             save_partial()
             if "unconditional_bc_crafter_score" in args.sections:
                 recs = play_episodes(base, args.score_episodes, args.seed, "zero", args.n_envs, tmp,

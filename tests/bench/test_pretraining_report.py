@@ -123,6 +123,11 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
     assert s["episodes"] == 2 and 1 <= s["median_episode_length"] <= 9
     for task in ("crafter_iron", "crafter_stone_pickaxe"):
         assert 0.0 <= data["prior_driven_success"][task] <= 1.0 and 0.0 <= data["unconditional_success"][task] <= 1.0
+    for task, target in (("crafter_iron", "collect_iron"), ("crafter_stone_pickaxe", "make_stone_pickaxe")):
+        for goals, key in (("prior", "prior_driven_success"), ("zero", "unconditional_success")):
+            rates = data["prior_driven_success_episodes"][f"{task}/{goals}"]["achievement_rates"]
+            assert all(0.0 < v <= 1.0 for v in rates.values())  # only achievements some episode unlocked
+            assert rates.get(target, 0.0) == pytest.approx(data[key][task])  # success is the task's achievement
     assert 0.0 <= data["unconditional_bc_crafter_score"] <= 100.0
     assert data["pipeline_hours"] == pytest.approx(2.0)
     text = readme.read_text()
@@ -286,3 +291,11 @@ def test_play_episodes_is_reproducible_whatever_ran_before(pr, tmp_path, monkeyp
     torch.rand(1000)
     second = pr.play_episodes(cfg, 2, 5, "zero", 2, str(tmp_path), "b", max_steps=300)
     assert first == second
+
+
+def test_achievement_rates_count_episodes_not_unlocks(pr):
+    """Each achievement's rate is the fraction of episodes that unlocked it (once or more), over every episode."""
+    recs = [{"achievements": ["collect_wood", "place_table"]}, {"achievements": ["collect_wood"]},
+            {"achievements": []}, {"achievements": ["collect_wood", "make_wood_pickaxe"]}]
+    assert pr._achievement_rates(recs) == {"collect_wood": 0.75, "make_wood_pickaxe": 0.25, "place_table": 0.25}
+    assert pr._achievement_rates([]) == {}
