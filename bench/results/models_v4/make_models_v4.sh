@@ -25,20 +25,9 @@ CAND=results/crafter/steve1/weights/steve1_crafter_latest.weights
 CODEBOOK=results/crafter/codebook/tsne_n50_s1
 mkdir -p "$W/candidate"
 [[ -f "$W/candidate/steve1_crafter_latest.weights" ]] || cp "$CAND" "$W/candidate/steve1_crafter_latest.weights"
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 T0=$(date +%s)
-python steve1/train.py --config configs/crafter/steve1.yaml --in_weights "$W/candidate/steve1_crafter_latest.weights" \
-    --n_frames 100000 --learning_rate 1e-4 --warmup_frames 5000 --num_workers 0 \
-    --checkpoint_dir "$W/steve1/training_checkpoint" --out_weights "$W/steve1/weights/steve1_crafter.weights" \
-    > "$W/steve1.log" 2>&1 &
-BC=$!
-python goal_prior/train.py --config configs/crafter/goal_prior.yaml --codebook_path "$CODEBOOK/centers.pkl" \
-    --in_model configs/crafter/vpt_small.yaml --in_weights "$W/candidate/steve1_crafter_latest.weights" \
-    --out_weights "$W/goal_prior/weights/goal_prior_crafter.weights" \
-    --checkpoint_dir "$W/goal_prior/training_checkpoint" --num_workers 0 > "$W/goal_prior.log" 2>&1 &
-PRIOR=$!
-wait $BC
-wait $PRIOR
+bash tasks/crafter/finetune_and_prior.sh "$W" "$W/candidate/steve1_crafter_latest.weights" "$CODEBOOK/centers.pkl" \
+    crafter_seed1 100000
 bash tasks/crafter/ship_models.sh "$W/steve1/weights/steve1_crafter_latest.weights" \
     "$W/steve1/training_checkpoint/args.yaml" "$W/goal_prior/weights/goal_prior_crafter_latest.weights" \
     "$W/goal_prior/training_checkpoint/args.yaml" "$CODEBOOK" downloads/samplings/crafter_seed1_train.txt \

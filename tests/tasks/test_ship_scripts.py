@@ -1,0 +1,82 @@
+"""tasks/crafter/ship_models.sh (shipping trained models, with an optional JSON of extra pipeline.json keys) and
+tasks/crafter/finetune_and_prior.sh (its bad inputs): run as bash scripts from the repository root."""
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+
+
+def _trained_files(tmp: Path) -> list[str]:
+    """The 6 inputs ship_models.sh reads, tiny and fake."""
+    torch.save({"w": torch.ones(2, 3), "steps": torch.tensor(7)}, tmp / "steve1.weights")
+    torch.save({"w": torch.full((4,), 0.5)}, tmp / "prior.weights")
+    (tmp / "steve1_args.yaml").write_text("n_frames: 10\n")
+    (tmp / "prior_args.yaml").write_text("n_frames: 5\n")
+    (tmp / "codebook").mkdir()
+    with open(tmp / "codebook" / "centers.pkl", "wb") as f:
+        pickle.dump([np.zeros((1, 4))], f)
+    (tmp / "codebook" / "codebook.json").write_text("{}")
+    (tmp / "ep").mkdir()
+    (tmp / "ep" / "len.txt").write_text("123\n")
+    (tmp / "train.txt").write_text(f"{tmp / 'ep'}\n")
+    return [str(tmp / n) for n in ("steve1.weights", "steve1_args.yaml", "prior.weights", "prior_args.yaml",
+                                     "codebook", "train.txt")]
+
+
+def _ship_dir(path: Path) -> Path:
+    path.mkdir()
+    (path / "crafterclip.pt").write_bytes(b"clip")
+    return path
+
+
+def test_ship_models_adds_the_extra_keys_to_pipeline_json(tmp_path):
+    ship = _ship_dir(tmp_path / "ship")
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"pipeline_seconds_earlier_stage": 12.5, "models_version": 9, "note": "n"}))
+    r = _run("tasks/crafter/ship_models.sh", *_trained_files(tmp_path), str(ship), "0", str(extra))
+    assert r.returncode == 0, r.stderr
+    info = json.loads((ship / "pipeline.json").read_text())
+    assert info["pipeline_seconds_earlier_stage"] == 12.5 and info["models_version"] == 9 and info["note"] == "n"
+    assert info["train_episodes"] == 1 and info["train_frames"] == 123 and info["pipeline_seconds_this_invocation"] > 0
+    sd = torch.load(ship / "steve1_crafter.weights", weights_only=True)
+    assert sd["w"].dtype == torch.float16 and sd["steps"].dtype == torch.int64 and int(sd["steps"]) == 7
+    assert (ship / "codebook" / "centers.pkl").exists() and (ship / "goal_prior_crafter_args.yaml").exists()
+
+
+def test_ship_models_without_extra_and_with_a_bad_extra(tmp_path):
+    files = _trained_files(tmp_path)
+    ship = _ship_dir(tmp_path / "ship")
+    r = _run("tasks/crafter/ship_models.sh", *files, str(ship), "0")
+    assert r.returncode == 0, r.stderr
+    assert "models_version" not in json.loads((ship / "pipeline.json").read_text())
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    ship2 = _ship_dir(tmp_path / "ship2")
+    r = _run("tasks/crafter/ship_models.sh", *files, str(ship2), "0", str(bad))
+    assert r.returncode == 2 and "EXTRA_JSON" in r.stderr and "not a JSON object" in r.stderr
+    assert sorted(p.name for p in ship2.iterdir()) == ["crafterclip.pt"]  # checked before anything is shipped
+    r = _run("tasks/crafter/ship_models.sh", *files, str(ship2), "0", str(tmp_path / "missing.json"))
+    assert r.returncode == 2 and "missing.json does not exist" in r.stderr
+
+
+def test_finetune_and_prior_refuses_bad_inputs_before_training(tmp_path):
+    r = _run("tasks/crafter/finetune_and_prior.sh", str(tmp_path / "w"))
+    assert r.returncode == 2 and "usage:" in r.stderr and "got 1" in r.stderr
+    weights = tmp_path / "init.weights"
+    weights.write_bytes(b"x")
+    r = _run("tasks/crafter/finetune_and_prior.sh", str(tmp_path / "w"), str(weights), str(tmp_path / "centers.pkl"),
+             "no_such_split", "1000")
+    assert r.returncode == 2 and "centers.pkl does not exist" in r.stderr
+    assert not (tmp_path / "w").exists()  # nothing started, nothing written
