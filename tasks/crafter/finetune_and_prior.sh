@@ -4,8 +4,8 @@
 #
 #   bash tasks/crafter/finetune_and_prior.sh WORK INIT CODEBOOK_CENTERS SAMPLING BC_FRAMES
 #
-#   WORK              outputs: WORK/steve1/{weights,training_checkpoint}/, WORK/goal_prior/{weights,training_checkpoint}/,
-#                     WORK/steve1.log, WORK/goal_prior.log
+#   WORK              outputs: WORK/steve1/{weights,training_checkpoint}/,
+#                     WORK/goal_prior/{weights,training_checkpoint}/, WORK/steve1.log, WORK/goal_prior.log
 #   INIT              low-level weights both start from (the fine-tune's initial weights; the prior's image encoder
 #                     and transformer)
 #   CODEBOOK_CENTERS  the codebook (centers.pkl) whose codes label the prior's targets
@@ -37,5 +37,6 @@ python goal_prior/train.py --config configs/crafter/goal_prior.yaml --codebook_p
     --out_weights "$WORK/goal_prior/weights/goal_prior_crafter.weights" \
     --checkpoint_dir "$WORK/goal_prior/training_checkpoint" > "$WORK/goal_prior.log" 2>&1 &
 PRIOR=$!
-wait $BC || { echo "finetune_and_prior.sh: the low level's run failed (see $WORK/steve1.log)" >&2; wait $PRIOR; exit 1; }
+wait $BC || { echo "finetune_and_prior.sh: the low level's run failed (see $WORK/steve1.log)" >&2
+              wait $PRIOR; exit 1; }
 wait $PRIOR || { echo "finetune_and_prior.sh: the prior's run failed (see $WORK/goal_prior.log)" >&2; exit 1; }

@@ -26,7 +26,8 @@ if [[ $# -ne 8 && $# -ne 9 ]]; then
          "TRAIN_LIST SHIP T0 [EXTRA_JSON] (got $# arguments)" >&2
     exit 2
 fi
-STEVE1_FINAL=$1 STEVE1_ARGS=$2 PRIOR_FINAL=$3 PRIOR_ARGS=$4 CODEBOOK_DIR=$5 TRAIN_LIST=$6 SHIP=$7 T0=$8 EXTRA_JSON=${9:-}
+STEVE1_FINAL=$1 STEVE1_ARGS=$2 PRIOR_FINAL=$3 PRIOR_ARGS=$4 CODEBOOK_DIR=$5 TRAIN_LIST=$6 SHIP=$7 T0=$8
+EXTRA_JSON=${9:-}
 for f in "$STEVE1_FINAL" "$STEVE1_ARGS" "$PRIOR_FINAL" "$PRIOR_ARGS" "$CODEBOOK_DIR/centers.pkl" \
          "$CODEBOOK_DIR/codebook.json" "$TRAIN_LIST" "$SHIP/crafterclip.pt" ${EXTRA_JSON:+"$EXTRA_JSON"}; do
     [[ -f "$f" ]] || { echo "ship_models.sh: $f does not exist" >&2; exit 2; }

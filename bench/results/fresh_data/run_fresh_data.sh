@@ -15,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 INIT=results/crafter/v5/steve1/weights/steve1_crafter_latest.weights
-[[ -f "$INIT" ]] || { echo "run_fresh_data.sh: $INIT does not exist (bash bench/results/models_v5/make_models_v5.sh)" >&2; exit 2; }
+[[ -f "$INIT" ]] || { echo "run_fresh_data.sh: $INIT does not exist (run models_v5/make_models_v5.sh)" >&2
+                     exit 2; }
 W=results/crafter/fresh_data; B=bench/results/fresh_data
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 mkdir -p "$W/same" "$W/fresh" "$B"
