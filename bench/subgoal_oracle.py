@@ -74,9 +74,10 @@ INTENT_EMBEDDER = "intent_oracle"
 #: The player's facing direction (left, right, up, down as crafter's (dx, dy)): a goal of its own (``facing``) or
 #: added to the intent (``intent_facing``), at entries ``FACING_OFFSET + k`` (:func:`facing_vector`).
 FACINGS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+FACING_EMBEDDER, INTENT_FACING_EMBEDDER = "facing_oracle", "intent_facing_oracle"
 #: ``embed --oracle`` -> the embedder name written into ``metadata.json``.
-ORACLES = {"subgoal": EMBEDDER, "nav_target": NAV_EMBEDDER, "intent": INTENT_EMBEDDER, "facing": "facing_oracle",
-           "intent_facing": "intent_facing_oracle"}
+ORACLES = {"subgoal": EMBEDDER, "nav_target": NAV_EMBEDDER, "intent": INTENT_EMBEDDER, "facing": FACING_EMBEDDER,
+           "intent_facing": INTENT_FACING_EMBEDDER}
 #: Frames before this index have no goal embedding (window embedders embed frames [t - 15, t]).
 FIRST_EMBEDDED = 15
 
@@ -277,10 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--oracle", choices=sorted(ORACLES), default="subgoal",
                    help=f"the goal written: the player's sub-goal ({EMBEDDER}), where its current walk ends, "
                         f"relative to it ({NAV_EMBEDDER}, nav_vector), both ({INTENT_EMBEDDER}, intent_vector), "
-                        f"the player's facing (facing_oracle, facing_vector) or the intent and facing (intent_facing_"
-                        f"oracle; "
-                        f"for the last two train with goal_lead 0 and goals 1-2 frames apart so that "
-                        f"frame t's goal is its own)")
+                        f"the player's facing ({FACING_EMBEDDER}, facing_vector) or the intent and the facing "
+                        f"({INTENT_FACING_EMBEDDER}); for all but the first train with goal_lead 0 and goals 1-2 "
+                        f"frames apart so that frame t's goal is its own")
     r = sub.add_parser("report", help="goal information of low levels on held-out episodes",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--model", action="append", required=True, metavar="NAME,WEIGHTS,EMBEDDER",
