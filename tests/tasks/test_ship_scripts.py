@@ -5,6 +5,7 @@ import json
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +46,13 @@ def test_ship_models_adds_the_extra_keys_to_pipeline_json(tmp_path):
     ship = _ship_dir(tmp_path / "ship")
     extra = tmp_path / "extra.json"
     extra.write_text(json.dumps({"pipeline_seconds_earlier_stage": 12.5, "models_version": 9, "note": "n"}))
-    r = _run("tasks/crafter/ship_models.sh", *_trained_files(tmp_path), str(ship), "0", str(extra))
+    t0 = int(time.time()) - 5
+    r = _run("tasks/crafter/ship_models.sh", *_trained_files(tmp_path), str(ship), str(t0), str(extra))
     assert r.returncode == 0, r.stderr
     info = json.loads((ship / "pipeline.json").read_text())
     assert info["pipeline_seconds_earlier_stage"] == 12.5 and info["models_version"] == 9 and info["note"] == "n"
-    assert info["train_episodes"] == 1 and info["train_frames"] == 123 and info["pipeline_seconds_this_invocation"] > 0
+    assert info["train_episodes"] == 1 and info["train_frames"] == 123
+    assert 5 <= info["pipeline_seconds_this_invocation"] <= time.time() - t0  # now - T0, not a fixed number
     sd = torch.load(ship / "steve1_crafter.weights", weights_only=True)
     assert sd["w"].dtype == torch.float16 and sd["steps"].dtype == torch.int64 and int(sd["steps"]) == 7
     assert (ship / "codebook" / "centers.pkl").exists() and (ship / "goal_prior_crafter_args.yaml").exists()
