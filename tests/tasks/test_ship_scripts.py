@@ -52,7 +52,8 @@ def test_ship_models_adds_the_extra_keys_to_pipeline_json(tmp_path):
     info = json.loads((ship / "pipeline.json").read_text())
     assert info["pipeline_seconds_earlier_stage"] == 12.5 and info["models_version"] == 9 and info["note"] == "n"
     assert info["train_episodes"] == 1 and info["train_frames"] == 123
-    assert 5 <= info["pipeline_seconds_this_invocation"] <= time.time() - t0  # now - T0, not a fixed number
+    # now - T0 (not a fixed number), rounded to 0.1 s by the script: at most 0.05 s over, plus float slack
+    assert 5 <= info["pipeline_seconds_this_invocation"] <= time.time() - t0 + 0.06
     sd = torch.load(ship / "steve1_crafter.weights", weights_only=True)
     assert sd["w"].dtype == torch.float16 and sd["steps"].dtype == torch.int64 and int(sd["steps"]) == 7
     assert (ship / "codebook" / "centers.pkl").exists() and (ship / "goal_prior_crafter_args.yaml").exists()
