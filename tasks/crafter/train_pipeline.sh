@@ -2,10 +2,10 @@
 # The ONE script that trains every Crafter model PTGM needs from the play dataset and ships them to downloads/crafter/
 # (the files `python ppo_highlevel.py --config crafter_stone_pickaxe` reads through configs/crafter/highlevel.yaml).
 #
-#   bash tasks/crafter/train_pipeline.sh                       # full run on 2 CPU cores (from nothing, play data
-#                                                              # and CrafterCLIP included, with BC_FRAMES=2200000
-#                                                              # THREADS=2: 1.66 h on an AVX-512 2-core machine,
-#                                                              # bench/results/pipeline_scratch/)
+#   bash tasks/crafter/train_pipeline.sh                       # full run on 2 CPU cores (from the 1.2M-frame play
+#                                                              # data, CrafterCLIP included, THREADS=2: 1.42 h on an
+#                                                              # AVX-512 2-core machine, 1.66 h with generating the
+#                                                              # play data: bench/results/pipeline_scratch/)
 #   nohup bash tasks/crafter/train_pipeline.sh > results/crafter/pipeline.log 2>&1 &   # in the background
 #   TINY=1 WORK=/tmp/pipe DATA_DIR=/tmp/pipe/ds SHIP=/tmp/pipe/ship SAMPLINGS=/tmp/pipe/samplings \
 #       bash tasks/crafter/train_pipeline.sh      # smoke test (~3 min) on a copy of ~15 episodes in /tmp/pipe/ds

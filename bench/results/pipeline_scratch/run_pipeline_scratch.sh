@@ -21,7 +21,7 @@ python - "$S/times.json" "$((T1 - T0))" <<'PY'
 import json, os, sys
 path, sec = sys.argv[1], float(sys.argv[2])
 times = json.load(open(path)) if os.path.exists(path) else {}
-times.setdefault("play_data_seconds", sec)  # the first (complete) invocation's time; a resumed run keeps it
+times.setdefault("play_data_seconds", sec)  # the invocation that completed the data (an interrupted one's part is not counted); a rerun keeps it
 json.dump(times, open(path + ".tmp", "w"), indent=1); os.replace(path + ".tmp", path)
 PY
 DATA_DIR="$S/ds" WORK="$S/work" SHIP="$S/ship" SAMPLINGS="$S/samplings" BC_FRAMES=${BC_FRAMES:-2200000} \
