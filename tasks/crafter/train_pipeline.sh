@@ -39,6 +39,8 @@
 #   THREADS       torch threads per process (2 is ~10x slower as soon as
 #                 another job shares the 2 cores)                              [1]
 #   TINY=1        a few-minute smoke test: tiny budgets everywhere
+#   PIPELINE_EXTRA  a JSON object whose keys go into $SHIP/pipeline.json (ship_models.sh's EXTRA_JSON), e.g. the
+#                 seconds of stages run before this script ("pipeline_seconds_play_data") []
 set -euo pipefail
 
 DATA_DIR=${DATA_DIR:-downloads/dataset_crafter}
@@ -52,6 +54,12 @@ PRIOR_FRAMES=${PRIOR_FRAMES:-}
 CLIP_STEPS=${CLIP_STEPS:-}
 THREADS=${THREADS:-1}
 TINY=${TINY:-0}
+PIPELINE_EXTRA=${PIPELINE_EXTRA:-}
+# checked before any stage runs, not hours later when ship_models.sh reads it
+if [[ -n "$PIPELINE_EXTRA" ]] && ! python -c 'import json, sys; assert isinstance(json.load(open(sys.argv[1])), dict)' \
+        "$PIPELINE_EXTRA" 2>/dev/null; then
+    echo "train_pipeline.sh: PIPELINE_EXTRA=$PIPELINE_EXTRA is not a readable JSON object" >&2; exit 2
+fi
 SPLIT=crafter_seed1
 
 BC_EXTRA=()
@@ -170,5 +178,6 @@ PRIOR_FINAL="${PRIOR_OUT%.weights}_latest.weights"
 # 7. ship: the paths configs/crafter/highlevel.yaml reads
 stamp "7/7 ship -> $SHIP"
 bash tasks/crafter/ship_models.sh "$STEVE1_FINAL" "$WORK/steve1/training_checkpoint/args.yaml" "$PRIOR_FINAL" \
-    "$WORK/goal_prior/training_checkpoint/args.yaml" "$CODEBOOK_DIR" "$SAMPLINGS/${SPLIT}_train.txt" "$SHIP" "$T0"
+    "$WORK/goal_prior/training_checkpoint/args.yaml" "$CODEBOOK_DIR" "$SAMPLINGS/${SPLIT}_train.txt" "$SHIP" "$T0" \
+    ${PIPELINE_EXTRA:+"$PIPELINE_EXTRA"}
 stamp "done in $(( $(date +%s) - T0 )) s"

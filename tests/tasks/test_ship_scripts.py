@@ -1,5 +1,6 @@
-"""tasks/crafter/ship_models.sh (shipping trained models, with an optional JSON of extra pipeline.json keys) and
-tasks/crafter/finetune_and_prior.sh (its bad inputs): run as bash scripts from the repository root."""
+"""tasks/crafter/ship_models.sh (shipping trained models, with an optional JSON of extra pipeline.json keys),
+tasks/crafter/finetune_and_prior.sh (its bad inputs) and tasks/crafter/train_pipeline.sh (TINY=1 end to end, with
+PIPELINE_EXTRA): run as bash scripts from the repository root."""
 
 import json
 import pickle
@@ -84,3 +85,37 @@ def test_finetune_and_prior_refuses_bad_inputs_before_training(tmp_path):
              "no_such_split", "1000")
     assert r.returncode == 2 and "centers.pkl does not exist" in r.stderr
     assert not (tmp_path / "w").exists()  # nothing started, nothing written
+
+
+def _pipeline_env(tmp: Path, extra: Path) -> dict[str, str]:
+    return {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "OMP_NUM_THREADS": "1", "TINY": "1",
+            "WORK": str(tmp / "w"), "DATA_DIR": str(tmp / "ds"), "SHIP": str(tmp / "ship"),
+            "SAMPLINGS": str(tmp / "samplings"), "PIPELINE_EXTRA": str(extra)}
+
+
+def test_train_pipeline_tiny_ships_with_the_extra_keys_and_refuses_a_bad_extra_first(tmp_path):
+    """The one Crafter pipeline script, every stage at TINY budgets (~1 min) on ~6k frames of fresh play data: the
+    shipped pipeline.json carries PIPELINE_EXTRA's keys; a PIPELINE_EXTRA that is not a JSON object stops it before
+    any stage writes."""
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1]")
+    r = subprocess.run(["bash", "tasks/crafter/train_pipeline.sh"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60, env=_pipeline_env(tmp_path, bad))
+    assert r.returncode == 2 and "PIPELINE_EXTRA" in r.stderr and "not a readable JSON object" in r.stderr
+    assert not (tmp_path / "w").exists() and not (tmp_path / "ship").exists()
+
+    gen = subprocess.run([sys.executable, "-m", "tasks.crafter.generate_play_data", "--config",
+                          "configs/crafter/play_data.yaml", "--out_dir", str(tmp_path / "ds"), "--num_frames", "6000",
+                          "--workers", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert gen.returncode == 0, gen.stderr[-2000:]
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"pipeline_seconds_play_data": 12.5, "note": "smoke"}))
+    r = subprocess.run(["bash", "tasks/crafter/train_pipeline.sh"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600, env=_pipeline_env(tmp_path, extra))
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    info = json.loads((tmp_path / "ship" / "pipeline.json").read_text())
+    assert info["pipeline_seconds_play_data"] == 12.5 and info["note"] == "smoke"
+    assert info["pipeline_seconds_this_invocation"] > 0
+    for name in ("steve1_crafter.weights", "goal_prior_crafter.weights", "crafterclip.pt", "codebook/centers.pkl"):
+        assert (tmp_path / "ship" / name).stat().st_size > 0, name

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Issue 18's figures for the models of the from-scratch pipeline run (run_pipeline_scratch.sh; shipped as models v6),
 # at the protocol of models v3-v5's reports: two parts side by side, one torch thread each, then merged into
-# bench/results/pretraining.json and its section of bench/results/README.md. The models are read from
-# results/crafter/scratch/ship/ (highlevel.yaml here), whose files are the shipped ones (model_md5 in the JSON).
-# Session 25 wrote the parts to bench/results/pipeline_scratch/pretraining_parts/ and moved them (their "command").
+# bench/results/pretraining.json and its section of bench/results/README.md, with the shipped models
+# (configs/crafter/highlevel.yaml). Session 25 ran it before shipping, on the same files in
+# results/crafter/scratch/ship/ (a copy of that config with those paths; model_md5 in the JSON equals the shipped
+# files'), and wrote the parts to bench/results/pipeline_scratch/pretraining_parts/ (their "command"), then moved them.
 #
 #   bash bench/results/pipeline_scratch/run_report.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-D=bench/results/pipeline_scratch
 P=bench/results/pretraining_parts
 mkdir -p "$P"
 export OMP_NUM_THREADS=1
-COMMON=(--highlevel_config $D/highlevel.yaml --player_episodes 80 --max_episode_len 10000 --worlds 20
+COMMON=(--highlevel_config configs/crafter/highlevel.yaml --player_episodes 80 --max_episode_len 10000 --worlds 20
         --screen_worlds 3 --top_codes 5 --horizon 200 --survival_worlds 20 --task_episodes 200 --score_episodes 100
         --threads 1)
 python bench/pretraining_report.py --sections competence "${COMMON[@]}" --out_json $P/part_competence.json \
