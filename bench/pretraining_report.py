@@ -59,6 +59,8 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   success ending): median episode length (env steps).
 * ``prior_driven_success`` / ``unconditional_success``: success rate on ``--tasks`` with codes from the prior, and
   with the zero goal (the unconditional low level), ``--task_episodes`` worlds each.
+  Prior codes (here and for survival) are drawn at ``--prior_temperature`` (default 1.0, the prior as trained; the
+  issue's figures use 1.0, other values are a diagnostic, ``bench/results/prior_driven_knobs/``).
 * ``unconditional_bc_crafter_score``: the zero-goal low level alone on ``crafter_score`` over ``--score_episodes``
   episodes, scored by :func:`tasks.crafter.score.score_from_rates` (Hafner 2022).
 * ``pipeline_hours``: from ``pipeline.json`` beside the low-level weights (its recorded seconds), else null.
@@ -639,11 +641,11 @@ def competence(cfg, episode_dirs: Sequence[str], achievements: Sequence[str], wo
 # ----------------------------------------------------------------------------------------------------------------
 
 def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp: str, desc: str,
-                  max_steps: Optional[int] = None) -> list[dict[str, Any]]:
+                  max_steps: Optional[int] = None, prior_temperature: float = 1.0) -> list[dict[str, Any]]:
     """Play ``n_episodes`` episodes of ``cfg``'s task (:class:`hierarchical.config.HighLevelConfig`) with the low
     level following codes drawn from the goal prior every ``low_level_steps`` (``goals="prior"``) or the zero goal
     (``goals="zero"``, the unconditional policy); no KL term (``kl_reward`` 0), ``max_steps`` (None: the task's) laid
-    over its ``env_overrides``.
+    over its ``env_overrides``; prior codes drawn at ``prior_temperature`` (:func:`sample_codes`).
 
     Episode ``j`` is played in world ``seed + j``, and the low level's action sampling (torch's global RNG) is
     seeded with ``seed`` first, so a figure does not depend on what ran before it; returns per episode
@@ -668,7 +670,7 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     worlds = [[seed + j for j in range(i, n_episodes, n)] for i in range(n)]
     envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
-    drive(venv, envs, [len(w) for w in worlds], goals == "prior", seed, desc)
+    drive(venv, envs, [len(w) for w in worlds], goals == "prior", seed, desc, prior_temperature=prior_temperature)
     out = []
     for e, w in zip(envs, worlds):
         timer = e.env
@@ -679,12 +681,29 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     return sorted(out, key=lambda r: r["world_seed"])
 
 
+def sample_codes(logp: np.ndarray, rng: np.random.Generator, temperature: float = 1.0) -> np.ndarray:
+    """One code per row of ``logp`` (float [n_envs, n_codes], the goal prior's log-probabilities), drawn from
+    ``softmax(logp / temperature)`` with ``rng``: 1.0 samples the prior as it is, below 1 sharpens it towards its mode.
+    Returns int64 [n_envs].
+
+    Raises:
+        ValueError: ``temperature`` not > 0.
+    """
+    if not temperature > 0:
+        raise ValueError(f"prior temperature must be > 0, got {temperature}")
+    z = np.asarray(logp, np.float64) / float(temperature)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return np.array([rng.choice(p.shape[1], p=row) for row in p], np.int64)
+
+
 def drive(venv, envs: Sequence[Any], counts: Sequence[int], prior: bool, seed: int, desc: str,
-          codes: Optional[Callable[[], np.ndarray]] = None) -> None:
+          codes: Optional[Callable[[], np.ndarray]] = None, prior_temperature: float = 1.0) -> None:
     """Step ``venv`` (a :class:`hierarchical.high_level_wrapper.HighlevelVecEnv` over ``envs``, each keeping a
     ``records`` list with one entry per ended episode) until env ``i`` holds ``counts[i]`` records, then close it.
     Every high-level step each env follows a code drawn from the goal prior at its current frame (``prior``), the
     codes ``codes()`` returns (int [n_envs], asked before every high-level step), or code 0 of the venv's codebook.
+    Prior codes are drawn at ``prior_temperature`` (:func:`sample_codes`; 1.0: the prior as trained).
     The venv (``venv.seed``), torch's global RNG (the low level's action sampling) and the
     code sampler are seeded with ``seed`` first, so the episodes do not depend on what ran before."""
     import torch
@@ -701,9 +720,7 @@ def drive(venv, envs: Sequence[Any], counts: Sequence[int], prior: bool, seed: i
             return np.asarray(codes(), np.int64)
         if not prior:
             return np.zeros(n, np.int64)
-        p = np.exp(logp - logp.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        return np.array([rng.choice(p.shape[1], p=row) for row in p])
+        return sample_codes(logp, rng, prior_temperature)
 
     bar = tqdm(total=int(sum(counts)), desc=desc, unit="episode", dynamic_ncols=True, leave=False)
     done = 0
@@ -754,7 +771,8 @@ SECTION_EXTRAS = {"goal_information": ("embedding",), "prior": ("embedding",),
                   "pipeline_hours": ("pipeline_hours_detail",)}
 #: Keys every part must agree on to be merged (``model_md5``: the model files' contents, so that parts measured on
 #: different weights under the same paths, e.g. before and after a retraining, are refused).
-MERGE_SAME = ("quick", "counts", "seed", "models", "model_md5", "low_level_args", "prior_args")
+MERGE_SAME = ("quick", "counts", "seed", "models", "model_md5", "low_level_args", "prior_args",
+              "prior_temperature")
 #: The model files whose md5 a report records (keys of ``"models"``).
 MODEL_FILES = ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder")
 
@@ -798,7 +816,7 @@ def merge_reports(parts: Sequence[dict[str, Any]], names: Sequence[str], command
     result: dict[str, Any] = {
         "command": command, "quick": first.get("quick"), "sections": [s for s in SECTIONS if s in owner],
         "counts": first.get("counts"), "seed": first.get("seed"), "out_json": out_json,
-        **{k: first.get(k) for k in ("models", "model_md5", "low_level_args", "prior_args")},
+        **{k: first.get(k) for k in ("models", "model_md5", "low_level_args", "prior_args", "prior_temperature")},
         **{k: None for k in SECTIONS}, "unconditional_success": None,
         "parts": [{"file": name, "command": part.get("command"), "sections": part.get("sections"),
                    "seconds": part.get("seconds"), "measured_utc": part.get("measured_utc")}
@@ -945,6 +963,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_steps", type=int, default=None,
                    help="cap on the env steps of whole episodes (survival, prior-driven success, Crafter score; "
                         "default: each task's own, e.g. 10000 for crafter_score)")
+    p.add_argument("--prior_temperature", type=float, default=1.0,
+                   help="softmax temperature of the codes drawn from the goal prior (survival_under_prior, "
+                        "prior_driven_success); 1.0: the prior as trained, below 1 sharper")
     p.add_argument("--n_envs", type=int, default=8, help="envs stepped together")
     p.add_argument("--batch_size", type=int, default=8, help="chunks per NLL forward")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -999,6 +1020,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         _fail(p, f"--codes {args.codes}: expected code indices >= 0")
     if args.seed < 0:
         _fail(p, f"--seed {args.seed}: expected an integer >= 0")
+    if not args.prior_temperature > 0:
+        _fail(p, f"--prior_temperature {args.prior_temperature}: expected a number > 0")
     from tasks.crafter.env import ACHIEVEMENTS
 
     bad = [a for a in args.achievements if a not in ACHIEVEMENTS]
@@ -1085,7 +1108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         counts["codes_screened"] = "all" if args.codes is None and not args.quick else (args.codes or list(range(4)))
         result: dict[str, Any] = {
             "command": command.strip(), "quick": bool(args.quick), "sections": list(args.sections), "counts": counts,
-            "seed": args.seed, "out_json": args.out_json,
+            "seed": args.seed, "out_json": args.out_json, "prior_temperature": args.prior_temperature,
             "models": {k: getattr(base, k) for k in ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder",
                                                 "cond_scale", "low_level_steps")},
             "model_md5": model_md5(base),
@@ -1143,7 +1166,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             save_partial()
             if "survival_under_prior" in args.sections:
                 recs = play_episodes(base, args.survival_worlds, args.seed, "prior", args.n_envs, tmp,
-                                     "survival under prior", args.max_steps)
+                                     "survival under prior", args.max_steps, args.prior_temperature)
                 result["survival_under_prior"] = {**_median_length(recs), "task": args.score_task,
                                                   "max_steps": args.max_steps or "task's",
                                                   "death_causes": {c: sum(r["death_cause"] == c for r in recs)
@@ -1156,7 +1179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                     cfg = cfg_for(task)
                     for goals, dest in (("prior", prior_s), ("zero", zero_s)):
                         recs = play_episodes(cfg, args.task_episodes, args.seed, goals, args.n_envs, tmp,
-                                             f"{task} {goals}", args.max_steps)
+                                             f"{task} {goals}", args.max_steps, args.prior_temperature)
                         dest[task] = round(float(np.mean([r["success"] for r in recs])), 4)
                         detail[f"{task}/{goals}"] = {**_median_length(recs),
                                                      "achievement_rates": _achievement_rates(recs)}

@@ -192,7 +192,7 @@ def test_next_link_start_is_the_later_of_subgoal_run_and_requirements(pr):
 
 @pytest.mark.parametrize("flag,value", [("--player_episodes", "0"), ("--achievements", "fly"),
                                         ("--tasks", "crafter_nope"), ("--highlevel_config", "missing.yaml"),
-                                        ("--codes", "99")])
+                                        ("--codes", "99"), ("--prior_temperature", "0")])
 def test_bad_flag_is_one_line_exit_2_nothing_written(pr, tmp_path, capsys, monkeypatch, flag, value):
     monkeypatch.chdir(REPO)
     out = tmp_path / "r.json"
@@ -299,3 +299,18 @@ def test_achievement_rates_count_episodes_not_unlocks(pr):
             {"achievements": []}, {"achievements": ["collect_wood", "make_wood_pickaxe"]}]
     assert pr._achievement_rates(recs) == {"collect_wood": 0.75, "make_wood_pickaxe": 0.25, "place_table": 0.25}
     assert pr._achievement_rates([]) == {}
+
+
+def test_sample_codes_temperature_sharpens_towards_the_mode_and_refuses_zero(pr):
+    """At temperature 1 the codes follow the prior (frequencies within 5 binomial s.e. of p over 4000 draws); at
+    0.25 the mode's share rises (p^4 renormalised: 0.6^4 / (0.6^4 + 0.3^4 + 0.1^4) = 0.94); at 0 it is refused."""
+    logp = np.log(np.array([[0.6, 0.3, 0.1]] * 4000))
+    ones = pr.sample_codes(logp, np.random.default_rng(0), 1.0)
+    assert ones.dtype == np.int64 and ones.shape == (4000,)
+    freq = np.bincount(ones, minlength=3) / 4000
+    se = np.sqrt(0.6 * 0.4 / 4000)
+    assert np.all(np.abs(freq - [0.6, 0.3, 0.1]) < 5 * se)
+    sharp = np.bincount(pr.sample_codes(logp, np.random.default_rng(0), 0.25), minlength=3) / 4000
+    assert abs(sharp[0] - 0.6 ** 4 / (0.6 ** 4 + 0.3 ** 4 + 0.1 ** 4)) < 5 * np.sqrt(0.06 * 0.94 / 4000)
+    with pytest.raises(ValueError, match="temperature"):
+        pr.sample_codes(logp, np.random.default_rng(0), 0.0)
