@@ -59,8 +59,9 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   success ending): median episode length (env steps).
 * ``prior_driven_success`` / ``unconditional_success``: success rate on ``--tasks`` with codes from the prior, and
   with the zero goal (the unconditional low level), ``--task_episodes`` worlds each.
-  Prior codes (here and for survival) are drawn at ``--prior_temperature`` (default 1.0, the prior as trained; the
-  issue's figures use 1.0, other values are a diagnostic, ``bench/results/prior_driven_knobs/``).
+  Prior codes (here and for survival) are drawn at ``--prior_temperature`` (default 1.0, the prior as trained) and
+  never from the codes labelled ``--prior_exclude_labels`` (default none); the issue's figures use the defaults, the
+  rest is a diagnostic (``bench/results/prior_driven_knobs/``).
 * ``unconditional_bc_crafter_score``: the zero-goal low level alone on ``crafter_score`` over ``--score_episodes``
   episodes, scored by :func:`tasks.crafter.score.score_from_rates` (Hafner 2022).
 * ``pipeline_hours``: from ``pipeline.json`` beside the low-level weights (its recorded seconds), else null.
@@ -641,11 +642,13 @@ def competence(cfg, episode_dirs: Sequence[str], achievements: Sequence[str], wo
 # ----------------------------------------------------------------------------------------------------------------
 
 def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp: str, desc: str,
-                  max_steps: Optional[int] = None, prior_temperature: float = 1.0) -> list[dict[str, Any]]:
+                  max_steps: Optional[int] = None, prior_temperature: float = 1.0,
+                  prior_exclude: Optional[Sequence[int]] = None) -> list[dict[str, Any]]:
     """Play ``n_episodes`` episodes of ``cfg``'s task (:class:`hierarchical.config.HighLevelConfig`) with the low
     level following codes drawn from the goal prior every ``low_level_steps`` (``goals="prior"``) or the zero goal
     (``goals="zero"``, the unconditional policy); no KL term (``kl_reward`` 0), ``max_steps`` (None: the task's) laid
-    over its ``env_overrides``; prior codes drawn at ``prior_temperature`` (:func:`sample_codes`).
+    over its ``env_overrides``; prior codes drawn at ``prior_temperature``, never one of ``prior_exclude``
+    (:func:`sample_codes`).
 
     Episode ``j`` is played in world ``seed + j``, and the low level's action sampling (torch's global RNG) is
     seeded with ``seed`` first, so a figure does not depend on what ran before it; returns per episode
@@ -670,7 +673,8 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     worlds = [[seed + j for j in range(i, n_episodes, n)] for i in range(n)]
     envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
-    drive(venv, envs, [len(w) for w in worlds], goals == "prior", seed, desc, prior_temperature=prior_temperature)
+    drive(venv, envs, [len(w) for w in worlds], goals == "prior", seed, desc, prior_temperature=prior_temperature,
+          prior_exclude=prior_exclude)
     out = []
     for e, w in zip(envs, worlds):
         timer = e.env
@@ -681,29 +685,58 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     return sorted(out, key=lambda r: r["world_seed"])
 
 
-def sample_codes(logp: np.ndarray, rng: np.random.Generator, temperature: float = 1.0) -> np.ndarray:
+def sample_codes(logp: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
+                 exclude: Optional[Sequence[int]] = None) -> np.ndarray:
     """One code per row of ``logp`` (float [n_envs, n_codes], the goal prior's log-probabilities), drawn from
-    ``softmax(logp / temperature)`` with ``rng``: 1.0 samples the prior as it is, below 1 sharpens it towards its mode.
-    Returns int64 [n_envs].
+    ``softmax(logp / temperature)`` with ``rng``: 1.0 samples the prior as it is, below 1 sharpens it towards its mode;
+    the codes in ``exclude`` (indices) get probability 0 (the rest renormalised). Returns int64 [n_envs].
 
     Raises:
-        ValueError: ``temperature`` not > 0.
+        ValueError: ``temperature`` not > 0, or ``exclude`` holds every code.
     """
     if not temperature > 0:
         raise ValueError(f"prior temperature must be > 0, got {temperature}")
     z = np.asarray(logp, np.float64) / float(temperature)
+    if exclude is not None and len(exclude):
+        if len(set(int(k) for k in exclude)) >= z.shape[1]:
+            raise ValueError("prior exclude: every code is excluded")
+        z = z.copy()
+        z[:, list(exclude)] = -np.inf
     p = np.exp(z - z.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     return np.array([rng.choice(p.shape[1], p=row) for row in p], np.int64)
 
 
+def codes_with_labels(codebook: str, labels: Sequence[str]) -> list[int]:
+    """Indices of the codes of ``codebook`` (a ``centers.pkl``) whose ``label`` in the ``codebook.json`` beside it
+    (written by ``goal_prior/generate_codebook.py``: the event label of the frame each code is) is one of ``labels``.
+
+    Raises:
+        ValueError: no ``codebook.json`` beside ``codebook``, or a label no code has.
+    """
+    import json
+
+    path = os.path.join(os.path.dirname(codebook), "codebook.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file (the codes' labels are read from it)")
+    with open(path) as f:
+        codes = json.load(f)["codes"]
+    known = sorted({c["label"] for c in codes})
+    for label in labels:
+        if label not in known:
+            raise ValueError(f"{label!r}: no code of {path} has this label ({', '.join(known)})")
+    return sorted(int(c["code"]) for c in codes if c["label"] in labels)
+
+
 def drive(venv, envs: Sequence[Any], counts: Sequence[int], prior: bool, seed: int, desc: str,
-          codes: Optional[Callable[[], np.ndarray]] = None, prior_temperature: float = 1.0) -> None:
+          codes: Optional[Callable[[], np.ndarray]] = None, prior_temperature: float = 1.0,
+          prior_exclude: Optional[Sequence[int]] = None) -> None:
     """Step ``venv`` (a :class:`hierarchical.high_level_wrapper.HighlevelVecEnv` over ``envs``, each keeping a
     ``records`` list with one entry per ended episode) until env ``i`` holds ``counts[i]`` records, then close it.
     Every high-level step each env follows a code drawn from the goal prior at its current frame (``prior``), the
     codes ``codes()`` returns (int [n_envs], asked before every high-level step), or code 0 of the venv's codebook.
-    Prior codes are drawn at ``prior_temperature`` (:func:`sample_codes`; 1.0: the prior as trained).
+    Prior codes are drawn at ``prior_temperature``, never one of ``prior_exclude`` (:func:`sample_codes`; 1.0 and
+    None: the prior as trained).
     The venv (``venv.seed``), torch's global RNG (the low level's action sampling) and the
     code sampler are seeded with ``seed`` first, so the episodes do not depend on what ran before."""
     import torch
@@ -720,7 +753,7 @@ def drive(venv, envs: Sequence[Any], counts: Sequence[int], prior: bool, seed: i
             return np.asarray(codes(), np.int64)
         if not prior:
             return np.zeros(n, np.int64)
-        return sample_codes(logp, rng, prior_temperature)
+        return sample_codes(logp, rng, prior_temperature, prior_exclude)
 
     bar = tqdm(total=int(sum(counts)), desc=desc, unit="episode", dynamic_ncols=True, leave=False)
     done = 0
@@ -772,7 +805,7 @@ SECTION_EXTRAS = {"goal_information": ("embedding",), "prior": ("embedding",),
 #: Keys every part must agree on to be merged (``model_md5``: the model files' contents, so that parts measured on
 #: different weights under the same paths, e.g. before and after a retraining, are refused).
 MERGE_SAME = ("quick", "counts", "seed", "models", "model_md5", "low_level_args", "prior_args",
-              "prior_temperature")
+              "prior_temperature", "prior_exclude_labels")
 #: The model files whose md5 a report records (keys of ``"models"``).
 MODEL_FILES = ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder")
 
@@ -816,7 +849,8 @@ def merge_reports(parts: Sequence[dict[str, Any]], names: Sequence[str], command
     result: dict[str, Any] = {
         "command": command, "quick": first.get("quick"), "sections": [s for s in SECTIONS if s in owner],
         "counts": first.get("counts"), "seed": first.get("seed"), "out_json": out_json,
-        **{k: first.get(k) for k in ("models", "model_md5", "low_level_args", "prior_args", "prior_temperature")},
+        **{k: first.get(k) for k in ("models", "model_md5", "low_level_args", "prior_args", "prior_temperature",
+                                              "prior_exclude_labels")},
         **{k: None for k in SECTIONS}, "unconditional_success": None,
         "parts": [{"file": name, "command": part.get("command"), "sections": part.get("sections"),
                    "seconds": part.get("seconds"), "measured_utc": part.get("measured_utc")}
@@ -966,6 +1000,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior_temperature", type=float, default=1.0,
                    help="softmax temperature of the codes drawn from the goal prior (survival_under_prior, "
                         "prior_driven_success); 1.0: the prior as trained, below 1 sharper")
+    p.add_argument("--prior_exclude_labels", nargs="+", default=None, metavar="LABEL",
+                   help="never draw the prior's codes whose label in codebook.json (beside the config's codebook) "
+                        "is one of these, e.g. sleep wake_up (a diagnostic; default: none excluded)")
     p.add_argument("--n_envs", type=int, default=8, help="envs stepped together")
     p.add_argument("--batch_size", type=int, default=8, help="chunks per NLL forward")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -1109,12 +1146,22 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         result: dict[str, Any] = {
             "command": command.strip(), "quick": bool(args.quick), "sections": list(args.sections), "counts": counts,
             "seed": args.seed, "out_json": args.out_json, "prior_temperature": args.prior_temperature,
+            "prior_exclude_labels": args.prior_exclude_labels,
             "models": {k: getattr(base, k) for k in ("in_model", "in_weights", "prior_weights", "codebook", "goal_embedder",
                                                 "cond_scale", "low_level_steps")},
             "model_md5": model_md5(base),
             "low_level_args": low_args_path, "prior_args": prior_args_path,
             **{k: None for k in SECTIONS}, "unconditional_success": None,
         }
+        exclude = None
+        if args.prior_exclude_labels:
+            from steve1.utils.cli import UsageError
+
+            try:
+                exclude = codes_with_labels(base.codebook, args.prior_exclude_labels)
+            except ValueError as e:
+                raise UsageError(f"--prior_exclude_labels: {e}") from None
+            result["prior_exclude_codes"] = exclude
         if args.codes is not None and "competence" in args.sections:
             from goal_prior.codebook import KMeansCodebook
             from steve1.utils.cli import UsageError
@@ -1166,7 +1213,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             save_partial()
             if "survival_under_prior" in args.sections:
                 recs = play_episodes(base, args.survival_worlds, args.seed, "prior", args.n_envs, tmp,
-                                     "survival under prior", args.max_steps, args.prior_temperature)
+                                     "survival under prior", args.max_steps, args.prior_temperature, exclude)
                 result["survival_under_prior"] = {**_median_length(recs), "task": args.score_task,
                                                   "max_steps": args.max_steps or "task's",
                                                   "death_causes": {c: sum(r["death_cause"] == c for r in recs)
@@ -1179,7 +1226,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                     cfg = cfg_for(task)
                     for goals, dest in (("prior", prior_s), ("zero", zero_s)):
                         recs = play_episodes(cfg, args.task_episodes, args.seed, goals, args.n_envs, tmp,
-                                             f"{task} {goals}", args.max_steps, args.prior_temperature)
+                                             f"{task} {goals}", args.max_steps, args.prior_temperature,
+                                             exclude)
                         dest[task] = round(float(np.mean([r["success"] for r in recs])), 4)
                         detail[f"{task}/{goals}"] = {**_median_length(recs),
                                                      "achievement_rates": _achievement_rates(recs)}

@@ -192,7 +192,8 @@ def test_next_link_start_is_the_later_of_subgoal_run_and_requirements(pr):
 
 @pytest.mark.parametrize("flag,value", [("--player_episodes", "0"), ("--achievements", "fly"),
                                         ("--tasks", "crafter_nope"), ("--highlevel_config", "missing.yaml"),
-                                        ("--codes", "99"), ("--prior_temperature", "0")])
+                                        ("--codes", "99"), ("--prior_temperature", "0"),
+                                        ("--prior_exclude_labels", "fly")])
 def test_bad_flag_is_one_line_exit_2_nothing_written(pr, tmp_path, capsys, monkeypatch, flag, value):
     monkeypatch.chdir(REPO)
     out = tmp_path / "r.json"
@@ -314,3 +315,24 @@ def test_sample_codes_temperature_sharpens_towards_the_mode_and_refuses_zero(pr)
     assert abs(sharp[0] - 0.6 ** 4 / (0.6 ** 4 + 0.3 ** 4 + 0.1 ** 4)) < 5 * np.sqrt(0.06 * 0.94 / 4000)
     with pytest.raises(ValueError, match="temperature"):
         pr.sample_codes(logp, np.random.default_rng(0), 0.0)
+
+
+def test_sample_codes_never_draws_an_excluded_code_and_refuses_excluding_all(pr):
+    """Excluded codes get probability 0 and the rest keep their ratios (0.3 : 0.1 -> 0.75 : 0.25 within 5 s.e.)."""
+    logp = np.log(np.array([[0.6, 0.3, 0.1]] * 4000))
+    draws = pr.sample_codes(logp, np.random.default_rng(1), 1.0, [0])
+    freq = np.bincount(draws, minlength=3) / 4000
+    assert freq[0] == 0 and abs(freq[1] - 0.75) < 5 * np.sqrt(0.75 * 0.25 / 4000)
+    with pytest.raises(ValueError, match="every code"):
+        pr.sample_codes(logp, np.random.default_rng(1), 1.0, [0, 1, 2])
+
+
+def test_codes_with_labels_reads_codebook_json_and_names_an_unknown_label(pr, tmp_path):
+    (tmp_path / "codebook.json").write_text(json.dumps({"codes": [
+        {"code": 0, "label": "sleep"}, {"code": 1, "label": "collect_wood"}, {"code": 2, "label": "wake_up"}]}))
+    centers = str(tmp_path / "centers.pkl")
+    assert pr.codes_with_labels(centers, ["wake_up", "sleep"]) == [0, 2]
+    with pytest.raises(ValueError, match="'fly'.*collect_wood"):
+        pr.codes_with_labels(centers, ["fly"])
+    with pytest.raises(ValueError, match="no such file"):
+        pr.codes_with_labels(str(tmp_path / "other" / "centers.pkl"), ["sleep"])
