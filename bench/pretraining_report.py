@@ -850,7 +850,7 @@ def merge_reports(parts: Sequence[dict[str, Any]], names: Sequence[str], command
         "command": command, "quick": first.get("quick"), "sections": [s for s in SECTIONS if s in owner],
         "counts": first.get("counts"), "seed": first.get("seed"), "out_json": out_json,
         **{k: first.get(k) for k in ("models", "model_md5", "low_level_args", "prior_args", "prior_temperature",
-                                              "prior_exclude_labels")},
+                                     "prior_exclude_labels")},
         **{k: None for k in SECTIONS}, "unconditional_success": None,
         "parts": [{"file": name, "command": part.get("command"), "sections": part.get("sections"),
                    "seconds": part.get("seconds"), "measured_utc": part.get("measured_utc")}
@@ -897,6 +897,10 @@ def readme_section(result: dict[str, Any]) -> str:
               f"{len(result.get('parts') or [])} processes, the longest {result['wall_seconds'] / 60:.0f} min, "
               f"{result['seconds'] / 60:.0f} min in all") + "). Issue 18 targets in brackets.", "",
              "| figure | value |", "|---|---|"]
+    t, ex = result.get("prior_temperature"), result.get("prior_exclude_labels")
+    if (t is not None and t != 1.0) or ex:
+        lines[-4] += (f" Prior codes drawn at temperature {t}" + (f", never a code labelled {', '.join(ex)}" if ex
+                      else "") + ": a diagnostic, not the issue's protocol.")
     p = result.get("player")
     if p:
         rates = p["achievement_success_rate"]

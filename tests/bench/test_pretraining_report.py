@@ -336,3 +336,16 @@ def test_codes_with_labels_reads_codebook_json_and_names_an_unknown_label(pr, tm
         pr.codes_with_labels(centers, ["fly"])
     with pytest.raises(ValueError, match="no such file"):
         pr.codes_with_labels(str(tmp_path / "other" / "centers.pkl"), ["sleep"])
+
+
+def test_readme_section_says_when_the_prior_draws_were_not_the_protocol(pr):
+    """A report with another prior temperature or excluded codes says so in its README section; the default does
+    not."""
+    counts = {**pr.FULL, "max_steps": "each task's own", "codes_screened": "all"}
+    base = {"command": "python bench/pretraining_report.py", "quick": False, "counts": counts, "out_json": "r.json",
+            "seconds": 60.0, "prior_driven_success": {"crafter_iron": 0.03}, "unconditional_success":
+            {"crafter_iron": 0.09}}
+    assert "diagnostic" not in pr.readme_section({**base, "prior_temperature": 1.0, "prior_exclude_labels": None})
+    text = pr.readme_section({**base, "prior_temperature": 1.0, "prior_exclude_labels": ["sleep", "wake_up"]})
+    assert "never a code labelled sleep, wake_up: a diagnostic" in text and "\n\n| figure | value |" in text
+    assert "temperature 0.5: a diagnostic" in pr.readme_section({**base, "prior_temperature": 0.5})
