@@ -21,10 +21,12 @@ for f in "$S/ship/crafterclip.pt" "$S/ship/crafterclip_eval.json" "$S/samplings/
 done
 mkdir -p "$L/ship"
 cp -n "$S/ship/crafterclip.pt" "$S/ship/crafterclip_eval.json" "$L/ship/"
-python - "$L/pipeline_extra.json" <<'PY'
+python - "$L/pipeline_extra.json" bench/results/pipeline_scratch/pipeline.json <<'PY'
 import json, os, sys
-path = sys.argv[1]
-extra = {"pipeline_seconds_play_data": 841.0, "pipeline_seconds_crafterclip": 800.0,
+path, scratch = sys.argv[1], sys.argv[2]
+stages = json.load(open(scratch))["stage_seconds_from_log_stamps"]  # the scratch run's stage times (session 25)
+extra = {"pipeline_seconds_play_data": float(stages["play_data"]),
+         "pipeline_seconds_crafterclip": float(stages["crafterclip"]),
          "note": ("bench/results/long_bc/run_long_bc.sh: models v6's pipeline with more BC frames; the play data and "
                   "CrafterCLIP are those of bench/results/pipeline_scratch/ (their seconds from its run, session 25)")}
 json.dump(extra, open(path + ".tmp", "w"), indent=1); os.replace(path + ".tmp", path)
