@@ -253,7 +253,8 @@ def subgoal_age(subgoal) -> np.ndarray:
 
 def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_size: int, seed: int) -> dict:
     """Action NLL (nats/frame) of the low level with the true hindsight goal vs the zero goal (module docstring);
-    ``cfg``: the :class:`hierarchical.config.HighLevelConfig` naming the low level.
+    ``cfg``: the :class:`hierarchical.config.HighLevelConfig` naming the low level. The goals are relabelled as the
+    low level was trained (``train_args``: goal bounds, ``goal_lead``, ``relabeling``; recorded in the result).
 
     Raises:
         NoChunksError: no episode is long enough for a chunk of ``T`` frames (message from MinecraftDataset)."""
@@ -268,7 +269,9 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
         ds = MinecraftDataset(list(episode_dirs), T=int(train_args["T"]),
                               min_btwn_goals=int(train_args["min_btwn_goals"]),
                               max_btwn_goals=int(train_args["max_btwn_goals"]),
-                              goal_lead=int(train_args.get("goal_lead") or 0), p_uncond=0.0, seed=seed)
+                              goal_lead=int(train_args.get("goal_lead") or 0), p_uncond=0.0, seed=seed,
+                              relabeling=train_args.get("relabeling") or "hindsight",
+                              unlock_horizon=int(train_args.get("unlock_horizon") or 100))
     except ValueError as e:
         raise NoChunksError(str(e)) from e
     policy = load_low_level(cfg, tasks.get_plugin(cfg.sim).ACTION_SPACE, ds.goal_dim, torch.device("cpu"))
@@ -343,7 +346,7 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
             "gap": round(nll_zero - nll_true, 4), **breakdown,
             "frames": frames, "random_action_frames_excluded": excluded, "chunks": len(ds), "T": ds.T,
             "trunc_t": trunc_t, "min_btwn_goals": ds.min_btwn_goals, "max_btwn_goals": ds.max_btwn_goals,
-            "goal_lead": ds.goal_lead, "target_gap": 0.15}
+            "goal_lead": ds.goal_lead, "relabeling": ds.relabeling, "target_gap": 0.15}
 
 
 def prior_nll(cfg, episode_dirs: Sequence[str], prior_args: dict, batch_size: int, seed: int) -> dict:
@@ -361,7 +364,9 @@ def prior_nll(cfg, episode_dirs: Sequence[str], prior_args: dict, batch_size: in
                                        min_btwn_goals=int(prior_args["min_btwn_goals"]),
                                        max_btwn_goals=int(prior_args["max_btwn_goals"]), codebook=codebook,
                                        goal_lead=int(prior_args.get("goal_lead") or 0),
-                                       label_space=prior_args.get("label_space") or "cosine", seed=seed)
+                                       label_space=prior_args.get("label_space") or "cosine",
+                                       relabeling=prior_args.get("relabeling") or "hindsight",
+                                       unlock_horizon=int(prior_args.get("unlock_horizon") or 100), seed=seed)
     except ValueError as e:
         raise NoChunksError(str(e)) from e
     prior = make_prior_model(cfg.in_model, cfg.prior_weights, n_codes=codebook.N, codebook_path=cfg.codebook)
@@ -643,38 +648,47 @@ def competence(cfg, episode_dirs: Sequence[str], achievements: Sequence[str], wo
 
 def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp: str, desc: str,
                   max_steps: Optional[int] = None, prior_temperature: float = 1.0,
-                  prior_exclude: Optional[Sequence[int]] = None) -> list[dict[str, Any]]:
+                  prior_exclude: Optional[Sequence[int]] = None,
+                  chooser: Optional[Callable[[Sequence[Any]], np.ndarray]] = None) -> list[dict[str, Any]]:
     """Play ``n_episodes`` episodes of ``cfg``'s task (:class:`hierarchical.config.HighLevelConfig`) with the low
     level following codes drawn from the goal prior every ``low_level_steps`` (``goals="prior"``) or the zero goal
     (``goals="zero"``, the unconditional policy); no KL term (``kl_reward`` 0), ``max_steps`` (None: the task's) laid
     over its ``env_overrides``; prior codes drawn at ``prior_temperature``, never one of ``prior_exclude``
-    (:func:`sample_codes`).
+    (:func:`sample_codes`). ``goals="chooser"``: the codes of ``cfg``'s codebook that ``chooser(envs)`` returns
+    (int [n_envs], asked before every high-level step with the episode's gymnasium envs, e.g.
+    ``bench/chain_oracle.py``), without the prior.
 
     Episode ``j`` is played in world ``seed + j``, and the low level's action sampling (torch's global RNG) is
     seeded with ``seed`` first, so a figure does not depend on what ran before it; returns per episode
     ``{"world_seed", "length", "success", "dead", "death_cause", "achievements" (unlocked names)}``.
 
     Raises:
-        ValueError: ``goals`` not in ("prior", "zero").
+        ValueError: ``goals`` not in ("prior", "zero", "chooser"), or ``chooser`` missing with ``"chooser"``.
     """
     import torch
 
+    from goal_prior.codebook import KMeansCodebook
     from hierarchical.build import make_envs, make_highlevel_env
     from low_level_competence import AchievementTimer
     from survival_probe import SurvivalTrace
 
-    if goals not in ("prior", "zero"):
-        raise ValueError(f"goals must be 'prior' or 'zero', got {goals!r}")
+    if goals not in ("prior", "zero", "chooser"):
+        raise ValueError(f"goals must be 'prior', 'zero' or 'chooser', got {goals!r}")
+    if (goals == "chooser") != (chooser is not None):
+        raise ValueError("goals='chooser' and a chooser go together")
     n = max(1, min(n_envs, n_episodes))
     overrides = dict(cfg.env_overrides)
     if max_steps is not None:
         overrides["max_steps"] = int(max_steps)
-    run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg) if goals == "zero" else None, env_overrides=overrides)
+    laid = {"zero": zero_goal(cfg), "prior": None}.get(goals)
+    if goals == "chooser":
+        laid = KMeansCodebook(cfg.codebook).codes
+    run_cfg = goals_config(cfg, tmp, n, laid, env_overrides=overrides)
     worlds = [[seed + j for j in range(i, n_episodes, n)] for i in range(n)]
     envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
     drive(venv, envs, [len(w) for w in worlds], goals == "prior", seed, desc, prior_temperature=prior_temperature,
-          prior_exclude=prior_exclude)
+          prior_exclude=prior_exclude, codes=None if chooser is None else (lambda: chooser(envs)))
     out = []
     for e, w in zip(envs, worlds):
         timer = e.env

@@ -13,6 +13,12 @@ Label spaces (see ``goal_prior/generate_codebook.py`` for the discussion, spec �
   k-means centroid (Euclidean) of the goal's clustering feature ``[g_t ; action_scale * action history at the goal
   frame]``, i.e. the clustering's own partition.
 
+Relabeling (``relabeling``, :class:`MinecraftDataset`): ``hindsight`` (upstream) labels frame t with the code of its
+hindsight goal, exactly as the low level's relabeling draws it; ``next_unlock`` (ours, issue 18; Crafter play data)
+with the code of the clip ending at the episode's next first-time achievement within ``unlock_horizon`` frames
+(``steve1/data/minecraft_dataset.py``, "Next-unlock relabeling"), so that at a state on the tech tree's trunk the
+label is the trunk's next link rather than whatever the player does 16-35 env steps on.
+
 Where we deliberately differ from upstream (spec §8.1, §12.1.11): no ``collate_fn`` (upstream's lacked a
 ``return`` and was unused; the default collate is right); the relabeling off-by-one fix and the reproducible
 per-item RNG of :class:`MinecraftDataset` apply here too.
@@ -28,8 +34,6 @@ from goal_prior.codebook import LABEL_SPACES, KMeansCodebook, nearest_code
 from steve1.data.minecraft_dataset import LoadedChunk, MinecraftDataset
 
 __all__ = ["MinecraftGoalPriorDataset", "KMeansLabeler", "LABEL_SPACES"]
-
-
 
 class KMeansLabeler:
     """Nearest k-means centroid of ``[goal embedding ; action_scale * action history]`` (label space ``kmeans``).
@@ -76,6 +80,7 @@ class MinecraftGoalPriorDataset(MinecraftDataset):
             :class:`MinecraftDataset`.
         codebook: a :class:`KMeansCodebook` or the path of its ``centers.pkl``.
         label_space: ``cosine`` (default) or ``kmeans`` (module docstring).
+        relabeling, unlock_horizon: as :class:`MinecraftDataset` (module docstring).
 
     Item ``idx`` -> ``(obs, actions, firsts)``:
         ``obs = {'img': uint8 [T, H, W, 3]}`` (no goal input); ``actions``: int64 ``[T, 1]`` code labels in
@@ -89,10 +94,11 @@ class MinecraftGoalPriorDataset(MinecraftDataset):
 
     def __init__(self, episode_dirs: Sequence[str], T: int, min_btwn_goals: int, max_btwn_goals: int,
                  codebook: Union[KMeansCodebook, str], goal_lead: int, label_space: str = "cosine",
-                 limit: Optional[int] = None, every_nth: Optional[int] = None, seed: int = 0, storage_cls=None):
+                 relabeling: str = "hindsight", unlock_horizon: int = 100, limit: Optional[int] = None,
+                 every_nth: Optional[int] = None, seed: int = 0, storage_cls=None):
         super().__init__(episode_dirs, T=T, min_btwn_goals=min_btwn_goals, max_btwn_goals=max_btwn_goals,
                          goal_lead=goal_lead, p_uncond=0.0, limit=limit, every_nth=every_nth, seed=seed,
-                         storage_cls=storage_cls)
+                         storage_cls=storage_cls, relabeling=relabeling, unlock_horizon=unlock_horizon)
         if label_space not in LABEL_SPACES:
             raise ValueError(f"label_space must be one of {LABEL_SPACES}, got {label_space!r}")
         self.codebook = codebook if isinstance(codebook, KMeansCodebook) else KMeansCodebook(codebook)

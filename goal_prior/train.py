@@ -28,7 +28,9 @@ includes the prior's N and temperature as ``goal_prior_n_codes``/``goal_prior_te
 resolved config ``<checkpoint_dir>/args.yaml``.
 
 Where we deliberately differ from upstream: see ``steve1/train.py`` (real booleans, exact resume, TensorBoard
-instead of wandb, ...); ``label_space`` is new.
+instead of wandb, ...); ``label_space`` is new; ``relabeling: next_unlock`` (shared with the low level,
+:mod:`steve1.data.minecraft_dataset`) labels a frame with the code of the next first-time achievement's clip instead
+of its hindsight goal's.
 """
 from __future__ import annotations
 
@@ -82,6 +84,7 @@ def make_prior_datasets(config: GoalPriorConfig):
     train_dirs, val_dirs = load_sampling(config.sampling_dir, config.sampling, config.data_dir)
     common = dict(T=config.T, min_btwn_goals=config.min_btwn_goals, max_btwn_goals=config.max_btwn_goals,
                   goal_lead=config.goal_lead, codebook=codebook, label_space=config.label_space,
+                  relabeling=config.relabeling, unlock_horizon=config.unlock_horizon,
                   limit=config.data_limit, seed=config.seed)
     return (MinecraftGoalPriorDataset(train_dirs, **common),
             MinecraftGoalPriorDataset(val_dirs, every_nth=config.val_every_nth, **common))
@@ -98,7 +101,7 @@ def make_prior_policy(config: GoalPriorConfig, train_dataset) -> nn.Module:
         print(f"[goal_prior] {len(copied)} image-encoder/transformer tensors initialised from {config.in_weights}",
               flush=True)
     print(f"[goal_prior] {policy.n_codes} codes from {config.codebook_path}, temperature {policy.temperature}, "
-          f"label space {config.label_space}", flush=True)
+          f"label space {config.label_space}, relabeling {config.relabeling}", flush=True)
     return policy
 
 

@@ -119,6 +119,12 @@ class RelabeledBCConfig(BCTrainerConfig):
     goal_lead: int = setting("least frames between a frame and its hindsight goal (0: upstream, the first goal at or "
                              "after the frame; 16: the goal's 16-frame clip never overlaps frames the policy has "
                              "seen; steve1/data/minecraft_dataset.py)", Range(int, lo=0, note="frames"))
+    relabeling: str = setting("hindsight: goals min..max_btwn_goals apart, goal_lead ahead (upstream); next_unlock: "
+                              "the clip ending at the next first-time achievement within unlock_horizon frames, "
+                              "else the hindsight goal (Crafter; steve1/data/minecraft_dataset.py)",
+                              choices=("hindsight", "next_unlock"))
+    unlock_horizon: int = setting("relabeling next_unlock: the farthest unlock that becomes a frame's goal",
+                                  Range(int, lo=1, note="frames"))
     # ---- model
     in_model: str = setting("policy architecture: an official .model pickle or a YAML with "
                             "policy_kwargs/pi_head_kwargs")

@@ -35,6 +35,18 @@ so it never overlaps the frames the policy has already seen at ``t`` (its memory
 policy cannot read its goal off its own past and has to act towards it. With upstream's rule (``goal_lead = 0``)
 the clip of the goal of most frames covers frames the policy already has in memory.
 
+**Next-unlock relabeling** (``relabeling: next_unlock``, our addition; issue 18; Crafter play data, whose
+``infos.npz`` holds per-frame ``achievements`` counts): frame ``t``'s goal time is instead the first later frame
+``u`` at which some achievement is unlocked for the first time in the episode (its count goes from 0 to 1 between
+frames ``u - 1`` and ``u``; ``u`` is the first frame showing the result), when ``u - t <= unlock_horizon`` frames;
+frames with no unlock that close keep their hindsight goal (steps 1-2). The clip ``[u - 15, u]`` ends with the
+unlock (an unlock before frame 15 takes frame 15's clip, which holds it), so on the tech tree's trunk a frame's goal
+is the trunk's next link (wood, table, wood pickaxe, stone, ...) rather than whatever the player does 16-35 env
+steps on, which in the play data is often drinking, sleeping or sheltering (``bench/results/README.md``, "The
+prior-driven figure"). An unlock may be fewer than ``goal_lead`` frames ahead, so its clip may overlap frames the
+policy has seen, but the unlock itself (the clip's last frame) is always ahead. Not PTGM's relabeling (fixed-horizon
+hindsight, §3.1/§4.3); ``hindsight`` (the default) is.
+
 Where we deliberately differ from upstream (spec §3.8, §12.1):
 
 * **Relabeling off-by-one fixed (§12.1.7).** Upstream advances its goal pointer only *after* frame ``g_k + 1``, so
@@ -134,6 +146,54 @@ def frame_goal_times(goal_times: np.ndarray, episode_len: int, goal_lead: int = 
         raise ValueError(f"goal_lead must be >= 0 frames, got {goal_lead}")
     idx = np.searchsorted(goal_times, np.arange(max(episode_len - goal_lead, 0)) + goal_lead, side="left")
     return goal_times[idx]
+
+
+#: Relabeling rules (module docstring, "Next-unlock relabeling").
+RELABELINGS = ("hindsight", "next_unlock")
+
+
+def unlock_frames(achievements: np.ndarray) -> np.ndarray:
+    """Frames at which some achievement is unlocked for the first time in the episode.
+
+    Args:
+        achievements: int ``[L, A]`` achievement counts per frame (``infos.npz`` ``achievements``: row ``i`` is the
+            count before action ``i``).
+    Returns:
+        int64 ``[K]`` increasing frame indices ``u`` in ``[1, L)``: some count is 0 at ``u - 1`` and > 0 at ``u``.
+    Raises:
+        ValueError: ``achievements`` is not 2-d.
+    """
+    a = np.asarray(achievements)
+    if a.ndim != 2:
+        raise ValueError(f"achievements must be [frames, achievements], got shape {a.shape}")
+    first = (a[1:] > 0) & (a[:-1] == 0)
+    return (np.flatnonzero(first.any(axis=1)) + 1).astype(np.int64)
+
+
+def next_unlock_goal_times(hindsight: np.ndarray, start: int, unlocks: np.ndarray, horizon: int,
+                           first_embedded: int = FIRST_USABLE_FRAME) -> np.ndarray:
+    """Per-frame goal times of the ``next_unlock`` relabeling (module docstring, "Next-unlock relabeling").
+
+    Args:
+        hindsight: int64 ``[T]`` the frames' hindsight goal times (absolute frame indices).
+        start: the absolute index of the first of the ``T`` frames.
+        unlocks: int64 ``[K]`` increasing unlock frames (:func:`unlock_frames`).
+        horizon: the most frames between a frame and the unlock that becomes its goal (``>= 1``).
+        first_embedded: the first frame that has an embedding (spec §3.4: 15).
+    Returns:
+        int64 ``[T]``: for frame ``t = start + i``, ``max(u, first_embedded)`` where ``u`` is the first unlock
+        ``> t`` with ``u - t <= horizon``, else ``hindsight[i]``.
+    """
+    hindsight = np.asarray(hindsight, np.int64)
+    t = start + np.arange(len(hindsight), dtype=np.int64)
+    unlocks = np.asarray(unlocks, np.int64)
+    if unlocks.size == 0:
+        return hindsight.copy()
+    idx = np.searchsorted(unlocks, t, side="right")
+    has = idx < unlocks.size
+    u = unlocks[np.minimum(idx, unlocks.size - 1)]
+    use = has & (u - t <= horizon)
+    return np.where(use, np.maximum(u, first_embedded), hindsight)
 
 
 def first_input_frame(goal_lead: int) -> int:
@@ -257,6 +317,9 @@ class MinecraftDataset(Dataset):
         storage_cls: the EpisodeStorage class (default :class:`steve1.data.EpisodeStorage.EpisodeStorage`).
         mask_random_actions: add ``obs['loss_mask']`` (:meth:`loss_mask`: the play data's random actions out of
             the BC loss; not upstream).
+        relabeling: ``hindsight`` (default: steps 1-2 of the module docstring) or ``next_unlock`` (module docstring,
+            "Next-unlock relabeling").
+        unlock_horizon: frames; with ``next_unlock``, the farthest unlock that becomes a frame's goal (``>= 1``).
         action_loss_weights: ``{env action name: weight}``: add ``obs['loss_mask']`` with each frame weighted by
             its stored action's weight (others 1; multiplied with the random-action mask). The names are the
             simulator plugin's ``ACTION_NAMES`` (Crafter: ``tasks.crafter.env.ACTION_NAMES``). Not upstream: on
@@ -270,17 +333,20 @@ class MinecraftDataset(Dataset):
         array); ``firsts``: bool ``[T, 1]``, True only at index 0. The default collate adds the batch axis.
 
     Raises:
-        ValueError: bad ``T``/goal bounds, an episode dir that is not a complete episode with embeddings (the
-            message names it and says what is missing), no episode long enough (the message gives the minimum
-            length), or ``action_loss_weights`` naming an action the episodes' simulator does not have (or one
-            without named discrete actions; the message starts with ``action_loss_weights``). Loading an item
-            raises ``EpisodeReadError`` (naming the file) on unreadable data.
+        ValueError: bad ``T``/goal bounds, an unknown ``relabeling`` or ``unlock_horizon < 1``, an episode dir
+            that is not a complete episode with embeddings (the message names it and says what is missing), no
+            episode long enough (the message gives the minimum length), or ``action_loss_weights`` naming an action
+            the episodes' simulator does not have (or one without named discrete actions; the message starts with
+            ``action_loss_weights``). Loading an item
+            raises ``EpisodeReadError`` (naming the file) on unreadable data, and ``ValueError`` (naming the episode)
+            under ``next_unlock`` for an episode without ``infos.npz`` ``achievements``.
     """
 
     def __init__(self, episode_dirs: Sequence[str], T: int, min_btwn_goals: int, max_btwn_goals: int,
                  goal_lead: int, p_uncond: float = 0.1, limit: Optional[int] = None,
                  every_nth: Optional[int] = None, seed: int = 0, storage_cls=None, mask_random_actions: bool = False,
-                 action_loss_weights: Optional[Mapping[str, float]] = None):
+                 action_loss_weights: Optional[Mapping[str, float]] = None, relabeling: str = "hindsight",
+                 unlock_horizon: int = 100):
         if min_btwn_goals < 1:
             raise ValueError(f"min_btwn_goals must be >= 1 frame, got {min_btwn_goals}")
         if min_btwn_goals >= max_btwn_goals:
@@ -291,6 +357,13 @@ class MinecraftDataset(Dataset):
             raise ValueError(f"goal_lead must be >= 0 frames, got {goal_lead}")
         if not 0.0 <= p_uncond <= 1.0:
             raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond}")
+        if relabeling not in RELABELINGS:
+            raise ValueError(f"relabeling must be one of {RELABELINGS}, got {relabeling!r}")
+        if int(unlock_horizon) < 1:
+            raise ValueError(f"unlock_horizon must be >= 1 frame, got {unlock_horizon}")
+        self.relabeling = relabeling
+        self.unlock_horizon = int(unlock_horizon)
+        self._unlocks: dict[str, np.ndarray] = {}  # episode dir -> first-time unlock frames, lazily
         if storage_cls is None:
             from steve1.data.EpisodeStorage import EpisodeStorage as storage_cls
         self.storage_cls = storage_cls
@@ -421,8 +494,22 @@ class MinecraftDataset(Dataset):
         goals = sample_goal_times(episode_len, self.min_btwn_goals, self.max_btwn_goals, rng)
         return frame_goal_times(goals, episode_len, self.goal_lead)[start:start + self.T]
 
+    def episode_unlocks(self, episode_dir: str) -> np.ndarray:
+        """int64 ``[K]`` the episode's first-time unlock frames (:func:`unlock_frames`), cached.
+
+        Raises:
+            ValueError: the episode has no ``infos.npz`` ``achievements`` (e.g. Minecraft data).
+        """
+        if episode_dir not in self._unlocks:
+            ach = self._storage(episode_dir).load_info("achievements")
+            if ach is None:
+                raise ValueError(f"{episode_dir}: relabeling next_unlock needs infos.npz 'achievements' (Crafter play "
+                                 f"data from tasks/crafter/generate_play_data.py); this episode has none")
+            self._unlocks[episode_dir] = unlock_frames(ach)
+        return self._unlocks[episode_dir]
+
     def load_chunk(self, idx: int) -> LoadedChunk:
-        """Load chunk ``idx``'s frames, env actions and embeddings and draw its per-frame goal times.
+        """Load chunk ``idx``'s frames, env actions and embeddings and draw its per-frame goal times (``relabeling``).
 
         Raises:
             IndexError: ``idx`` out of range.
@@ -433,6 +520,9 @@ class MinecraftDataset(Dataset):
         length = self.episode_lens[ep]
         rng = self.item_rng(idx)
         goal_times = self.chunk_goal_times(length, start, rng)
+        if self.relabeling == "next_unlock":
+            goal_times = next_unlock_goal_times(goal_times, start, self.episode_unlocks(episode_dir),
+                                                self.unlock_horizon)
         storage = self._storage(episode_dir)
         end = start + self.T
         frames = storage.load_frame_array((start, end))

@@ -349,3 +349,28 @@ def test_readme_section_says_when_the_prior_draws_were_not_the_protocol(pr):
     text = pr.readme_section({**base, "prior_temperature": 1.0, "prior_exclude_labels": ["sleep", "wake_up"]})
     assert "never a code labelled sleep, wake_up: a diagnostic" in text and "\n\n| figure | value |" in text
     assert "temperature 0.5: a diagnostic" in pr.readme_section({**base, "prior_temperature": 0.5})
+
+
+def test_play_episodes_with_a_chooser_follows_its_codes(pr, tmp_path, monkeypatch):
+    """goals='chooser': the chooser is asked before every high-level step with the episode envs, and its codes are
+    the codebook's; without a chooser (or a chooser with another goal source) the call is refused."""
+    from hierarchical_throughput import task_config
+
+    chain_oracle = load_bench_script("chain_oracle")
+    root = tiny_models_or_skip(tmp_path / "models", 8, monkeypatch)
+    cfg = task_config("crafter_score", {"n_envs": 2}, str(root / "highlevel.yaml"))
+    seen = []
+
+    def chooser(envs):
+        seen.append([chain_oracle.env_link(e) for e in envs])
+        return np.full(len(envs), N_CODES - 1, np.int64)
+
+    recs = pr.play_episodes(cfg, 2, 5, "chooser", 2, str(tmp_path), "c", max_steps=60, chooser=chooser)
+    assert len(recs) == 2 and all(r["length"] <= 60 for r in recs)
+    # 60 env steps per episode at low_level_steps env steps per code: at least that many questions per env
+    assert len(seen) >= 60 // cfg.low_level_steps and all(len(s) == 2 for s in seen)
+    assert seen[0] == ["collect_wood", "collect_wood"]  # empty inventory, no table: wood first
+    with pytest.raises(ValueError, match="chooser"):
+        pr.play_episodes(cfg, 2, 5, "chooser", 2, str(tmp_path), "c", max_steps=60)
+    with pytest.raises(ValueError, match="chooser"):
+        pr.play_episodes(cfg, 2, 5, "zero", 2, str(tmp_path), "c", max_steps=60, chooser=chooser)

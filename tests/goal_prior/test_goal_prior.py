@@ -1,6 +1,7 @@
 """Goal prior: dataset labels, model/loader, and training through the shared BC trainer (spec §8, §14.7)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,68 @@ def test_crafter_configs_hold_only_known_flags():
     assert args.embedding == "tsne" and args.sampling == "crafter_seed1"
     config, _, _ = prior_config(["--config", str(configs / "goal_prior.yaml")])
     assert config.T % config.trunc_t == 0 and config.codebook_path.endswith("centers.pkl")
+
+
+def test_unlock_frames_and_next_unlock_goal_times():
+    from steve1.data.minecraft_dataset import next_unlock_goal_times, unlock_frames
+
+    ach = np.zeros((60, 3), np.int32)
+    ach[20:, 0] = 1   # first unlock of achievement 0 shows at frame 20
+    ach[30:, 0] = 2   # a second count of the same achievement is no unlock
+    ach[45:, 2] = 1   # achievement 2 at frame 45
+    np.testing.assert_array_equal(unlock_frames(ach), [20, 45])
+    hindsight = np.arange(100, 110)
+    # frames 10..19: unlock 20 is 1..10 ahead; horizon 5 keeps the hindsight goal for frames 10..14
+    got = next_unlock_goal_times(hindsight, 10, np.array([20, 45]), horizon=5)
+    np.testing.assert_array_equal(got, [100, 101, 102, 103, 104, 20, 20, 20, 20, 20])
+    # frame 20 itself looks past its own unlock to 45 (25 ahead); a frame before 15's unlock takes frame 15's clip
+    np.testing.assert_array_equal(next_unlock_goal_times(np.array([7, 8]), 19, np.array([20, 45]), 30), [20, 45])
+    np.testing.assert_array_equal(next_unlock_goal_times(np.array([7]), 0, np.array([3]), 30), [15])
+    np.testing.assert_array_equal(next_unlock_goal_times(np.array([7]), 0, np.array([], np.int64), 30), [7])
+    with pytest.raises(ValueError, match="achievements"):
+        unlock_frames(np.zeros(5))
+
+
+def test_next_unlock_labels_are_the_code_of_the_unlock_clip(tmp_path, episodes):
+    from steve1.data.EpisodeStorage import EpisodeStorage
+
+    dirs = episodes[:2]
+    # give each 48-frame episode an achievement table: unlocks at frames 30 and 40 (episode 0), none (episode 1)
+    for i, d in enumerate(dirs):
+        st = EpisodeStorage(d)
+        ach = np.zeros((48, 2), np.int32)
+        if i == 0:
+            ach[30:, 0] = 1
+            ach[40:, 1] = 1
+        np.savez_compressed(Path(d) / "infos.npz", achievements=ach)
+        assert (st.load_info("achievements") == ach).all()
+    path = _codebook(tmp_path, "--no-action-features")
+    common = dict(T=16, min_btwn_goals=15, max_btwn_goals=20, goal_lead=0, codebook=path, seed=3)
+    hind = MinecraftGoalPriorDataset(dirs, **common)
+    unl = MinecraftGoalPriorDataset(dirs, relabeling="next_unlock", unlock_horizon=10, **common)
+    np.testing.assert_array_equal(unl.episode_unlocks(dirs[0]), [30, 40])
+    for idx in range(len(unl)):
+        a, b = hind.load_chunk(idx), unl.load_chunk(idx)
+        t = a.start + np.arange(16)
+        if a.episode_dir == dirs[0]:
+            u = np.where(t < 30, 30, 40)
+            want = np.where((t < 40) & (u - t <= 10), u, a.goal_times)
+        else:
+            want = a.goal_times
+        np.testing.assert_array_equal(b.goal_times, want)
+        codes = KMeansCodebook(path).codes.astype(np.float64)
+        goals = np.stack([b.embeds[g].reshape(-1).astype(np.float64) for g in b.goal_times])
+        cos = (goals / np.linalg.norm(goals, axis=1, keepdims=True)) @ (codes / np.linalg.norm(
+            codes, axis=1, keepdims=True)).T
+        np.testing.assert_array_equal(unl.make_item(b)[1][:, 0], cos.argmax(1))
+    assert any((unl.load_chunk(i).goal_times != hind.load_chunk(i).goal_times).any() for i in range(len(unl)))
+    with pytest.raises(ValueError, match="relabeling"):
+        MinecraftGoalPriorDataset(dirs, relabeling="next", **common)
+    with pytest.raises(ValueError, match="unlock_horizon"):
+        MinecraftGoalPriorDataset(dirs, relabeling="next_unlock", unlock_horizon=0, **common)
+    # an episode without achievements (Minecraft data) is refused by name when its chunk is loaded
+    os.remove(Path(dirs[1]) / "infos.npz")
+    unl = MinecraftGoalPriorDataset(dirs, relabeling="next_unlock", **common)
+    ep1 = next(i for i, (ep, _) in enumerate(unl.chunks) if ep == 1)
+    with pytest.raises(ValueError, match="ep_001.*achievements"):
+        unl.load_chunk(ep1)

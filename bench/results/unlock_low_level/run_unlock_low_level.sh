@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The shipped v6 low level fine-tuned with next-unlock relabeling (issue 18; steve1/data/minecraft_dataset.py,
+# "Next-unlock relabeling": a frame's goal is the clip ending at the episode's next first-time achievement within
+# 100 frames, else its hindsight goal), on v6's play data and split, 500k frames at learning rate 1e-4; then driven
+# by the chain oracle (bench/chain_oracle.py) and by the next_unlock goal prior (bench/results/prior_unlock/), each
+# against its own zero goal, at the report's protocol (200 episodes per task and arm, seed 9001). Session 27 ran
+# these commands.
+#
+#   bash bench/results/unlock_low_level/run_unlock_low_level.sh [train|measure]
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+O=bench/results/unlock_low_level
+W=results/crafter/unlock_low_level
+S=results/crafter/scratch
+export OMP_NUM_THREADS=1
+if [ "${1:-train}" = train ]; then
+    OMP_NUM_THREADS=2 python steve1/train.py --config configs/crafter/steve1.yaml \
+        --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights --sampling crafter_seed1 \
+        --sampling_dir $S/samplings/ --relabeling next_unlock --unlock_horizon 100 \
+        --n_frames 500000 --learning_rate 1e-4 --warmup_frames 5000 --num_workers 0 \
+        --checkpoint_dir $W/ckpt --out_weights $W/steve1_crafter.weights
+    cp $W/ckpt/args.yaml $O/steve1_args.yaml
+fi
+# the v6 high-level config with this low level, and with the next_unlock prior too
+sed -e "s#^in_weights: .*#in_weights: $W/steve1_crafter_latest.weights#" configs/crafter/highlevel.yaml \
+    > $W/highlevel.yaml
+sed -e "s#^prior_weights: .*#prior_weights: results/crafter/prior_unlock/weights/goal_prior_crafter_latest.weights#" \
+    $W/highlevel.yaml > $W/highlevel_unlock_prior.yaml
+UNLOCK_CODES=(collect_wood=35 place_table=7 make_wood_pickaxe=10 collect_stone=47 make_stone_pickaxe=22 collect_iron=30)
+R=$(mktemp -d)
+for task in crafter_iron crafter_stone_pickaxe; do
+    (python bench/chain_oracle.py --highlevel_config $W/highlevel.yaml --tasks $task --episodes 200 \
+        --link_code "${UNLOCK_CODES[@]}" --out $O/chain_oracle_unlock_codes_$task.json
+     python bench/pretraining_report.py --highlevel_config $W/highlevel_unlock_prior.yaml \
+        --low_level_args $W/ckpt/args.yaml --prior_args results/crafter/prior_unlock/training_checkpoint/args.yaml \
+        --sections prior_driven_success --tasks $task --task_episodes 200 --threads 1 \
+        --out_json $O/prior_driven_$task.json --readme "$R/$task.md") &
+done
+wait
+python bench/pretraining_report.py --highlevel_config $W/highlevel_unlock_prior.yaml \
+    --low_level_args $W/ckpt/args.yaml --prior_args results/crafter/prior_unlock/training_checkpoint/args.yaml \
+    --sections goal_information survival_under_prior unconditional_bc_crafter_score --survival_worlds 20 \
+    --score_episodes 100 --threads 1 --out_json $O/report.json --readme "$R/report.md"
+rm -rf "$R"
