@@ -390,7 +390,7 @@ def prior_nll(cfg, episode_dirs: Sequence[str], prior_args: dict, batch_size: in
             "ratio": round(nll / entropy, 4) if entropy > 0 else None,
             "uniform_entropy": round(math.log(codebook.N), 4),
             "frames": frames, "n_codes": codebook.N, "codes_used_by_labels": int((counts > 0).sum()),
-            "target_ratio": 0.8}
+            "relabeling": ds.relabeling, "target_ratio": 0.8}
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A goal prior labelled with the chain's next link (issue 18, the prior-driven figure): the v6 prior's recipe
 # (configs/crafter/goal_prior.yaml: same play data, split, codebook, trunk from the v6 low level, 300k frames) with
-# label_goal next_unlock (goal_prior/dataset.py: a frame's label is the code of the clip ending at the next
+# relabeling next_unlock (steve1/data/minecraft_dataset.py: a frame's label is the code of the clip ending at the next
 # first-time achievement within 100 frames, else its hindsight goal's), measured with the shipped v6 low level at the
 # report's protocol: prior NLL on the 24 held-out player episodes, survival under the prior (20 worlds), prior-driven
 # success (200 episodes per task and arm, seed 9001). Session 27 ran these commands (the two tasks side by side, one
@@ -19,7 +19,7 @@ if [ "${1:-train}" = train ]; then
         --sampling_dir $S/samplings/ --codebook_path $S/work/codebook/tsne_n50_s1/centers.pkl \
         --in_model configs/crafter/vpt_small.yaml --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights \
         --out_weights $W/weights/goal_prior_crafter.weights --checkpoint_dir $W/training_checkpoint \
-        --label_goal next_unlock --unlock_horizon 100
+        --relabeling next_unlock --unlock_horizon 100
     cp $W/training_checkpoint/args.yaml $O/prior_args.yaml
 fi
 R=$(mktemp -d)

@@ -3,8 +3,8 @@
 # "Next-unlock relabeling": a frame's goal is the clip ending at the episode's next first-time achievement within
 # 100 frames, else its hindsight goal), on v6's play data and split, 500k frames at learning rate 1e-4; then driven
 # by the chain oracle (bench/chain_oracle.py) and by the next_unlock goal prior (bench/results/prior_unlock/), each
-# against its own zero goal, at the report's protocol (200 episodes per task and arm, seed 9001). Session 27 ran
-# these commands.
+# against its own zero goal, at the report's protocol (200 episodes per task and arm, seed 9001); then a first look
+# at ptgm with it. Session 27 ran these commands (the temperature-0.25 run beside the report, the first look alone).
 #
 #   bash bench/results/unlock_low_level/run_unlock_low_level.sh [train|measure]
 set -euo pipefail
@@ -41,4 +41,13 @@ python bench/pretraining_report.py --highlevel_config $W/highlevel_unlock_prior.
     --low_level_args $W/ckpt/args.yaml --prior_args results/crafter/prior_unlock/training_checkpoint/args.yaml \
     --sections goal_information survival_under_prior unconditional_bc_crafter_score --survival_worlds 20 \
     --score_episodes 100 --threads 1 --out_json $O/report.json --readme "$R/report.md"
+# codes drawn from the prior at temperature 0.25 (sharper towards its mode)
+python bench/pretraining_report.py --highlevel_config $W/highlevel_unlock_prior.yaml \
+    --low_level_args $W/ckpt/args.yaml --prior_args results/crafter/prior_unlock/training_checkpoint/args.yaml \
+    --sections prior_driven_success --prior_temperature 0.25 --task_episodes 200 --threads 1 \
+    --out_json $O/prior_driven_t0.25.json --readme "$R/t.md"
 rm -rf "$R"
+# a first look: ptgm with these models, 1 seed, 200k env steps per task
+python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe --methods ptgm --seeds 1 \
+    --budget 200000 --jobs 2 --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock \
+    --extra --highlevel_config $W/highlevel_unlock_prior.yaml
