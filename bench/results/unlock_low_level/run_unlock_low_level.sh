@@ -47,6 +47,12 @@ python bench/pretraining_report.py --highlevel_config $W/highlevel_unlock_prior.
     --sections prior_driven_success --prior_temperature 0.25 --task_episodes 200 --threads 1 \
     --out_json $O/prior_driven_t0.25.json --readme "$R/t.md"
 rm -rf "$R"
+# the iron link with the codes of the other iron-unlock clips
+for c in 15 6; do
+    python bench/chain_oracle.py --highlevel_config $W/highlevel.yaml --tasks crafter_iron --arms oracle \
+        --episodes 200 --link_code "${UNLOCK_CODES[@]:0:5}" collect_iron=$c --out $O/chain_oracle_iron_code$c.json &
+done
+wait
 # a first look: ptgm with these models, 1 seed, 200k env steps per task
 python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe --methods ptgm --seeds 1 \
     --budget 200000 --jobs 2 --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock \
