@@ -115,11 +115,13 @@ class CodebookConfig(StageConfig):
                              Range(int, lo=1, allowed=(-1,), note="episodes; -1: all"))
     point_sampling: str = setting("which goal points k-means sees: stride = every sample_interval-th of the "
                                   "concatenated episodes (upstream); balanced = up to max_points_per_label per label "
-                                  "of the simulator plugin's goal_point_labels (ours: rare sub-goals not drowned)",
+                                  "of the simulator plugin's goal_point_labels (ours: rare sub-goals not drowned); "
+                                  "unlocks = the frames of first-time achievements, capped alike (ours; Crafter)",
                                   choices=POINT_SAMPLINGS)
     sample_interval: int = setting("stride: keep every n-th goal point of the concatenated episodes (unused by "
                                    "balanced)", Range(int, lo=1, note="goal points"))
-    max_points_per_label: Optional[int] = setting("balanced: goal points kept per label, a seeded random choice "
+    max_points_per_label: Optional[int] = setting("balanced/unlocks: goal points kept per label, a seeded random "
+                                                  "choice "
                                                   "among all of the chosen episodes (null: only with stride)",
                                                   Range(int, lo=1, optional=True, note="goal points per label"))
     sampling: str = setting("split name: <sampling_dir>/<sampling>_train.txt")
@@ -135,17 +137,18 @@ class CodebookConfig(StageConfig):
                               Range(int, lo=0, note="frames; 0: no GIFs"))
 
     def check_consistency(self, sources) -> None:
-        """``point_sampling: balanced`` needs ``max_points_per_label``.
+        """``point_sampling: balanced`` or ``unlocks`` needs ``max_points_per_label``.
 
         Raises:
             steve1.utils.cli.UsageError: naming where ``max_points_per_label`` (or ``point_sampling``) came from.
         """
         from steve1.utils.cli import UsageError
 
-        if self.point_sampling == "balanced" and self.max_points_per_label is None:
+        if self.point_sampling in ("balanced", "unlocks") and self.max_points_per_label is None:
             where = sources.get("max_points_per_label", "config key 'max_points_per_label'")
-            raise UsageError(f"{where}: point_sampling balanced (from {sources.get('point_sampling', 'the config')}) "
-                             f"needs max_points_per_label, got null (e.g. --max_points_per_label 150)")
+            raise UsageError(f"{where}: point_sampling {self.point_sampling} (from "
+                             f"{sources.get('point_sampling', 'the config')}) needs max_points_per_label, got null "
+                             f"(e.g. --max_points_per_label 150)")
 
 
 #: Upstream's hyphenated spellings (spec §7 table), accepted as well as ``--<field>``; error messages name the
@@ -270,8 +273,8 @@ def run(config: CodebookConfig, progress: bool = True, config_path: Optional[str
                                 max_points_per_label=c.max_points_per_label)
     kept_labels = points.label_counts()
     if kept_labels is not None:
-        print(f"[codebook] point_sampling balanced, <= {c.max_points_per_label} per label; goal points kept / in the "
-              f"episodes: " + ", ".join(f"{k} {n}/{points.label_totals[k]}" for k, n in kept_labels.items()),
+        print(f"[codebook] point_sampling {c.point_sampling}, <= {c.max_points_per_label} per label; goal points "
+              f"kept / in the episodes: " + ", ".join(f"{k} {n}/{points.label_totals[k]}" for k, n in kept_labels.items()),
               flush=True)
     print(f"[codebook] {len(points)} goal points from {len(points.chosen_episodes)} episodes; features "
           f"{points.features.shape[1]}-d (goal embedding {points.embeds.shape[1]}-d); clustering with "

@@ -20,6 +20,11 @@ Which goal points the codebook keeps (``point_sampling`` of ``configs/<sim>/code
   frequent states are capped, so they get a share of the clusters. Every kept point is still a real frame with its
   real goal embedding, so the codes stay real dataset embeddings as upstream; only which frames k-means sees
   changes.
+* ``unlocks`` (**deviation from upstream**, ours, issue 18 item 5; Crafter play data): only the frames at which an
+  achievement is unlocked for the first time in the episode (:func:`unlock_point_labels`, the frames of
+  ``relabeling: next_unlock``, :mod:`steve1.data.minecraft_dataset`), labelled with that achievement and capped per
+  label as ``balanced``. Each kept goal point is the clip that ends with an unlock, i.e. exactly a goal of the
+  next-unlock relabeling, so the codes are the sub-goals that relabeling teaches the low level to reach.
 """
 from __future__ import annotations
 
@@ -34,10 +39,12 @@ from steve1.data.minecraft_dataset import FIRST_USABLE_FRAME
 #: Actions summed into the action history of frame t: t-15 .. t (spec §7, ``history_act='add'``).
 ACTION_HISTORY = 16
 
-#: The ``point_sampling`` choices: upstream's stride over the concatenated episodes, or per-label caps.
-POINT_SAMPLINGS = ("stride", "balanced")
+#: The ``point_sampling`` choices: upstream's stride over the concatenated episodes, per-label caps, or first-time
+#: unlocks with per-label caps.
+POINT_SAMPLINGS = ("stride", "balanced", "unlocks")
 
 __all__ = ["ACTION_HISTORY", "POINT_SAMPLINGS", "GoalPoints", "action_history", "get_action_features",
+           "unlock_point_labels",
            "get_goal_point_labels", "episode_goal_points", "balanced_choice", "sample_goal_points"]
 
 
@@ -130,6 +137,33 @@ def get_goal_point_labels(sim: str) -> Callable[[Any], np.ndarray]:
     return fn
 
 
+def unlock_point_labels(storage) -> np.ndarray:
+    """str ``[L]``: at each frame where an achievement is first unlocked in the episode (``infos.npz``
+    ``achievements``, :func:`steve1.data.minecraft_dataset.unlock_frames`) its name (``metadata.json``
+    ``achievement_names``; the first if several unlock together), ``""`` elsewhere. An unlock before frame 15 is
+    put on frame 15, whose clip holds it (as the next-unlock relabeling does).
+
+    Raises:
+        ValueError: the episode has no ``achievements`` or no ``achievement_names`` (names the episode).
+    """
+    from steve1.data.minecraft_dataset import unlock_frames
+
+    where = str(storage.episode_dirpath)
+    ach = storage.load_info("achievements")
+    names = (storage.load_metadata() or {}).get("achievement_names")
+    if ach is None or names is None:
+        raise ValueError(f"{where}: point_sampling unlocks needs infos.npz 'achievements' and metadata.json "
+                         f"'achievement_names' (Crafter play data)")
+    ach = np.asarray(ach)
+    labels = np.full(len(ach), "", dtype=object)
+    for u in unlock_frames(ach):
+        k = int(np.flatnonzero((ach[u] > 0) & (ach[u - 1] == 0))[0])
+        t = max(int(u), FIRST_USABLE_FRAME)
+        if t < len(ach) and labels[t] == "":
+            labels[t] = str(names[k])
+    return labels.astype(str)
+
+
 def episode_goal_points(storage, action_features: Optional[Callable[[Any], np.ndarray]],
                         action_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All goal points of one episode: frames ``t = 15 .. L-1``.
@@ -216,9 +250,10 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
     * ``stride`` (upstream): keep every ``sample_interval``-th goal point of the concatenation of the chosen
       episodes' goal points; episodes are subsampled while they are read (the same points as concatenating then
       striding), so memory stays small.
-    * ``balanced`` (deviation from upstream): first read every chosen episode's labels (the plugin's
-      ``goal_point_labels``, rows t >= 15), keep :func:`balanced_choice` of them (``max_points_per_label``,
-      ``seed``) over the concatenation of ALL goal points, then read the episodes' goal points and keep those.
+    * ``balanced`` / ``unlocks`` (deviations from upstream): first read every chosen episode's labels (the plugin's
+      ``goal_point_labels``, or :func:`unlock_point_labels`, whose non-unlock frames are never kept; rows t >= 15),
+      keep :func:`balanced_choice` of them (``max_points_per_label``, ``seed``) over the concatenation of ALL goal
+      points, then read the episodes' goal points and keep those.
       ``sample_interval`` is not used.
 
     Args:
@@ -230,11 +265,11 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
         action_scale: weight of the action history.
         progress: show a tqdm bar.
         source: what ``episode_dirs`` came from, for error messages.
-        point_sampling: ``stride`` or ``balanced``.
-        max_points_per_label: ``balanced``: the cap per label (required there).
+        point_sampling: ``stride``, ``balanced`` or ``unlocks``.
+        max_points_per_label: ``balanced`` / ``unlocks``: the cap per label (required there).
     Returns:
         :class:`GoalPoints` in concatenation order (episodes as chosen, frames increasing); ``labels`` and
-        ``label_totals`` are set for ``balanced``.
+        ``label_totals`` are set for ``balanced`` and ``unlocks``.
     Raises:
         ValueError: ``video_num`` larger than the number of episodes, ``sample_interval < 1``, an unknown
             ``point_sampling``, ``balanced`` without ``max_points_per_label`` or for a simulator whose plugin has no
@@ -246,10 +281,10 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
 
     if point_sampling not in POINT_SAMPLINGS:
         raise ValueError(f"--point_sampling must be one of {', '.join(POINT_SAMPLINGS)}, got {point_sampling!r}")
-    balanced = point_sampling == "balanced"
+    balanced = point_sampling in ("balanced", "unlocks")
     if balanced and max_points_per_label is None:
-        raise ValueError("point_sampling: balanced needs max_points_per_label (set it in the config file or pass "
-                         "--max_points_per_label)")
+        raise ValueError(f"point_sampling: {point_sampling} needs max_points_per_label (set it in the config file or "
+                         f"pass --max_points_per_label)")
     if sample_interval < 1:
         raise ValueError(f"--sample-interval must be >= 1, got {sample_interval}")
     episode_dirs = list(episode_dirs)
@@ -275,7 +310,9 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
         for d in tqdm(chosen, desc="labels", disable=not progress, dynamic_ncols=True):
             storage = open_episode(d)
             sim = _sim_of(storage)
-            if sim not in label_fns:
+            if point_sampling == "unlocks":
+                label_fns[sim] = unlock_point_labels
+            elif sim not in label_fns:
                 label_fns[sim] = get_goal_point_labels(sim)
             try:
                 lab = np.asarray(label_fns[sim](storage)).astype(str)
@@ -287,8 +324,9 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
                                  f"{lab.shape}, expected one label per frame ({storage.get_len()},)")
             per_episode.append(lab[FIRST_USABLE_FRAME:])
         label_of = np.concatenate(per_episode) if per_episode else np.zeros(0, dtype=str)
-        keep_global = balanced_choice(label_of, max_points_per_label, seed)
-        names, counts = np.unique(label_of, return_counts=True)
+        eligible = np.flatnonzero(label_of != "")  # unlocks: only the unlock frames; balanced: every frame
+        keep_global = eligible[balanced_choice(label_of[eligible], max_points_per_label, seed)]
+        names, counts = np.unique(label_of[eligible], return_counts=True)
         label_totals = {str(n): int(c) for n, c in zip(names, counts)}
 
     feature_fns: dict[str, Callable] = {}

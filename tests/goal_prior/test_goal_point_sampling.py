@@ -229,3 +229,39 @@ def test_config_files_choose_the_sampling():
     assert crafter["point_sampling"] == "balanced" and crafter["max_points_per_label"] >= 1
     with pytest.raises(SystemExit):
         gc.parse_args(["--point_sampling", "uniform"])
+
+
+def test_unlocks_keeps_the_first_time_unlock_frames_only(tmp_path):
+    """point_sampling unlocks: one goal point per first-time unlock (a repeat is none; an unlock before frame 15
+    sits on frame 15), labelled with the achievement, capped per label; episodes without achievement names are
+    refused by name."""
+    dirs = []
+    for i, events in enumerate([{22: ["collect_drink"], 44: ["collect_drink"], 50: ["place_table"]},
+                                {4: ["collect_wood"], 60: ["collect_drink"]},
+                                {30: ["collect_drink"]}]):
+        d = str(tmp_path / "data" / f"u_{i}")
+        infos = _infos(80, events)
+        rng = np.random.default_rng(i)
+        embeds = [None] * 15 + [rng.normal(size=(1, 4)).astype(np.float32) for _ in range(65)]
+        EpisodeStorage(d).write_episode(rng.integers(0, 256, (80, 8, 8, 3)).astype(np.uint8), [0] * 80,
+                                        metadata={"sim": "crafter", "achievement_names": list(ACHIEVEMENTS)},
+                                        embeds=embeds, infos=infos, frame_format="npz")
+        dirs.append(d)
+    labels = goal_points.unlock_point_labels(EpisodeStorage(dirs[0]))
+    assert {int(t): str(labels[t]) for t in np.flatnonzero(labels != "")} == {23: "collect_drink", 51: "place_table"}
+    pts = goal_points.sample_goal_points(dirs, -1, 5, seed=1, use_action_features=False, action_scale=1.0,
+                                         progress=False, point_sampling="unlocks", max_points_per_label=2)
+    got = sorted((os.path.basename(d), int(t), str(lab)) for d, t, lab in zip(pts.episode_dirs, pts.frames,
+                                                                            pts.labels))
+    # three first drinks, capped at 2 (a seeded choice); the table; the wood of frame 5 on frame 15
+    drinks = [g for g in got if g[2] == "collect_drink"]
+    assert len(drinks) == 2 and set(drinks) <= {("u_0", 23, "collect_drink"), ("u_1", 61, "collect_drink"),
+                                                ("u_2", 31, "collect_drink")}
+    assert ("u_0", 51, "place_table") in got and ("u_1", 15, "collect_wood") in got and len(got) == 4
+    assert pts.label_totals == {"collect_drink": 3, "collect_wood": 1, "place_table": 1}
+    for d, t, e in zip(pts.episode_dirs, pts.frames, pts.embeds):
+        np.testing.assert_array_equal(e, EpisodeStorage(d).load_embeds()[t].reshape(-1).astype(np.float64))
+    meta = Path(dirs[2]) / "metadata.json"
+    meta.write_text(json.dumps({"sim": "crafter"}))
+    with pytest.raises(ValueError, match="u_2.*achievement_names"):
+        goal_points.unlock_point_labels(EpisodeStorage(dirs[2]))
