@@ -35,6 +35,7 @@ from steve1.data.minecraft_dataset import LoadedChunk, MinecraftDataset
 
 __all__ = ["MinecraftGoalPriorDataset", "KMeansLabeler", "LABEL_SPACES"]
 
+
 class KMeansLabeler:
     """Nearest k-means centroid of ``[goal embedding ; action_scale * action history]`` (label space ``kmeans``).
 
