@@ -53,6 +53,9 @@ for c in 15 6; do
         --episodes 200 --link_code "${UNLOCK_CODES[@]:0:5}" collect_iron=$c --out $O/chain_oracle_iron_code$c.json &
 done
 wait
+# the stone-pickaxe chain on 200 other worlds
+python bench/chain_oracle.py --highlevel_config $W/highlevel.yaml --tasks crafter_stone_pickaxe --episodes 200 \
+    --seed 20001 --link_code "${UNLOCK_CODES[@]}" --out $O/chain_oracle_unlock_codes_crafter_stone_pickaxe_seed20001.json
 # a first look: ptgm with these models, 1 seed, 200k env steps per task
 python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe --methods ptgm --seeds 1 \
     --budget 200000 --jobs 2 --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock \
