@@ -154,6 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             def chooser(envs):
                 links = [env_link(e) for e in envs]
                 named.update(str(x) for x in links)
+                # the chain done (iron held): the iron code is kept; the episode ends on success anyway
                 return np.array([codes.get(x, codes["collect_iron"]) for x in links], np.int64)
 
             with tempfile.TemporaryDirectory() as tmp:

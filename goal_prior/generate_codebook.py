@@ -119,10 +119,9 @@ class CodebookConfig(StageConfig):
                                   "unlocks = the frames of first-time achievements, capped alike (ours; Crafter)",
                                   choices=POINT_SAMPLINGS)
     sample_interval: int = setting("stride: keep every n-th goal point of the concatenated episodes (unused by "
-                                   "balanced)", Range(int, lo=1, note="goal points"))
+                                   "balanced and unlocks)", Range(int, lo=1, note="goal points"))
     max_points_per_label: Optional[int] = setting("balanced/unlocks: goal points kept per label, a seeded random "
-                                                  "choice "
-                                                  "among all of the chosen episodes (null: only with stride)",
+                                                  "choice among all of the chosen episodes (null: only with stride)",
                                                   Range(int, lo=1, optional=True, note="goal points per label"))
     sampling: str = setting("split name: <sampling_dir>/<sampling>_train.txt")
     sampling_dir: str = setting("folder of the split files")
@@ -273,9 +272,9 @@ def run(config: CodebookConfig, progress: bool = True, config_path: Optional[str
                                 max_points_per_label=c.max_points_per_label)
     kept_labels = points.label_counts()
     if kept_labels is not None:
+        kept = ", ".join(f"{k} {n}/{points.label_totals[k]}" for k, n in kept_labels.items())
         print(f"[codebook] point_sampling {c.point_sampling}, <= {c.max_points_per_label} per label; goal points "
-              f"kept / in the episodes: " + ", ".join(f"{k} {n}/{points.label_totals[k]}" for k, n in kept_labels.items()),
-              flush=True)
+              f"kept / in the episodes: {kept}", flush=True)
     print(f"[codebook] {len(points)} goal points from {len(points.chosen_episodes)} episodes; features "
           f"{points.features.shape[1]}-d (goal embedding {points.embeds.shape[1]}-d); clustering with "
           f"--embedding {c.embedding} into {c.n_codebook} codes", flush=True)
