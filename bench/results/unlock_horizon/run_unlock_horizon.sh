@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Does a longer unlock horizon make the iron link steerable? (issue 18; session 27.) The fine-tune of
+# bench/results/unlock_low_level/ (v6 low level + 500k BC frames with relabeling next_unlock, lr 1e-4) with
+# unlock_horizon 300 instead of 100, so that the frames of the long walks to iron get the iron unlock as their goal;
+# then the chain oracle with the unlock-clip codes of the v6 codebook (as unlock_low_level/) and the zero goal on
+# both tasks, 200 episodes per task and arm, seed 9001.
+#
+#   bash bench/results/unlock_horizon/run_unlock_horizon.sh [train|measure]
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+O=bench/results/unlock_horizon
+W=results/crafter/unlock_low_level_h300
+S=results/crafter/scratch
+export OMP_NUM_THREADS=1
+if [ "${1:-train}" = train ]; then
+    OMP_NUM_THREADS=2 python steve1/train.py --config configs/crafter/steve1.yaml \
+        --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights --sampling crafter_seed1 \
+        --sampling_dir $S/samplings/ --relabeling next_unlock --unlock_horizon 300 \
+        --n_frames 500000 --learning_rate 1e-4 --warmup_frames 5000 --num_workers 0 \
+        --checkpoint_dir $W/ckpt --out_weights $W/steve1_crafter.weights
+    cp $W/ckpt/args.yaml $O/steve1_args.yaml
+fi
+sed -e "s#^in_weights: .*#in_weights: $W/steve1_crafter_latest.weights#" configs/crafter/highlevel.yaml \
+    > $W/highlevel.yaml
+UNLOCK_CODES=(collect_wood=35 place_table=7 make_wood_pickaxe=10 collect_stone=47 make_stone_pickaxe=22 collect_iron=30)
+for task in crafter_iron crafter_stone_pickaxe; do
+    python bench/chain_oracle.py --highlevel_config $W/highlevel.yaml --tasks $task --episodes 200 \
+        --link_code "${UNLOCK_CODES[@]}" --out $O/chain_oracle_$task.json &
+done
+wait
