@@ -46,7 +46,6 @@ python bench/pretraining_report.py --highlevel_config $W/highlevel_unlock_prior.
     --low_level_args $W/ckpt/args.yaml --prior_args results/crafter/prior_unlock/training_checkpoint/args.yaml \
     --sections prior_driven_success --prior_temperature 0.25 --task_episodes 200 --threads 1 \
     --out_json $O/prior_driven_t0.25.json --readme "$R/t.md"
-rm -rf "$R"
 # the iron link with the codes of the other iron-unlock clips
 for c in 15 6; do
     python bench/chain_oracle.py --highlevel_config $W/highlevel.yaml --tasks crafter_iron --arms oracle \
@@ -60,3 +59,15 @@ python bench/chain_oracle.py --highlevel_config $W/highlevel.yaml --tasks crafte
 python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe --methods ptgm --seeds 1 \
     --budget 200000 --jobs 2 --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock \
     --extra --highlevel_config $W/highlevel_unlock_prior.yaml
+# a second seed on crafter_iron for these models and for v6 (the shipped config), side by side; then both reports
+python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 2 --budget 200000 --jobs 1 \
+    --runs_dir results/bench_unlock --out_dir "$R" --models_label v6+unlock \
+    --extra --highlevel_config $W/highlevel_unlock_prior.yaml &
+python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 2 --budget 200000 --jobs 1 \
+    --runs_dir results/bench_scratch --out_dir "$R" --models_label v6 &
+wait
+python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
+    --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock
+python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
+    --runs_dir results/bench_scratch --out_dir $O/first_look_v6 --models_label v6
+rm -rf "$R"
