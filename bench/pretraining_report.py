@@ -516,15 +516,16 @@ def _codebook_file(tmp: str, goals: np.ndarray, name: str) -> str:
     return path
 
 
-def goals_config(cfg, tmp: str, n_envs: int, goals: Optional[np.ndarray] = None, **values):
+def goals_config(cfg, tmp: str, n_envs: int, goals: Optional[np.ndarray] = None, prior: bool = True, **values):
     """``cfg`` (:class:`hierarchical.config.HighLevelConfig`) for driving the low level without RL: ``n_envs`` envs,
-    no KL term, discrete codes; ``goals`` None: the codes of ``cfg``'s codebook with the goal prior; else float
-    ``[G, D]`` goals laid over as a codebook of their own (written into ``tmp``), without the prior (one zero row:
-    the unconditional low level). ``values``: further fields (:func:`hierarchical.config.with_values`)."""
+    no KL term, discrete codes; ``goals`` None: the codes of ``cfg``'s codebook, with the goal prior unless
+    ``prior`` is False; else float ``[G, D]`` goals laid over as a codebook of their own (written into ``tmp``),
+    without the prior (one zero row: the unconditional low level). ``values``: further fields
+    (:func:`hierarchical.config.with_values`)."""
     from hierarchical.config import with_values
 
     if goals is None:
-        return with_values(cfg, n_envs=n_envs, kl_reward=0.0, discrete=True, goal_prior=True, **values)
+        return with_values(cfg, n_envs=n_envs, kl_reward=0.0, discrete=True, goal_prior=bool(prior), **values)
     return with_values(cfg, n_envs=n_envs, kl_reward=0.0, discrete=True, goal_prior=False,
                        codebook=_codebook_file(tmp, goals, "goals"), **values)
 
@@ -667,7 +668,6 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     """
     import torch
 
-    from goal_prior.codebook import KMeansCodebook
     from hierarchical.build import make_envs, make_highlevel_env
     from low_level_competence import AchievementTimer
     from survival_probe import SurvivalTrace
@@ -680,10 +680,8 @@ def play_episodes(cfg, n_episodes: int, seed: int, goals: str, n_envs: int, tmp:
     overrides = dict(cfg.env_overrides)
     if max_steps is not None:
         overrides["max_steps"] = int(max_steps)
-    laid = {"zero": zero_goal(cfg), "prior": None}.get(goals)
-    if goals == "chooser":
-        laid = KMeansCodebook(cfg.codebook).codes
-    run_cfg = goals_config(cfg, tmp, n, laid, env_overrides=overrides)
+    run_cfg = goals_config(cfg, tmp, n, zero_goal(cfg) if goals == "zero" else None, prior=goals == "prior",
+                           env_overrides=overrides)
     worlds = [[seed + j for j in range(i, n_episodes, n)] for i in range(n)]
     envs = [SurvivalTrace(AchievementTimer(e, w)) for e, w in zip(make_envs(run_cfg, n, torch.device("cpu")), worlds)]
     venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
@@ -861,10 +859,8 @@ def merge_reports(parts: Sequence[dict[str, Any]], names: Sequence[str], command
                 raise ValueError(f"--merge {name}: section {section!r} was also measured by {owner[section]}")
             owner[section] = name
     result: dict[str, Any] = {
-        "command": command, "quick": first.get("quick"), "sections": [s for s in SECTIONS if s in owner],
-        "counts": first.get("counts"), "seed": first.get("seed"), "out_json": out_json,
-        **{k: first.get(k) for k in ("models", "model_md5", "low_level_args", "prior_args", "prior_temperature",
-                                     "prior_exclude_labels")},
+        "command": command, "sections": [s for s in SECTIONS if s in owner], "out_json": out_json,
+        **{k: first.get(k) for k in MERGE_SAME},
         **{k: None for k in SECTIONS}, "unconditional_success": None,
         "parts": [{"file": name, "command": part.get("command"), "sections": part.get("sections"),
                    "seconds": part.get("seconds"), "measured_utc": part.get("measured_utc")}

@@ -11,16 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 O=bench/results/unlock_low_level
 W=results/crafter/unlock_low_level
-S=results/crafter/scratch
 export OMP_NUM_THREADS=1
-if [ "${1:-train}" = train ]; then
-    OMP_NUM_THREADS=2 python steve1/train.py --config configs/crafter/steve1.yaml \
-        --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights --sampling crafter_seed1 \
-        --sampling_dir $S/samplings/ --relabeling next_unlock --unlock_horizon 100 \
-        --n_frames 500000 --learning_rate 1e-4 --warmup_frames 5000 --num_workers 0 \
-        --checkpoint_dir $W/ckpt --out_weights $W/steve1_crafter.weights
-    cp $W/ckpt/args.yaml $O/steve1_args.yaml
-fi
+[ "${1:-train}" != train ] || bash $O/finetune.sh 100 $W $O/steve1_args.yaml
 # the v6 high-level config with this low level, and with the next_unlock prior too
 sed -e "s#^in_weights: .*#in_weights: $W/steve1_crafter_latest.weights#" configs/crafter/highlevel.yaml \
     > $W/highlevel.yaml
