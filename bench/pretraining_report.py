@@ -254,7 +254,8 @@ def subgoal_age(subgoal) -> np.ndarray:
 def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_size: int, seed: int) -> dict:
     """Action NLL (nats/frame) of the low level with the true hindsight goal vs the zero goal (module docstring);
     ``cfg``: the :class:`hierarchical.config.HighLevelConfig` naming the low level. The goals are relabelled as the
-    low level was trained (``train_args``: goal bounds, ``goal_lead``, ``relabeling``; recorded in the result).
+    low level was trained (``train_args``: goal bounds, ``goal_lead``, ``relabeling``, ``goal_codebook``: each
+    true goal replaced by its nearest code; recorded in the result).
 
     Raises:
         NoChunksError: no episode is long enough for a chunk of ``T`` frames (message from MinecraftDataset)."""
@@ -265,13 +266,18 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
     from steve1.data.EpisodeStorage import EpisodeStorage
     from steve1.data.minecraft_dataset import MinecraftDataset
 
+    goal_codes = None
+    if train_args.get("goal_codebook"):  # a low level trained on codebook goals is measured with them
+        from goal_prior.codebook import KMeansCodebook
+
+        goal_codes = KMeansCodebook(train_args["goal_codebook"]).codes
     try:
         ds = MinecraftDataset(list(episode_dirs), T=int(train_args["T"]),
                               min_btwn_goals=int(train_args["min_btwn_goals"]),
                               max_btwn_goals=int(train_args["max_btwn_goals"]),
                               goal_lead=int(train_args.get("goal_lead") or 0), p_uncond=0.0, seed=seed,
                               relabeling=train_args.get("relabeling") or "hindsight",
-                              unlock_horizon=int(train_args.get("unlock_horizon") or 100))
+                              unlock_horizon=int(train_args.get("unlock_horizon") or 100), goal_codes=goal_codes)
     except ValueError as e:
         raise NoChunksError(str(e)) from e
     policy = load_low_level(cfg, tasks.get_plugin(cfg.sim).ACTION_SPACE, ds.goal_dim, torch.device("cpu"))
@@ -346,7 +352,8 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
             "gap": round(nll_zero - nll_true, 4), **breakdown,
             "frames": frames, "random_action_frames_excluded": excluded, "chunks": len(ds), "T": ds.T,
             "trunc_t": trunc_t, "min_btwn_goals": ds.min_btwn_goals, "max_btwn_goals": ds.max_btwn_goals,
-            "goal_lead": ds.goal_lead, "relabeling": ds.relabeling, "target_gap": 0.15}
+            "goal_lead": ds.goal_lead, "relabeling": ds.relabeling,
+            "goal_codebook": train_args.get("goal_codebook") or None, "target_gap": 0.15}
 
 
 def prior_nll(cfg, episode_dirs: Sequence[str], prior_args: dict, batch_size: int, seed: int) -> dict:

@@ -50,10 +50,15 @@ def make_steve1_datasets(config: Steve1Config):
     from steve1.data.minecraft_dataset import MinecraftDataset, load_sampling
 
     train_dirs, val_dirs = load_sampling(config.sampling_dir, config.sampling, config.data_dir)
+    goal_codes = None
+    if config.goal_codebook:
+        from goal_prior.codebook import KMeansCodebook
+
+        goal_codes = KMeansCodebook(config.goal_codebook).codes
     common = dict(T=config.T, min_btwn_goals=config.min_btwn_goals, max_btwn_goals=config.max_btwn_goals,
                   goal_lead=config.goal_lead, p_uncond=config.p_uncond, limit=config.data_limit, seed=config.seed,
                   mask_random_actions=config.mask_random_actions, relabeling=config.relabeling,
-                  unlock_horizon=config.unlock_horizon)
+                  unlock_horizon=config.unlock_horizon, goal_codes=goal_codes)
     # action_loss_weights weight the training loss only: validation losses stay comparable across weightings
     return (MinecraftDataset(train_dirs, action_loss_weights=config.action_loss_weights, **common),
             MinecraftDataset(val_dirs, every_nth=config.val_every_nth, **common))

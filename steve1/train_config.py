@@ -150,6 +150,10 @@ class Steve1Config(RelabeledBCConfig):
 
     p_uncond: float = setting("probability of zeroing a chunk's goals (classifier-free guidance training)",
                               Range(float, lo=0, hi=1, note="probability"))
+    goal_codebook: Optional[str] = setting(
+        "codebook centers.pkl: replace each relabeled goal by its nearest code (cosine; the goal prior's labels) "
+        "before the goal dropout (null: the clip's own embedding, upstream; steve1/data/minecraft_dataset.py, "
+        "'Codebook goals')", nullable=True)
     mask_random_actions: bool = setting("leave the frames the play data flags as random actions (infos.npz "
                                         "random_action) out of the BC loss (issue 18; upstream: false, no flags)")
     action_loss_weights: Optional[dict] = setting(
@@ -226,7 +230,7 @@ def parse_stage_config(cls: type, argv: Optional[Sequence[str]], description: st
 def check_input_files(config: RelabeledBCConfig, sources: Mapping[str, str], reset_checkpoint_dir: bool) -> None:
     """The data and model inputs of a relabeled-BC run are present and readable: ``in_model`` (parsed),
     ``in_weights`` (read when ``reset_checkpoint_dir`` will delete an old checkpoint first), the split files
-    ``<sampling_dir>/<sampling>_{train,val}.txt``, ``data_dir``. (The trainer's own inputs and outputs:
+    ``<sampling_dir>/<sampling>_{train,val}.txt``, ``data_dir``, ``goal_codebook`` (read; the low level). (The trainer's own inputs and outputs:
     :func:`steve1.bc_trainer.check_run_paths`.)
 
     Raises:
@@ -253,6 +257,15 @@ def check_input_files(config: RelabeledBCConfig, sources: Mapping[str, str], res
                 read_state_dict(config.in_weights)
             except WeightsLoadError as e:
                 raise UsageError(f"{source_of(sources, 'in_weights')}: {e}") from e
+    if getattr(config, "goal_codebook", None):
+        check_input_file(config.goal_codebook, source_of(sources, "goal_codebook"), "a codebook centers.pkl")
+        from goal_prior.codebook import KMeansCodebook
+
+        try:
+            KMeansCodebook(config.goal_codebook)
+        except Exception as e:  # noqa: BLE001 - any unreadable codebook is the user's file
+            raise UsageError(f"{source_of(sources, 'goal_codebook')}: {config.goal_codebook}: not a readable "
+                             f"codebook ({e})") from e
     check_input_dir(config.sampling_dir, source_of(sources, "sampling_dir"), "the folder of the split files")
     for split in ("train", "val"):
         path = os.path.join(config.sampling_dir, f"{config.sampling}_{split}.txt")

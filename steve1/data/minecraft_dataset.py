@@ -47,6 +47,13 @@ prior-driven figure"). An unlock may be fewer than ``goal_lead`` frames ahead, s
 policy has seen, but the unlock itself (the clip's last frame) is always ahead. Not PTGM's relabeling (fixed-horizon
 hindsight, §3.1/§4.3); ``hindsight`` (the default) is.
 
+**Codebook goals** (``goal_codes``, Steve1Config ``goal_codebook``; our addition, issue 18): each relabeled goal
+embedding is replaced by its nearest code of the PTGM codebook (cosine, the goal prior's label rule, spec §8.1)
+before the goal dropout. Upstream trains the low level on the clips' own embeddings and gives it codes only at
+deployment; a code then means "act towards this one clip", whatever state the clip came from. Trained on codes, the
+low level learns what the frames the goal prior labels with code ``k`` did next, so a code drawn from the prior is
+one the low level was taught to follow from such a state (``bench/results/README.md``, "Codebook goals").
+
 Where we deliberately differ from upstream (spec §3.8, §12.1):
 
 * **Relabeling off-by-one fixed (§12.1.7).** Upstream advances its goal pointer only *after* frame ``g_k + 1``, so
@@ -320,6 +327,11 @@ class MinecraftDataset(Dataset):
         relabeling: ``hindsight`` (default: steps 1-2 of the module docstring) or ``next_unlock`` (module docstring,
             "Next-unlock relabeling").
         unlock_horizon: frames; with ``next_unlock``, the farthest unlock that becomes a frame's goal (``>= 1``).
+        goal_codes: float ``[N, D]`` codebook (``goal_prior.codebook.KMeansCodebook.codes``) or None (default,
+            upstream: the goal is the relabeled clip's own embedding). Given, each goal embedding is replaced by the
+            code of highest cosine similarity (:func:`goal_prior.codebook.nearest_code`, the goal prior's label
+            space ``cosine``) before the goal dropout: the low level then learns, for every code, the behaviour of
+            the frames the goal prior labels with that code (module docstring, "Codebook goals"). Not upstream.
         action_loss_weights: ``{env action name: weight}``: add ``obs['loss_mask']`` with each frame weighted by
             its stored action's weight (others 1; multiplied with the random-action mask). The names are the
             simulator plugin's ``ACTION_NAMES`` (Crafter: ``tasks.crafter.env.ACTION_NAMES``). Not upstream: on
@@ -346,7 +358,7 @@ class MinecraftDataset(Dataset):
                  goal_lead: int, p_uncond: float = 0.1, limit: Optional[int] = None,
                  every_nth: Optional[int] = None, seed: int = 0, storage_cls=None, mask_random_actions: bool = False,
                  action_loss_weights: Optional[Mapping[str, float]] = None, relabeling: str = "hindsight",
-                 unlock_horizon: int = 100):
+                 unlock_horizon: int = 100, goal_codes: Optional[np.ndarray] = None):
         if min_btwn_goals < 1:
             raise ValueError(f"min_btwn_goals must be >= 1 frame, got {min_btwn_goals}")
         if min_btwn_goals >= max_btwn_goals:
@@ -363,6 +375,11 @@ class MinecraftDataset(Dataset):
             raise ValueError(f"unlock_horizon must be >= 1 frame, got {unlock_horizon}")
         self.relabeling = relabeling
         self.unlock_horizon = int(unlock_horizon)
+        if goal_codes is not None:
+            goal_codes = np.asarray(goal_codes, np.float32)
+            if goal_codes.ndim != 2 or goal_codes.shape[0] < 1:
+                raise ValueError(f"goal_codes must be a [N, D] codebook with N >= 1, got shape {goal_codes.shape}")
+        self.goal_codes = goal_codes
         self._unlocks: dict[str, np.ndarray] = {}  # episode dir -> first-time unlock frames, lazily
         if storage_cls is None:
             from steve1.data.EpisodeStorage import EpisodeStorage as storage_cls
@@ -549,6 +566,20 @@ class MinecraftDataset(Dataset):
             rows.append(np.asarray(e, dtype=np.float32).reshape(1, -1))
         return np.concatenate(rows, axis=0)
 
+    def quantize_goals(self, goal: np.ndarray, episode_dir: str = "") -> np.ndarray:
+        """float32 ``[T, D]``: each row of ``goal`` (float32 ``[T, D]``) replaced by its nearest code of
+        ``goal_codes`` (cosine similarity, :func:`goal_prior.codebook.nearest_code`).
+
+        Raises:
+            ValueError: the codebook's D differs from the goals' (names the episode dir).
+        """
+        from goal_prior.codebook import nearest_code
+
+        if goal.shape[1] != self.goal_codes.shape[1]:
+            raise ValueError(f"{episode_dir}: goal embeddings are {goal.shape[1]}-d but goal_codes are "
+                             f"{self.goal_codes.shape[1]}-d")
+        return self.goal_codes[nearest_code(goal, self.goal_codes)]
+
     def agent_actions(self, chunk: LoadedChunk) -> Any:
         """The chunk's actions converted by the simulator plugin, leaves int64 ``[T, d]``."""
         convert = self._env_action_to_agent(chunk.sim)
@@ -561,6 +592,8 @@ class MinecraftDataset(Dataset):
         ``chunk.rng`` (spec §3.8 step 4).
         """
         goal = self.goal_embeddings(chunk)
+        if self.goal_codes is not None:
+            goal = self.quantize_goals(goal, chunk.episode_dir)
         if chunk.rng.random() < self.p_uncond:
             goal = np.zeros_like(goal)
         firsts = np.zeros((self.T, 1), dtype=bool)

@@ -242,3 +242,30 @@ def test_contractor_episode_actions_become_vpt_joint_actions(tmp_path):
             assert agent_actions["buttons"][i, 0] == expected["buttons"][0, 0]
             assert agent_actions["camera"][i, 0] == expected["camera"][0, 0]
     assert np.unique(ds[0][1]["buttons"]).size > 1  # not all null
+
+
+def test_goal_codes_replace_each_goal_by_its_nearest_code(episodes):
+    """Codebook goals (module docstring): every goal row becomes the code of highest cosine similarity to the goal
+    the same draw gives without a codebook; the whole-chunk dropout still zeroes a chunk."""
+    from goal_prior.codebook import nearest_code
+
+    dirs, _ = episodes
+    codes = np.zeros((4, D), np.float32)
+    codes[:, :3] = [[20, 0, 1], [60, 0, 1], [200, 0, 1], [0, 3, 1]]  # the nearest depends on the goal's frame
+    plain = MinecraftDataset(dirs, 32, 15, 40, goal_lead=16, p_uncond=0.0, seed=3)
+    coded = MinecraftDataset(dirs, 32, 15, 40, goal_lead=16, p_uncond=0.0, seed=3, goal_codes=codes)
+    used = set()
+    for idx in range(len(plain)):
+        g = plain[idx][0]["mineclip_embed"]
+        q = coded[idx][0]["mineclip_embed"]
+        k = nearest_code(g, codes)
+        np.testing.assert_array_equal(q, codes[k])
+        used.update(k.tolist())
+    assert len(used) >= 3, used
+    dropped = MinecraftDataset(dirs, 32, 15, 40, goal_lead=16, p_uncond=1.0, seed=3, goal_codes=codes)
+    assert not dropped[0][0]["mineclip_embed"].any()
+    with pytest.raises(ValueError, match="goal_codes must be a"):
+        MinecraftDataset(dirs, 32, 15, 40, goal_lead=16, goal_codes=np.zeros(D))
+    wrong = MinecraftDataset(dirs, 32, 15, 40, goal_lead=16, p_uncond=0.0, goal_codes=codes[:, :5])
+    with pytest.raises(ValueError, match="5-d"):
+        wrong[0]
