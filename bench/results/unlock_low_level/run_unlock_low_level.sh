@@ -58,6 +58,13 @@ python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 2 
 python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 2 --budget 200000 --jobs 1 \
     --runs_dir results/bench_scratch --out_dir "$R" --models_label v6 &
 wait
+# a third seed on crafter_iron for both (session 28), side by side
+python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 3 --budget 200000 --jobs 1 \
+    --runs_dir results/bench_unlock --out_dir "$R" --models_label v6+unlock \
+    --extra --highlevel_config $W/highlevel_unlock_prior.yaml &
+python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 3 --budget 200000 --jobs 1 \
+    --runs_dir results/bench_scratch --out_dir "$R" --models_label v6 &
+wait
 python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
     --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock
 python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
