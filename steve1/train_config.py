@@ -230,8 +230,8 @@ def parse_stage_config(cls: type, argv: Optional[Sequence[str]], description: st
 def check_input_files(config: RelabeledBCConfig, sources: Mapping[str, str], reset_checkpoint_dir: bool) -> None:
     """The data and model inputs of a relabeled-BC run are present and readable: ``in_model`` (parsed),
     ``in_weights`` (read when ``reset_checkpoint_dir`` will delete an old checkpoint first), the split files
-    ``<sampling_dir>/<sampling>_{train,val}.txt``, ``data_dir``, ``goal_codebook`` (read; the low level). (The trainer's own inputs and outputs:
-    :func:`steve1.bc_trainer.check_run_paths`.)
+    ``<sampling_dir>/<sampling>_{train,val}.txt``, ``data_dir``, ``goal_codebook`` (the low level's; read). (The
+    trainer's own inputs and outputs: :func:`steve1.bc_trainer.check_run_paths`.)
 
     Raises:
         steve1.utils.cli.UsageError: the first problem; the message names the flag or the config file and key,
@@ -281,7 +281,8 @@ def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping
     """``make_datasets`` and ``make_policy`` whose errors about the user's files (an unusable episode of the split,
     weights that cannot be read or do not fit) become :class:`~steve1.utils.cli.UsageError` naming the flag or config
     key that gave the file (issue 17 item 4); a dataset error that starts with ``action_loss_weights`` (an action the
-    data's simulator does not have) names that key instead."""
+    data's simulator does not have) or ``goal_codebook`` (codes of another size than the goals) names that key
+    instead."""
     from VPT.lib.loading import WeightsLoadError
 
     def datasets(c):
@@ -291,8 +292,9 @@ def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping
             raise
         except (ValueError, KeyError, FileNotFoundError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-            if str(msg).startswith("action_loss_weights"):  # names no action of the data's simulator
-                raise UsageError(f"{source_of(sources, 'action_loss_weights')}: {msg}") from e
+            for key in ("action_loss_weights", "goal_codebook"):  # an action the data lacks, codes of another size
+                if str(msg).startswith(key):
+                    raise UsageError(f"{source_of(sources, key)}: {msg}") from e
             raise UsageError(f"{source_of(sources, 'sampling')} {c.sampling} (in {c.sampling_dir}): {msg}") from e
 
     def policy(c, train_dataset):

@@ -52,7 +52,9 @@ embedding is replaced by its nearest code of the PTGM codebook (cosine, the goal
 before the goal dropout. Upstream trains the low level on the clips' own embeddings and gives it codes only at
 deployment; a code then means "act towards this one clip", whatever state the clip came from. Trained on codes, the
 low level learns what the frames the goal prior labels with code ``k`` did next, so a code drawn from the prior is
-one the low level was taught to follow from such a state (``bench/results/README.md``, "Codebook goals").
+one the low level was taught to follow from such a state. Measured on Crafter it does not help: codes drawn from
+the prior still do worse than the zero goal, and the oracle's codes steer less (``bench/results/README.md``,
+"Codebook goals").
 
 Where we deliberately differ from upstream (spec §3.8, §12.1):
 
@@ -349,7 +351,8 @@ class MinecraftDataset(Dataset):
             that is not a complete episode with embeddings (the message names it and says what is missing), no
             episode long enough (the message gives the minimum length), or ``action_loss_weights`` naming an action
             the episodes' simulator does not have (or one without named discrete actions; the message starts with
-            ``action_loss_weights``). Loading an item
+            ``action_loss_weights``), or ``goal_codes`` of another size than the episodes' goal embeddings (the
+            message starts with ``goal_codebook``). Loading an item
             raises ``EpisodeReadError`` (naming the file) on unreadable data, and ``ValueError`` (naming the episode)
             under ``next_unlock`` for an episode without ``infos.npz`` ``achievements``.
     """
@@ -444,6 +447,9 @@ class MinecraftDataset(Dataset):
                                                   np.float32)
         self._converters: dict[str, Callable] = {}
         self._goal_dim: Optional[int] = None
+        if self.goal_codes is not None and self.goal_codes.shape[1] != self.goal_dim:
+            raise ValueError(f"goal_codebook codes are {self.goal_codes.shape[1]}-d, but the episodes' goal "
+                             f"embeddings are {self.goal_dim}-d ({self.episode_dirs[0]})")
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def _storage(self, episode_dir: str):
@@ -576,7 +582,7 @@ class MinecraftDataset(Dataset):
         from goal_prior.codebook import nearest_code
 
         if goal.shape[1] != self.goal_codes.shape[1]:
-            raise ValueError(f"{episode_dir}: goal embeddings are {goal.shape[1]}-d but goal_codes are "
+            raise ValueError(f"goal_codebook: {episode_dir}: goal embeddings are {goal.shape[1]}-d but the codes are "
                              f"{self.goal_codes.shape[1]}-d")
         return self.goal_codes[nearest_code(goal, self.goal_codes)]
 
