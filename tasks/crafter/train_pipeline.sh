@@ -18,6 +18,8 @@
 #   3. embed      steve1/data/generation/embed_episodes.py --embedder crafterclip (the split's episodes;
 #                 settings configs/goal_embeddings.yaml)
 #   4. STEVE-1 BC steve1/train.py --config configs/crafter/steve1.yaml -> $WORK/steve1/
+#   4b. fine-tune steve1/train.py --config configs/crafter/steve1_unlock.yaml (next-unlock relabeling, from stage 4's
+#                 weights) -> $WORK/steve1_unlock/: the shipped low level (models v7)
 #   5. codebook   goal_prior/generate_codebook.py --config configs/crafter/codebook.yaml -> $WORK/codebook/
 #   6. goal prior goal_prior/train.py --config configs/crafter/goal_prior.yaml -> $WORK/goal_prior/
 #   7. ship       tasks/crafter/ship_models.sh: the model config, the weights (float16) and the codebook into $SHIP
@@ -34,6 +36,7 @@
 #   VAL_FRAMES    frames of the val split (the config's val_frames if empty:
 #                 20000)                                                       []
 #   BC_FRAMES     STEVE-1 behaviour-cloning frames (configs' n_frames if empty) []
+#   UNLOCK_FRAMES frames of the next-unlock fine-tune (its config's if empty)   []
 #   PRIOR_FRAMES  goal-prior frames (config's n_frames if empty)               []
 #   CLIP_STEPS    CrafterCLIP optimiser steps if it must be trained (config's)  []
 #   THREADS       torch threads per process (2 is ~10x slower as soon as
@@ -50,6 +53,7 @@ SAMPLINGS=${SAMPLINGS:-downloads/samplings}
 TRAIN_FRAMES=${TRAIN_FRAMES:-}
 VAL_FRAMES=${VAL_FRAMES:-}
 BC_FRAMES=${BC_FRAMES:-}
+UNLOCK_FRAMES=${UNLOCK_FRAMES:-}
 PRIOR_FRAMES=${PRIOR_FRAMES:-}
 CLIP_STEPS=${CLIP_STEPS:-}
 THREADS=${THREADS:-1}
@@ -64,6 +68,7 @@ SPLIT=crafter_seed1
 
 BC_EXTRA=()
 PRIOR_EXTRA=()
+UNLOCK_EXTRA=()
 CLIP_EXTRA=()
 CODEBOOK_EXTRA=()
 SPLIT_EXTRA=()
@@ -71,25 +76,28 @@ if [[ "$TINY" == 1 ]]; then
     # the smoke test writes goal embeddings into the episodes: never into the real dataset
     [[ "$DATA_DIR" != downloads/dataset_crafter ]] || { echo "TINY=1 needs DATA_DIR=<a copy of a few episodes>"; exit 2; }
     BC_FRAMES=${BC_FRAMES:-2560}
+    UNLOCK_FRAMES=${UNLOCK_FRAMES:-1280}
     PRIOR_FRAMES=${PRIOR_FRAMES:-1280}
     CLIP_STEPS=${CLIP_STEPS:-20}
     VAL_FRAMES=${VAL_FRAMES_TINY:-600}
     BC_EXTRA=(--warmup_frames 256 --val_freq_begin 5 --val_freq 5 --val_freq_switch_steps 5 --save_freq 5
               --num_workers 0 --log_freq 2)
     PRIOR_EXTRA=("${BC_EXTRA[@]}")
+    UNLOCK_EXTRA=("${BC_EXTRA[@]}")
     CLIP_EXTRA=(--train_clips 512 --val_clips 128 --batch_size 32 --eval_every 0 --checkpoint_every 10)
     CODEBOOK_EXTRA=(--n-codebook 8 --video-num -1 --sample-interval 5 --perplexity 10 --gif-frames 0)
 fi
 [[ -n "$TRAIN_FRAMES" ]] && SPLIT_EXTRA+=(--train_frames "$TRAIN_FRAMES")
 [[ -n "$VAL_FRAMES" ]] && SPLIT_EXTRA+=(--val_frames "$VAL_FRAMES")
 [[ -n "$BC_FRAMES" ]] && BC_EXTRA+=(--n_frames "$BC_FRAMES")
+[[ -n "$UNLOCK_FRAMES" ]] && UNLOCK_EXTRA+=(--n_frames "$UNLOCK_FRAMES")
 [[ -n "$PRIOR_FRAMES" ]] && PRIOR_EXTRA+=(--n_frames "$PRIOR_FRAMES")
 [[ -n "$CLIP_STEPS" ]] && CLIP_EXTRA+=(--steps "$CLIP_STEPS")
 N_CODES=$(python -c "import yaml; print(yaml.safe_load(open('configs/crafter/codebook.yaml'))['n_codebook'])")
 [[ "$TINY" == 1 ]] && N_CODES=8
 CODEBOOK_DIR="$WORK/codebook/tsne_n${N_CODES}_s1"
 
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS THREADS TRAIN_FRAMES VAL_FRAMES BC_FRAMES PRIOR_FRAMES CLIP_STEPS TINY
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS THREADS TRAIN_FRAMES VAL_FRAMES BC_FRAMES UNLOCK_FRAMES PRIOR_FRAMES CLIP_STEPS TINY
 stamp() { echo "[pipeline $(date -u +%H:%M:%S)] $*"; }
 mkdir -p "$WORK" "$SHIP" "$SAMPLINGS"
 T0=$(date +%s)
@@ -157,6 +165,15 @@ python steve1/train.py --config configs/crafter/steve1.yaml --sampling "$SPLIT" 
 # stopped early still ships its last checkpoint)
 STEVE1_FINAL="${STEVE1_OUT%.weights}_latest.weights"
 
+# 4b. the next-unlock fine-tune of that low level (configs/crafter/steve1_unlock.yaml; resumes from its checkpoint):
+#     the shipped low level
+UNLOCK_OUT="$WORK/steve1_unlock/weights/steve1_crafter.weights"
+stamp "4b/7 next-unlock fine-tune -> $UNLOCK_OUT"
+python steve1/train.py --config configs/crafter/steve1_unlock.yaml --sampling "$SPLIT" --sampling_dir "$SAMPLINGS/" \
+    --in_weights "$STEVE1_FINAL" --out_weights "$UNLOCK_OUT" --checkpoint_dir "$WORK/steve1_unlock/training_checkpoint" \
+    "${UNLOCK_EXTRA[@]}"
+UNLOCK_FINAL="${UNLOCK_OUT%.weights}_latest.weights"
+
 # 5. codebook
 if [[ ! -f "$CODEBOOK_DIR/centers.pkl" ]]; then
     stamp "5/7 codebook -> $CODEBOOK_DIR"
@@ -166,7 +183,7 @@ else
     stamp "5/7 codebook exists: $CODEBOOK_DIR/centers.pkl"
 fi
 
-# 6. goal prior (trunk initialised from the low-level policy; resumes from its checkpoint)
+# 6. goal prior (trunk initialised from stage 4's low level, as for models v7; resumes from its checkpoint)
 PRIOR_OUT="$WORK/goal_prior/weights/goal_prior_crafter.weights"
 stamp "6/7 goal prior -> $PRIOR_OUT"
 python goal_prior/train.py --config configs/crafter/goal_prior.yaml --sampling "$SPLIT" \
@@ -177,7 +194,7 @@ PRIOR_FINAL="${PRIOR_OUT%.weights}_latest.weights"
 
 # 7. ship: the paths configs/crafter/highlevel.yaml reads
 stamp "7/7 ship -> $SHIP"
-bash tasks/crafter/ship_models.sh "$STEVE1_FINAL" "$WORK/steve1/training_checkpoint/args.yaml" "$PRIOR_FINAL" \
+bash tasks/crafter/ship_models.sh "$UNLOCK_FINAL" "$WORK/steve1_unlock/training_checkpoint/args.yaml" "$PRIOR_FINAL" \
     "$WORK/goal_prior/training_checkpoint/args.yaml" "$CODEBOOK_DIR" "$SAMPLINGS/${SPLIT}_train.txt" "$SHIP" "$T0" \
     ${PIPELINE_EXTRA:+"$PIPELINE_EXTRA"}
 stamp "done in $(( $(date +%s) - T0 )) s"

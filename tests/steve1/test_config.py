@@ -97,3 +97,17 @@ def test_a_float_in_exponent_notation_without_a_dot(tmp_path):
     assert cfg.lr == 1e-4 and isinstance(cfg.lr, float)
     with pytest.raises(UsageError, match="lr must be a number > 0, got 'fast'"):
         load_config(ToyConfig, write(tmp_path, lr="fast"), {})
+
+
+def test_the_next_unlock_fine_tune_config_differs_from_the_low_levels_only_where_it_says():
+    """configs/crafter/steve1_unlock.yaml (stage 4b of tasks/crafter/train_pipeline.sh) is steve1.yaml but for the
+    keys its header names, so a change to the low level's recipe cannot silently miss the fine-tune."""
+    import yaml
+
+    base = yaml.safe_load(open("configs/crafter/steve1.yaml"))
+    fine = yaml.safe_load(open("configs/crafter/steve1_unlock.yaml"))
+    assert base.keys() == fine.keys()
+    differ = {k for k in base if base[k] != fine[k]}
+    assert differ == {"relabeling", "in_weights", "out_weights", "checkpoint_dir", "learning_rate", "n_frames",
+                      "warmup_frames"}
+    assert fine["relabeling"] == "next_unlock" and fine["learning_rate"] < base["learning_rate"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,3 +120,11 @@ def test_train_pipeline_tiny_ships_with_the_extra_keys_and_refuses_a_bad_extra_f
     assert info["pipeline_seconds_this_invocation"] > 0
     for name in ("steve1_crafter.weights", "goal_prior_crafter.weights", "crafterclip.pt", "codebook/centers.pkl"):
         assert (tmp_path / "ship" / name).stat().st_size > 0, name
+    # the shipped low level is stage 4b's next-unlock fine-tune of stage 4's; the prior has next-unlock labels and
+    # its trunk from stage 4's low level (models v7's recipe)
+    low = yaml.safe_load((tmp_path / "ship" / "steve1_crafter_args.yaml").read_text())
+    prior = yaml.safe_load((tmp_path / "ship" / "goal_prior_crafter_args.yaml").read_text())
+    assert low["relabeling"] == "next_unlock"
+    assert low["in_weights"].endswith("steve1/weights/steve1_crafter_latest.weights")
+    assert low["out_weights"].endswith("steve1_unlock/weights/steve1_crafter.weights")
+    assert prior["relabeling"] == "next_unlock" and prior["in_weights"] == low["in_weights"]

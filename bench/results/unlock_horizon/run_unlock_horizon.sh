@@ -20,3 +20,7 @@ for task in crafter_iron crafter_stone_pickaxe; do
         --link_code "${UNLOCK_CODES[@]}" --out $O/chain_oracle_$task.json &
 done
 wait
+# session 28: competence at the report's protocol (beside unlock_low_level/'s; the JSON's command names a /tmp path)
+python bench/pretraining_report.py --sections competence --highlevel_config $W/highlevel.yaml \
+    --low_level_args $W/ckpt/args.yaml --player_episodes 80 --max_episode_len 10000 --worlds 20 --screen_worlds 3 \
+    --top_codes 5 --horizon 200 --threads 1 --out_json $O/competence.json --readme /dev/null

@@ -69,4 +69,15 @@ python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_sto
     --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock
 python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
     --runs_dir results/bench_scratch --out_dir $O/first_look_v6 --models_label v6
+# session 28, before shipping it as models v7 (the JSONs' commands name /tmp copies; steve1_args_hindsight.yaml is
+# the /tmp file: its args.yaml with relabeling hindsight): competence at the report's protocol, and goal information
+# on the report's 80 held-out player episodes under both relabelings (the four runs two at a time)
+python bench/pretraining_report.py --sections competence --highlevel_config $W/highlevel.yaml \
+    --low_level_args $W/ckpt/args.yaml --player_episodes 80 --max_episode_len 10000 --worlds 20 --screen_worlds 3 \
+    --top_codes 5 --horizon 200 --threads 1 --out_json $O/competence.json --readme "$R/c.md"
+for a in $O/steve1_args_hindsight.yaml $W/ckpt/args.yaml; do
+    python bench/pretraining_report.py --highlevel_config $W/highlevel_unlock_prior.yaml --low_level_args $a \
+        --sections goal_information --player_episodes 80 --max_episode_len 10000 --threads 1 \
+        --out_json $O/goal_information_$(grep -o 'relabeling: .*' $a | cut -d' ' -f2)_80.json --readme "$R/g.md"
+done
 rm -rf "$R"
