@@ -5,6 +5,9 @@
 # best of them on the report's 100 worlds (seed 9001; v6 at 1.0: 9.45). Session 28 ran these commands with the
 # files in /tmp/tt/ (the JSONs' commands name them), two at a time, one torch thread each.
 #
+# It reads the shipped files: for models v6, restore them first (`git checkout 40adc4e -- downloads/crafter`;
+# bench/results/README.md, "Which models a script measures").
+#
 #   bash bench/results/low_level_temperature/run_v6_temperature.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."

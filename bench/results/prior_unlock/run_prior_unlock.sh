@@ -7,6 +7,10 @@
 # success (200 episodes per task and arm, seed 9001). Session 27 ran these commands (the two tasks side by side, one
 # torch thread each).
 #
+# The measurement reads the v6 low level from downloads/crafter/ (highlevel_unlock.yaml): since models v7 shipped,
+# restore v6 first (`git checkout 40adc4e -- downloads/crafter`; bench/results/README.md, "Which models a script
+# measures"). Training reads only results/crafter/scratch/.
+#
 #   bash bench/results/prior_unlock/run_prior_unlock.sh [train|measure]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
