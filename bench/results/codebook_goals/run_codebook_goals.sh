@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Codebook goals (issue 18, the prior-driven figure; steve1/data/minecraft_dataset.py, "Codebook goals"): the v6 low
-# level fine-tuned 500k frames with next-unlock relabeling and each goal replaced by its nearest code of v6's
-# codebook (finetune.sh), driven by codes drawn from the next-unlock goal prior of ../prior_unlock/ (trained on the
-# same labels) against its own zero goal, at the report's protocol (200 episodes per task and arm, seed 9001). Each
-# JSON holds its command (session 28 wrote the low_level_steps-50 and oracle JSONs to /tmp/cg/ and copied them
-# here). Session 28 ran these commands.
+# level fine-tuned 500k frames with next-unlock relabeling and each goal replaced by its nearest code of v6's codebook
+# (../unlock_low_level/finetune.sh with --goal_codebook), driven by codes drawn from the next-unlock goal prior of
+# ../prior_unlock/ (trained on the same labels) against its own zero goal, at the report's protocol (200 episodes per
+# task and arm, seed 9001). Each JSON holds its command (session 28 wrote the low_level_steps-50 and oracle JSONs to
+# /tmp/cg/ and copied them here). Session 28 ran these commands.
 #
 #   bash bench/results/codebook_goals/run_codebook_goals.sh [train|measure]
 set -euo pipefail
@@ -13,7 +13,8 @@ O=bench/results/codebook_goals
 W=results/crafter/codebook_goals
 P=results/crafter/prior_unlock
 export OMP_NUM_THREADS=1
-[ "${1:-train}" != train ] || bash $O/finetune.sh $W $O/steve1_args.yaml
+[ "${1:-train}" != train ] || bash bench/results/unlock_low_level/finetune.sh 100 $W $O/steve1_args.yaml \
+    --goal_codebook results/crafter/scratch/work/codebook/tsne_n50_s1/centers.pkl
 # the v6 high-level config with this low level and the next_unlock prior
 sed -e "s#^in_weights: .*#in_weights: $W/steve1_crafter_latest.weights#" \
     -e "s#^prior_weights: .*#prior_weights: $P/weights/goal_prior_crafter_latest.weights#" \

@@ -51,19 +51,23 @@ python bench/chain_oracle.py --highlevel_config $W/highlevel.yaml --tasks crafte
 python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe --methods ptgm --seeds 1 \
     --budget 200000 --jobs 2 --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock \
     --extra --highlevel_config $W/highlevel_unlock_prior.yaml
-# a second seed on crafter_iron for these models and for v6 (the shipped config), side by side; then both reports
-python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 2 --budget 200000 --jobs 1 \
-    --runs_dir results/bench_unlock --out_dir "$R" --models_label v6+unlock \
-    --extra --highlevel_config $W/highlevel_unlock_prior.yaml &
-python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 2 --budget 200000 --jobs 1 \
-    --runs_dir results/bench_scratch --out_dir "$R" --models_label v6 &
-wait
-# a third seed on crafter_iron for both (session 28), side by side
-python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 3 --budget 200000 --jobs 1 \
-    --runs_dir results/bench_unlock --out_dir "$R" --models_label v6+unlock \
-    --extra --highlevel_config $W/highlevel_unlock_prior.yaml &
-python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds 3 --budget 200000 --jobs 1 \
-    --runs_dir results/bench_scratch --out_dir "$R" --models_label v6 &
+# more seeds on crafter_iron for these models and for v6, side by side: seed 2 (session 27), seed 3 (session 28). v6's
+# side ran with the shipped config while v6 was shipped; its ship folder's copy of that config stands for it now
+for seed in 2 3; do
+    python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds $seed --budget 200000 --jobs 1 \
+        --runs_dir results/bench_unlock --out_dir "$R" --models_label v6+unlock \
+        --extra --highlevel_config $W/highlevel_unlock_prior.yaml &
+    python bench/sample_efficiency.py --tasks crafter_iron --methods ptgm --seeds $seed --budget 200000 --jobs 1 \
+        --runs_dir results/bench_scratch --out_dir "$R" --models_label v6 \
+        --extra --highlevel_config results/crafter/scratch/highlevel.yaml &
+    wait
+done
+# a second seed on crafter_stone_pickaxe (session 28, after these models shipped as v7: the shipped config, float16)
+python bench/sample_efficiency.py --tasks crafter_stone_pickaxe --methods ptgm --seeds 2 --budget 200000 --jobs 1 \
+    --runs_dir results/bench_unlock --out_dir "$R" --models_label v7 &
+python bench/sample_efficiency.py --tasks crafter_stone_pickaxe --methods ptgm --seeds 2 --budget 200000 --jobs 1 \
+    --runs_dir results/bench_scratch --out_dir "$R" --models_label v6 \
+    --extra --highlevel_config results/crafter/scratch/highlevel.yaml &
 wait
 python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
     --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock
