@@ -62,8 +62,8 @@ info = {"train_episodes": len(episodes), "train_frames": frames,
         "files": {f: os.path.getsize(os.path.join(ship, f)) for f in sorted(os.listdir(ship))
                   if os.path.isfile(os.path.join(ship, f))},
         "pipeline_seconds_this_invocation": round(time.time() - t0, 1),
-        "sizing": {k: os.environ.get(k) for k in ("THREADS", "TRAIN_FRAMES", "VAL_FRAMES", "BC_FRAMES", "UNLOCK_FRAMES",
-                                                   "PRIOR_FRAMES", "CLIP_STEPS", "TINY")},
+        "sizing": {k: os.environ.get(k) for k in ("THREADS", "TRAIN_FRAMES", "VAL_FRAMES", "BC_FRAMES",
+                                                   "UNLOCK_FRAMES", "PRIOR_FRAMES", "CLIP_STEPS", "TINY")},
         "crafterclip_md5": hashlib.md5(open(os.path.join(ship, "crafterclip.pt"), "rb").read()).hexdigest(),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
 if extra:

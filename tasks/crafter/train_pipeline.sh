@@ -170,8 +170,8 @@ STEVE1_FINAL="${STEVE1_OUT%.weights}_latest.weights"
 UNLOCK_OUT="$WORK/steve1_unlock/weights/steve1_crafter.weights"
 stamp "4b/7 next-unlock fine-tune -> $UNLOCK_OUT"
 python steve1/train.py --config configs/crafter/steve1_unlock.yaml --sampling "$SPLIT" --sampling_dir "$SAMPLINGS/" \
-    --in_weights "$STEVE1_FINAL" --out_weights "$UNLOCK_OUT" --checkpoint_dir "$WORK/steve1_unlock/training_checkpoint" \
-    "${UNLOCK_EXTRA[@]}"
+    --in_weights "$STEVE1_FINAL" --out_weights "$UNLOCK_OUT" \
+    --checkpoint_dir "$WORK/steve1_unlock/training_checkpoint" "${UNLOCK_EXTRA[@]}"
 UNLOCK_FINAL="${UNLOCK_OUT%.weights}_latest.weights"
 
 # 5. codebook
