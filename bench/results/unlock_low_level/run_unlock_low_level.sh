@@ -69,6 +69,18 @@ python bench/sample_efficiency.py --tasks crafter_stone_pickaxe --methods ptgm -
     --runs_dir results/bench_scratch --out_dir "$R" --models_label v6 \
     --extra --highlevel_config results/crafter/scratch/highlevel.yaml &
 wait
+# a third seed on crafter_stone_pickaxe (session 29, after a machine restart lost the runs above: each side in its
+# own runs and out folders, first_look_stone_seed3/{v7,v6}; v6's models and config restored from commit 40adc4e)
+mkdir -p results/models_v6
+git archive 40adc4e downloads/crafter | tar -x -C results/models_v6
+git show 40adc4e:configs/crafter/highlevel.yaml | sed 's#downloads/crafter/#results/models_v6/downloads/crafter/#g' \
+    > results/models_v6/highlevel.yaml
+python bench/sample_efficiency.py --tasks crafter_stone_pickaxe --methods ptgm --seeds 3 --budget 200000 --jobs 1 \
+    --runs_dir results/bench_v7_seed3 --out_dir $O/first_look_stone_seed3/v7 --models_label v7 &
+python bench/sample_efficiency.py --tasks crafter_stone_pickaxe --methods ptgm --seeds 3 --budget 200000 --jobs 1 \
+    --runs_dir results/bench_v6_seed3 --out_dir $O/first_look_stone_seed3/v6 --models_label v6 \
+    --extra --highlevel_config results/models_v6/highlevel.yaml &
+wait
 python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
     --runs_dir results/bench_unlock --out_dir $O/first_look --models_label v6+unlock
 python bench/sample_efficiency.py --report_only --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
