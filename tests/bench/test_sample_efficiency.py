@@ -66,8 +66,12 @@ def test_mean_band(report):
     assert math.isnan(half1[0])
 
 
+# The stand-in writes stats.csv and results.json atomically, as ppo_highlevel.py does
+# (sb3_vpt/logging.py): the round reports after each run ends while the other runs are still writing.
 FAKE = r'''
 import json, os, sys, time, pathlib
+def put(path, text):
+    tmp = path.with_name(path.name + ".tmp"); tmp.write_text(text); os.replace(tmp, path)
 a = sys.argv[1:]
 get = lambda k: a[a.index(k) + 1] if k in a else None
 budget = int(get("--env_steps"))
@@ -85,13 +89,13 @@ if stats.exists():
 stop = int(os.environ.get("FAKE_STOP_AT", 10**9))
 for s in range(start + 1000, budget + 1, 1000):
     rows.append("%d,%d,2,%s" % (s // 1000, s, "1.0" if s > 3000 else "0.0"))
-    stats.write_text("\n".join(rows) + "\n")
+    put(stats, "\n".join(rows) + "\n")
     name = run / "checkpoints" / ("iter_%06d_envsteps_%d" % (s // 1000, s))
     name.with_suffix(".zip").write_text("x"); pathlib.Path(str(name) + ".state.pkl").write_text("x")
     if s >= stop:
         sys.exit(1)  # "killed"
-(run / "results.json").write_text(json.dumps({"env_steps": budget}))
-(run / "episodes.jsonl").write_text(json.dumps({"achievements": ["collect_wood"], "length": 7, "success": True,
+put(run / "results.json", json.dumps({"env_steps": budget}))
+put(run / "episodes.jsonl", json.dumps({"achievements": ["collect_wood"], "length": 7, "success": True,
                                                 "end": "success"}) + "\n")
 '''
 
