@@ -96,7 +96,7 @@ for s in range(start + 1000, budget + 1, 1000):
         sys.exit(1)  # "killed"
 put(run / "results.json", json.dumps({"env_steps": budget}))
 put(run / "episodes.jsonl", json.dumps({"achievements": ["collect_wood"], "length": 7, "success": True,
-                                                "end": "success"}) + "\n")
+                                       "end": "success"}) + "\n")
 '''
 
 

@@ -13,7 +13,8 @@
 #   low       bash ../unlock_low_level/finetune.sh 300 (500k frames, configs/crafter/steve1_unlock.yaml)
 #   prior     goal_prior/train.py with relabeling next_unlock, unlock_horizon 300 (300k frames)
 #   measure   bench/pretraining_report.py with the candidate: prior NLL, survival under the prior (20 worlds),
-#             prior-driven success (200 episodes per task and arm, seed 9001) -> measure.json
+#             prior-driven success (200 episodes per task and arm, seed 9001) -> measure.json, at cond_scale 3 (the
+#             value shipped when it ran; the config has 0 since)
 #
 #   bash bench/results/models_v8_candidate/run_candidate.sh prepare low prior measure
 set -euo pipefail
@@ -47,7 +48,8 @@ for step in "$@"; do
     prior)
         python goal_prior/train.py --config configs/crafter/goal_prior.yaml --sampling crafter_seed1 \
             --sampling_dir $S/samplings/ --codebook_path $S/work/codebook/tsne_n50_s1/centers.pkl \
-            --in_model configs/crafter/vpt_small.yaml --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights \
+            --in_model configs/crafter/vpt_small.yaml \
+            --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights \
             --out_weights $W/prior/weights/goal_prior_crafter.weights --checkpoint_dir $W/prior/training_checkpoint \
             --relabeling next_unlock --unlock_horizon 300
         cp $W/prior/training_checkpoint/args.yaml $O/prior_args.yaml ;;
@@ -59,9 +61,9 @@ for step in "$@"; do
         cp $W/highlevel.yaml $O/highlevel_v8_candidate.yaml
         R=$(mktemp -d)
         python bench/pretraining_report.py --highlevel_config $W/highlevel.yaml --low_level_args $W/low/ckpt/args.yaml \
-            --prior_args $W/prior/training_checkpoint/args.yaml --sections prior survival_under_prior \
-            prior_driven_success --survival_worlds 20 --task_episodes 200 --threads 1 --out_json $O/measure.json \
-            --readme "$R/r.md"
+            --prior_args $W/prior/training_checkpoint/args.yaml --cond_scale 3.0 \
+            --sections prior survival_under_prior prior_driven_success --survival_worlds 20 --task_episodes 200 \
+            --threads 1 --out_json $O/measure.json --readme "$R/r.md"
         rm -rf "$R" ;;
     *) echo "run_candidate.sh: unknown step '$step' (prepare, low, prior, measure)" >&2; exit 2 ;;
     esac

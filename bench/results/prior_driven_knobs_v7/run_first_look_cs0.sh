@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Session 30: v7's codes drawn from the prior beat the zero goal on crafter_iron at cond_scale 0 (cs0.json: 0.110 vs
-# 0.075, 200 episodes each), not at the shipped 3 (0.070). Does PTGM's high level gain from it? A first look like
-# ../unlock_low_level/'s (ptgm, 200k env steps, models v7 as shipped) with --cond_scale 0: crafter_iron and
+# 0.075, 200 episodes each), not at 3 (0.070), the value shipped then. Does PTGM's high level gain from it? A first
+# look like ../unlock_low_level/'s (ptgm, 200k env steps, models v7 as shipped) with --cond_scale 0: crafter_iron and
 # crafter_stone_pickaxe, seeds 1-2, two runs at a time, one torch thread each (~15 min a pair on 2 cores).
 #
 #   bash bench/results/prior_driven_knobs_v7/run_first_look_cs0.sh [task ...]   (default: both tasks)
