@@ -44,6 +44,9 @@
 #   TINY=1        a few-minute smoke test: tiny budgets everywhere
 #   PIPELINE_EXTRA  a JSON object whose keys go into $SHIP/pipeline.json (ship_models.sh's EXTRA_JSON), e.g. the
 #                 seconds of stages run before this script ("pipeline_seconds_play_data") []
+#   STOP_AFTER    embed: stop after stage 3 (the split's episodes embedded),
+#                 e.g. to train variants of the later stages on the same data
+#                 (bench/results/models_v8_candidate/run_candidate.sh)         []
 set -euo pipefail
 
 DATA_DIR=${DATA_DIR:-downloads/dataset_crafter}
@@ -59,6 +62,9 @@ CLIP_STEPS=${CLIP_STEPS:-}
 THREADS=${THREADS:-1}
 TINY=${TINY:-0}
 PIPELINE_EXTRA=${PIPELINE_EXTRA:-}
+STOP_AFTER=${STOP_AFTER:-}
+[[ -z "$STOP_AFTER" || "$STOP_AFTER" == embed ]] || {
+    echo "train_pipeline.sh: STOP_AFTER=$STOP_AFTER: the only stage it can stop after is 'embed'" >&2; exit 2; }
 # checked before any stage runs, not hours later when ship_models.sh reads it
 if [[ -n "$PIPELINE_EXTRA" ]] && ! python -c 'import json, sys; assert isinstance(json.load(open(sys.argv[1])), dict)' \
         "$PIPELINE_EXTRA" 2>/dev/null; then
@@ -155,6 +161,10 @@ if [[ "$STALE" != 0 ]]; then
 fi
 python -m steve1.data.generation.embed_episodes --embedder crafterclip --weights "$SHIP/crafterclip.pt" \
     --data_dir "$LINKS" --torch_threads "$THREADS" "${EMBED_EXTRA[@]}"
+if [[ "$STOP_AFTER" == embed ]]; then
+    stamp "stopping after stage 3 (STOP_AFTER=embed)"
+    exit 0
+fi
 
 # 4. STEVE-1 behaviour cloning (resumes from $WORK/steve1/training_checkpoint)
 STEVE1_OUT="$WORK/steve1/weights/steve1_crafter.weights"

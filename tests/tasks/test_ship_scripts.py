@@ -104,6 +104,10 @@ def test_train_pipeline_tiny_ships_with_the_extra_keys_and_refuses_a_bad_extra_f
                        timeout=60, env=_pipeline_env(tmp_path, bad))
     assert r.returncode == 2 and "PIPELINE_EXTRA" in r.stderr and "not a readable JSON object" in r.stderr
     assert not (tmp_path / "w").exists() and not (tmp_path / "ship").exists()
+    r = subprocess.run(["bash", "tasks/crafter/train_pipeline.sh"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60, env={**_pipeline_env(tmp_path, bad), "PIPELINE_EXTRA": "", "STOP_AFTER": "codebook"})
+    assert r.returncode == 2 and "STOP_AFTER=codebook" in r.stderr
+    assert not (tmp_path / "w").exists() and not (tmp_path / "ship").exists()
 
     gen = subprocess.run([sys.executable, "-m", "tasks.crafter.generate_play_data", "--config",
                           "configs/crafter/play_data.yaml", "--out_dir", str(tmp_path / "ds"), "--num_frames", "6000",
@@ -112,6 +116,13 @@ def test_train_pipeline_tiny_ships_with_the_extra_keys_and_refuses_a_bad_extra_f
     assert gen.returncode == 0, gen.stderr[-2000:]
     extra = tmp_path / "extra.json"
     extra.write_text(json.dumps({"pipeline_seconds_play_data": 12.5, "note": "smoke"}))
+    # STOP_AFTER=embed: the split and the embeddings, no training; the full run below goes on from them
+    r = subprocess.run(["bash", "tasks/crafter/train_pipeline.sh"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600, env={**_pipeline_env(tmp_path, extra), "STOP_AFTER": "embed"})
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert "stopping after stage 3" in r.stdout and "4/7" not in r.stdout
+    assert (tmp_path / "samplings" / "crafter_seed1_train.txt").stat().st_size > 0
+    assert not (tmp_path / "w" / "steve1").exists() and not (tmp_path / "ship" / "pipeline.json").exists()
     r = subprocess.run(["bash", "tasks/crafter/train_pipeline.sh"], cwd=ROOT, capture_output=True, text=True,
                        timeout=600, env=_pipeline_env(tmp_path, extra))
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]

@@ -7,9 +7,10 @@
 #
 # Steps (each resumes when rerun; THREADS torch threads per trainer, default 1):
 #   prepare   the play data (configs/crafter/play_data.yaml, 1.2M frames: the generator is deterministic, so these are
-#             v6's and v7's frames), the split, the goal embeddings with the shipped CrafterCLIP, and, as stage 4's
-#             output, the shipped v6 low level (float16 weights of commit 40adc4e; the pipeline would start from its
-#             float32 original) and the shipped codebook, all under results/crafter/scratch/
+#             v6's and v7's frames), the split and the goal embeddings with the shipped CrafterCLIP (stages 1 and 3 of
+#             tasks/crafter/train_pipeline.sh, STOP_AFTER=embed), and, as stage 4's output, the shipped v6 low level
+#             (float16 weights of commit 40adc4e; the pipeline would start from its float32 original) and the shipped
+#             codebook, all under results/crafter/scratch/
 #   low       bash ../unlock_low_level/finetune.sh 300 (500k frames, configs/crafter/steve1_unlock.yaml)
 #   prior     goal_prior/train.py with relabeling next_unlock, unlock_horizon 300 (300k frames)
 #   measure   bench/pretraining_report.py with the candidate: prior NLL, survival under the prior (20 worlds),
@@ -31,15 +32,12 @@ for step in "$@"; do
         # resumes an unfinished dataset; a finished one is left as it is
         python -m tasks.crafter.generate_play_data --config configs/crafter/play_data.yaml --out_dir $S/ds \
             --num_frames 1200000 --workers 2
-        [ -f $S/samplings/crafter_seed1_val.txt ] || python -m steve1.data.sampling.generate_sampling \
-            --config configs/crafter/sampling.yaml --data_dir $S/ds --name crafter_seed1 --output_dir $S/samplings
-        mkdir -p $S/work/split_episodes
-        cat $S/samplings/crafter_seed1_train.txt $S/samplings/crafter_seed1_val.txt | while read -r ep; do
-            [ -z "$ep" ] || [ -e "$S/work/split_episodes/$(basename "$ep")" ] \
-                || ln -s "$(realpath "$ep")" "$S/work/split_episodes/$(basename "$ep")"
-        done
-        python -m steve1.data.generation.embed_episodes --embedder crafterclip \
-            --weights downloads/crafter/crafterclip.pt --data_dir $S/work/split_episodes --torch_threads "$THREADS"
+        # stages 1 and 3 of the pipeline (the split; the embeddings), with the shipped CrafterCLIP so that stage 2
+        # (training one) is skipped
+        mkdir -p $S/ship
+        cmp -s downloads/crafter/crafterclip.pt $S/ship/crafterclip.pt || cp downloads/crafter/crafterclip.pt $S/ship/
+        DATA_DIR=$S/ds WORK=$S/work SHIP=$S/ship SAMPLINGS=$S/samplings THREADS=$THREADS STOP_AFTER=embed \
+            bash tasks/crafter/train_pipeline.sh
         mkdir -p $S/work/steve1/weights $S/work/codebook/tsne_n50_s1
         git show 40adc4e:downloads/crafter/steve1_crafter.weights > $S/work/steve1/weights/steve1_crafter_latest.weights
         cp downloads/crafter/codebook/* $S/work/codebook/tsne_n50_s1/ ;;
