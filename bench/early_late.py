@@ -1,0 +1,133 @@
+"""Did RL move the policy? Task success early and late in a benchmark round's runs, pooled over seeds.
+
+For each run ``<runs_dir>/<task>/<method>/seed<k>`` of ``bench/sample_efficiency.py`` (its first ``run_*`` folder: a
+resumed or extended run appends to it), the episodes of ``episodes.jsonl`` are placed on the env-step axis the way
+``bench/score_by_budget.py`` cuts a run: in log order, by the running sum of their lengths (env steps). Only the
+episodes within ``--max_env_steps`` are read, so a run extended past a budget is read at that budget. Per task and
+method, pooled over seeds: the successes and episodes of the episodes that ended in the first ``--early`` env steps
+and in the last ``--late`` env steps before ``--max_env_steps``, each with a Wilson 95% interval; and per seed the
+rate over all its episodes read. A policy that RL improves has ``late`` above ``early``; one that RL degrades (e.g.
+a behaviour-cloned policy whose head PPO moves off, ``--method bc_ppo``) has it below::
+
+    python bench/early_late.py --runs_dir results/bench_v7_cs0 --out bench/results/benchmark_v7/early_late_200k.json
+
+With ``n_envs`` parallel envs the cut is approximate (the episodes still running at a window's edge fall on the
+next side), the same way for every run. A bad flag, or a ``--runs_dir`` without runs, ends with one line and exit
+code 2, before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from steve1.utils.cli import UsageError, fail
+from steve1.utils.io import atomic_write_text
+
+# ``python bench/x.py`` puts bench/ on the module path
+from efficiency_report import read_episodes
+from score_by_budget import episodes_within
+
+__all__ = ["wilson_interval", "early_late", "main"]
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float]:
+    """The Wilson score interval ``[low, high]`` of a success rate (``z`` 1.96: 95%); ``[0.0, 1.0]`` when ``n`` is 0.
+
+    Raises:
+        ValueError: ``successes`` not in ``[0, n]``.
+    """
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes {successes} not in [0, {n}]")
+    if n == 0:
+        return [0.0, 1.0]
+    p, z2 = successes / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
+def _window(successes: int, n: int) -> dict[str, Any]:
+    return {"successes": successes, "episodes": n, "rate": round(successes / n, 4) if n else None,
+            "wilson95": wilson_interval(successes, n)}
+
+
+def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int) -> dict[str, Any]:
+    """``{task: {method: {"early": window, "late": window, "seeds": {"seed<k>": {"successes", "episodes", "rate",
+    "env_steps_read"}}}}}``, a window being ``{"successes", "episodes", "rate", "wilson95"}`` (module docstring).
+
+    Raises:
+        UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir``.
+    """
+    found = [(root, sorted(root.glob("run_*/episodes.jsonl"))) for root in sorted(runs_dir.glob("*/*/seed*"))]
+    found = [(root, files[0]) for root, files in found if files]
+    if not found:
+        raise UsageError(f"--runs_dir {runs_dir}: no <task>/<method>/seed<k>/run_*/episodes.jsonl")
+    counts: dict[str, dict[str, dict[str, Any]]] = {}
+    late_from = max_env_steps - late
+    for root, path in found:
+        task, method = root.parent.parent.name, root.parent.name
+        c = counts.setdefault(task, {}).setdefault(method, {"early": [0, 0], "late": [0, 0], "seeds": {}})
+        t, seed_hits, kept = 0, 0, episodes_within(read_episodes(path), max_env_steps)
+        for ep in kept:
+            t += int(ep["length"])
+            hit = bool(ep.get("success"))
+            seed_hits += hit
+            for name, inside in (("early", t <= early), ("late", t > late_from)):
+                if inside:
+                    c[name][0] += hit
+                    c[name][1] += 1
+        c["seeds"][root.name] = {"successes": seed_hits, "episodes": len(kept),
+                                 "rate": round(seed_hits / len(kept), 4) if kept else None, "env_steps_read": t}
+    return {task: {method: {"early": _window(*c["early"]), "late": _window(*c["late"]), "seeds": c["seeds"]}
+                   for method, c in methods.items()} for task, methods in counts.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (see ``--help``)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs_dir", required=True, help="the --runs_dir of a bench/sample_efficiency.py round")
+    p.add_argument("--max_env_steps", type=int, default=200_000, help="read each run up to this many env steps")
+    p.add_argument("--early", type=int, default=20_000, help="early window: episodes ended in the first EARLY env steps")
+    p.add_argument("--late", type=int, default=50_000,
+                   help="late window: episodes ended in the last LATE env steps before --max_env_steps")
+    p.add_argument("--out", required=True, help="JSON file to write (atomically)")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Measure, write ``--out`` and print one line per task and method."""
+    args = build_parser().parse_args(argv)
+    try:
+        for flag, value in (("--early", args.early), ("--late", args.late)):
+            if not 0 < value <= args.max_env_steps:
+                raise UsageError(f"{flag} {value}: expected env steps in (0, --max_env_steps {args.max_env_steps}]")
+        if Path(args.out).is_dir():
+            raise UsageError(f"--out {args.out}: is a folder, expected a JSON file path")
+        result = {"command": "python bench/early_late.py " + " ".join(
+                      shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+                  "runs_dir": args.runs_dir, "max_env_steps": args.max_env_steps, "early": args.early,
+                  "late": args.late,
+                  "cut": "episodes in log order, placed at the running sum of their lengths (env steps)",
+                  "result": early_late(Path(args.runs_dir), args.max_env_steps, args.early, args.late),
+                  "updated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    except UsageError as exc:
+        fail("bench/early_late.py", exc)
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    for task, methods in result["result"].items():
+        for method, r in methods.items():
+            e, l = r["early"], r["late"]
+            print(f"{task:24s} {method:16s} early {e['rate']} ({e['episodes']} episodes)  late {l['rate']} "
+                  f"({l['episodes']} episodes)  per seed "
+                  + " ".join(f"{s}: {v['rate']}" for s, v in sorted(r["seeds"].items())))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Session 31: does PTGM beat BC+PPO with the shipped models v7 (cond_scale 0, configs/crafter/highlevel.yaml)?
+# bc_ppo (hierarchical/bc_ppo.py: v7's low level with the zero goal, its head fine-tuned by PPO on the raw actions)
+# on crafter_iron and crafter_stone_pickaxe, in the same runs folder as session 30's PTGM first look at cond_scale 0
+# (../prior_driven_knobs_v7/run_first_look_cs0.sh), so this folder's report holds both methods. Two runs at a time,
+# one torch thread each. BUDGET (default 200000) extends finished runs when raised (bench/sample_efficiency.py
+# resumes from each run's newest checkpoint).
+#
+#   SEEDS="1 2 3" METHODS="bc_ppo" BUDGET=200000 bash bench/results/benchmark_v7/run_benchmark_v7.sh [task ...]
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+O=bench/results/benchmark_v7
+TASKS=("$@")
+[ ${#TASKS[@]} -gt 0 ] || TASKS=(crafter_iron crafter_stone_pickaxe)
+read -r -a SEEDS <<< "${SEEDS:-1 2 3}"
+read -r -a METHODS <<< "${METHODS:-bc_ppo}"
+export OMP_NUM_THREADS=1
+python bench/sample_efficiency.py --tasks "${TASKS[@]}" --methods "${METHODS[@]}" --seeds "${SEEDS[@]}" \
+    --budget "${BUDGET:-200000}" --jobs 2 --runs_dir results/bench_v7_cs0 --out_dir $O --models_label v7_cs0
