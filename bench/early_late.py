@@ -57,17 +57,23 @@ def _window(successes: int, n: int) -> dict[str, Any]:
             "wilson95": wilson_interval(successes, n)}
 
 
-def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int) -> dict[str, Any]:
+def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
+               seeds: Optional[Sequence[int]] = None) -> dict[str, Any]:
     """``{task: {method: {"early": window, "late": window, "seeds": {"seed<k>": {"successes", "episodes", "rate",
-    "env_steps_read"}}}}}``, a window being ``{"successes", "episodes", "rate", "wilson95"}`` (module docstring).
+    "env_steps_read"}}}}}``, a window being ``{"successes", "episodes", "rate", "wilson95"}`` (module docstring);
+    only the runs of ``seeds`` (None: every seed).
 
     Raises:
-        UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir``.
+        UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir`` (of ``seeds``).
     """
-    found = [(root, sorted(root.glob("run_*/episodes.jsonl"))) for root in sorted(runs_dir.glob("*/*/seed*"))]
+    roots = sorted(runs_dir.glob("*/*/seed*"))
+    if seeds is not None:
+        roots = [r for r in roots if r.name in {f"seed{k}" for k in seeds}]
+    found = [(root, sorted(root.glob("run_*/episodes.jsonl"))) for root in roots]
     found = [(root, files[0]) for root, files in found if files]
     if not found:
-        raise UsageError(f"--runs_dir {runs_dir}: no <task>/<method>/seed<k>/run_*/episodes.jsonl")
+        raise UsageError(f"--runs_dir {runs_dir}: no <task>/<method>/seed<k>/run_*/episodes.jsonl"
+                         + (f" of --seeds {' '.join(map(str, seeds))}" if seeds is not None else ""))
     counts: dict[str, dict[str, dict[str, Any]]] = {}
     late_from = max_env_steps - late
     for root, path in found:
@@ -97,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early", type=int, default=20_000, help="early window: episodes ended in the first EARLY env steps")
     p.add_argument("--late", type=int, default=50_000,
                    help="late window: episodes ended in the last LATE env steps before --max_env_steps")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds' runs (default: all)")
     p.add_argument("--out", required=True, help="JSON file to write (atomically)")
     return p
 
@@ -113,9 +120,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         result = {"command": "python bench/early_late.py " + " ".join(
                       shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
                   "runs_dir": args.runs_dir, "max_env_steps": args.max_env_steps, "early": args.early,
-                  "late": args.late,
+                  "late": args.late, "seeds": args.seeds,
                   "cut": "episodes in log order, placed at the running sum of their lengths (env steps)",
-                  "result": early_late(Path(args.runs_dir), args.max_env_steps, args.early, args.late),
+                  "result": early_late(Path(args.runs_dir), args.max_env_steps, args.early, args.late,
+                                       args.seeds),
                   "updated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     except UsageError as exc:
         fail("bench/early_late.py", exc)

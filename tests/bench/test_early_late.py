@@ -37,6 +37,9 @@ def test_windows_pool_seeds_and_stop_at_the_budget(el, tmp_path):
     lo, hi = r["early"]["wilson95"]
     assert 0.0 < lo < 1 / 3 < hi < 1.0
     assert json.loads((tmp_path / "out.json").read_text())["result"] == out["result"]
+    only2 = el.main(["--runs_dir", str(tmp_path), "--max_env_steps", "800", "--early", "300", "--late", "300",
+                     "--seeds", "2", "--out", str(tmp_path / "out2.json")])["result"]["task_a"]["ptgm"]
+    assert list(only2["seeds"]) == ["seed2"] and only2["early"]["episodes"] == 3
 
 
 def test_wilson_interval(el):
@@ -54,6 +57,7 @@ def test_wilson_interval(el):
     (["--early", "0"], "--early 0"),
     (["--late", "300000"], "--late 300000"),
     ([], "no <task>/<method>/seed<k>"),
+    (["--seeds", "7"], "of --seeds 7"),
 ])
 def test_bad_input_one_line_nothing_written(el, tmp_path, capsys, argv, expected):
     runs = tmp_path / "runs"

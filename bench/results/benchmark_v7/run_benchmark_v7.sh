@@ -3,10 +3,17 @@
 # bc_ppo (hierarchical/bc_ppo.py: v7's low level with the zero goal, its head fine-tuned by PPO on the raw actions)
 # on crafter_iron and crafter_stone_pickaxe, in the same runs folder as session 30's PTGM first look at cond_scale 0
 # (../prior_driven_knobs_v7/run_first_look_cs0.sh), so this folder's report holds both methods. Two runs at a time,
-# one torch thread each. BUDGET (default 200000) extends finished runs when raised (bench/sample_efficiency.py
-# resumes from each run's newest checkpoint).
+# one torch thread each (JOBS). BUDGET (default 200000) extends finished runs when raised
+# (bench/sample_efficiency.py resumes from each run's newest checkpoint). Session 31 ran, in this order:
+#   bash bench/results/benchmark_v7/run_benchmark_v7.sh                          # bc_ppo, seeds 1-3, 200k (at_200k/)
+#   SEEDS=1 METHODS="ptgm bc_ppo" BUDGET=1000000 bash bench/results/benchmark_v7/run_benchmark_v7.sh
+#   (stopped before it extended bc_ppo on crafter_stone_pickaxe, which stays at 200k: its last 50k were at 0.001)
+#   JOBS=1 METHODS=ptgm_no_prior SEEDS=1 bash bench/results/benchmark_v7/run_benchmark_v7.sh   # beside the 1M runs
+#   JOBS=1 METHODS=ptgm_no_prior SEEDS=2 bash bench/results/benchmark_v7/run_benchmark_v7.sh
+#   METHODS=ptgm_no_prior SEEDS=3 bash bench/results/benchmark_v7/run_benchmark_v7.sh
+# and `python bench/early_late.py --runs_dir results/bench_v7_cs0 ...` (the early_late*.json hold their commands).
 #
-#   SEEDS="1 2 3" METHODS="bc_ppo" BUDGET=200000 bash bench/results/benchmark_v7/run_benchmark_v7.sh [task ...]
+#   SEEDS="1 2 3" METHODS="bc_ppo" BUDGET=200000 JOBS=2 bash bench/results/benchmark_v7/run_benchmark_v7.sh [task ...]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 O=bench/results/benchmark_v7
@@ -16,4 +23,4 @@ read -r -a SEEDS <<< "${SEEDS:-1 2 3}"
 read -r -a METHODS <<< "${METHODS:-bc_ppo}"
 export OMP_NUM_THREADS=1
 python bench/sample_efficiency.py --tasks "${TASKS[@]}" --methods "${METHODS[@]}" --seeds "${SEEDS[@]}" \
-    --budget "${BUDGET:-200000}" --jobs 2 --runs_dir results/bench_v7_cs0 --out_dir $O --models_label v7_cs0
+    --budget "${BUDGET:-200000}" --jobs "${JOBS:-2}" --runs_dir results/bench_v7_cs0 --out_dir $O --models_label v7_cs0
