@@ -13,14 +13,16 @@
 #   METHODS=ptgm_no_prior SEEDS=3 bash bench/results/benchmark_v7/run_benchmark_v7.sh
 # and `python bench/early_late.py --runs_dir results/bench_v7_cs0 ...` (the early_late*.json hold their commands).
 #
+# RUNS_DIR, OUT_DIR, LABEL and EXTRA (further ppo_highlevel.py flags) set another round's folders (run_init_prior.sh).
+#
 #   SEEDS="1 2 3" METHODS="bc_ppo" BUDGET=200000 JOBS=2 bash bench/results/benchmark_v7/run_benchmark_v7.sh [task ...]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-O=bench/results/benchmark_v7
 TASKS=("$@")
 [ ${#TASKS[@]} -gt 0 ] || TASKS=(crafter_iron crafter_stone_pickaxe)
 read -r -a SEEDS <<< "${SEEDS:-1 2 3}"
 read -r -a METHODS <<< "${METHODS:-bc_ppo}"
 export OMP_NUM_THREADS=1
 python bench/sample_efficiency.py --tasks "${TASKS[@]}" --methods "${METHODS[@]}" --seeds "${SEEDS[@]}" \
-    --budget "${BUDGET:-200000}" --jobs "${JOBS:-2}" --runs_dir results/bench_v7_cs0 --out_dir $O --models_label v7_cs0
+    --budget "${BUDGET:-200000}" --jobs "${JOBS:-2}" --runs_dir "${RUNS_DIR:-results/bench_v7_cs0}" \
+    --out_dir "${OUT_DIR:-bench/results/benchmark_v7}" --models_label "${LABEL:-v7_cs0}" ${EXTRA:+--extra $EXTRA}

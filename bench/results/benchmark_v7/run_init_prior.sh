@@ -3,15 +3,11 @@
 # cond_scale 0 against BC+PPO"), and it starts uniform over the 50 codes, while codes drawn from the goal prior with
 # no RL succeed more often on crafter_iron (0.110 vs ~0.085). Does a high level initialised as the goal prior
 # (--initialize_with_prior: head and trunk from the prior, hierarchical/build.py) start there and keep it or climb?
-# ptgm with the shipped models v7 and config (cond_scale 0), 200k env steps, two runs at a time, one torch thread each.
+# ptgm with the shipped models v7 and config (cond_scale 0), 200k env steps, two runs at a time, one torch thread each
+# (run_benchmark_v7.sh with this round's folders).
 #
 #   SEEDS=1 bash bench/results/benchmark_v7/run_init_prior.sh [task ...]   (default: both tasks)
 set -euo pipefail
-cd "$(dirname "$0")/../../.."
-TASKS=("$@")
-[ ${#TASKS[@]} -gt 0 ] || TASKS=(crafter_iron crafter_stone_pickaxe)
-read -r -a SEEDS <<< "${SEEDS:-1}"
-export OMP_NUM_THREADS=1
-python bench/sample_efficiency.py --tasks "${TASKS[@]}" --methods ptgm --seeds "${SEEDS[@]}" --budget 200000 --jobs 2 \
-    --runs_dir results/bench_v7_cs0_init_prior --out_dir bench/results/benchmark_v7/init_prior \
-    --models_label v7_cs0_init_prior --extra --initialize_with_prior
+cd "$(dirname "$0")"
+SEEDS=${SEEDS:-1} METHODS=ptgm RUNS_DIR=results/bench_v7_cs0_init_prior OUT_DIR=bench/results/benchmark_v7/init_prior \
+    LABEL=v7_cs0_init_prior EXTRA=--initialize_with_prior exec bash ./run_benchmark_v7.sh "$@"
