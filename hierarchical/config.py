@@ -129,8 +129,8 @@ class HighLevelConfig(StageConfig):
 
     def check_consistency(self, sources: Mapping[str, str]) -> None:
         """A goal prior needs discrete goals and prior weights (so does ``initialize_with_prior``), discrete goals a
-        codebook, a run a budget, and ``--method ppo`` either every recipe key or none (a run made before the
-        recipe, resumed as ``ppo_sb3``).
+        codebook, a run a budget, ``--method bc_ppo_kl`` a ``kl_reward`` > 0, and ``--method ppo`` either every
+        recipe key or none (a run made before the recipe, resumed as ``ppo_sb3``).
 
         Raises:
             UsageError: naming the flag or ``<file> key '<key>'`` (``sources``).
@@ -154,6 +154,9 @@ class HighLevelConfig(StageConfig):
                 need("prior_weights")
         if self.steps is None and self.env_steps is None:
             raise UsageError(f"{where('env_steps')}: set a budget: steps (high-level steps) and/or env_steps")
+        if self.method == "bc_ppo_kl" and not (self.kl_reward or 0) > 0:
+            raise UsageError(f"{where('kl_reward')}: method bc_ppo_kl needs kl_reward > 0 (the weight of its KL to the "
+                             f"BC policy), got {self.kl_reward} (kl_reward 0 is method bc_ppo)")
         if self.method == "ppo":
             unset = [k for k in RECIPE_NETWORK_KEYS if getattr(self, k) is None]
             if unset and len(unset) < len(RECIPE_NETWORK_KEYS):

@@ -16,7 +16,10 @@ SB3 class of each method's checkpoints and a builder per method (PTGM paper §5;
                     the raw 64x64 frames (:mod:`hierarchical.flat_baselines`); every run before issue 19 that was
                     called ``ppo``
 ``bc_ppo``          the behaviour-cloned low-level policy fine-tuned with PPO on the raw action space (the
-                    VPT-finetune analogue; :mod:`hierarchical.bc_ppo`)
+                    VPT-finetune analogue without its KL term; :mod:`hierarchical.bc_ppo`)
+``bc_ppo_kl``       ``bc_ppo`` with VPT-finetune's KL term to the frozen BC policy, as a reward like PTGM's:
+                    ``-kl_reward * KL(pi || pi_BC)`` per env step (``kl_reward`` and ``kl_direction`` of the config,
+                    > 0; :mod:`hierarchical.bc_ppo`)
 ``steve1_prompt``   the goal-conditioned low-level policy following the task prompt's text goal embedding, no RL
                     (:mod:`hierarchical.prompt_baseline`)
 ==================  =================================================================================================
@@ -32,11 +35,13 @@ Design choices (documented where they differ from a literal reading of the paper
   high-level config, under the given flags (:func:`method_overrides`); its network is narrower than published
   (``impala_chans`` [8, 16, 16] instead of [64, 128, 128]: the widest measured that trains 1M env steps in <= ~5 h
   on one CPU core, ``bench/results/flat_ppo_throughput.json``).
-* ``ppo_sb3`` and ``bc_ppo`` use SB3's defaults (``n_steps=2048`` per env, ``batch_size=64``, ``n_epochs=10``,
+* ``ppo_sb3``, ``bc_ppo`` and ``bc_ppo_kl`` use SB3's defaults (``n_steps=2048`` per env, ``batch_size=64``, ``n_epochs=10``,
   ``lr=3e-4``, ``gamma=0.99``, ``gae_lambda=0.95``, ``clip_range=0.2``, ``ent_coef=0``): the well-tested flat
   baseline, not weakened and not tuned against PTGM. The high-level config's PPO keys are *not* used (they are
   per-goal-step values).
-* ``bc_ppo`` and ``steve1_prompt``: see :mod:`hierarchical.bc_ppo` and :mod:`hierarchical.prompt_baseline`.
+* ``bc_ppo_kl`` takes ``kl_reward`` from the config (the file's, PTGM's 0.05, unless a flag gives another): the
+  same weight per decision as PTGM's KL to its prior, a decision being one env step here.
+* ``bc_ppo``, ``bc_ppo_kl`` and ``steve1_prompt``: see :mod:`hierarchical.bc_ppo` and :mod:`hierarchical.prompt_baseline`.
 """
 from __future__ import annotations
 
@@ -53,7 +58,7 @@ __all__ = ["METHODS", "METHOD_PRESETS", "method_overrides", "algorithm_class", "
            "resolve_config", "load_run_config", "TRAINING", "make_eval_env"]
 
 #: Method names accepted by ``ppo_highlevel.py --method`` (and a config file's ``method`` key).
-METHODS = ("ptgm", "ppo", "ppo_sb3", "bc_ppo", "ptgm_no_prior", "ptgm_continuous", "steve1_prompt")
+METHODS = ("ptgm", "ppo", "ppo_sb3", "bc_ppo", "bc_ppo_kl", "ptgm_no_prior", "ptgm_continuous", "steve1_prompt")
 #: Config values each method sets (given command-line flags still override them).
 METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "ptgm": {},
@@ -62,6 +67,7 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "ppo": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},  # + configs/crafter/ppo.yaml
     "ppo_sb3": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
     "bc_ppo": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
+    "bc_ppo_kl": {"goal_prior": False, "initialize_with_prior": False},  # kl_reward: the config's, to the BC policy
     "steve1_prompt": {"goal_prior": False, "kl_reward": 0.0, "initialize_with_prior": False},
 }
 
@@ -266,6 +272,7 @@ TRAINING: dict[str, tuple[Callable, Callable]] = {
     "ptgm": (_ptgm_env, _ptgm_model), "ptgm_no_prior": (_ptgm_env, _ptgm_model),
     "ptgm_continuous": (_ptgm_env, _ptgm_model), "ppo": (_flat_env, _recipe_model),
     "ppo_sb3": (_flat_env, _sb3_model), "bc_ppo": (_bc_env, _bc_model),
+    "bc_ppo_kl": (_bc_env, _bc_model),
 }
 
 
@@ -295,11 +302,11 @@ def make_eval_env(cfg: HighLevelConfig, method: str, device: Any, run_dir: Path)
 
         env = FlatFrameWrapper(EpisodeFrames(make_envs(cfg, 1, device)[0]))
         return VecMonitor(DummyVecEnv([lambda: env])), predict
-    if method == "bc_ppo":
+    if method in ("bc_ppo", "bc_ppo_kl"):
         from hierarchical.bc_ppo import make_bc_trunk_venv
 
         envs = [EpisodeFrames(e) for e in make_envs(cfg, 1, device)]
-        venv, _ = make_bc_trunk_venv(cfg, None, device, envs=envs)
+        venv, _ = make_bc_trunk_venv(cfg, None, device, envs=envs, with_kl=False)
         return venv, predict
     if method == "steve1_prompt":
         run_cfg = with_values(cfg, codebook=str(Path(run_dir) / "prompt_goal" / "centers.pkl"), discrete=True,

@@ -1,6 +1,7 @@
 """The baselines: method presets (hierarchical/methods.py), the flat frame wrapper (hierarchical/flat_baselines.py) +
-episode log (hierarchical/episode_log.py), and bc_ppo's starting point (hierarchical/bc_ppo.py)
-(the frozen goal-free trunk + copied head reproduce the BC policy's unconditional action distribution)."""
+episode log (hierarchical/episode_log.py), bc_ppo's starting point (hierarchical/bc_ppo.py)
+(the frozen goal-free trunk + copied head reproduce the BC policy's unconditional action distribution), and bc_ppo_kl's
+KL term to the BC policy."""
 import json
 
 import numpy as np
@@ -82,6 +83,79 @@ def test_bc_ppo_starts_at_the_bc_policy():
         first = torch.tensor([[True, False, False]])
         (pd, _, _), _ = bc(obs, first, bc.initial_state(1))
     np.testing.assert_allclose(ppo_logp.numpy(), pd[0, :, 0, :].numpy(), atol=1e-5)
+
+
+def _bc_setup(n_envs=1, max_steps=50, **venv_kwargs):
+    from sb3_vpt.policy import TRUNK_PREFIXES, VPTTrunk
+    from stable_baselines3.common.vec_env import VecMonitor
+    from VPT.lib.policy import MinecraftPolicy
+
+    bc = tiny_agent(spaces.Discrete(N_ACTIONS), goal_dim=GOAL_DIM, seed=1)
+    trunk = VPTTrunk(MinecraftPolicy(**TINY_POLICY_KWARGS))
+    own = trunk.state_dict()
+    trunk.load_state_dict({k: v for k, v in bc.state_dict().items() if k.startswith(TRUNK_PREFIXES) and k in own},
+                          strict=False)
+    goal_free = bc_ppo.GoalFreeTrunk(trunk, bc.net.mineclip_embed_linear.bias)
+    obs_space = spaces.Box(-np.inf, np.inf, (goal_free.hidsize,), np.float32)
+    reference = bc_ppo.make_bc_reference(bc, obs_space, spaces.Discrete(N_ACTIONS), torch.device("cpu"))
+    envs = [StandInEnv(max_steps=max_steps, seed_offset=i) for i in range(n_envs)]
+    flat = bc_ppo.FlatTrunkVecEnv(envs, goal_free, torch.device("cpu"), reference=reference, **venv_kwargs)
+    venv = VecMonitor(flat)
+    model = bc_ppo.make_bc_ppo(venv, bc, seed=0, device=torch.device("cpu"))
+    return flat, venv, model, reference
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_bc_ppo_kl_reward_is_the_kl_to_the_bc_policy(direction):
+    from hierarchical.high_level_wrapper import categorical_kl
+
+    flat, venv, model, reference = _bc_setup(n_envs=2, max_steps=4, kl_reward=0.5, kl_direction=direction)
+    venv.attach_policy(model.policy)  # through VecMonitor, as ppo_highlevel.py does
+    assert flat.policy is model.policy
+    obs = venv.reset()
+    obs, rewards, _, infos = venv.step(np.array([1, 1]))
+    # at the start the policy is the BC policy: no KL (float32 log-softmax of the same logits, same modules)
+    for i in range(2):
+        assert abs(infos[i]["kl"]) < 1e-5 and abs(infos[i]["reward_kl"]) < 1e-5
+    with torch.no_grad():
+        w = model.policy.action_net.linear_layer.weight
+        w.add_(torch.randn(w.shape, generator=torch.Generator().manual_seed(0)) * 0.5)
+    ended = 0
+    for _ in range(4):  # across an episode end (max_steps 4): the KL is taken on the reset frame's features
+        with torch.no_grad():
+            p = model.policy.action_log_probs(torch.as_tensor(obs))
+            q = reference.action_log_probs(torch.as_tensor(obs))
+        kl = (categorical_kl(p, q) if direction == "forward" else categorical_kl(q, p)).numpy()
+        assert (kl > 1e-3).all()
+        obs, rewards, dones, infos = venv.step(np.array([1, 2]))
+        ended += int(dones.sum())
+        for i in range(2):
+            assert infos[i]["kl"] == pytest.approx(kl[i], rel=1e-4, abs=1e-6)
+            assert infos[i]["reward_kl"] == pytest.approx(-0.5 * kl[i], rel=1e-4, abs=1e-6)
+            assert rewards[i] == pytest.approx(infos[i]["reward_env"] - 0.5 * kl[i], rel=1e-4, abs=1e-6)
+    assert ended == 2  # both envs ended once and went on from their reset frame
+
+
+def test_bc_ppo_kl_needs_its_parts():
+    flat, venv, model, _ = _bc_setup(kl_reward=0.1)
+    venv.reset()
+    with pytest.raises(RuntimeError, match="attach_policy"):
+        venv.step(np.array([1]))
+    with pytest.raises(TypeError, match="action_log_probs"):
+        flat.attach_policy(object())
+    trunk = flat.trunk
+    with pytest.raises(ValueError, match="needs the reference"):
+        bc_ppo.FlatTrunkVecEnv([StandInEnv()], trunk, torch.device("cpu"), kl_reward=0.1)
+    with pytest.raises(ValueError, match="kl_reward must be >= 0"):
+        bc_ppo.FlatTrunkVecEnv([StandInEnv()], trunk, torch.device("cpu"), kl_reward=-1.0)
+    with pytest.raises(ValueError, match="kl_direction"):
+        bc_ppo.FlatTrunkVecEnv([StandInEnv()], trunk, torch.device("cpu"), reference=flat.reference, kl_reward=0.1,
+                               kl_direction="both")
+    # without the KL term (bc_ppo) the reward is the env's and no KL is reported
+    plain, venv, model, _ = _bc_setup()
+    venv.reset()
+    _, rewards, _, infos = venv.step(np.array([0]))
+    assert rewards[0] == infos[0]["reward_env"] == 0.25 and "kl" not in infos[0]
 
 
 def _frame(t):

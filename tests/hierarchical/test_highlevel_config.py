@@ -124,3 +124,14 @@ def test_the_builders_take_a_config_not_a_plain_mapping():
     for name, call in calls.items():
         with pytest.raises(TypeError, match=rf"{name} takes a hierarchical.config.HighLevelConfig.*got dict"):
             call()
+
+
+def test_bc_ppo_kl_takes_the_files_kl_reward_and_needs_one():
+    spec = tasks.get_specs("crafter_iron")
+    data = yaml.safe_load((REPO / "configs/crafter/highlevel.yaml").read_text())
+    cfg, sources = resolve_config(spec, {}, method="bc_ppo_kl")
+    assert cfg.kl_reward == data["kl_reward"] > 0 and "highlevel.yaml" in sources["kl_reward"]
+    assert cfg.goal_prior is False and resolve_config(spec, {}, method="bc_ppo")[0].kl_reward == 0.0
+    assert resolve_config(spec, {"kl_reward": 0.01}, method="bc_ppo_kl")[0].kl_reward == 0.01
+    with pytest.raises(UsageError, match=r"^--kl_reward: method bc_ppo_kl needs kl_reward > 0"):
+        resolve_config(spec, {"kl_reward": 0.0}, method="bc_ppo_kl")
