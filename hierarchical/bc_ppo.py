@@ -309,14 +309,23 @@ def make_bc_trunk_venv(cfg: HighLevelConfig, run_dir: Optional[os.PathLike], dev
     return VecMonitor(venv), bc
 
 
-def make_bc_ppo(venv, bc_policy: torch.nn.Module, seed: int, device: torch.device):
+def make_bc_ppo(venv, bc_policy: torch.nn.Module, seed: int, device: torch.device,
+                ppo_kwargs: Optional[Mapping[str, Any]] = None):
     """SB3 ``PPO`` (default hyperparameters) with a :class:`sb3_vpt.policy.VPTHeadPolicy` whose head is copied
-    from the BC policy (``lastlayer``, ``final_ln``, ``pi_head``): the initial policy is the BC policy."""
+    from the BC policy (``lastlayer``, ``final_ln``, ``pi_head``): the initial policy is the BC policy.
+
+    Args:
+        ppo_kwargs: SB3 ``PPO`` keyword arguments over its defaults (``bench/bc_ppo_drift.py``), and
+            ``value_init`` / ``value_latent`` (:class:`sb3_vpt.policy.VPTHeadPolicy`); None: the defaults.
+    """
     from stable_baselines3 import PPO
 
     from sb3_vpt.policy import VPTHeadPolicy
 
-    temperature = float(bc_policy.pi_head.temperature)
-    model = PPO(VPTHeadPolicy, venv, policy_kwargs={"temperature": temperature}, seed=seed, device=device, verbose=0)
+    kwargs = dict(ppo_kwargs or {})
+    policy_kwargs = {"temperature": float(bc_policy.pi_head.temperature),
+                     "value_latent": kwargs.pop("value_latent", "shared"),
+                     "value_init": kwargs.pop("value_init", "vpt")}
+    model = PPO(VPTHeadPolicy, venv, policy_kwargs=policy_kwargs, seed=seed, device=device, verbose=0, **kwargs)
     model.policy.copy_head_from(bc_policy)
     return model

@@ -40,7 +40,9 @@ Design choices (documented where they differ from a literal reading of the paper
   baseline, not weakened and not tuned against PTGM. The high-level config's PPO keys are *not* used (they are
   per-goal-step values).
 * ``bc_ppo_kl`` takes ``kl_reward`` from the config (the file's, PTGM's 0.05, unless a flag gives another): the
-  same weight per decision as PTGM's KL to its prior, a decision being one env step here.
+  same weight per decision as PTGM's KL to its prior, a decision being one env step here. It also takes ``lr``
+  (the file's 3e-4 is SB3's default) and, as every method with :class:`sb3_vpt.policy.VPTHeadPolicy`,
+  ``value_init``; its other PPO values are SB3's defaults, as ``bc_ppo``'s.
 * ``bc_ppo``, ``bc_ppo_kl`` and ``steve1_prompt``: see :mod:`hierarchical.bc_ppo` and :mod:`hierarchical.prompt_baseline`.
 """
 from __future__ import annotations
@@ -224,7 +226,8 @@ def _ptgm_model(cfg: HighLevelConfig, venv, parts: Mapping[str, Any], device):
                 n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_range,
                 normalize_advantage=cfg.normalize_advantage, ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef,
                 max_grad_norm=cfg.max_grad_norm, target_kl=cfg.target_kl,
-                policy_kwargs={"temperature": temperature}, seed=cfg.seed, device=device, verbose=0)
+                policy_kwargs={"temperature": temperature, "value_init": cfg.value_init}, seed=cfg.seed,
+                device=device, verbose=0)
     if cfg.initialize_with_prior:
         from goal_prior.load_prior import make_prior_model
 
@@ -262,7 +265,10 @@ def _bc_env(cfg: HighLevelConfig, run_dir: Path, device, sources: Mapping[str, s
 def _bc_model(cfg: HighLevelConfig, venv, parts: Mapping[str, Any], device):
     from hierarchical.bc_ppo import make_bc_ppo
 
-    return make_bc_ppo(venv, parts["bc_policy"], cfg.seed, device)
+    kwargs = {"value_init": cfg.value_init}
+    if cfg.method == "bc_ppo_kl":  # its learning rate is the config's (SB3's default 3e-4 = the file's lr)
+        kwargs["learning_rate"] = cfg.lr
+    return make_bc_ppo(venv, parts["bc_policy"], cfg.seed, device, ppo_kwargs=kwargs)
 
 
 #: Per trained method: ``(make_env(cfg, run_dir, device, sources) -> (venv, parts), make_model(cfg, venv, parts,

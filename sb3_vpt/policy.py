@@ -58,7 +58,10 @@ from VPT.lib.action_head import CategoricalActionHead, make_action_head
 from VPT.lib.scaled_mse_head import ScaledMSEHead
 from VPT.lib.util import FanInInitReLULayer
 
-__all__ = ["VPTLatent", "VPTHeadPolicy", "VPTTrunk", "TRUNK_PREFIXES"]
+__all__ = ["VPTLatent", "VPTHeadPolicy", "VPTTrunk", "TRUNK_PREFIXES", "VALUE_INITS"]
+
+#: Initialisations of the value head (:class:`VPTHeadPolicy` ``value_init``; config key ``value_init``).
+VALUE_INITS = ("vpt", "zero")
 
 #: State-dict prefixes of the frozen trunk in VPT/STEVE-1/goal-prior weight files (spec §9.1), copied with
 #: ``goal_prior.load_prior.load_part_vpt_weights``. ``pre_lstm_ln`` exists only in configs with ``use_pre_lstm_ln``
@@ -67,26 +70,36 @@ TRUNK_PREFIXES = ("net.img_process.", "net.pre_lstm_ln.", "net.recurrent_layer."
 
 
 class VPTLatent(nn.Module):
-    """VPT's trunk end, ``final_ln(lastlayer(x))``, as SB3's ``mlp_extractor`` (shared by policy and value).
+    """VPT's trunk end, ``final_ln(lastlayer(x))``, as SB3's ``mlp_extractor``: shared by policy and value (VPT's and
+    upstream's layout), or with ``own_value_latent`` a second ``lastlayer``/``final_ln`` for the value head alone.
 
     Args:
         hidsize: feature size (2048 for VPT-2x).
+        own_value_latent: give the value head its own copy (``value_lastlayer``, ``value_final_ln``), so that the
+            value loss does not move the policy's latent (deliberate difference from upstream, see
+            :class:`VPTHeadPolicy`).
     """
 
-    def __init__(self, hidsize: int):
+    def __init__(self, hidsize: int, own_value_latent: bool = False):
         super().__init__()
         self.latent_dim_pi = self.latent_dim_vf = int(hidsize)
         self.lastlayer = FanInInitReLULayer(hidsize, hidsize, layer_type="linear", layer_norm=True)
         self.final_ln = nn.LayerNorm(hidsize)
+        self.own_value_latent = bool(own_value_latent)
+        if self.own_value_latent:
+            self.value_lastlayer = FanInInitReLULayer(hidsize, hidsize, layer_type="linear", layer_norm=True)
+            self.value_final_ln = nn.LayerNorm(hidsize)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        latent = self.final_ln(self.lastlayer(features))
-        return latent, latent
+        return self.forward_actor(features), self.forward_critic(features)
 
     def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
         return self.final_ln(self.lastlayer(features))
 
-    forward_critic = forward_actor
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        if self.own_value_latent:
+            return self.value_final_ln(self.value_lastlayer(features))
+        return self.final_ln(self.lastlayer(features))
 
 
 class VPTHeadPolicy(ActorCriticPolicy):
@@ -99,15 +112,31 @@ class VPTHeadPolicy(ActorCriticPolicy):
         observation_space, action_space, lr_schedule: as SB3.
         temperature: softmax temperature of the categorical head (upstream 1.0; the goal prior's, 2.0 for the
             VPT-2x config, with ``--initialize_with_prior``). Ignored for a Gaussian head.
+        value_init: ``"vpt"`` (VPT's and upstream's: orthogonal rows of unit norm, zero bias, so the first values
+            are of order 1 on the layer-normed latent) or ``"zero"`` (weights and bias 0: the value is 0 everywhere
+            until the value loss moves it, so the first advantages are the returns, not the noise of a random value
+            function; deliberate difference from upstream, measured in ``bench/results/bc_ppo_drift/``).
+        value_latent: ``"shared"`` (upstream and VPT: the value head reads the policy's ``final_ln(lastlayer(x))``,
+            so the value loss also moves the policy) or ``"own"`` (its own ``lastlayer``/``final_ln``, copied from
+            the same source by :meth:`copy_head_from`; deliberate difference from upstream, used where a policy
+            starts from a pre-trained head that a fresh value head's loss would otherwise move:
+            ``bench/bc_ppo_drift.py``).
         **kwargs: other ``ActorCriticPolicy`` arguments (``optimizer_class``, ``optimizer_kwargs``; Adam with
             ``eps=1e-5`` by default, as SB3). ``net_arch``/``activation_fn``/``ortho_init`` are ignored.
 
     Raises:
-        ValueError: the observation space is not a 1-D Box, or the action space is not Discrete / 1-D Box.
+        ValueError: the observation space is not a 1-D Box, or the action space is not Discrete / 1-D Box, or
+            ``value_latent`` is not shared / own, or ``value_init`` not vpt / zero.
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule,
-                 temperature: float = 1.0, **kwargs):
+                 temperature: float = 1.0, value_init: str = "vpt", value_latent: str = "shared", **kwargs):
+        if value_latent not in ("shared", "own"):
+            raise ValueError(f"VPTHeadPolicy: value_latent must be 'shared' or 'own', got {value_latent!r}")
+        if value_init not in VALUE_INITS:
+            raise ValueError(f"VPTHeadPolicy: value_init must be one of {VALUE_INITS}, got {value_init!r}")
+        self.value_latent = value_latent
+        self.value_init = value_init
         if not (isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1):
             raise ValueError(f"VPTHeadPolicy: observation space must be Box((hidsize,)), got {observation_space}")
         if not (isinstance(action_space, spaces.Discrete)
@@ -121,12 +150,16 @@ class VPTHeadPolicy(ActorCriticPolicy):
         return int(self.observation_space.shape[0])
 
     def _build(self, lr_schedule: Schedule) -> None:
-        self.mlp_extractor = VPTLatent(self.hidsize)
+        self.mlp_extractor = VPTLatent(self.hidsize, own_value_latent=self.value_latent == "own")
         temperature = self.temperature if isinstance(self.action_space, spaces.Discrete) else 1.0
         self.action_net = make_action_head(self.action_space, self.hidsize, temperature=temperature)
         self.value_net = ScaledMSEHead(self.hidsize, 1)
         self.action_net.reset_parameters()
         self.value_net.reset_parameters()
+        if self.value_init == "zero":
+            with torch.no_grad():
+                self.value_net.linear.weight.zero_()
+                self.value_net.linear.bias.zero_()
         params = [p for p in self.parameters() if p.requires_grad]
         self.optimizer = self.optimizer_class(params, lr=lr_schedule(1), **self.optimizer_kwargs)
 
@@ -151,14 +184,15 @@ class VPTHeadPolicy(ActorCriticPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(temperature=self.temperature)
+        data.update(temperature=self.temperature, value_init=self.value_init, value_latent=self.value_latent)
         return data
 
     @torch.no_grad()
     def copy_head_from(self, source: nn.Module) -> None:
         """Copy ``net.lastlayer``, ``net.final_ln`` and ``pi_head`` from a VPT-shaped policy (the goal prior).
 
-        The value head keeps its fresh init. The temperature must already match ``source.pi_head.temperature``
+        The value head keeps its fresh init; with ``value_latent="own"`` its latent is a copy of the same two
+        layers. The temperature must already match ``source.pi_head.temperature``
         (pass it to the constructor), so that this policy then reproduces ``source``'s distribution on the same
         trunk features (fix of spec §12.1.3).
 
@@ -178,6 +212,9 @@ class VPTHeadPolicy(ActorCriticPolicy):
                              f"{self.temperature}; build the policy with temperature={head.temperature}")
         self.mlp_extractor.lastlayer.load_state_dict(source.net.lastlayer.state_dict())
         self.mlp_extractor.final_ln.load_state_dict(source.net.final_ln.state_dict())
+        if self.mlp_extractor.own_value_latent:
+            self.mlp_extractor.value_lastlayer.load_state_dict(source.net.lastlayer.state_dict())
+            self.mlp_extractor.value_final_ln.load_state_dict(source.net.final_ln.state_dict())
         self.action_net.load_state_dict(head.state_dict())
 
 

@@ -32,6 +32,27 @@ def test_head_init_and_optimizer():
     torch.testing.assert_close(values, policy.value_net.linear(latent))
 
 
+def test_value_init_zero_and_an_own_value_latent():
+    x = torch.randn(5, HID)
+    policy = VPTHeadPolicy(OBS, spaces.Discrete(N_CODES), lambda _: 1e-4, value_init="zero")
+    assert torch.all(policy.predict_values(x) == 0)  # the value is 0 everywhere until trained
+    shared = VPTHeadPolicy(OBS, spaces.Discrete(N_CODES), lambda _: 1e-4)
+    assert (shared.predict_values(x).abs() > 0).all()
+    # an own value latent: the value loss does not reach the policy's latent
+    own = VPTHeadPolicy(OBS, spaces.Discrete(N_CODES), lambda _: 1e-4, value_latent="own")
+    own.predict_values(x).sum().backward()
+    assert own.mlp_extractor.lastlayer.layer.weight.grad is None
+    assert own.mlp_extractor.value_lastlayer.layer.weight.grad.abs().sum() > 0
+    shared.predict_values(x).sum().backward()
+    assert shared.mlp_extractor.lastlayer.layer.weight.grad.abs().sum() > 0
+    assert own._get_constructor_parameters()["value_latent"] == "own"
+    assert policy._get_constructor_parameters()["value_init"] == "zero"
+    with pytest.raises(ValueError, match="value_init"):
+        VPTHeadPolicy(OBS, spaces.Discrete(N_CODES), lambda _: 1e-4, value_init="ones")
+    with pytest.raises(ValueError, match="value_latent"):
+        VPTHeadPolicy(OBS, spaces.Discrete(N_CODES), lambda _: 1e-4, value_latent="both")
+
+
 def test_temperature_is_applied():
     torch.manual_seed(0)
     policy = VPTHeadPolicy(OBS, spaces.Discrete(N_CODES), lambda _: 1e-4, temperature=3.0)
