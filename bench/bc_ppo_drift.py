@@ -87,8 +87,9 @@ def drift(policy_logp, bc_logp) -> dict:
             "steps": int(kl.shape[0]), "finite": bool(torch.isfinite(policy_logp).all())}
 
 
-def run_variant(task: str, seed: int, n_envs: int, name: str, kwargs: dict) -> dict:
-    """One rollout + one PPO update of ``bc_ppo`` with ``kwargs`` over SB3's defaults -> the drift record."""
+def run_variant(task: str, seed: int, n_envs: int, name: str, kwargs: dict, n_steps: int = 2048) -> dict:
+    """One rollout of ``n_steps`` per env + one PPO update of ``bc_ppo`` with ``kwargs`` over SB3's defaults -> the
+    drift record."""
     import torch
     from stable_baselines3.common.utils import set_random_seed
 
@@ -103,7 +104,7 @@ def run_variant(task: str, seed: int, n_envs: int, name: str, kwargs: dict) -> d
     venv, bc = make_bc_trunk_venv(cfg, None, device, envs=make_envs(cfg, n_envs, device), sources=sources,
                                   with_kl=False)
     venv.seed(seed)
-    model = make_bc_ppo(venv, bc, seed, device, ppo_kwargs=kwargs)
+    model = make_bc_ppo(venv, bc, seed, device, ppo_kwargs={**kwargs, "n_steps": n_steps})
     reference = make_bc_reference(bc, venv.observation_space, venv.action_space, device)
     model.set_random_seed(seed)  # every variant collects its rollout from the same RNG state (and env seeds)
     start = time.time()
@@ -124,14 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--task", default="crafter_iron", help="task in tasks/task_specs.yaml (default crafter_iron)")
     p.add_argument("--seed", type=int, default=1, help="seed of every variant (the same rollout)")
-    p.add_argument("--n_envs", type=int, default=8, help="envs (SB3 n_steps 2048 each; bc_ppo uses 8)")
+    p.add_argument("--n_envs", type=int, default=8, help="envs (bc_ppo uses 8)")
+    p.add_argument("--n_steps", type=int, default=2048, help="rollout env steps per env (SB3's default, bc_ppo's)")
     p.add_argument("--variants", nargs="+", default=["default"],
                    help="name or name:key=value,... (keys: " + ", ".join(VARIANT_KEYS) + ")")
     p.add_argument("--out", required=True, help="JSON to write")
     return p
 
 
-def main(argv=None) -> int:
+def main(argv=None):
+    """Run the variants and write ``--out``; returns the written dict, or 2 after a one-line error on a bad flag."""
     p = build_parser()
     args = p.parse_args(argv)
     try:
@@ -139,8 +142,8 @@ def main(argv=None) -> int:
 
         tasks.get_specs(args.task)
         variants = [parse_variant(v) for v in args.variants]
-        if args.n_envs < 1:
-            raise ValueError(f"--n_envs must be >= 1, got {args.n_envs}")
+        if args.n_envs < 1 or args.n_steps < 2:
+            raise ValueError(f"--n_envs must be >= 1 and --n_steps >= 2, got {args.n_envs} and {args.n_steps}")
         if len({n for n, _ in variants}) != len(variants):
             raise ValueError("--variants: names must differ")
     except (KeyError, ValueError) as e:
@@ -153,8 +156,9 @@ def main(argv=None) -> int:
     records = []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    data = {}
     for name, kwargs in variants:
-        records.append(run_variant(args.task, args.seed, args.n_envs, name, kwargs))
+        records.append(run_variant(args.task, args.seed, args.n_envs, name, kwargs, args.n_steps))
         print(json.dumps(records[-1]), flush=True)
         data = {"command": "python bench/bc_ppo_drift.py " + " ".join(sys.argv[1:] if argv is None else argv),
                 "task": args.task, "seed": args.seed, "method": "bc_ppo (one rollout, one PPO update)",
@@ -162,8 +166,8 @@ def main(argv=None) -> int:
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(out)
-    return 0
+    return data
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(0 if isinstance(main(), dict) else 2)
