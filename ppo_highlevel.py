@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the config file's method (ptgm) or a baseline/ablation preset laid over the file "
                         "(hierarchical/methods.py): ppo = flat PPO from scratch, the PPO-ResNet recipe "
                         "(configs/crafter/ppo.yaml), ppo_sb3 = flat SB3 PPO('CnnPolicy') with SB3's defaults, "
-                        "bc_ppo = the BC low-level policy fine-tuned with PPO, bc_ppo_kl = bc_ppo with a KL term to the BC "
-                        "policy (kl_reward per env step, VPT's fine-tuning), ptgm_no_prior = no goal prior "
+                        "bc_ppo = the BC low-level policy fine-tuned with PPO, bc_ppo_kl = bc_ppo with a KL term to "
+                        "the BC policy (kl_reward per env step, VPT's fine-tuning), ptgm_no_prior = no goal prior "
                         "(kl_reward 0), ptgm_continuous = goal embeddings instead of codes, steve1_prompt = the "
                         "low-level policy on the task's text prompt (no RL)")
     g.add_argument("--highlevel_config", type=str, default=None,

@@ -35,7 +35,8 @@ RECIPE_NETWORK_KEYS = ("value_norm_beta", "impala_chans", "impala_blocks", "impa
 
 #: Values of keys that a run's ``config.yaml`` written before a key existed lacks (read only for such runs):
 #: ``method`` (the oldest runs are PTGM), the recipe keys (before issue 19: null; a ``ppo`` run without them is an
-#: SB3-defaults run, ``hierarchical.methods.run_method``), ``goal_embedder`` (before ``steve1_prompt``), ``value_init`` (before it: VPT's init).
+#: SB3-defaults run, ``hierarchical.methods.run_method``), ``goal_embedder`` (before ``steve1_prompt``),
+#: ``value_init`` (before it: VPT's init).
 LEGACY_VALUES: dict[str, Any] = {"method": "ptgm", "goal_embedder": None, "value_init": "vpt",
                                   **{k: None for k in RECIPE_NETWORK_KEYS}}
 
@@ -89,8 +90,8 @@ class HighLevelConfig(StageConfig):
     gae_lambda: float = setting("GAE lambda", Range(float, lo=0, hi=1))
     clip_range: float = setting("PPO clip range", Range(float, lo=0, lo_open=True))
     vf_coef: float = setting("value loss coefficient", Range(float, lo=0))
-    value_init: str = setting("initial value head: vpt (upstream: unit-norm orthogonal rows, values of order 1) or zero "
-                              "(the value is 0 until trained); ptgm and bc_ppo methods", choices=("vpt", "zero"))
+    value_init: str = setting("initial value head: vpt (upstream: unit-norm orthogonal rows, values of order 1) or "
+                              "zero (the value is 0 until trained); ptgm and bc_ppo methods", choices=("vpt", "zero"))
     ent_coef: float = setting("entropy bonus coefficient", Range(float, lo=0))
     max_grad_norm: float = setting("gradient clipping norm", Range(float, lo=0, lo_open=True))
     normalize_advantage: bool = setting("normalise advantages per minibatch")

@@ -10,8 +10,9 @@ no evaluation script (spec §12.4). Every ``--method`` of ``ppo_highlevel.py`` (
   and the high-level policy (one decision = one goal for ``low_level_steps`` env steps);
 * ``ppo`` (:class:`hierarchical.flat_ppo.FlatPPO`), ``ppo_sb3`` (SB3 ``PPO``): the raw frames
   (:class:`hierarchical.flat_baselines.FlatFrameWrapper`), one decision per env step;
-* ``bc_ppo``, ``bc_ppo_kl``: the BC policy's frozen trunk as observation (:class:`hierarchical.bc_ppo.FlatTrunkVecEnv`;
-  evaluation leaves out ``bc_ppo_kl``'s KL term, which is a training reward);
+* ``bc_ppo``, ``bc_ppo_kl``: the BC policy's frozen trunk as observation
+  (:class:`hierarchical.bc_ppo.FlatTrunkVecEnv`; evaluation leaves out ``bc_ppo_kl``'s KL term, a training
+  reward);
 * ``steve1_prompt`` (no checkpoint, no learning): ``--run_dir`` of its run; the low-level policy follows the run's
   prompt goal (``<run>/prompt_goal/centers.pkl``, a one-code codebook) through the hierarchical env, as in training.
 
@@ -189,9 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     """What to evaluate (``--checkpoint`` or ``--run_dir``), ``--out``, the device, ``--config`` and a flag per
     :class:`EvaluationConfig` field (default None: the config file's value)."""
     p = argparse.ArgumentParser(description="Evaluate a run of any ppo_highlevel.py --method (ptgm and its ablations, "
-                                            "ppo, ppo_sb3, bc_ppo, bc_ppo_kl: a checkpoint; steve1_prompt: its run directory): "
-                                            "success rate with a 95% Wilson interval, episode lengths (env steps), "
-                                            "death causes, GIFs.")
+                                            "ppo, ppo_sb3, bc_ppo, bc_ppo_kl: a checkpoint; steve1_prompt: its run "
+                                            "directory): success rate with a 95% Wilson interval, episode lengths "
+                                            "(env steps), death causes, GIFs.")
     p.add_argument("--checkpoint", default=None, help="checkpoint zip written by ppo_highlevel.py "
                                                       "(its run directory's config.yaml is used)")
     p.add_argument("--run_dir", default=None, help="run directory of a steve1_prompt run (no checkpoint; its "
