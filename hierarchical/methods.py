@@ -38,7 +38,7 @@ Design choices (documented where they differ from a literal reading of the paper
 * ``ppo_sb3``, ``bc_ppo`` and ``bc_ppo_kl`` use SB3's defaults (``n_steps=2048`` per env, ``batch_size=64``,
   ``n_epochs=10``, ``lr=3e-4``, ``gamma=0.99``, ``gae_lambda=0.95``, ``clip_range=0.2``, ``ent_coef=0``): the
   well-tested flat baseline, not weakened and not tuned against PTGM. The high-level config's PPO keys are *not*
-  used (they are per-goal-step values), but for ``bc_ppo_kl``'s ``lr`` and every method's ``value_init`` (below).
+  used (they are per-goal-step values), but for ``bc_ppo_kl``'s ``lr`` and ``value_init`` (below).
 * ``bc_ppo_kl`` takes ``kl_reward`` from the config (the file's, PTGM's 0.05, unless a flag gives another): the
   same weight per decision as PTGM's KL to its prior, a decision being one env step here. It also takes ``lr``
   (the file's 3e-4 is SB3's default) and, as every method with :class:`sb3_vpt.policy.VPTHeadPolicy`,
