@@ -19,13 +19,14 @@ Variants are ``name`` or ``name:key=value,key=value`` with SB3 ``PPO`` keyword a
 ``value_latent=own`` (the value head on its own copy of ``lastlayer``/``final_ln``,
 :class:`sb3_vpt.policy.VPTHeadPolicy` ``value_latent``), or ``value_init=zero`` (``VPTHeadPolicy``'s
 ``value_init``: the value head's linear layer zeroed, so the value is 0 everywhere before the update instead of VPT's
-init: rows of norm 1 on a layer-normed latent, values of order 1 against returns of order 0.1). Example (the command of
-``bench/results/bc_ppo_drift/drift.json``)::
+init: rows of norm 1 on a layer-normed latent, values of order 1 against returns of order 0.1). Example (the command
+of ``bench/results/bc_ppo_drift/drift.json``)::
 
     python bench/bc_ppo_drift.py --task crafter_iron --seed 1 --out bench/results/bc_ppo_drift/drift.json \\
         --variants default vf0:vf_coef=0 lr3e-5:learning_rate=3e-5
 
-Writes one JSON (atomic) with the command, the models' paths and a record per variant. A bad flag gets one line and
+Writes one JSON (atomically, after each variant) with the command and a record per variant (with the BC policy's
+model files, ``in_model`` / ``in_weights`` of ``configs/<sim>/highlevel.yaml``). A bad flag gets one line and
 exit code 2 before anything runs.
 """
 from __future__ import annotations
@@ -114,7 +115,7 @@ def run_variant(task: str, seed: int, n_envs: int, name: str, kwargs: dict, n_st
         record = drift(model.policy.action_log_probs(obs), reference.action_log_probs(obs))
     venv.close()
     logs = {k: (None if v is None else round(float(v), 5)) for k, v in model.logger.name_to_value.items()}
-    return {"name": name, "ppo_kwargs": kwargs, **record, "n_steps": model.n_steps, "n_envs": n_envs,
+    return {"name": name, "ppo_kwargs": kwargs, "in_model": cfg.in_model, "in_weights": cfg.in_weights, **record, "n_steps": model.n_steps, "n_envs": n_envs,
             "n_epochs": model.n_epochs, "batch_size": model.batch_size, "vf_coef": model.vf_coef,
             "value_loss": logs.get("train/value_loss"), "explained_variance": logs.get("train/explained_variance"),
             "approx_kl_last_epoch": logs.get("train/approx_kl"), "clip_fraction": logs.get("train/clip_fraction"),
@@ -152,6 +153,8 @@ def main(argv=None):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
+    from steve1.utils.io import atomic_write_json
+
     torch.set_num_threads(1)
     records = []
     out = Path(args.out)
@@ -163,9 +166,7 @@ def main(argv=None):
         data = {"command": "python bench/bc_ppo_drift.py " + " ".join(sys.argv[1:] if argv is None else argv),
                 "task": args.task, "seed": args.seed, "method": "bc_ppo (one rollout, one PPO update)",
                 "variants": records}
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(out)
+        atomic_write_json(out, data)  # after every variant: a stopped run keeps the finished ones
     return data
 
 

@@ -160,7 +160,7 @@ class FlatTrunkVecEnv(VecEnv):
         self._state = self.trunk.initial_state(self.num_envs)
         self._success[:] = False
         self._obs = self._features(np.stack(frames), np.ones(self.num_envs, bool))
-        return self._obs.copy()
+        return self._obs  # a new array every step, never written after it is returned
 
     def step_async(self, actions: np.ndarray) -> None:
         from hierarchical.high_level_wrapper import kl_reward_term
@@ -210,7 +210,7 @@ class FlatTrunkVecEnv(VecEnv):
                 reset_frames.append(o["pov"])
             obs[ended] = self._features(np.stack(reset_frames), np.ones(len(ended), bool), rows=ended)
         self._obs = obs
-        return obs.copy(), rewards, dones, infos
+        return obs, rewards, dones, infos
 
     def close(self) -> None:
         for env in self.envs:
