@@ -11,6 +11,13 @@ a behaviour-cloned policy whose head PPO moves off, ``--method bc_ppo``) has it 
 
     python bench/early_late.py --runs_dir results/bench_v7_cs0 --out bench/results/benchmark_v7/early_late_200k.json
 
+Beside the windows, ``ends`` says how those episodes ended and when, pooled over seeds (all episodes read): the
+share ending in success, in each death cause (``death:<cause>``, ``tasks.crafter.env.death_cause``) or at the task's
+step limit; the median length of the successes and of the others; the share of successes that came within each of
+``--within`` env steps of the episode's start; and the share of all episodes still running after each of them. On
+Crafter's long tasks this is where the ceiling of a high level's RL shows: an agent that dies in the first night
+(env step ~180) can only succeed within it.
+
 With ``n_envs`` parallel envs the cut is approximate (the episodes still running at a window's edge fall on the
 next side), the same way for every run. A bad flag, or a ``--runs_dir`` without runs, ends with one line and exit
 code 2, before anything is written.
@@ -21,6 +28,7 @@ import argparse
 import json
 import math
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,7 +41,7 @@ from steve1.utils.io import atomic_write_text
 from efficiency_report import read_episodes
 from score_by_budget import episodes_within
 
-__all__ = ["wilson_interval", "early_late", "main"]
+__all__ = ["wilson_interval", "early_late", "episode_ends", "main"]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float]:
@@ -57,11 +65,37 @@ def _window(successes: int, n: int) -> dict[str, Any]:
             "wilson95": wilson_interval(successes, n)}
 
 
+def episode_ends(episodes: Sequence[dict[str, Any]], within: Sequence[int] = (200, 500)) -> dict[str, Any]:
+    """How ``episodes`` (``episodes.jsonl`` lines: ``length`` in env steps, ``success``, ``end``, ``death_cause``)
+    ended: ``{"episodes", "by_end": {"success" | "death:<cause>" | "limit": share}, "median_length_success",
+    "median_length_other", "success_within": {"<n>": share of the successes with length <= n}, "alive_after":
+    {"<n>": share of all episodes with length > n}}``; shares rounded to 4 places, medians None without episodes.
+    A death with no recorded cause counts as ``death:unknown``.
+    """
+    n = len(episodes)
+    counts: dict[str, int] = {}
+    for ep in episodes:
+        end = ep.get("end") or ("success" if ep.get("success") else "unknown")
+        if end == "death":
+            end = f"death:{ep.get('death_cause') or 'unknown'}"
+        counts[end] = counts.get(end, 0) + 1
+    hits = [int(ep["length"]) for ep in episodes if ep.get("success")]
+    rest = [int(ep["length"]) for ep in episodes if not ep.get("success")]
+    share = (lambda k, m: round(k / m, 4) if m else None)
+    return {"episodes": n,
+            "by_end": {k: share(v, n) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))},
+            "median_length_success": float(statistics.median(hits)) if hits else None,
+            "median_length_other": float(statistics.median(rest)) if rest else None,
+            "success_within": {str(w): share(sum(h <= w for h in hits), len(hits)) for w in within},
+            "alive_after": {str(w): share(sum(int(ep["length"]) > w for ep in episodes), n) for w in within}}
+
+
 def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
-               seeds: Optional[Sequence[int]] = None) -> dict[str, Any]:
-    """``{task: {method: {"early": window, "late": window, "seeds": {"seed<k>": {"successes", "episodes", "rate",
-    "env_steps_read"}}}}}``, a window being ``{"successes", "episodes", "rate", "wilson95"}`` (module docstring);
-    only the runs of ``seeds`` (None: every seed).
+               seeds: Optional[Sequence[int]] = None, within: Sequence[int] = (200, 500)) -> dict[str, Any]:
+    """``{task: {method: {"early": window, "late": window, "ends": episode_ends(...), "seeds": {"seed<k>":
+    {"successes", "episodes", "rate", "env_steps_read"}}}}}``, a window being ``{"successes", "episodes", "rate",
+    "wilson95"}`` (module docstring), ``ends`` over every episode read (:func:`episode_ends` with ``within``, env
+    steps); only the runs of ``seeds`` (None: every seed).
 
     Raises:
         UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir`` (of ``seeds``).
@@ -78,8 +112,10 @@ def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
     late_from = max_env_steps - late
     for root, path in found:
         task, method = root.parent.parent.name, root.parent.name
-        c = counts.setdefault(task, {}).setdefault(method, {"early": [0, 0], "late": [0, 0], "seeds": {}})
+        c = counts.setdefault(task, {}).setdefault(method, {"early": [0, 0], "late": [0, 0], "seeds": {},
+                                                            "episodes": []})
         t, seed_hits, kept = 0, 0, episodes_within(read_episodes(path), max_env_steps)
+        c["episodes"].extend(kept)
         for ep in kept:
             t += int(ep["length"])
             hit = bool(ep.get("success"))
@@ -90,7 +126,8 @@ def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
                     c[name][1] += 1
         c["seeds"][root.name] = {"successes": seed_hits, "episodes": len(kept),
                                  "rate": round(seed_hits / len(kept), 4) if kept else None, "env_steps_read": t}
-    return {task: {method: {"early": _window(*c["early"]), "late": _window(*c["late"]), "seeds": c["seeds"]}
+    return {task: {method: {"early": _window(*c["early"]), "late": _window(*c["late"]),
+                            "ends": episode_ends(c["episodes"], within), "seeds": c["seeds"]}
                    for method, c in methods.items()} for task, methods in counts.items()}
 
 
@@ -104,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--late", type=int, default=50_000,
                    help="late window: episodes ended in the last LATE env steps before --max_env_steps")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds' runs (default: all)")
+    p.add_argument("--within", type=int, nargs="+", default=[200, 500],
+                   help="env steps from an episode's start at which 'ends' counts successes so far and episodes "
+                        "still running")
     p.add_argument("--out", required=True, help="JSON file to write (atomically)")
     return p
 
@@ -115,15 +155,17 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         for flag, value in (("--early", args.early), ("--late", args.late)):
             if not 0 < value <= args.max_env_steps:
                 raise UsageError(f"{flag} {value}: expected env steps in (0, --max_env_steps {args.max_env_steps}]")
+        if any(w <= 0 for w in args.within):
+            raise UsageError(f"--within {' '.join(map(str, args.within))}: expected positive env steps")
         if Path(args.out).is_dir():
             raise UsageError(f"--out {args.out}: is a folder, expected a JSON file path")
         result = {"command": "python bench/early_late.py " + " ".join(
                       shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
                   "runs_dir": args.runs_dir, "max_env_steps": args.max_env_steps, "early": args.early,
-                  "late": args.late, "seeds": args.seeds,
+                  "late": args.late, "seeds": args.seeds, "within": args.within,
                   "cut": "episodes in log order, placed at the running sum of their lengths (env steps)",
                   "result": early_late(Path(args.runs_dir), args.max_env_steps, args.early, args.late,
-                                       args.seeds),
+                                       args.seeds, args.within),
                   "updated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     except UsageError as exc:
         fail("bench/early_late.py", exc)

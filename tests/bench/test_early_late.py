@@ -58,6 +58,7 @@ def test_wilson_interval(el):
     (["--late", "300000"], "--late 300000"),
     ([], "no <task>/<method>/seed<k>"),
     (["--seeds", "7"], "of --seeds 7"),
+    (["--within", "0"], "--within 0"),
 ])
 def test_bad_input_one_line_nothing_written(el, tmp_path, capsys, argv, expected):
     runs = tmp_path / "runs"
@@ -70,3 +71,27 @@ def test_bad_input_one_line_nothing_written(el, tmp_path, capsys, argv, expected
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bench/early_late.py: error:") and expected in err[0]
     assert not (tmp_path / "out.json").exists()
+
+
+def test_ends_say_how_and_when_episodes_ended(el, tmp_path):
+    eps = [{"length": 90, "success": True, "end": "success", "death_cause": None},
+           {"length": 250, "success": True, "end": "success", "death_cause": None},
+           {"length": 180, "success": False, "end": "death", "death_cause": "zombie"},
+           {"length": 190, "success": False, "end": "death", "death_cause": "zombie"},
+           {"length": 600, "success": False, "end": "death", "death_cause": None},
+           {"length": 1000, "success": False, "end": "limit", "death_cause": None}]
+    _run(tmp_path, "task_a", "ptgm", 1, eps[:3])
+    _run(tmp_path, "task_a", "ptgm", 2, eps[3:])
+    out = el.main(["--runs_dir", str(tmp_path), "--max_env_steps", "10000", "--early", "100", "--late", "100",
+                   "--within", "200", "500", "--out", str(tmp_path / "out.json")])
+    ends = out["result"]["task_a"]["ptgm"]["ends"]
+    assert ends["episodes"] == 6
+    assert ends["by_end"] == {"death:zombie": round(2 / 6, 4), "success": round(2 / 6, 4),
+                              "death:unknown": round(1 / 6, 4), "limit": round(1 / 6, 4)}
+    assert list(ends["by_end"])[:2] == ["death:zombie", "success"]  # most frequent first, ties by name
+    assert ends["median_length_success"] == 170.0 and ends["median_length_other"] == 395.0
+    assert ends["success_within"] == {"200": 0.5, "500": 1.0}
+    assert ends["alive_after"] == {"200": 0.5, "500": round(2 / 6, 4)}
+    assert out["within"] == [200, 500]
+    none = el.episode_ends([])
+    assert none["episodes"] == 0 and none["median_length_success"] is None and none["alive_after"]["200"] is None
