@@ -18,6 +18,10 @@ step limit; the median length of the successes and of the others; the share of s
 Crafter's long tasks this is where the ceiling of a high level's RL shows: an agent that dies in the first night
 (env step ~180) can only succeed within it.
 
+``welch`` compares every two methods of a task by Welch's t-test (``scipy.stats.ttest_ind``, unequal variances) on
+their per-seed success rates over the episodes read: ``{task: {"<a> vs <b>": {"t", "p", "seeds": [n_a, n_b]}}}``,
+for the pairs where both methods have at least two seeds with episodes.
+
 With ``n_envs`` parallel envs the cut is approximate (the episodes still running at a window's edge fall on the
 next side), the same way for every run. A bad flag, or a ``--runs_dir`` without runs, ends with one line and exit
 code 2, before anything is written.
@@ -41,7 +45,7 @@ from steve1.utils.io import atomic_write_text
 from efficiency_report import read_episodes
 from score_by_budget import episodes_within
 
-__all__ = ["wilson_interval", "early_late", "episode_ends", "main"]
+__all__ = ["wilson_interval", "early_late", "episode_ends", "welch_tests", "main"]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float]:
@@ -88,6 +92,27 @@ def episode_ends(episodes: Sequence[dict[str, Any]], within: Sequence[int] = (20
             "median_length_other": float(statistics.median(rest)) if rest else None,
             "success_within": {str(w): share(sum(h <= w for h in hits), len(hits)) for w in within},
             "alive_after": {str(w): share(sum(int(ep["length"]) > w for ep in episodes), n) for w in within}}
+
+
+def welch_tests(result: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Welch's t-test between every two methods of each task of an :func:`early_late` result, on the per-seed
+    success rates: ``{task: {"<a> vs <b>": {"t": float, "p": float, "seeds": [n_a, n_b]}}}`` (methods in sorted
+    order, ``t`` positive when ``a``'s mean rate is higher; rounded to 4 places). Pairs where a method has fewer than
+    two seeds with episodes, or where both have zero variance, are left out.
+    """
+    from scipy.stats import ttest_ind
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for task, methods in result.items():
+        rates = {m: [s["rate"] for s in r["seeds"].values() if s["rate"] is not None] for m, r in methods.items()}
+        names = sorted(m for m, v in rates.items() if len(v) >= 2)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                t, p = ttest_ind(rates[a], rates[b], equal_var=False)
+                if math.isfinite(float(t)) and math.isfinite(float(p)):
+                    out.setdefault(task, {})[f"{a} vs {b}"] = {"t": round(float(t), 4), "p": round(float(p), 4),
+                                                             "seeds": [len(rates[a]), len(rates[b])]}
+    return out
 
 
 def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
@@ -159,13 +184,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             raise UsageError(f"--within {' '.join(map(str, args.within))}: expected positive env steps")
         if Path(args.out).is_dir():
             raise UsageError(f"--out {args.out}: is a folder, expected a JSON file path")
+        res = early_late(Path(args.runs_dir), args.max_env_steps, args.early, args.late, args.seeds, args.within)
         result = {"command": "python bench/early_late.py " + " ".join(
                       shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
                   "runs_dir": args.runs_dir, "max_env_steps": args.max_env_steps, "early": args.early,
                   "late": args.late, "seeds": args.seeds, "within": args.within,
                   "cut": "episodes in log order, placed at the running sum of their lengths (env steps)",
-                  "result": early_late(Path(args.runs_dir), args.max_env_steps, args.early, args.late,
-                                       args.seeds, args.within),
+                  "result": res, "welch": welch_tests(res),
                   "updated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     except UsageError as exc:
         fail("bench/early_late.py", exc)

@@ -95,3 +95,19 @@ def test_ends_say_how_and_when_episodes_ended(el, tmp_path):
     assert out["within"] == [200, 500]
     none = el.episode_ends([])
     assert none["episodes"] == 0 and none["median_length_success"] is None and none["alive_after"]["200"] is None
+
+
+def test_welch_compares_methods_on_per_seed_rates(el, tmp_path):
+    from scipy.stats import ttest_ind
+
+    for seed, (a, b) in enumerate([("ssff", "sfff"), ("sssf", "ffff"), ("ssff", "sfff")], start=1):
+        _run(tmp_path, "task_a", "ptgm", seed, _eps(a))
+        _run(tmp_path, "task_a", "bc_ppo", seed, _eps(b))
+    _run(tmp_path, "task_a", "solo", 1, _eps("ss"))  # one seed: no test
+    out = el.main(["--runs_dir", str(tmp_path), "--max_env_steps", "400", "--early", "100", "--late", "100",
+                   "--out", str(tmp_path / "out.json")])
+    tests = out["welch"]["task_a"]
+    assert list(tests) == ["bc_ppo vs ptgm"]
+    t, p = ttest_ind([0.25, 0.0, 0.25], [0.5, 0.75, 0.5], equal_var=False)
+    assert tests["bc_ppo vs ptgm"] == {"t": round(float(t), 4), "p": round(float(p), 4), "seeds": [3, 3]}
+    assert tests["bc_ppo vs ptgm"]["t"] < 0 < tests["bc_ppo vs ptgm"]["p"] < 0.05
