@@ -15,11 +15,22 @@ the code that best reaches each link, so if this oracle does not beat the zero g
 limited by how the low level follows codes, not by the prior. Arms: ``oracle`` and ``zero`` (the unconditional low level); the same worlds (``--seed`` + j) and
 protocol as the report's figure (:func:`pretraining_report.play_episodes`).
 
+Three more arms bound what a high level can gain on a task from where its RL starts: ``uniform`` draws a code
+uniformly from the codebook every high-level step (PTGM's high level before any update, which starts uniform; draws
+from a NumPy generator seeded with ``--seed``), ``prior`` draws it from the goal prior (the report's prior-driven
+figure; a high level initialised with the prior), and ``fixed`` holds each code of ``--fixed_codes`` for whole
+episodes (one arm ``code_<C>`` per code): a high level that learnt only "always pick C" gets that code's rate.
+
 The oracle reads the simulator's state (inventory, the map around the player) that the high level never sees: it is
 a bound, not a method.
 
-Written (``--out``, atomically): the command, per task and arm the success rate, median episode length and the
-fraction of episodes that unlocked each achievement, and how often the oracle named each link.
+Written (``--out``, atomically): the command, the best codes, ``fixed_codes``, the codebook's size ``n_codes``, per
+task and arm the success rate, median episode length and the fraction of episodes that unlocked each achievement,
+and how often the oracle named each link. Bad flags (a fixed code outside the codebook, ``--arms fixed`` without
+``--fixed_codes``) end with one line and exit code 2 before anything is played.
+
+    python bench/chain_oracle.py --tasks crafter_coal --arms zero uniform prior fixed --fixed_codes 15 37 \
+        --episodes 200 --out bench/results/benchmark_v7/coal/no_rl.json
 """
 from __future__ import annotations
 
@@ -38,6 +49,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: The links of the tasks' chain, in order (Crafter's tech tree to iron).
 CHAIN = ("collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "make_stone_pickaxe", "collect_iron")
+
+
+#: The arms (``--arms``; module docstring).
+ARMS = ("oracle", "zero", "prior", "uniform", "fixed")
 
 
 #: Tiles (Chebyshev) within which a table counts as at hand: crafting needs one within 1 (``world.nearby(pos, 1)``,
@@ -100,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link_code", nargs="+", default=[], metavar="LINK=CODE",
                    help="use CODE for LINK instead of its best code (e.g. make_wood_pickaxe=10)")
     p.add_argument("--tasks", nargs="+", default=["crafter_iron", "crafter_stone_pickaxe"])
-    p.add_argument("--arms", nargs="+", choices=("oracle", "zero"), default=["oracle", "zero"])
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=["oracle", "zero"],
+                   help="oracle: each link's best code; zero: the unconditional low level; prior: codes from the "
+                        "goal prior; uniform: a uniform code every high-level step; fixed: each code of "
+                        "--fixed_codes held for whole episodes")
+    p.add_argument("--fixed_codes", type=int, nargs="+", default=[], metavar="CODE",
+                   help="the codes of the 'fixed' arm (indices into the config's codebook)")
     p.add_argument("--episodes", type=int, default=200, help="episodes per task and arm")
     p.add_argument("--cond_scale", type=float, default=None, help="classifier-free guidance (default: the config's)")
     p.add_argument("--n_envs", type=int, default=8)
@@ -116,6 +136,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     import torch
 
     from hierarchical_throughput import task_config
+    from goal_prior.codebook import read_codebook_file
     from pretraining_report import _achievement_rates, play_episodes
     from steve1.utils.io import atomic_write_json
 
@@ -123,6 +144,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = p.parse_args(argv)
     if args.episodes < 1 or args.n_envs < 1 or args.threads < 1:
         p.error("--episodes, --n_envs and --threads must be >= 1")
+    if ("fixed" in args.arms) != bool(args.fixed_codes):
+        p.error("--arms fixed and --fixed_codes go together")
     if not os.path.isfile(args.competence_json):
         p.error(f"--competence_json {args.competence_json}: no such file")
     with open(args.competence_json) as f:
@@ -138,29 +161,43 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     torch.set_num_threads(args.threads)
     overrides = {"n_envs": args.n_envs, **({} if args.cond_scale is None else {"cond_scale": args.cond_scale})}
     base = task_config(args.tasks[0], overrides, args.highlevel_config)
+    n_codes = len(read_codebook_file(base.codebook))
+    bad = [c for c in args.fixed_codes if not 0 <= c < n_codes]
+    if bad:
+        p.error(f"--fixed_codes {' '.join(map(str, bad))}: the codebook {base.codebook} has codes 0-{n_codes - 1}")
+    arms = [a for a in args.arms if a != "fixed"] + [f"code_{c}" for c in args.fixed_codes if "fixed" in args.arms]
+    rng = np.random.default_rng(args.seed)
     result: dict[str, Any] = {"command": "python bench/chain_oracle.py " + " ".join(argv if argv is not None
                                                                                    else sys.argv[1:]),
                               "highlevel_config": args.highlevel_config, "competence_json": args.competence_json,
-                              "best_codes": codes, "cond_scale": base.cond_scale,
+                              "best_codes": codes, "fixed_codes": args.fixed_codes, "n_codes": n_codes,
+                              "cond_scale": base.cond_scale,
                               "low_level_steps": base.low_level_steps, "episodes": args.episodes,
                               "seed": args.seed, "tasks": {}}
     t0 = time.time()
     for task in args.tasks:
         cfg = task_config(task, overrides, args.highlevel_config)
         result["tasks"][task] = {}
-        for arm in args.arms:
+        for arm in arms:
             named: Counter = Counter()
 
-            def chooser(envs):
+            def oracle(envs):
                 links = [env_link(e) for e in envs]
                 named.update(str(x) for x in links)
                 # the chain done (iron held): the iron code is kept; the episode ends on success anyway
                 return np.array([codes.get(x, codes["collect_iron"]) for x in links], np.int64)
 
+            if arm in ("zero", "prior"):
+                chooser = None
+            elif arm == "oracle":
+                chooser = oracle
+            elif arm == "uniform":
+                chooser = (lambda envs: rng.integers(0, n_codes, len(envs)).astype(np.int64))
+            else:  # code_<C>
+                chooser = (lambda envs, c=int(arm[5:]): np.full(len(envs), c, np.int64))
             with tempfile.TemporaryDirectory() as tmp:
-                records = play_episodes(cfg, args.episodes, args.seed, "chooser" if arm == "oracle" else "zero",
-                                        args.n_envs, tmp, f"{task} {arm}",
-                                        chooser=chooser if arm == "oracle" else None)
+                records = play_episodes(cfg, args.episodes, args.seed, arm if chooser is None else "chooser",
+                                        args.n_envs, tmp, f"{task} {arm}", chooser=chooser)
             entry = {"success": round(float(np.mean([r["success"] for r in records])), 4),
                      "median_episode_length": float(np.median([r["length"] for r in records])),
                      "achievement_rates": _achievement_rates(records)}

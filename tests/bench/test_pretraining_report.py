@@ -374,3 +374,29 @@ def test_play_episodes_with_a_chooser_follows_its_codes(pr, tmp_path, monkeypatc
         pr.play_episodes(cfg, 2, 5, "chooser", 2, str(tmp_path), "c", max_steps=60)
     with pytest.raises(ValueError, match="chooser"):
         pr.play_episodes(cfg, 2, 5, "zero", 2, str(tmp_path), "c", max_steps=60, chooser=chooser)
+
+
+def test_chain_oracle_uniform_prior_and_fixed_code_arms(tmp_path, monkeypatch, capsys):
+    """bench/chain_oracle.py's arms beside the oracle: a uniform code, codes from the goal prior, a code held for
+    whole episodes (one arm per code); each arm plays the same worlds and reports a success rate in [0, 1]. A fixed
+    code outside the codebook, or --arms fixed without codes, is one line naming the flag, and nothing is written."""
+    chain_oracle = load_bench_script("chain_oracle")
+    root = tiny_models_or_skip(tmp_path / "models", 8, monkeypatch)
+    competence = tmp_path / "report.json"
+    competence.write_text(json.dumps({"competence": {a: {"best_code": 0} for a in chain_oracle.CHAIN}}))
+    out = tmp_path / "oracle.json"
+    base = ["--highlevel_config", str(root / "highlevel.yaml"), "--competence_json", str(competence),
+            "--tasks", "crafter_wood", "--episodes", "2", "--n_envs", "2", "--seed", "3", "--out", str(out)]
+    result = chain_oracle.main(base + ["--arms", "uniform", "prior", "fixed", "--fixed_codes", str(N_CODES - 1), "0"])
+    arms = result["tasks"]["crafter_wood"]
+    assert list(arms) == ["uniform", "prior", f"code_{N_CODES - 1}", "code_0"]
+    assert all(0.0 <= a["success"] <= 1.0 and a["median_episode_length"] >= 1 for a in arms.values())
+    assert result["n_codes"] == N_CODES and result["fixed_codes"] == [N_CODES - 1, 0]
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    out.unlink()
+    for extra, expected in ((["--arms", "fixed", "--fixed_codes", str(N_CODES)], f"--fixed_codes {N_CODES}"),
+                            (["--arms", "fixed"], "--arms fixed and --fixed_codes")):
+        with pytest.raises(SystemExit) as exc:
+            chain_oracle.main(base + extra)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and expected in err[-1] and not out.exists()
