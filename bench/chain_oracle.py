@@ -135,8 +135,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     import torch
 
-    from hierarchical_throughput import task_config
     from goal_prior.codebook import read_codebook_file
+    from hierarchical_throughput import task_config
     from pretraining_report import _achievement_rates, play_episodes
     from steve1.utils.io import atomic_write_json
 
