@@ -11,6 +11,8 @@
 #   JOBS=1 METHODS=ptgm_no_prior SEEDS=1 bash bench/results/benchmark_v7/run_benchmark_v7.sh   # beside the 1M runs
 #   JOBS=1 METHODS=ptgm_no_prior SEEDS=2 bash bench/results/benchmark_v7/run_benchmark_v7.sh
 #   METHODS=ptgm_no_prior SEEDS=3 bash bench/results/benchmark_v7/run_benchmark_v7.sh
+# session 33 (stopped once the ptgm runs were done; bc_ppo seeds 2-3 stay at 200k, and rerunning it extends them):
+#   SEEDS="2 3" METHODS="ptgm bc_ppo" BUDGET=1000000 bash bench/results/benchmark_v7/run_benchmark_v7.sh crafter_iron
 # and `python bench/early_late.py --runs_dir results/bench_v7_cs0 ...` (the early_late*.json hold their commands).
 #
 # RUNS_DIR, OUT_DIR, LABEL and EXTRA (further ppo_highlevel.py flags) set another round's folders (run_init_prior.sh).
