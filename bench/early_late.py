@@ -116,11 +116,12 @@ def welch_tests(result: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
-               seeds: Optional[Sequence[int]] = None, within: Sequence[int] = (200, 500)) -> dict[str, Any]:
+               seeds: Optional[Sequence[int]] = None, within: Sequence[int] = (200, 500),
+               methods: Optional[Sequence[str]] = None, tasks: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """``{task: {method: {"early": window, "late": window, "ends": episode_ends(...), "seeds": {"seed<k>":
     {"successes", "episodes", "rate", "env_steps_read"}}}}}``, a window being ``{"successes", "episodes", "rate",
     "wilson95"}`` (module docstring), ``ends`` over every episode read (:func:`episode_ends` with ``within``, env
-    steps); only the runs of ``seeds`` (None: every seed).
+    steps); only the runs of ``seeds``, ``methods`` and ``tasks`` (None: all of them).
 
     Raises:
         UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir`` (of ``seeds``).
@@ -128,11 +129,17 @@ def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
     roots = sorted(runs_dir.glob("*/*/seed*"))
     if seeds is not None:
         roots = [r for r in roots if r.name in {f"seed{k}" for k in seeds}]
+    if methods is not None:
+        roots = [r for r in roots if r.parent.name in set(methods)]
+    if tasks is not None:
+        roots = [r for r in roots if r.parent.parent.name in set(tasks)]
     found = [(root, sorted(root.glob("run_*/episodes.jsonl"))) for root in roots]
     found = [(root, files[0]) for root, files in found if files]
     if not found:
         raise UsageError(f"--runs_dir {runs_dir}: no <task>/<method>/seed<k>/run_*/episodes.jsonl"
-                         + (f" of --seeds {' '.join(map(str, seeds))}" if seeds is not None else ""))
+                         + (f" of --seeds {' '.join(map(str, seeds))}" if seeds is not None else "")
+                         + (f" of --methods {' '.join(methods)}" if methods is not None else "")
+                         + (f" of --tasks {' '.join(tasks)}" if tasks is not None else ""))
     counts: dict[str, dict[str, dict[str, Any]]] = {}
     late_from = max_env_steps - late
     for root, path in found:
@@ -166,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--late", type=int, default=50_000,
                    help="late window: episodes ended in the last LATE env steps before --max_env_steps")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds' runs (default: all)")
+    p.add_argument("--methods", nargs="+", default=None, help="only these methods' runs (default: all)")
+    p.add_argument("--tasks", nargs="+", default=None, help="only these tasks' runs (default: all)")
     p.add_argument("--within", type=int, nargs="+", default=[200, 500],
                    help="env steps from an episode's start at which 'ends' counts successes so far and episodes "
                         "still running")
@@ -184,11 +193,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             raise UsageError(f"--within {' '.join(map(str, args.within))}: expected positive env steps")
         if Path(args.out).is_dir():
             raise UsageError(f"--out {args.out}: is a folder, expected a JSON file path")
-        res = early_late(Path(args.runs_dir), args.max_env_steps, args.early, args.late, args.seeds, args.within)
+        res = early_late(Path(args.runs_dir), args.max_env_steps, args.early, args.late, args.seeds, args.within,
+                         args.methods, args.tasks)
         result = {"command": "python bench/early_late.py " + " ".join(
                       shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
                   "runs_dir": args.runs_dir, "max_env_steps": args.max_env_steps, "early": args.early,
-                  "late": args.late, "seeds": args.seeds, "within": args.within,
+                  "late": args.late, "seeds": args.seeds, "methods": args.methods, "tasks": args.tasks,
+                  "within": args.within,
                   "cut": "episodes in log order, placed at the running sum of their lengths (env steps)",
                   "result": res, "welch": welch_tests(res),
                   "updated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -40,6 +40,14 @@ def test_windows_pool_seeds_and_stop_at_the_budget(el, tmp_path):
     only2 = el.main(["--runs_dir", str(tmp_path), "--max_env_steps", "800", "--early", "300", "--late", "300",
                      "--seeds", "2", "--out", str(tmp_path / "out2.json")])["result"]["task_a"]["ptgm"]
     assert list(only2["seeds"]) == ["seed2"] and only2["early"]["episodes"] == 3
+    _run(tmp_path, "task_a", "bc_ppo", 1, _eps("ffff"))
+    only_ptgm = el.main(["--runs_dir", str(tmp_path), "--max_env_steps", "800", "--early", "300", "--late", "300",
+                         "--methods", "ptgm", "--out", str(tmp_path / "out3.json")])
+    assert list(only_ptgm["result"]["task_a"]) == ["ptgm"] and only_ptgm["methods"] == ["ptgm"]
+    _run(tmp_path, "task_b", "ptgm", 1, _eps("ssss"))
+    only_b = el.main(["--runs_dir", str(tmp_path), "--max_env_steps", "800", "--early", "300", "--late", "300",
+                      "--tasks", "task_b", "--out", str(tmp_path / "out4.json")])
+    assert list(only_b["result"]) == ["task_b"] and only_b["result"]["task_b"]["ptgm"]["early"]["successes"] == 3
 
 
 def test_wilson_interval(el):
@@ -59,6 +67,8 @@ def test_wilson_interval(el):
     ([], "no <task>/<method>/seed<k>"),
     (["--seeds", "7"], "of --seeds 7"),
     (["--within", "0"], "--within 0"),
+    (["--methods", "ppo"], "of --methods ppo"),
+    (["--tasks", "crafter_coal"], "of --tasks crafter_coal"),
 ])
 def test_bad_input_one_line_nothing_written(el, tmp_path, capsys, argv, expected):
     runs = tmp_path / "runs"

@@ -13,9 +13,9 @@
 #   bash bench/results/benchmark_v7/run_coal.sh                                 # ptgm, seeds 1-3
 #   SEEDS=1 METHODS=ptgm_no_prior bash bench/results/benchmark_v7/run_coal.sh
 #   BUDGET=600000 SEEDS=1 METHODS=ptgm_no_prior bash bench/results/benchmark_v7/run_coal.sh   # then extended to 600k
-# and python bench/early_late.py --runs_dir results/bench_v7_cs0_coal --out bench/results/benchmark_v7/coal/early_late_200k.json
-# (and --max_env_steps 600000 --early 200000 --late 200000 --seeds 1 ... early_late_600k_seed1.json). BUDGET (default
-# 200000) extends finished runs when raised.
+# and bench/early_late.py on results/bench_v7_cs0_coal: --methods ptgm for coal/early_late_200k.json, --methods
+# ptgm_no_prior --max_env_steps 600000 --early 200000 --late 200000 for coal/early_late_600k_no_prior.json (the JSONs
+# hold their commands). BUDGET (default 200000) extends finished runs when raised.
 set -euo pipefail
 cd "$(dirname "$0")"
 SEEDS=${SEEDS:-1 2 3} METHODS=${METHODS:-ptgm} JOBS=${JOBS:-1} RUNS_DIR=results/bench_v7_cs0_coal \
