@@ -124,7 +124,8 @@ def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
     steps); only the runs of ``seeds``, ``methods`` and ``tasks`` (None: all of them).
 
     Raises:
-        UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir`` (of ``seeds``).
+        UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir`` (of the ``seeds``, ``methods``
+            and ``tasks`` asked for).
     """
     roots = sorted(runs_dir.glob("*/*/seed*"))
     if seeds is not None:
