@@ -13,9 +13,10 @@
 #   bash bench/results/benchmark_v7/run_coal.sh                                 # ptgm, seeds 1-3
 #   SEEDS=1 METHODS=ptgm_no_prior bash bench/results/benchmark_v7/run_coal.sh
 #   BUDGET=600000 SEEDS=1 METHODS=ptgm_no_prior bash bench/results/benchmark_v7/run_coal.sh   # then extended to 600k
+#   BUDGET=600000 SEEDS="1 2" JOBS=2 bash bench/results/benchmark_v7/run_coal.sh               # ptgm seeds 1-2 too
 # and bench/early_late.py on results/bench_v7_cs0_coal: --methods ptgm for coal/early_late_200k.json, --methods
-# ptgm_no_prior --max_env_steps 600000 --early 200000 --late 200000 for coal/early_late_600k_no_prior.json (the JSONs
-# hold their commands). BUDGET (default 200000) extends finished runs when raised.
+# ptgm_no_prior --max_env_steps 600000 --early 200000 --late 200000 for coal/early_late_600k_no_prior.json, and the
+# same with --methods ptgm --seeds 1 2 for coal/early_late_600k_ptgm.json (the JSONs hold their commands). BUDGET (default 200000) extends finished runs when raised.
 set -euo pipefail
 cd "$(dirname "$0")"
 SEEDS=${SEEDS:-1 2 3} METHODS=${METHODS:-ptgm} JOBS=${JOBS:-1} RUNS_DIR=results/bench_v7_cs0_coal \
