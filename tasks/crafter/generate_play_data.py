@@ -38,8 +38,8 @@ pickaxe), drawn uniformly among those tasks; metadata ``start_task`` names it (N
 ``initial_inventory`` holds the items written on the player after reset.
 
 ``metadata.json`` holds the world seed (``reset(options={"world_seed": w})`` + the actions replays the episode),
-the player's seed and style, how the episode ended, and the achievements/inventory after the last action (which
-no frame shows). ``<out_dir>/summary.json`` reports frames, episodes, episode lengths, the per-achievement success
+the player's seed and style, how the episode ended (``end``; ``death_cause``: what killed the player, None if it
+lived, written since session 34), and the achievements/inventory after the last action (which no frame shows). ``<out_dir>/summary.json`` reports frames, episodes, episode lengths, the per-achievement success
 rate (share of episodes that unlocked it), the Crafter score of those rates, and this run's wall-clock time and
 env steps per second; ``<out_dir>/generation.json`` pins the settings a resumed run must match.
 """
@@ -225,6 +225,7 @@ def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode
         "max_episode_len": max_episode_len,
         "length": len(ep["actions"]),
         "end": ep["end"],
+        "death_cause": final["death_cause"],
         "final_achievements": {k: int(v) for k, v in final["achievements"].items()},
         "final_inventory": {k: int(v) for k, v in final["inventory"].items()},
         "action_names": list(ACTION_NAMES),

@@ -36,6 +36,7 @@ def test_layout_and_summary(dataset):
     assert infos["player_pos"].shape == (length, 2) and infos["subgoal"].shape == (length,)
     meta = ep.load_metadata()
     assert meta["sim"] == "crafter" and meta["length"] == length and meta["end"] in ("death", "max_steps")
+    assert (meta["death_cause"] is None) == (meta["end"] == "max_steps")  # what killed the player, when it died
     assert meta["subgoal_names"][int(infos["subgoal"][0])]
     assert infos["inventory"][0, INVENTORY_ITEMS.index("health")] == 9  # row 0 = the state after reset
 
