@@ -31,7 +31,9 @@ device (``--cpu``, ``--device``) stay flags. The resolved settings are written b
 
 The JSON (default ``<run>/eval/<checkpoint name>_seed<S>.json``) holds ``method``, ``success_rate``, ``success_ci95``
 (Wilson score interval), ``successes``, ``n_episodes``, per-episode ``episode_lengths`` (env steps),
-``episode_decisions`` (policy decisions: high-level steps, or env steps for the flat methods), ``episode_returns``
+``episode_decisions`` (policy decisions: high-level steps, or env steps for the flat methods), for ``ptgm`` and
+``ptgm_no_prior`` (a discrete codebook) ``n_codes`` and ``code_counts`` (``{code index as a string: decisions that
+picked it}`` over all episodes, most picked first: which codes the trained high level uses), ``episode_returns``
 (summed env reward, shaping included, KL excluded), what killed the player (``episode_death_causes``, None for an
 episode that did not end in death, and their counts ``death_causes``; Crafter only,
 ``tasks.crafter.env.death_cause``), the GIF paths, per-episode ``episode_achievements`` (names unlocked at least
@@ -146,12 +148,20 @@ def evaluate(checkpoint: Optional[Path], config: EvaluationConfig, device: Any, 
     stem = checkpoint.stem if checkpoint is not None else method
 
     successes, lengths, decisions, returns, gifs, deaths, unlocked = [], [], [], [], [], [], []
+    import gymnasium
+
+    # the codebook methods: which codes the high level picks (one env: each step is one decision)
+    code_counts = (collections.Counter() if method in ("ptgm", "ptgm_no_prior")
+                   and isinstance(venv.action_space, gymnasium.spaces.Discrete) else None)
     obs = venv.reset()
     from tqdm.auto import tqdm
 
     with tqdm(total=n_episodes, unit="episode", desc="evaluate") as pbar:
         while len(successes) < n_episodes:
-            obs, _, dones, infos = venv.step(act(model, obs, deterministic))
+            actions = act(model, obs, deterministic)
+            if code_counts is not None:
+                code_counts[int(np.asarray(actions).reshape(-1)[0])] += 1
+            obs, _, dones, infos = venv.step(actions)
             info = infos[0]
             if dones[0]:
                 ep = info["episode"]
@@ -179,6 +189,9 @@ def evaluate(checkpoint: Optional[Path], config: EvaluationConfig, device: Any, 
         "death_causes": dict(collections.Counter(d for d in deaths if d is not None).most_common()), "gifs": gifs,
         "episode_achievements": unlocked,
     }
+    if code_counts is not None:
+        report["n_codes"] = int(venv.action_space.n)
+        report["code_counts"] = {str(c): k for c, k in code_counts.most_common()}
     import tasks
 
     if tasks.get_specs(cfg.config).get("benchmark_score"):  # e.g. crafter_score: the simulator's benchmark score

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from highlevel_testutils import write_tiny_files
+from highlevel_testutils import N_CODES, write_tiny_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,6 +104,7 @@ def test_evaluate_a_ppo_checkpoint(ppo_run, tmp_path):
     assert report["method"] == "ppo"
     _check_report(report, 3, 8)
     assert report["episode_decisions"] == report["episode_lengths"]  # flat: one decision per env step
+    assert "code_counts" not in report  # no codebook
     assert log.read_text() == logged  # evaluation does not write into the training episode log
 
 
@@ -120,6 +121,9 @@ def test_evaluate_a_ptgm_checkpoint(ptgm_run, tmp_path):
     assert report["method"] == "ptgm"
     _check_report(report, 2, 8)
     assert all(d <= length for d, length in zip(report["episode_decisions"], report["episode_lengths"]))
+    # every decision of every episode picked one code of the codebook
+    assert sum(report["code_counts"].values()) == sum(report["episode_decisions"])
+    assert report["n_codes"] == N_CODES and all(0 <= int(c) < N_CODES for c in report["code_counts"])
     after = (run_dir / "episodes.jsonl").read_text().splitlines() if (run_dir / "episodes.jsonl").is_file() else []
     assert after == logged  # evaluation does not write into the training episode log
 
