@@ -33,7 +33,8 @@ The JSON (default ``<run>/eval/<checkpoint name>_seed<S>.json``) holds ``method`
 (Wilson score interval), ``successes``, ``n_episodes``, per-episode ``episode_lengths`` (env steps),
 ``episode_decisions`` (policy decisions: high-level steps, or env steps for the flat methods), for ``ptgm`` and
 ``ptgm_no_prior`` (a discrete codebook) ``n_codes`` and ``code_counts`` (``{code index as a string: decisions that
-picked it}`` over all episodes, most picked first: which codes the trained high level uses), ``episode_returns``
+picked it}`` over all episodes, most picked first: which codes the trained high level uses) and ``code_entropy``
+(nats, of those counts' shares: ln ``n_codes`` for uniform picks, 0 for one code), ``episode_returns``
 (summed env reward, shaping included, KL excluded), what killed the player (``episode_death_causes``, None for an
 episode that did not end in death, and their counts ``death_causes``; Crafter only,
 ``tasks.crafter.env.death_cause``), the GIF paths, per-episode ``episode_achievements`` (names unlocked at least
@@ -192,6 +193,8 @@ def evaluate(checkpoint: Optional[Path], config: EvaluationConfig, device: Any, 
     if code_counts is not None:
         report["n_codes"] = int(venv.action_space.n)
         report["code_counts"] = {str(c): k for c, k in code_counts.most_common()}
+        shares = np.array(list(code_counts.values()), np.float64) / sum(code_counts.values())
+        report["code_entropy"] = float(-(shares * np.log(shares)).sum())  # nats; ln(n_codes) for uniform picks
     import tasks
 
     if tasks.get_specs(cfg.config).get("benchmark_score"):  # e.g. crafter_score: the simulator's benchmark score

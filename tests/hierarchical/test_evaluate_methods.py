@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -124,6 +125,9 @@ def test_evaluate_a_ptgm_checkpoint(ptgm_run, tmp_path):
     # every decision of every episode picked one code of the codebook
     assert sum(report["code_counts"].values()) == sum(report["episode_decisions"])
     assert report["n_codes"] == N_CODES and all(0 <= int(c) < N_CODES for c in report["code_counts"])
+    shares = np.array(list(report["code_counts"].values())) / sum(report["code_counts"].values())
+    assert report["code_entropy"] == pytest.approx(-(shares * np.log(shares)).sum(), rel=1e-9)
+    assert 0 <= report["code_entropy"] <= np.log(N_CODES) + 1e-12
     after = (run_dir / "episodes.jsonl").read_text().splitlines() if (run_dir / "episodes.jsonl").is_file() else []
     assert after == logged  # evaluation does not write into the training episode log
 
