@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from bench_testutils import load_bench_script
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "hierarchical"))
-from highlevel_testutils import N_CODES, write_tiny_files  # noqa: E402
+from highlevel_testutils import N_CODES, write_tiny_highlevel_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +25,9 @@ def runs(tmp_path_factory):
     import ppo_highlevel
 
     root = tmp_path_factory.mktemp("code_usage")
-    files = write_tiny_files(root / "files")
-    cfg = yaml.safe_load((REPO / "configs/crafter/highlevel.yaml").read_text())
-    cfg.update(in_model=str(files["low_level_model"]), in_weights=str(files["in_weights"]),
-               weights=str(files["weights"]), prior_weights=str(files["prior_weights"]), codebook=str(files["codebook"]),
-               low_level_steps=3, steps_per_iter=3, batch_size=6, n_epochs=1, n_envs=2, steps=None, save_freq=1,
-               print_freq=1, env_overrides={"max_steps": 8})
-    (root / "highlevel.yaml").write_text(yaml.safe_dump(cfg))
+    config, _ = write_tiny_highlevel_config(root)
     runs_dir = root / "runs"
-    ppo_highlevel.main(["--config", "crafter_wood", "--highlevel_config", str(root / "highlevel.yaml"), "--method",
+    ppo_highlevel.main(["--config", "crafter_wood", "--highlevel_config", str(config), "--method",
                         "ptgm", "--results_dir", str(runs_dir / "crafter_wood" / "ptgm" / "seed1"), "--name", "run",
                         "--cpu", "--seed", "3", "--env_steps", "36"])
     (runs_dir / "crafter_wood" / "ppo" / "seed1" / "run_x" / "checkpoints").mkdir(parents=True)  # not a code method

@@ -119,3 +119,24 @@ def write_tiny_files(root: Path) -> dict[str, Path]:
     with open(paths["codebook"], "wb") as f:
         pickle.dump([c[None].astype(np.float64) for c in TinyCodebook().codes], f)
     return paths
+
+
+#: The PPO settings of the tiny high-level configs: 2 envs x 3 decisions x 3 env steps per PPO iteration, episodes
+#: of at most 8 env steps, a checkpoint after every iteration.
+TINY_HIGHLEVEL = dict(low_level_steps=3, steps_per_iter=3, batch_size=6, n_epochs=1, n_envs=2, steps=None,
+                      save_freq=1, print_freq=1, env_overrides={"max_steps": 8})
+
+
+def write_tiny_highlevel_config(root: Path, **overrides) -> tuple[Path, dict[str, Path]]:
+    """``configs/crafter/highlevel.yaml`` with the tiny files of :func:`write_tiny_files` (under ``root/files``), the
+    settings of :data:`TINY_HIGHLEVEL` and ``overrides`` laid over it, written to ``root/highlevel.yaml``; returns
+    ``(config path, files)``."""
+    files = write_tiny_files(root / "files")
+    repo = Path(__file__).resolve().parents[2]
+    cfg = yaml.safe_load((repo / "configs/crafter/highlevel.yaml").read_text())
+    cfg.update(in_model=str(files["low_level_model"]), in_weights=str(files["in_weights"]),
+               weights=str(files["weights"]), prior_weights=str(files["prior_weights"]),
+               codebook=str(files["codebook"]), **{**TINY_HIGHLEVEL, **overrides})
+    config = root / "highlevel.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    return config, files

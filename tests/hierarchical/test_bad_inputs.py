@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from highlevel_testutils import GOAL_DIM, N_CODES, write_tiny_files
+from highlevel_testutils import GOAL_DIM, N_CODES, write_tiny_highlevel_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,14 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 def tiny(tmp_path_factory):
     """Tiny model files and a high-level config that trains in seconds; one finished run to resume from."""
     root = tmp_path_factory.mktemp("bad_inputs")
-    files = write_tiny_files(root / "files")
-    cfg = yaml.safe_load((REPO / "configs/crafter/highlevel.yaml").read_text())
-    cfg.update(in_model=str(files["low_level_model"]), in_weights=str(files["in_weights"]),
-               weights=str(files["weights"]), prior_weights=str(files["prior_weights"]), codebook=str(files["codebook"]),
-               low_level_steps=3, steps_per_iter=3, batch_size=6, n_epochs=1, n_envs=2, steps=None, env_steps=18,
-               save_freq=1, print_freq=0, env_overrides={"max_steps": 8}, kl_reward=0.1)
-    config = root / "highlevel.yaml"
-    config.write_text(yaml.safe_dump(cfg))
+    config, files = write_tiny_highlevel_config(root, env_steps=18, print_freq=0, kl_reward=0.1)
     import ppo_highlevel
 
     torch.set_num_threads(1)

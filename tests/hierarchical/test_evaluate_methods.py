@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from highlevel_testutils import N_CODES, write_tiny_files
+from highlevel_testutils import N_CODES, write_tiny_highlevel_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,14 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluate_methods")
-    files = write_tiny_files(root / "files")
-    cfg = yaml.safe_load((REPO / "configs/crafter/highlevel.yaml").read_text())
-    cfg.update(in_model=str(files["low_level_model"]), in_weights=str(files["in_weights"]),
-               weights=str(files["weights"]), prior_weights=str(files["prior_weights"]), codebook=str(files["codebook"]),
-               low_level_steps=3, steps_per_iter=3, batch_size=6, n_epochs=1, n_envs=2, steps=None, save_freq=1,
-               print_freq=1, env_overrides={"max_steps": 8})
-    config = root / "highlevel.yaml"
-    config.write_text(yaml.safe_dump(cfg))
+    config, _ = write_tiny_highlevel_config(root)
     torch.set_num_threads(1)
     return {"root": root, "config": config}
 

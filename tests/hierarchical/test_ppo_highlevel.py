@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from highlevel_testutils import write_tiny_files
+from highlevel_testutils import write_tiny_highlevel_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,14 +44,7 @@ def test_minecraft_task_without_minedojo_fails_fast(capsys):
 def tiny_run(tmp_path_factory):
     """One short training run: 2 PPO iterations of 2 envs x 3 decisions x 3 env steps on crafter_wood."""
     root = tmp_path_factory.mktemp("ppo_highlevel")
-    files = write_tiny_files(root / "files")
-    cfg = yaml.safe_load((REPO / "configs/crafter/highlevel.yaml").read_text())
-    cfg.update(in_model=str(files["low_level_model"]), in_weights=str(files["in_weights"]),
-               weights=str(files["weights"]), prior_weights=str(files["prior_weights"]), codebook=str(files["codebook"]),
-               low_level_steps=3, steps_per_iter=3, batch_size=6, n_epochs=2, n_envs=2, steps=None, env_steps=30,
-               save_freq=1, print_freq=1, env_overrides={"max_steps": 8}, kl_reward=0.1)
-    config = root / "highlevel.yaml"
-    config.write_text(yaml.safe_dump(cfg))
+    config, files = write_tiny_highlevel_config(root, n_epochs=2, env_steps=30, kl_reward=0.1)
     import ppo_highlevel
 
     torch.set_num_threads(1)
