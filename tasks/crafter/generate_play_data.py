@@ -39,9 +39,10 @@ pickaxe), drawn uniformly among those tasks; metadata ``start_task`` names it (N
 
 ``metadata.json`` holds the world seed (``reset(options={"world_seed": w})`` + the actions replays the episode),
 the player's seed and style, how the episode ended (``end``; ``death_cause``: what killed the player, None if it
-lived, written since session 34), and the achievements/inventory after the last action (which no frame shows). ``<out_dir>/summary.json`` reports frames, episodes, episode lengths, the per-achievement success
-rate (share of episodes that unlocked it), the Crafter score of those rates, and this run's wall-clock time and
-env steps per second; ``<out_dir>/generation.json`` pins the settings a resumed run must match.
+lived, written since session 34), and the achievements/inventory after the last action (which no frame shows).
+``<out_dir>/summary.json`` reports frames, episodes, episode lengths, the per-achievement success rate (share of
+episodes that unlocked it), the Crafter score of those rates, and this run's wall-clock time and env steps per
+second; ``<out_dir>/generation.json`` pins the settings a resumed run must match.
 """
 from __future__ import annotations
 
