@@ -37,6 +37,9 @@ from typing import Any, Optional, Sequence
 from steve1.utils.cli import UsageError, fail
 from steve1.utils.io import atomic_write_text
 
+# ``python bench/x.py`` puts bench/ on the module path
+from early_late import filters_text, select_runs
+
 __all__ = ["CODE_METHODS", "find_checkpoints", "usage_entry", "main"]
 
 #: The methods whose high level picks codes of a discrete codebook (hierarchical/methods.py).
@@ -55,13 +58,8 @@ def find_checkpoints(runs_dir: Path, tasks: Optional[Sequence[str]] = None, meth
             ``final.zip`` with a ``results.json`` (the message names the filters).
     """
     found = []
-    for root in sorted(runs_dir.glob("*/*/seed*")):
-        task, method, seed_name = root.parent.parent.name, root.parent.name, root.name
-        if method not in CODE_METHODS or (methods is not None and method not in methods):
-            continue
-        if tasks is not None and task not in tasks:
-            continue
-        if not seed_name[4:].isdigit() or (seeds is not None and int(seed_name[4:]) not in seeds):
+    for root in select_runs(runs_dir, seeds, CODE_METHODS if methods is None else methods, tasks):
+        if root.parent.name not in CODE_METHODS:
             continue
         runs = sorted(root.glob("run_*/checkpoints/final.zip"))
         if not runs:
@@ -73,14 +71,12 @@ def find_checkpoints(runs_dir: Path, tasks: Optional[Sequence[str]] = None, meth
         if not iters or not results.is_file():
             continue
         last_steps = int(json.loads(results.read_text())["env_steps"])
-        found.append({"task": task, "method": method, "seed": int(seed_name[4:]),
+        found.append({"task": root.parent.parent.name, "method": root.parent.name, "seed": int(root.name[4:]),
                       "first": (iters[0][1], iters[0][0]), "last": (runs[-1], last_steps)})
     if not found:
         raise UsageError(f"--runs_dir {runs_dir}: no <task>/<method>/seed<k>/run_*/checkpoints with an "
                          f"iter_*_envsteps_<N>.zip and a final.zip (and results.json) of {', '.join(CODE_METHODS)}"
-                         + (f" for --tasks {' '.join(tasks)}" if tasks is not None else "")
-                         + (f" for --methods {' '.join(methods)}" if methods is not None else "")
-                         + (f" for --seeds {' '.join(map(str, seeds))}" if seeds is not None else ""))
+                         + filters_text(seeds, methods, tasks))
     return found
 
 

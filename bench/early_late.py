@@ -45,7 +45,7 @@ from steve1.utils.io import atomic_write_text
 from efficiency_report import read_episodes
 from score_by_budget import episodes_within
 
-__all__ = ["wilson_interval", "early_late", "episode_ends", "welch_tests", "main"]
+__all__ = ["wilson_interval", "select_runs", "filters_text", "early_late", "episode_ends", "welch_tests", "main"]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float]:
@@ -115,6 +115,25 @@ def welch_tests(result: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
+def select_runs(runs_dir: Path, seeds: Optional[Sequence[int]] = None, methods: Optional[Sequence[str]] = None,
+                tasks: Optional[Sequence[str]] = None) -> list[Path]:
+    """The run folders ``<runs_dir>/<task>/<method>/seed<k>`` of a ``bench/sample_efficiency.py`` round, sorted, of
+    the ``seeds``, ``methods`` and ``tasks`` asked for (None: all of them); folders not named ``seed<k>`` are left
+    out."""
+    keep_seeds = None if seeds is None else {f"seed{k}" for k in seeds}
+    return [r for r in sorted(runs_dir.glob("*/*/seed*"))
+            if r.name[4:].isdigit() and (keep_seeds is None or r.name in keep_seeds)
+            and (methods is None or r.parent.name in methods) and (tasks is None or r.parent.parent.name in tasks)]
+
+
+def filters_text(seeds: Optional[Sequence[int]] = None, methods: Optional[Sequence[str]] = None,
+                 tasks: Optional[Sequence[str]] = None) -> str:
+    """The filters given, for an error line: e.g. ``" of --seeds 7 of --methods ppo"`` ("" when none)."""
+    return ((f" of --seeds {' '.join(map(str, seeds))}" if seeds is not None else "")
+            + (f" of --methods {' '.join(methods)}" if methods is not None else "")
+            + (f" of --tasks {' '.join(tasks)}" if tasks is not None else ""))
+
+
 def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
                seeds: Optional[Sequence[int]] = None, within: Sequence[int] = (200, 500),
                methods: Optional[Sequence[str]] = None, tasks: Optional[Sequence[str]] = None) -> dict[str, Any]:
@@ -124,23 +143,14 @@ def early_late(runs_dir: Path, max_env_steps: int, early: int, late: int,
     steps); only the runs of ``seeds``, ``methods`` and ``tasks`` (None: all of them).
 
     Raises:
-        UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir`` (of the ``seeds``, ``methods``
-            and ``tasks`` asked for).
+        UsageError: no ``<task>/<method>/seed<k>/run_*/episodes.jsonl`` under ``runs_dir`` (of the ``seeds``,
+            ``methods`` and ``tasks`` asked for).
     """
-    roots = sorted(runs_dir.glob("*/*/seed*"))
-    if seeds is not None:
-        roots = [r for r in roots if r.name in {f"seed{k}" for k in seeds}]
-    if methods is not None:
-        roots = [r for r in roots if r.parent.name in set(methods)]
-    if tasks is not None:
-        roots = [r for r in roots if r.parent.parent.name in set(tasks)]
-    found = [(root, sorted(root.glob("run_*/episodes.jsonl"))) for root in roots]
+    found = [(root, sorted(root.glob("run_*/episodes.jsonl"))) for root in select_runs(runs_dir, seeds, methods, tasks)]
     found = [(root, files[0]) for root, files in found if files]
     if not found:
         raise UsageError(f"--runs_dir {runs_dir}: no <task>/<method>/seed<k>/run_*/episodes.jsonl"
-                         + (f" of --seeds {' '.join(map(str, seeds))}" if seeds is not None else "")
-                         + (f" of --methods {' '.join(methods)}" if methods is not None else "")
-                         + (f" of --tasks {' '.join(tasks)}" if tasks is not None else ""))
+                         + filters_text(seeds, methods, tasks))
     counts: dict[str, dict[str, dict[str, Any]]] = {}
     late_from = max_env_steps - late
     for root, path in found:
@@ -170,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs_dir", required=True, help="the --runs_dir of a bench/sample_efficiency.py round")
     p.add_argument("--max_env_steps", type=int, default=200_000, help="read each run up to this many env steps")
-    p.add_argument("--early", type=int, default=20_000, help="early window: episodes ended in the first EARLY env steps")
+    p.add_argument("--early", type=int, default=20_000,
+                   help="early window: episodes ended in the first EARLY env steps")
     p.add_argument("--late", type=int, default=50_000,
                    help="late window: episodes ended in the last LATE env steps before --max_env_steps")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds' runs (default: all)")
