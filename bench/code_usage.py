@@ -161,7 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             if prev and {k: prev.get(k) for k in key} == key:
                 entry[which] = prev
             else:
-                report = evaluate(path, config, "cpu", gif_dir=Path(path).parent.parent / "eval")
+                report = evaluate(path, config, "cpu")
                 entry[which] = {**key, **usage_entry(report, env_steps, args.top)}
             e = entry[which]
             print(f"{run['task']:20s} {run['method']:14s} seed {run['seed']} {which:5s} {e['env_steps']:>8d} env "

@@ -34,7 +34,7 @@ def runs(tmp_path_factory):
     return runs_dir
 
 
-def test_first_and_last_checkpoints_are_measured_and_resumed(cu, runs, tmp_path, capsys):
+def test_first_and_last_checkpoints_are_measured_and_resumed(cu, runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "usage.json"
     found = cu.find_checkpoints(runs)
     assert [(r["task"], r["method"], r["seed"]) for r in found] == [("crafter_wood", "ptgm", 1)]
@@ -55,7 +55,13 @@ def test_first_and_last_checkpoints_are_measured_and_resumed(cu, runs, tmp_path,
     # a rerun keeps what was measured; a changed checkpoint file is measured again
     os.utime(last[0], (last[0].stat().st_atime, last[0].stat().st_mtime + 5))
     capsys.readouterr()
+    import hierarchical.evaluate
+
+    evaluated, real = [], hierarchical.evaluate.evaluate
+    monkeypatch.setattr(hierarchical.evaluate, "evaluate",
+                        lambda path, *a, **k: evaluated.append(Path(path).name) or real(path, *a, **k))
     again = cu.main(["--runs_dir", str(runs), "--episodes", "2", "--top", "3", "--out", str(out)])
+    assert evaluated == ["final.zip"]  # the first checkpoint's entry was kept, not measured again
     assert again["result"]["crafter_wood"]["ptgm"]["seed1"]["first"] == entry["first"]
     assert again["result"]["crafter_wood"]["ptgm"]["seed1"]["last"]["mtime"] != entry["last"]["mtime"]
 
