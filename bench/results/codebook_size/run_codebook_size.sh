@@ -8,17 +8,19 @@
 # 150 of the shipped dataset's seeds, player v8; the shipped codebook drew its 100 from all 1,537, so a 50-code
 # codebook is rebuilt from these episodes too, as the control). ptgm_no_prior is the method (the goal prior is
 # trained on the shipped 50 codes; ptgm and ptgm_no_prior did not differ on crafter_coal: Welch p 0.93).
-#   bash bench/results/codebook_size/run_codebook_size.sh [data|codebooks|held|rl|report ...]
+#   bash bench/results/codebook_size/run_codebook_size.sh [data|codebooks|held|uniform50|rl|report|summary ...]
 # with the venv active. K (codebook sizes, default "10"), SEEDS (default "1 2 3"), BUDGET (env steps, 400000),
 # JOBS (runs at a time, 2) size the held and rl steps; every step resumes (existing outputs are kept, runs continue
 # from their newest checkpoint). The play data, split, embeddings and runs live in results/codebook_size/
 # (git-ignored); the codebooks' centers.pkl and codebook.json are copied here (small), so that the rl and held steps
-# run without the data.
+# run without the data. Session 35 ran: data codebooks; SEEDS="1 2" ... rl (beside K=10 ... held); K=10 SEEDS=3 JOBS=1
+# ... rl and K=25 SEEDS=1 JOBS=1 ... rl (seeds 2 and 3 then in their own invocations, JOBS=1); K=25 ... held;
+# uniform50; K=10 ... report; K=25 ... report; summary.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export OMP_NUM_THREADS=1
 STEPS=("$@")
-[ ${#STEPS[@]} -gt 0 ] || STEPS=(data codebooks held rl report)
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(data codebooks held uniform50 rl report summary)
 read -r -a KS <<< "${K:-10}"
 read -r -a SEEDS <<< "${SEEDS:-1 2 3}"
 HERE=bench/results/codebook_size
@@ -58,6 +60,12 @@ for step in "${STEPS[@]}"; do
           --tasks crafter_coal --arms uniform fixed --fixed_codes $(seq 0 $((k - 1))) --episodes 100 --threads 1 \
           --out $HERE/held_n$k.json
       done ;;
+    uniform50)  # uniform codes only, with the rebuilt 50 codes and with the shipped codebook, on the same 100 worlds
+      cfg=$(highlevel_yaml 50)
+      [ -f $HERE/held_n50_uniform.json ] || python bench/chain_oracle.py --highlevel_config "$cfg" \
+        --tasks crafter_coal --arms uniform --episodes 100 --threads 1 --out $HERE/held_n50_uniform.json
+      [ -f $HERE/held_shipped_uniform.json ] || python bench/chain_oracle.py --tasks crafter_coal --arms uniform \
+        --episodes 100 --threads 1 --out $HERE/held_shipped_uniform.json ;;
     rl)         # ptgm_no_prior on crafter_coal, each codebook its own runs folder
       for k in "${KS[@]}"; do
         python bench/sample_efficiency.py --tasks crafter_coal --methods ptgm_no_prior --seeds "${SEEDS[@]}" \
@@ -71,6 +79,9 @@ for step in "${STEPS[@]}"; do
         python bench/code_usage.py --runs_dir results/bench_v7_cs0_coal_n$k --tasks crafter_coal \
           --out $HERE/coal_n$k/code_usage.json
       done ;;
-    *) echo "run_codebook_size.sh: unknown step '$step' (data, codebooks, held, rl, report)" >&2; exit 2 ;;
+    summary)    # the table of bench/results/README.md's section "Fewer codes"
+      python $HERE/summarize.py ;;
+    *) echo "run_codebook_size.sh: unknown step '$step' (data, codebooks, held, uniform50, rl, report, summary)" >&2
+       exit 2 ;;
   esac
 done
