@@ -29,7 +29,8 @@ highlevel_yaml() {  # the shipped high-level config with codebook K's centers
   local k=$1 out=$WORK/highlevel_n$1.yaml
   sed "s|^codebook: .*|codebook: $HERE/tsne_n${k}_s1/centers.pkl   # session 35: codebook size probe|" \
     configs/crafter/highlevel.yaml > "$out"
-  grep -q "^codebook: $HERE/tsne_n${k}_s1/centers.pkl" "$out" || { echo "highlevel_yaml: codebook key not replaced" >&2; exit 1; }
+  grep -q "^codebook: $HERE/tsne_n${k}_s1/centers.pkl" "$out" ||
+    { echo "highlevel_yaml: the codebook key of configs/crafter/highlevel.yaml was not replaced" >&2; exit 1; }
   echo "$out"
 }
 for step in "${STEPS[@]}"; do
@@ -43,8 +44,8 @@ for step in "${STEPS[@]}"; do
       mkdir -p $WORK/links
       cat $WORK/samplings/cb150_train.txt $WORK/samplings/cb150_val.txt | while read -r ep; do
         ln -sfn "$(realpath "$ep")" "$WORK/links/$(basename "$ep")"; done
-      python -m steve1.data.generation.embed_episodes --embedder crafterclip --weights downloads/crafter/crafterclip.pt \
-        --data_dir $WORK/links --torch_threads 2 ;;
+      python -m steve1.data.generation.embed_episodes --embedder crafterclip \
+        --weights downloads/crafter/crafterclip.pt --data_dir $WORK/links --torch_threads 2 ;;
     codebooks)  # 10, 25 and 50 codes from the same 100 episodes (configs/crafter/codebook.yaml, --n_codebook only)
       for k in 10 25 50; do
         [ -f $WORK/codebook/tsne_n${k}_s1/centers.pkl ] || python goal_prior/generate_codebook.py \

@@ -8,6 +8,7 @@ of each smaller codebook's per-seed rates against the shipped 50 codes' (session
 Reads the JSONs that run_codebook_size.sh writes beside this file and ../benchmark_v7/coal/early_late_400k.json;
 writes summary.json here (atomically). A missing input is reported as null, not guessed.
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -16,8 +17,8 @@ from scipy.stats import chi2_contingency, norm, ttest_ind
 
 from steve1.utils.io import atomic_write_json
 
-HERE = Path("bench/results/codebook_size")
-SHIPPED_RL = Path("bench/results/benchmark_v7/coal/early_late_400k.json")
+HERE = Path(__file__).resolve().parent
+SHIPPED_RL = HERE.parent / "benchmark_v7" / "coal" / "early_late_400k.json"
 METHOD, TASK = "ptgm_no_prior", "crafter_coal"
 
 
@@ -60,6 +61,7 @@ def _rl(early_late: dict | None) -> dict | None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     rows = {}
     for k in (10, 25, 50):
         held = _load(HERE / f"held_n{k}.json")
