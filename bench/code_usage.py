@@ -58,9 +58,8 @@ def find_checkpoints(runs_dir: Path, tasks: Optional[Sequence[str]] = None, meth
             ``final.zip`` with a ``results.json`` (the message names the filters).
     """
     found = []
-    for root in select_runs(runs_dir, seeds, CODE_METHODS if methods is None else methods, tasks):
-        if root.parent.name not in CODE_METHODS:
-            continue
+    code_methods = [m for m in CODE_METHODS if methods is None or m in methods]
+    for root in select_runs(runs_dir, seeds, code_methods, tasks):
         runs = sorted(root.glob("run_*/checkpoints/final.zip"))
         if not runs:
             continue
