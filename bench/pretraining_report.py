@@ -903,6 +903,11 @@ def run_kind(result: dict[str, Any]) -> str:
     return "full protocol" if full else "reduced counts, below the issue's protocol"
 
 
+def _counts_text(counts: dict[str, int]) -> str:
+    """``{"zombie": 38, "hunger": 23}`` -> ``"zombie 38, hunger 23"``, most frequent first (ties by name)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def readme_section(result: dict[str, Any]) -> str:
     """Markdown for the README section (between the markers)."""
     def fmt(x):
@@ -925,6 +930,8 @@ def readme_section(result: dict[str, Any]) -> str:
                      f"{fmt(p['median_episode_length'])} |")
         lines.append(f"| player: make_stone_pickaxe / collect_iron [>= 0.8 / 0.4] | "
                      f"{fmt(rates.get('make_stone_pickaxe'))} / {fmt(rates.get('collect_iron'))} |")
+        if p.get("ends"):
+            lines.append(f"| player: how its episodes ended | {_counts_text(p['ends'])} |")
     g = result.get("goal_information")
     if g:
         lines.append(f"| low level action NLL, true goal / no goal, nats/frame ({g['frames']} frames) | "
@@ -938,6 +945,8 @@ def readme_section(result: dict[str, Any]) -> str:
     if s:
         lines.append(f"| survival under the prior: median length ({s['episodes']} worlds) [>= 500] | "
                      f"{fmt(s['median_episode_length'])} |")
+        if s.get("death_causes"):
+            lines.append(f"| survival under the prior: what killed the player | {_counts_text(s['death_causes'])} |")
     ps, us = result.get("prior_driven_success"), result.get("unconditional_success")
     if ps:
         for task in ps:

@@ -351,6 +351,22 @@ def test_readme_section_says_when_the_prior_draws_were_not_the_protocol(pr):
     assert "temperature 0.5: a diagnostic" in pr.readme_section({**base, "prior_temperature": 0.5})
 
 
+def test_readme_section_lists_how_episodes_ended(pr):
+    """The player's episode ends and what killed the player under the prior are rows of the section, most frequent
+    first; a report without them (an older one) has no such rows."""
+    counts = {**pr.FULL, "max_steps": "each task's own", "codes_screened": "all"}
+    base = {"command": "python bench/pretraining_report.py", "quick": False, "counts": counts, "out_json": "r.json",
+            "seconds": 60.0}
+    player = {"episodes": 3, "median_episode_length": 500.0, "achievement_success_rate": {"collect_iron": 0.5}}
+    survival = {"episodes": 4, "median_episode_length": 200.0}
+    text = pr.readme_section({**base, "player": {**player, "ends": {"hunger": 1, "zombie": 2, "arrow": 1}},
+                              "survival_under_prior": {**survival, "death_causes": {"thirst": 1, "zombie": 3}}})
+    assert "| player: how its episodes ended | zombie 2, arrow 1, hunger 1 |" in text
+    assert "| survival under the prior: what killed the player | zombie 3, thirst 1 |" in text
+    text = pr.readme_section({**base, "player": player, "survival_under_prior": survival})
+    assert "ended" not in text and "killed" not in text and "| player: median episode length (3 episodes)" in text
+
+
 def test_play_episodes_with_a_chooser_follows_its_codes(pr, tmp_path, monkeypatch):
     """goals='chooser': the chooser is asked before every high-level step with the episode envs, and its codes are
     the codebook's; without a chooser (or a chooser with another goal source) the call is refused."""
