@@ -1,0 +1,183 @@
+"""Pool the shipped models v7's prior-driven figure and unconditional Crafter score over more worlds.
+
+Issue 18's report (``bench/results/pretraining.json``) measures the prior-driven figure on 200 episodes per task and
+goal source and the unconditional Crafter score on 100 episodes, all on worlds from seed 9001. Near a target those
+counts cannot say which side of it a figure is on (the stone-pickaxe arms differ by 5 successes of 200). This script
+reads the same sections measured again on fresh worlds (``run_precision.sh``: 500 episodes per task and goal source
+from seeds 20001 and 30001, 400 score episodes from seed 20001) and writes ``summary.json``:
+
+* ``prior_driven``: per task and goal source (``prior``, ``zero``) the successes and episodes of each run, pooled
+  over the fresh worlds and over all worlds, with Wilson 95% intervals; the difference prior - zero with its
+  standard error and a two-proportion z-test (unpaired, although both goal sources play the same worlds: the
+  report keeps no per-episode outcome, so the test is conservative).
+* ``score``: the Crafter score (``tasks.crafter.score.score_from_rates``) of each run and of the episodes pooled,
+  with a delta-method standard error from the per-achievement rates, which leaves out their covariance across
+  episodes (an episode that lives longer unlocks more), so it is a lower bound.
+* ``chain_oracle_stone``: ``bench/chain_oracle.py``'s oracle arm on ``crafter_stone_pickaxe`` (each link's best
+  code of the report, named from the true inventory) on the same fresh worlds, against the zero goal and the prior
+  there.
+* ``competence`` (from ``competence_fresh.json``): per link the report's best code and the zero goal on fresh
+  next-link starts, with Wilson 95% intervals and where the interval lies against the issue's target (0.8; 0.5 for
+  ``place_furnace``, ``collect_iron``, ``make_iron_pickaxe``).
+
+Usage (from anywhere; paths resolve from this file)::
+
+    python bench/results/precision_v7/summarize.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, ROOT)
+
+from steve1.utils.io import atomic_write_json  # noqa: E402
+from tasks.crafter.env import ACHIEVEMENTS  # noqa: E402
+from tasks.crafter.score import score_from_rates  # noqa: E402
+
+REPORT = os.path.join(ROOT, "bench", "results", "pretraining.json")
+PRIOR_RUNS = {"seed20001": "prior_driven_seed20001.json", "seed30001": "prior_driven_seed30001.json"}
+SCORE_RUNS = {"seed20001": "score_seed20001.json"}
+COMPETENCE = "competence_fresh.json"
+ORACLE_RUNS = {"seed20001": "chain_oracle_stone_seed20001.json", "seed30001": "chain_oracle_stone_seed30001.json"}
+#: Issue 18's competence targets (the rest 0.8).
+COMPETENCE_TARGETS = {"place_furnace": 0.5, "collect_iron": 0.5, "make_iron_pickaxe": 0.5}
+#: The links of crafter_stone_pickaxe's chain, for the oracle's per-link rates.
+CHAIN = ("collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "make_stone_pickaxe")
+Z95 = 1.959964
+
+
+def wilson(k: int, n: int) -> list[float]:
+    """Wilson 95% interval of a binomial rate ``k / n`` (``n`` >= 1), rounded to 4 places."""
+    p, d = k / n, 1 + Z95 ** 2 / n
+    c = (p + Z95 ** 2 / (2 * n)) / d
+    h = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / d
+    return [round(c - h, 4), round(c + h, 4)]
+
+
+def two_proportion(k1: int, n1: int, k2: int, n2: int) -> dict:
+    """Difference ``k1/n1 - k2/n2``, its unpooled standard error and the two-sided p of the pooled z-test."""
+    p1, p2, pp = k1 / n1, k2 / n2, (k1 + k2) / (n1 + n2)
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    se0 = math.sqrt(pp * (1 - pp) * (1 / n1 + 1 / n2))
+    z = (p1 - p2) / se0 if se0 > 0 else 0.0
+    return {"difference": round(p1 - p2, 4), "se": round(se, 4), "z": round(z, 3),
+            "p_two_sided": round(math.erfc(abs(z) / math.sqrt(2)), 4)}
+
+
+def load(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def counts(report: dict, task: str, goals: str) -> tuple[int, int]:
+    """Successes and episodes of one task and goal source of a report (its rate is successes / episodes)."""
+    n = report["prior_driven_success_episodes"][f"{task}/{goals}"]["episodes"]
+    rate = (report["prior_driven_success"] if goals == "prior" else report["unconditional_success"])[task]
+    k = round(rate * n)
+    if abs(k / n - rate) > 1e-3:
+        raise ValueError(f"{task}/{goals}: rate {rate} is not a count over {n} episodes")
+    return k, n
+
+
+def score_with_se(rates: dict[str, float], n: int) -> dict:
+    """Crafter score of per-achievement rates (fractions over ``n`` episodes) and its delta-method s.e."""
+    pct = [100.0 * rates.get(a, 0.0) for a in ACHIEVEMENTS]
+    s = score_from_rates(pct)
+    grad = [(s + 1.0) / len(pct) * 100.0 / (1.0 + q) for q in pct]
+    var = sum(g * g * (q / 100) * (1 - q / 100) / n for g, q in zip(grad, pct))
+    return {"episodes": n, "score": round(s, 3), "se_delta": round(math.sqrt(var), 3)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=os.path.join(HERE, "summary.json"), help="summary JSON to write")
+    args = p.parse_args()
+    report = load(REPORT)
+    runs = {"seed9001 (the report)": report}
+    runs.update({k: load(os.path.join(HERE, v)) for k, v in PRIOR_RUNS.items()})
+    score_files = {k: load(os.path.join(HERE, v)) for k, v in SCORE_RUNS.items()}
+    for name, r in [*runs.items(), *score_files.items()]:
+        if r.get("model_md5") != report["model_md5"] or not r.get("complete", False):
+            raise SystemExit(f"{name}: not a complete report of the models of {REPORT} (model_md5 or complete)")
+    fresh = list(PRIOR_RUNS)
+    prior_driven = {}
+    for task in report["prior_driven_success"]:
+        t = {}
+        for goals in ("prior", "zero"):
+            per = {name: counts(r, task, goals) for name, r in runs.items()}
+            k_f, n_f = (sum(per[x][i] for x in fresh) for i in (0, 1))
+            k_a, n_a = (sum(v[i] for v in per.values()) for i in (0, 1))
+            t[goals] = {"runs": {name: {"successes": k, "episodes": n, "rate": round(k / n, 4)}
+                                 for name, (k, n) in per.items()},
+                        "fresh_worlds": {"successes": k_f, "episodes": n_f, "rate": round(k_f / n_f, 4),
+                                         "wilson95": wilson(k_f, n_f)},
+                        "all_worlds": {"successes": k_a, "episodes": n_a, "rate": round(k_a / n_a, 4),
+                                       "wilson95": wilson(k_a, n_a)}}
+        for scope in ("fresh_worlds", "all_worlds"):
+            a, b = t["prior"][scope], t["zero"][scope]
+            t[f"prior_minus_zero_{scope}"] = two_proportion(a["successes"], a["episodes"], b["successes"],
+                                                            b["episodes"])
+        prior_driven[task] = t
+    score_runs = {"seed9001 (the report)": report["unconditional_bc_detail"]}
+    score_runs.update({k: r["unconditional_bc_detail"] for k, r in score_files.items()})
+    score = {name: {**score_with_se(d["success_rates"], d["episodes"]),
+                    "median_episode_length": d["median_episode_length"]} for name, d in score_runs.items()}
+    n_all = sum(d["episodes"] for d in score_runs.values())
+    pooled = {a: sum(d["success_rates"].get(a, 0.0) * d["episodes"] for d in score_runs.values()) / n_all
+              for a in ACHIEVEMENTS}
+    score["pooled"] = {**score_with_se(pooled, n_all), "success_rates": {a: round(v, 4) for a, v in pooled.items()}}
+    cf = load(os.path.join(HERE, COMPETENCE))
+    if cf.get("model_md5") != report["model_md5"] or not cf.get("complete"):
+        raise SystemExit(f"{COMPETENCE}: not a complete run on the models of {REPORT}")
+    competence = {}
+    for a, v in cf["links"].items():
+        target, ci = COMPETENCE_TARGETS.get(a, 0.8), v["fresh"]["wilson95"]
+        competence[a] = {"code": v["code"], "target": target, "worlds": v["worlds"], "start": v["start"],
+                         "fresh": v["fresh"]["success"], "fresh_wilson95": ci,
+                         "fresh_zero_goal": v["fresh"]["zero_goal"],
+                         "against_target": "above" if ci[0] >= target else "below" if ci[1] < target else "within",
+                         "report": v["report"]}
+    oracle_runs = {}
+    for name, f in ORACLE_RUNS.items():
+        o = load(os.path.join(HERE, f))
+        arm = o["tasks"]["crafter_stone_pickaxe"]["oracle"]
+        oracle_runs[name] = {"successes": round(arm["success"] * o["episodes"]), "episodes": o["episodes"],
+                             "achievement_rates": {a: arm["achievement_rates"].get(a, 0.0) for a in CHAIN},
+                             "links_named": arm["links_named"]}
+    k_o, n_o = (sum(r[key] for r in oracle_runs.values()) for key in ("successes", "episodes"))
+    stone = prior_driven["crafter_stone_pickaxe"]
+    chain_oracle = {"best_codes": load(os.path.join(HERE, ORACLE_RUNS["seed20001"]))["best_codes"],
+                    "runs": oracle_runs, "fresh_worlds": {"successes": k_o, "episodes": n_o,
+                                                          "rate": round(k_o / n_o, 4), "wilson95": wilson(k_o, n_o)},
+                    **{f"oracle_minus_{g}": two_proportion(k_o, n_o, stone[g]["fresh_worlds"]["successes"],
+                                                            stone[g]["fresh_worlds"]["episodes"])
+                       for g in ("zero", "prior")}}
+    out = {"command": "python bench/results/precision_v7/summarize.py",
+           "inputs": {"report": os.path.relpath(REPORT, ROOT),
+                      "prior_driven": [f"bench/results/precision_v7/{v}" for v in PRIOR_RUNS.values()],
+                      "score": [f"bench/results/precision_v7/{v}" for v in SCORE_RUNS.values()],
+                      "chain_oracle_stone": [f"bench/results/precision_v7/{v}" for v in ORACLE_RUNS.values()],
+                      "competence": f"bench/results/precision_v7/{COMPETENCE}"},
+           "models_md5": report["model_md5"],
+           "targets": {"prior_driven": "prior >= zero", "score": 10,
+                       "competence": {"default": 0.8, **COMPETENCE_TARGETS}},
+           "prior_driven": prior_driven, "score": score, "chain_oracle_stone": chain_oracle,
+           "competence": competence}
+    atomic_write_json(args.out, out)
+    for task, t in prior_driven.items():
+        print(task, {g: t[g]["all_worlds"]["rate"] for g in ("prior", "zero")}, t["prior_minus_zero_all_worlds"])
+    print("score", {k: (v["score"], v["se_delta"]) for k, v in score.items()})
+    print("oracle", chain_oracle["fresh_worlds"], chain_oracle["oracle_minus_zero"], chain_oracle["oracle_minus_prior"])
+    for a, v in competence.items():
+        print(a, v["fresh"], v["fresh_wilson95"], "zero", v["fresh_zero_goal"], v["against_target"], "report",
+              v["report"]["success"])
+
+
+if __name__ == "__main__":
+    main()
