@@ -29,17 +29,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "bench")]
 
-Z95 = 1.959964
 
 
-def wilson(k: int, n: int) -> list:
-    """Wilson 95% interval of ``k / n`` (None for ``n`` = 0), rounded to 4 places."""
-    if n == 0:
-        return None
-    p, d = k / n, 1 + Z95 ** 2 / n
-    c = (p + Z95 ** 2 / (2 * n)) / d
-    h = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / d
-    return [round(c - h, 4), round(c + h, 4)]
+def wilson(k: int, n: int):
+    """Wilson 95% interval of ``k / n`` (:func:`hierarchical.evaluate.wilson_interval`, rounded to 4 places), None for
+    ``n`` = 0."""
+    from hierarchical.evaluate import wilson_interval
+
+    return None if n == 0 else [round(x, 4) for x in wilson_interval(k, n)]
 
 
 def main() -> None:

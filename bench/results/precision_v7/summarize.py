@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, ROOT)
 
+from hierarchical.evaluate import wilson_interval  # noqa: E402
 from steve1.utils.io import atomic_write_json  # noqa: E402
 from tasks.crafter.env import ACHIEVEMENTS  # noqa: E402
 from tasks.crafter.score import score_from_rates  # noqa: E402
@@ -49,15 +50,11 @@ ORACLE_RUNS = {"seed20001": "chain_oracle_stone_seed20001.json", "seed30001": "c
 COMPETENCE_TARGETS = {"place_furnace": 0.5, "collect_iron": 0.5, "make_iron_pickaxe": 0.5}
 #: The links of crafter_stone_pickaxe's chain, for the oracle's per-link rates.
 CHAIN = ("collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "make_stone_pickaxe")
-Z95 = 1.959964
 
 
 def wilson(k: int, n: int) -> list[float]:
-    """Wilson 95% interval of a binomial rate ``k / n`` (``n`` >= 1), rounded to 4 places."""
-    p, d = k / n, 1 + Z95 ** 2 / n
-    c = (p + Z95 ** 2 / (2 * n)) / d
-    h = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / d
-    return [round(c - h, 4), round(c + h, 4)]
+    """Wilson 95% interval of ``k / n`` (:func:`hierarchical.evaluate.wilson_interval`), rounded to 4 places."""
+    return [round(x, 4) for x in wilson_interval(k, n)]
 
 
 def two_proportion(k1: int, n1: int, k2: int, n2: int) -> dict:
