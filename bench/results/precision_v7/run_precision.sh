@@ -4,10 +4,12 @@
 # report's own counts (pretraining.json) are 200 episodes per task and goal source and 100 score episodes on worlds
 # from seed 9001; here 500 + 500 episodes per task and goal source (seeds 20001 and 30001) and 400 score episodes
 # (seed 20001), and (competence_fresh.py) each competence link's best code of the report and the zero goal on up to
-# 40 next-link starts of 200 fresh player episodes (seed 20001), and bench/chain_oracle.py's oracle arm on
-# crafter_stone_pickaxe on the same worlds as the prior-driven steps. One torch thread each; session 36 ran the two
+# 40 next-link starts of 200 fresh player episodes (seed 20001), and bench/chain_oracle.py's oracle arm on the
+# same worlds as the prior-driven steps: crafter_stone_pickaxe at cond_scale 0, 1 and 3 with the report's best codes
+# (chosen at 0), crafter_iron at 0, and both tasks at 3 with the best codes chosen at 3
+# (bench/results/models_v7_cs3/pretraining.json). One torch thread each; session 36 ran the two
 # prior-driven steps side by side (~30 min each), then the score and the competence (13 min) on the other core,
-# then the two oracle steps side by side (~6 min each). Then:
+# then the two oracle steps side by side (~6 min per setting and seed). Then:
 # python bench/results/precision_v7/summarize.py -> summary.json.
 #
 #   bash bench/results/precision_v7/run_precision.sh [prior20001] [prior30001] [score] [competence] \
@@ -30,8 +32,17 @@ for step in "${steps[@]}"; do
             python bench/results/precision_v7/competence_fresh.py --seed 20001 --player_episodes 200 --worlds 40 ;;
         oracle20001|oracle30001)
             seed=${step#oracle}
-            python bench/chain_oracle.py --tasks crafter_stone_pickaxe --arms oracle --episodes 500 --seed "$seed" \
-                --threads 1 --out $O/chain_oracle_stone_seed$seed.json ;;
+            oracle() {  # TASK NAME COND_SCALE OUT_SUFFIX [competence JSON]
+                python bench/chain_oracle.py --tasks "$1" --arms oracle --episodes 500 --seed "$seed" \
+                    --cond_scale "$3" --threads 1 --competence_json "${5:-bench/results/pretraining.json}" \
+                    --out $O/chain_oracle_$2$4_seed$seed.json
+            }
+            oracle crafter_stone_pickaxe stone 0 ""
+            oracle crafter_stone_pickaxe stone 1 _cs1
+            oracle crafter_stone_pickaxe stone 3 _cs3
+            oracle crafter_iron iron 0 _cs0
+            oracle crafter_stone_pickaxe stone 3 _cs3_codes_cs3 bench/results/models_v7_cs3/pretraining.json
+            oracle crafter_iron iron 3 _cs3_codes_cs3 bench/results/models_v7_cs3/pretraining.json ;;
         *) echo "run_precision.sh: unknown step '$step' (prior20001, prior30001, score, competence, oracle20001," \
                 "oracle30001)" >&2; exit 2 ;;
     esac

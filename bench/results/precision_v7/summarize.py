@@ -13,9 +13,10 @@ from seeds 20001 and 30001, 400 score episodes from seed 20001) and writes ``sum
 * ``score``: the Crafter score (``tasks.crafter.score.score_from_rates``) of each run and of the episodes pooled,
   with a delta-method standard error from the per-achievement rates, which leaves out their covariance across
   episodes (an episode that lives longer unlocks more), so it is a lower bound.
-* ``chain_oracle_stone``: ``bench/chain_oracle.py``'s oracle arm on ``crafter_stone_pickaxe`` (each link's best
-  code of the report, named from the true inventory) on the same fresh worlds, against the zero goal and the prior
-  there.
+* ``chain_oracle``: ``bench/chain_oracle.py``'s oracle arm (each link's best code, named from the true inventory)
+  on the same fresh worlds, per task and setting: guidance ``cond_scale`` 0 (shipped), 1 or 3, with the best codes
+  of the report (chosen at ``cond_scale`` 0) or, at 3, of ``models_v7_cs3/pretraining.json`` (chosen at 3);
+  against the zero goal and the prior there.
 * ``competence`` (from ``competence_fresh.json``): per link the report's best code and the zero goal on fresh
   next-link starts, with Wilson 95% intervals and where the interval lies against the issue's target (0.8; 0.5 for
   ``place_furnace``, ``collect_iron``, ``make_iron_pickaxe``).
@@ -45,11 +46,19 @@ REPORT = os.path.join(ROOT, "bench", "results", "pretraining.json")
 PRIOR_RUNS = {"seed20001": "prior_driven_seed20001.json", "seed30001": "prior_driven_seed30001.json"}
 SCORE_RUNS = {"seed20001": "score_seed20001.json"}
 COMPETENCE = "competence_fresh.json"
-ORACLE_RUNS = {"seed20001": "chain_oracle_stone_seed20001.json", "seed30001": "chain_oracle_stone_seed30001.json"}
+#: Oracle settings: (task, cond_scale, where the codes were chosen) -> file names by seed.
+ORACLE_RUNS = {
+    ("crafter_stone_pickaxe", 0, "cs0"): {s: f"chain_oracle_stone_seed{s}.json" for s in (20001, 30001)},
+    ("crafter_stone_pickaxe", 1, "cs0"): {s: f"chain_oracle_stone_cs1_seed{s}.json" for s in (20001, 30001)},
+    ("crafter_stone_pickaxe", 3, "cs0"): {s: f"chain_oracle_stone_cs3_seed{s}.json" for s in (20001, 30001)},
+    ("crafter_stone_pickaxe", 3, "cs3"): {s: f"chain_oracle_stone_cs3_codes_cs3_seed{s}.json" for s in (20001, 30001)},
+    ("crafter_iron", 0, "cs0"): {s: f"chain_oracle_iron_cs0_seed{s}.json" for s in (20001, 30001)},
+    ("crafter_iron", 3, "cs3"): {s: f"chain_oracle_iron_cs3_codes_cs3_seed{s}.json" for s in (20001, 30001)},
+}
 #: Issue 18's competence targets (the rest 0.8).
 COMPETENCE_TARGETS = {"place_furnace": 0.5, "collect_iron": 0.5, "make_iron_pickaxe": 0.5}
-#: The links of crafter_stone_pickaxe's chain, for the oracle's per-link rates.
-CHAIN = ("collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "make_stone_pickaxe")
+#: The links of the tasks' chains, for the oracle's per-link rates.
+CHAIN = ("collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "make_stone_pickaxe", "collect_iron")
 
 
 def wilson(k: int, n: int) -> list[float]:
@@ -140,37 +149,46 @@ def main() -> None:
                          "fresh_zero_goal": v["fresh"]["zero_goal"],
                          "against_target": "above" if ci[0] >= target else "below" if ci[1] < target else "within",
                          "report": v["report"]}
-    oracle_runs = {}
-    for name, f in ORACLE_RUNS.items():
-        o = load(os.path.join(HERE, f))
-        arm = o["tasks"]["crafter_stone_pickaxe"]["oracle"]
-        oracle_runs[name] = {"successes": round(arm["success"] * o["episodes"]), "episodes": o["episodes"],
-                             "achievement_rates": {a: arm["achievement_rates"].get(a, 0.0) for a in CHAIN},
-                             "links_named": arm["links_named"]}
-    k_o, n_o = (sum(r[key] for r in oracle_runs.values()) for key in ("successes", "episodes"))
-    stone = prior_driven["crafter_stone_pickaxe"]
-    chain_oracle = {"best_codes": load(os.path.join(HERE, ORACLE_RUNS["seed20001"]))["best_codes"],
-                    "runs": oracle_runs, "fresh_worlds": {"successes": k_o, "episodes": n_o,
-                                                          "rate": round(k_o / n_o, 4), "wilson95": wilson(k_o, n_o)},
-                    **{f"oracle_minus_{g}": two_proportion(k_o, n_o, stone[g]["fresh_worlds"]["successes"],
-                                                            stone[g]["fresh_worlds"]["episodes"])
-                       for g in ("zero", "prior")}}
+    chain_oracle = []
+    for (task, cond_scale, chosen), files in ORACLE_RUNS.items():
+        runs_o = {}
+        for seed, f in files.items():
+            o = load(os.path.join(HERE, f))
+            if float(o["cond_scale"]) != cond_scale or o["episodes"] < 1:
+                raise SystemExit(f"{f}: cond_scale {o['cond_scale']}, expected {cond_scale}")
+            arm = o["tasks"][task]["oracle"]
+            runs_o[f"seed{seed}"] = {"successes": round(arm["success"] * o["episodes"]), "episodes": o["episodes"],
+                                     "achievement_rates": {a: arm["achievement_rates"].get(a, 0.0) for a in CHAIN},
+                                     "links_named": arm["links_named"], "best_codes": o["best_codes"]}
+        k_o, n_o = (sum(r[key] for r in runs_o.values()) for key in ("successes", "episodes"))
+        pooled_links = {a: round(sum(r["achievement_rates"][a] * r["episodes"] for r in runs_o.values()) / n_o, 4)
+                        for a in CHAIN}
+        base = prior_driven[task]
+        chain_oracle.append({
+            "task": task, "cond_scale": cond_scale, "codes_chosen_at_cond_scale": int(chosen[2:]),
+            "runs": runs_o, "fresh_worlds": {"successes": k_o, "episodes": n_o, "rate": round(k_o / n_o, 4),
+                                             "wilson95": wilson(k_o, n_o), "link_rates": pooled_links},
+            **{f"oracle_minus_{g}": two_proportion(k_o, n_o, base[g]["fresh_worlds"]["successes"],
+                                                    base[g]["fresh_worlds"]["episodes"]) for g in ("zero", "prior")}})
     out = {"command": "python bench/results/precision_v7/summarize.py",
            "inputs": {"report": os.path.relpath(REPORT, ROOT),
                       "prior_driven": [f"bench/results/precision_v7/{v}" for v in PRIOR_RUNS.values()],
                       "score": [f"bench/results/precision_v7/{v}" for v in SCORE_RUNS.values()],
-                      "chain_oracle_stone": [f"bench/results/precision_v7/{v}" for v in ORACLE_RUNS.values()],
+                      "chain_oracle": [f"bench/results/precision_v7/{f}" for files in ORACLE_RUNS.values()
+                                       for f in files.values()],
                       "competence": f"bench/results/precision_v7/{COMPETENCE}"},
            "models_md5": report["model_md5"],
            "targets": {"prior_driven": "prior >= zero", "score": 10,
                        "competence": {"default": 0.8, **COMPETENCE_TARGETS}},
-           "prior_driven": prior_driven, "score": score, "chain_oracle_stone": chain_oracle,
+           "prior_driven": prior_driven, "score": score, "chain_oracle": chain_oracle,
            "competence": competence}
     atomic_write_json(args.out, out)
     for task, t in prior_driven.items():
         print(task, {g: t[g]["all_worlds"]["rate"] for g in ("prior", "zero")}, t["prior_minus_zero_all_worlds"])
     print("score", {k: (v["score"], v["se_delta"]) for k, v in score.items()})
-    print("oracle", chain_oracle["fresh_worlds"], chain_oracle["oracle_minus_zero"], chain_oracle["oracle_minus_prior"])
+    for o in chain_oracle:
+        print("oracle", o["task"], o["cond_scale"], o["codes_chosen_at_cond_scale"], o["fresh_worlds"]["rate"],
+              o["fresh_worlds"]["link_rates"], o["oracle_minus_zero"]["p_two_sided"])
     for a, v in competence.items():
         print(a, v["fresh"], v["fresh_wilson95"], "zero", v["fresh_zero_goal"], v["against_target"], "report",
               v["report"]["success"])
