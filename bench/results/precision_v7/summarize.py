@@ -1,4 +1,4 @@
-"""Pool the shipped models v7's prior-driven figure and unconditional Crafter score over more worlds.
+"""Issue 18's figures of the shipped models v7 near their targets, measured again on fresh worlds and pooled.
 
 Issue 18's report (``bench/results/pretraining.json``) measures the prior-driven figure on 200 episodes per task and
 goal source and the unconditional Crafter score on 100 episodes, all on worlds from seed 9001. Near a target those
