@@ -17,6 +17,9 @@ from seeds 20001 and 30001, 400 score episodes from seed 20001) and writes ``sum
   on the same fresh worlds, per task and setting: guidance ``cond_scale`` 0 (shipped), 1 or 3, with the best codes
   of the report (chosen at ``cond_scale`` 0) or, at 3, of ``models_v7_cs3/pretraining.json`` (chosen at 3);
   against the zero goal and the prior there.
+* ``coal_code15``: on ``crafter_coal``, code 15 held for whole episodes (the best of four held codes in session 33,
+  picked on 80 of the report's worlds) against the zero goal, on the same fresh worlds (``bench/chain_oracle.py``
+  arms ``fixed`` and ``zero``).
 * ``competence`` (from ``competence_fresh.json``): per link the report's best code and the zero goal on fresh
   next-link starts, with Wilson 95% intervals and where the interval lies against the issue's target (0.8; 0.5 for
   ``place_furnace``, ``collect_iron``, ``make_iron_pickaxe``).
@@ -55,6 +58,7 @@ ORACLE_RUNS = {
     ("crafter_iron", 0, "cs0"): {s: f"chain_oracle_iron_cs0_seed{s}.json" for s in (20001, 30001)},
     ("crafter_iron", 3, "cs3"): {s: f"chain_oracle_iron_cs3_codes_cs3_seed{s}.json" for s in (20001, 30001)},
 }
+COAL_RUNS = {s: f"coal_code15_seed{s}.json" for s in (20001, 30001)}
 #: Issue 18's competence targets (the rest 0.8).
 COMPETENCE_TARGETS = {"place_furnace": 0.5, "collect_iron": 0.5, "make_iron_pickaxe": 0.5}
 #: The links of the tasks' chains, for the oracle's per-link rates.
@@ -170,17 +174,30 @@ def main() -> None:
                                              "wilson95": wilson(k_o, n_o), "link_rates": pooled_links},
             **{f"oracle_minus_{g}": two_proportion(k_o, n_o, base[g]["fresh_worlds"]["successes"],
                                                     base[g]["fresh_worlds"]["episodes"]) for g in ("zero", "prior")}})
+    coal = {"runs": {}}
+    for seed, f in COAL_RUNS.items():
+        o = load(os.path.join(HERE, f))
+        arms = o["tasks"]["crafter_coal"]
+        coal["runs"][f"seed{seed}"] = {arm: {"successes": round(v["success"] * o["episodes"]),
+                                             "episodes": o["episodes"]}
+                                       for arm, v in arms.items() if arm in ("zero", "code_15")}
+    for arm in ("code_15", "zero"):
+        k, n = (sum(r[arm][key] for r in coal["runs"].values()) for key in ("successes", "episodes"))
+        coal[arm] = {"successes": k, "episodes": n, "rate": round(k / n, 4), "wilson95": wilson(k, n)}
+    coal["code_15_minus_zero"] = two_proportion(coal["code_15"]["successes"], coal["code_15"]["episodes"],
+                                                coal["zero"]["successes"], coal["zero"]["episodes"])
     out = {"command": "python bench/results/precision_v7/summarize.py",
            "inputs": {"report": os.path.relpath(REPORT, ROOT),
                       "prior_driven": [f"bench/results/precision_v7/{v}" for v in PRIOR_RUNS.values()],
                       "score": [f"bench/results/precision_v7/{v}" for v in SCORE_RUNS.values()],
                       "chain_oracle": [f"bench/results/precision_v7/{f}" for files in ORACLE_RUNS.values()
                                        for f in files.values()],
+                      "coal_code15": [f"bench/results/precision_v7/{f}" for f in COAL_RUNS.values()],
                       "competence": f"bench/results/precision_v7/{COMPETENCE}"},
            "models_md5": report["model_md5"],
            "targets": {"prior_driven": "prior >= zero", "score": 10,
                        "competence": {"default": 0.8, **COMPETENCE_TARGETS}},
-           "prior_driven": prior_driven, "score": score, "chain_oracle": chain_oracle,
+           "prior_driven": prior_driven, "score": score, "chain_oracle": chain_oracle, "coal_code15": coal,
            "competence": competence}
     atomic_write_json(args.out, out)
     for task, t in prior_driven.items():
@@ -189,6 +206,7 @@ def main() -> None:
     for o in chain_oracle:
         print("oracle", o["task"], o["cond_scale"], o["codes_chosen_at_cond_scale"], o["fresh_worlds"]["rate"],
               o["fresh_worlds"]["link_rates"], o["oracle_minus_zero"]["p_two_sided"])
+    print("coal", coal["code_15"]["rate"], coal["zero"]["rate"], coal["code_15_minus_zero"])
     for a, v in competence.items():
         print(a, v["fresh"], v["fresh_wilson95"], "zero", v["fresh_zero_goal"], v["against_target"], "report",
               v["report"]["success"])
