@@ -5,7 +5,8 @@ top 5 and the zero goal on 20 starts of the held-out player episodes (seed 9001)
 those 20 starts the best is biased upwards (it was picked on them), and 20 starts give a standard error of ~0.1, so
 the links at 0.75-0.85 cannot be placed against the 0.8 target. This script fixes each link's code to the report's
 ``best_code`` and measures it and the zero goal on the next-link starts of fresh player episodes (another run seed),
-through the report's own functions (``generate_player_episodes``, ``competence`` with that one code), and writes
+through the report's own functions (``generate_player_episodes``, ``competence`` with that one code; its screen of
+the one code on one start is thrown away, a few % of the cost), and writes
 ``competence_fresh.json``: per link the fresh success of the code and of the zero goal with Wilson 95% intervals,
 beside the report's figures.
 
@@ -55,11 +56,10 @@ def main() -> None:
     args = p.parse_args()
     args.report, args.highlevel_config, args.out = map(os.path.abspath, (args.report, args.highlevel_config, args.out))
     os.chdir(ROOT)  # the config names the models relative to the repository root
-    for key in ("player_episodes", "worlds", "max_episode_len"):
-        if getattr(args, key) < 1:
-            p.exit(2, f"{p.prog}: error: --{key} must be >= 1\n")
-    if not os.path.isfile(args.report):
-        p.exit(2, f"{p.prog}: error: --report {args.report}: no such file\n")
+    import pretraining_report as pr
+
+    pr.check_flags(p, args, positive=("player_episodes", "worlds", "max_episode_len"),
+                   files=("report", "highlevel_config"), json_out=("out",))
     with open(args.report) as f:
         report = json.load(f)
     comp = report.get("competence") or {}
@@ -70,7 +70,6 @@ def main() -> None:
 
     import torch
 
-    import pretraining_report as pr
     from hierarchical_throughput import task_config
     from steve1.utils.io import atomic_write_json
     from VPT.lib.loading import load_model_config
