@@ -85,14 +85,24 @@ def load(path: str) -> dict:
         return json.load(f)
 
 
+def count(rate: float, n: int, what: str) -> int:
+    """The successes behind a success ``rate`` over ``n`` episodes; raises ValueError if none fits."""
+    k = round(rate * n)
+    if n < 1 or abs(k / n - rate) > 1e-3:
+        raise ValueError(f"{what}: rate {rate} is not a count over {n} episodes")
+    return k
+
+
+def tally(k: int, n: int) -> dict:
+    """Successes, episodes, rate and Wilson 95% interval."""
+    return {"successes": k, "episodes": n, "rate": round(k / n, 4), "wilson95": wilson(k, n)}
+
+
 def counts(report: dict, task: str, goals: str) -> tuple[int, int]:
-    """Successes and episodes of one task and goal source of a report (its rate is successes / episodes)."""
+    """Successes and episodes of one task and goal source of a report."""
     n = report["prior_driven_success_episodes"][f"{task}/{goals}"]["episodes"]
     rate = (report["prior_driven_success"] if goals == "prior" else report["unconditional_success"])[task]
-    k = round(rate * n)
-    if abs(k / n - rate) > 1e-3:
-        raise ValueError(f"{task}/{goals}: rate {rate} is not a count over {n} episodes")
-    return k, n
+    return count(rate, n, f"{task}/{goals}"), n
 
 
 def score_with_se(rates: dict[str, float], n: int) -> dict:
@@ -125,10 +135,7 @@ def main() -> None:
             k_a, n_a = (sum(v[i] for v in per.values()) for i in (0, 1))
             t[goals] = {"runs": {name: {"successes": k, "episodes": n, "rate": round(k / n, 4)}
                                  for name, (k, n) in per.items()},
-                        "fresh_worlds": {"successes": k_f, "episodes": n_f, "rate": round(k_f / n_f, 4),
-                                         "wilson95": wilson(k_f, n_f)},
-                        "all_worlds": {"successes": k_a, "episodes": n_a, "rate": round(k_a / n_a, 4),
-                                       "wilson95": wilson(k_a, n_a)}}
+                        "fresh_worlds": tally(k_f, n_f), "all_worlds": tally(k_a, n_a)}
         for scope in ("fresh_worlds", "all_worlds"):
             a, b = t["prior"][scope], t["zero"][scope]
             t[f"prior_minus_zero_{scope}"] = two_proportion(a["successes"], a["episodes"], b["successes"],
@@ -158,10 +165,10 @@ def main() -> None:
         runs_o = {}
         for seed, f in files.items():
             o = load(os.path.join(HERE, f))
-            if float(o["cond_scale"]) != cond_scale or o["episodes"] < 1:
+            if float(o["cond_scale"]) != cond_scale:
                 raise SystemExit(f"{f}: cond_scale {o['cond_scale']}, expected {cond_scale}")
             arm = o["tasks"][task]["oracle"]
-            runs_o[f"seed{seed}"] = {"successes": round(arm["success"] * o["episodes"]), "episodes": o["episodes"],
+            runs_o[f"seed{seed}"] = {"successes": count(arm["success"], o["episodes"], f), "episodes": o["episodes"],
                                      "achievement_rates": {a: arm["achievement_rates"].get(a, 0.0) for a in CHAIN},
                                      "links_named": arm["links_named"], "best_codes": o["best_codes"]}
         k_o, n_o = (sum(r[key] for r in runs_o.values()) for key in ("successes", "episodes"))
@@ -170,20 +177,19 @@ def main() -> None:
         base = prior_driven[task]
         chain_oracle.append({
             "task": task, "cond_scale": cond_scale, "codes_chosen_at_cond_scale": int(chosen[2:]),
-            "runs": runs_o, "fresh_worlds": {"successes": k_o, "episodes": n_o, "rate": round(k_o / n_o, 4),
-                                             "wilson95": wilson(k_o, n_o), "link_rates": pooled_links},
+            "runs": runs_o, "fresh_worlds": {**tally(k_o, n_o), "link_rates": pooled_links},
             **{f"oracle_minus_{g}": two_proportion(k_o, n_o, base[g]["fresh_worlds"]["successes"],
                                                     base[g]["fresh_worlds"]["episodes"]) for g in ("zero", "prior")}})
     coal = {"runs": {}}
     for seed, f in COAL_RUNS.items():
         o = load(os.path.join(HERE, f))
         arms = o["tasks"]["crafter_coal"]
-        coal["runs"][f"seed{seed}"] = {arm: {"successes": round(v["success"] * o["episodes"]),
+        coal["runs"][f"seed{seed}"] = {arm: {"successes": count(v["success"], o["episodes"], f),
                                              "episodes": o["episodes"]}
                                        for arm, v in arms.items() if arm in ("zero", "code_15")}
     for arm in ("code_15", "zero"):
         k, n = (sum(r[arm][key] for r in coal["runs"].values()) for key in ("successes", "episodes"))
-        coal[arm] = {"successes": k, "episodes": n, "rate": round(k / n, 4), "wilson95": wilson(k, n)}
+        coal[arm] = tally(k, n)
     coal["code_15_minus_zero"] = two_proportion(coal["code_15"]["successes"], coal["code_15"]["episodes"],
                                                 coal["zero"]["successes"], coal["zero"]["episodes"])
     out = {"command": "python bench/results/precision_v7/summarize.py",
