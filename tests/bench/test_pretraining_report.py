@@ -81,7 +81,8 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
     out = tmp_path / "pretraining.json"
     argv = ["--highlevel_config", str(root / "highlevel.yaml"), "--low_level_args", str(root / "low_args.yaml"),
             "--prior_args", str(root / "prior_args.yaml"), "--player_episodes", "2", "--max_episode_len", "60",
-            "--worlds", "2", "--screen_worlds", "1", "--top_codes", "1", "--horizon", "4", "--survival_worlds", "2",
+            "--worlds", "2", "--screen_worlds", "1", "--top_codes", "1", "--test_episodes", "2", "--test_worlds", "2",
+            "--test_seed", "5", "--horizon", "4", "--survival_worlds", "2",
             "--task_episodes", "1", "--score_episodes", "1", "--max_steps", "9", "--n_envs", "2",
             "--achievements", "collect_wood", "place_table", "--codes", "0", "1", "--seed", "3", "--cond_scale", "0.5",
             "--out_json", str(out), "--readme", str(readme)]
@@ -119,6 +120,13 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
         assert c["start"] in ("replay", "inventory") and len(c["starts"]) == 2
         if c["start"] == "replay":  # replayed from the held-out episodes: the teacher's own time is recorded
             assert 0.0 <= c["teacher_within_horizon"] <= 1.0 and all(o["teacher_steps"] >= 1 for o in c["starts"])
+        # chosen on the selection starts (seed 3's episodes), measured on the test starts (seed 5's): other worlds
+        sel = c["selection"]
+        assert c["measured_on"] == "test starts" and sel["worlds"] == 2 and len(sel["starts"]) == 2
+        assert f"code_{c['best_code']}" in sel["top_codes_success"]
+        assert sel["success"] == max(sel["top_codes_success"].values())
+        assert not {o["world_seed"] for o in sel["starts"]} & {o["world_seed"] for o in c["starts"]}
+    assert data["test_seed"] == 5 and data["counts"]["test_worlds"] == 2
     s = data["survival_under_prior"]
     assert s["episodes"] == 2 and 1 <= s["median_episode_length"] <= 9
     for task in ("crafter_iron", "crafter_stone_pickaxe"):
@@ -193,7 +201,8 @@ def test_next_link_start_is_the_later_of_subgoal_run_and_requirements(pr):
 @pytest.mark.parametrize("flag,value", [("--player_episodes", "0"), ("--achievements", "fly"),
                                         ("--tasks", "crafter_nope"), ("--highlevel_config", "missing.yaml"),
                                         ("--codes", "99"), ("--prior_temperature", "0"),
-                                        ("--prior_exclude_labels", "fly")])
+                                        ("--prior_exclude_labels", "fly"), ("--test_seed", "9001"),
+                                        ("--test_worlds", "0")])
 def test_bad_flag_is_one_line_exit_2_nothing_written(pr, tmp_path, capsys, monkeypatch, flag, value):
     monkeypatch.chdir(REPO)
     out = tmp_path / "r.json"
@@ -416,3 +425,25 @@ def test_chain_oracle_uniform_prior_and_fixed_code_arms(tmp_path, monkeypatch, c
             chain_oracle.main(base + extra)
         err = capsys.readouterr().err.strip().splitlines()
         assert exc.value.code == 2 and expected in err[-1] and not out.exists()
+
+
+def test_readme_section_counts_links_at_target_and_says_where_competence_was_measured(pr):
+    """The competence table counts the links at their target (0.8, 0.5 for the late links) and says whether the
+    figures come from test starts or, in a report written before session 37, from the starts the code was chosen on
+    (biased upwards)."""
+    counts = {**pr.FULL, "max_steps": "each task's own", "codes_screened": "all"}
+    base = {"command": "python bench/pretraining_report.py", "quick": False, "counts": counts, "out_json": "r.json",
+            "seconds": 60.0, "seed": 9001, "test_seed": 20001}
+    sel = {"success": 0.9, "worlds": 20}
+    comp = {"collect_wood": {"best_code": 1, "success": 0.8, "unconditional_success": 0.7, "worlds": 40,
+                             "start": "replay", "measured_on": "test starts", "selection": sel},
+            "place_furnace": {"best_code": 2, "success": 0.45, "unconditional_success": 0.0, "worlds": 40,
+                              "start": "replay", "measured_on": "test starts", "selection": sel},
+            "collect_iron": {"best_code": 3, "success": 0.5, "unconditional_success": 0.1, "worlds": 12,
+                             "start": "replay", "measured_on": "test starts", "selection": sel}}
+    text = pr.readme_section({**base, "competence": comp})
+    assert "At target: 2 of 3." in text and "test starts (episodes of seed 20001)" in text
+    assert "| collect_iron | 3 | 0.500 | 0.100 | 12 | replay | 0.900 / 20 |" in text
+    old = {a: {k: v for k, v in c.items() if k not in ("measured_on", "selection")} for a, c in comp.items()}
+    text = pr.readme_section({**base, "competence": old})
+    assert "chosen and measured on the same starts: biased upwards" in text and "| n/a / n/a |" in text

@@ -8,7 +8,9 @@ the links at 0.75-0.85 cannot be placed against the 0.8 target. This script fixe
 through the report's own functions (``generate_player_episodes``, ``competence`` with that one code; its screen of
 the one code on one start is thrown away, a few % of the cost), and writes
 ``competence_fresh.json``: per link the fresh success of the code and of the zero goal with Wilson 95% intervals,
-beside the report's figures.
+beside the report's figures. Since session 37 the report does this itself (its ``--test_seed``, ``--test_episodes``
+and ``--test_worlds``: the same episodes, codes and seeds give the same figures); this script stays to rebuild
+``competence_fresh.json``.
 
 Usage::
 

@@ -38,9 +38,10 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, ROOT)
+sys.path[:0] = [ROOT, os.path.join(ROOT, "bench")]
 
 from hierarchical.evaluate import wilson_interval  # noqa: E402
+from pretraining_report import COMPETENCE_TARGET_DEFAULT, COMPETENCE_TARGETS  # noqa: E402
 from steve1.utils.io import atomic_write_json  # noqa: E402
 from tasks.crafter.env import ACHIEVEMENTS  # noqa: E402
 from tasks.crafter.score import score_from_rates  # noqa: E402
@@ -59,8 +60,6 @@ ORACLE_RUNS = {
     ("crafter_iron", 3, "cs3"): {s: f"chain_oracle_iron_cs3_codes_cs3_seed{s}.json" for s in (20001, 30001)},
 }
 COAL_RUNS = {s: f"coal_code15_seed{s}.json" for s in (20001, 30001)}
-#: Issue 18's competence targets (the rest 0.8).
-COMPETENCE_TARGETS = {"place_furnace": 0.5, "collect_iron": 0.5, "make_iron_pickaxe": 0.5}
 #: The links of the tasks' chains, for the oracle's per-link rates.
 CHAIN = ("collect_wood", "place_table", "make_wood_pickaxe", "collect_stone", "make_stone_pickaxe", "collect_iron")
 
@@ -154,7 +153,7 @@ def main() -> None:
         raise SystemExit(f"{COMPETENCE}: not a complete run on the models of {REPORT}")
     competence = {}
     for a, v in cf["links"].items():
-        target, ci = COMPETENCE_TARGETS.get(a, 0.8), v["fresh"]["wilson95"]
+        target, ci = COMPETENCE_TARGETS.get(a, COMPETENCE_TARGET_DEFAULT), v["fresh"]["wilson95"]
         competence[a] = {"code": v["code"], "target": target, "worlds": v["worlds"], "start": v["start"],
                          "fresh": v["fresh"]["success"], "fresh_wilson95": ci,
                          "fresh_zero_goal": v["fresh"]["zero_goal"],
@@ -202,7 +201,7 @@ def main() -> None:
                       "competence": f"bench/results/precision_v7/{COMPETENCE}"},
            "models_md5": report["model_md5"],
            "targets": {"prior_driven": "prior >= zero", "score": 10,
-                       "competence": {"default": 0.8, **COMPETENCE_TARGETS}},
+                       "competence": {"default": COMPETENCE_TARGET_DEFAULT, **COMPETENCE_TARGETS}},
            "prior_driven": prior_driven, "score": score, "chain_oracle": chain_oracle, "coal_code15": coal,
            "competence": competence}
     atomic_write_json(args.out, out)
