@@ -557,11 +557,13 @@ def zero_goal(cfg) -> np.ndarray:
 
 
 def run_goals_from_starts(cfg, goals: np.ndarray, starts: list, achievement: str, horizon: int,
-                          n_starts: int, n_envs: int, tmp: str, desc: str, seed: int = 0) -> list[list[dict]]:
+                          n_starts: int, n_envs: int, tmp: str, desc: str, seed: int = 0,
+                          starts_env: type = SnapshotStarts) -> list[list[dict]]:
     """Per goal (row of float [G, D]), the records of ``n_starts`` episodes from ``starts[:n_starts]``; the goals are
     laid over ``cfg`` (:class:`hierarchical.config.HighLevelConfig`) as a codebook of their own, without the prior
     (:func:`hierarchical.config.with_values`). The low level's action sampling (torch's global RNG) is seeded with
-    ``seed`` first, so the records do not depend on what ran before."""
+    ``seed`` first, so the records do not depend on what ran before. ``starts_env``: :class:`SnapshotStarts` or a
+    subclass that records more per episode (it must play the same episodes)."""
     import torch
 
     torch.manual_seed(seed)
@@ -573,7 +575,7 @@ def run_goals_from_starts(cfg, goals: np.ndarray, starts: list, achievement: str
     for g0 in range(0, len(goals), n_envs):
         group = goals[g0:g0 + n_envs]
         run_cfg = goals_config(cfg, tmp, len(group), group)
-        envs = [SnapshotStarts(starts[:n_starts], achievement, horizon) for _ in group]
+        envs = [starts_env(starts[:n_starts], achievement, horizon) for _ in group]
         venv, _ = make_highlevel_env(run_cfg, torch.device("cpu"), envs=envs)
         venv.reset()
         actions = np.arange(len(group))

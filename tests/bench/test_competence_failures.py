@@ -1,0 +1,88 @@
+"""bench/competence_failures.py: distance bins, the target distance and view read off a real Crafter world, and the
+bench end to end on tiny random models after a report of them (it rebuilds the report's test starts and plays the
+report's episodes: its successes equal the report's, else it raises), with a bad report refused in one line."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench_testutils import load_bench_script
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cf():
+    return load_bench_script("competence_failures")
+
+
+def test_daylight_bins(cf):
+    assert [cf.daylight_bin(x) for x in (0.0, 0.29, 0.3, 0.69, 0.7, 1.0)] == [
+        "night", "night", "twilight", "twilight", "day", "day"]
+
+
+def test_distance_bins(cf):
+    assert [cf.distance_bin(d) for d in (0, 1, 2, 4, 5, 8, 9, 16, 17, None)] == [
+        "0-1", "0-1", "2-4", "2-4", "5-8", "5-8", "9-16", "9-16", ">16", "none"]
+
+
+def test_target_distance_and_view_match_the_world(cf):
+    from tasks.crafter.env import SEMANTIC_NAMES, CrafterEnv
+
+    env = CrafterEnv(size=64)
+    env.reset(options={"world_seed": 3})
+    world, pos = env.crafter_env._world, np.asarray(env.crafter_env._player.pos)
+    xs, ys = np.nonzero(world._mat_map == SEMANTIC_NAMES.index("tree"))
+    assert cf.target_distance(env, "collect_wood") == int(np.min(np.abs(xs - pos[0]) + np.abs(ys - pos[1])))
+    cows = [int(np.abs(np.asarray(o.pos) - pos).sum()) for o in world.objects if type(o).__name__ == "Cow"]
+    assert cf.target_distance(env, "eat_cow") == (min(cows) if cows else None)
+    view = env.local_view()
+    assert cf.target_in_view(env, "collect_wood") == bool((view.materials == SEMANTIC_NAMES.index("tree")).any())
+    assert cf.target_in_view(env, "eat_cow") == any(t.startswith("cow") for t in view.textures.values())
+    assert cf.target_in_view(env, "wake_up") is None and cf.target_distance(env, "wake_up") is None
+
+
+def test_end_to_end_on_tiny_models(cf, tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    from test_pretraining_report import tiny_models_or_skip
+
+    pr = load_bench_script("pretraining_report")
+    root = tiny_models_or_skip(tmp_path / "models", 8, monkeypatch)
+    report = tmp_path / "report.json"
+    pr.main(["--sections", "competence", "--highlevel_config", str(root / "highlevel.yaml"), "--player_episodes",
+             "2", "--max_episode_len", "60", "--worlds", "2", "--screen_worlds", "1", "--top_codes", "1",
+             "--test_episodes", "2", "--test_worlds", "2", "--test_seed", "5", "--horizon", "4", "--n_envs", "2",
+             "--achievements", "collect_wood", "place_table", "--codes", "0", "1", "--seed", "3",
+             "--out_json", str(report), "--readme", str(tmp_path / "README.md")])
+    out = tmp_path / "failures.json"
+    result = cf.main(["--report", str(report), "--highlevel_config", str(root / "highlevel.yaml"), "--n_envs", "2",
+                      "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert data == json.loads(json.dumps(result)) and data["complete"] and data["test_seed"] == 5
+    comp = json.loads(report.read_text())["competence"]
+    for a in ("collect_wood", "place_table"):
+        link = data["links"][a]
+        assert link["best_code"] == comp[a]["best_code"] and link["starts"] == comp[a]["worlds"] == 2
+        for arm, key in (("best_code", "success"), ("zero", "unconditional_success")):
+            s = link["arms"][arm]
+            assert s["success"] == comp[a][key] and s["starts"] == 2  # the report's episodes
+            assert sum(s["ends"].values()) == 2 and set(s["ends"]) <= {"success", "horizon"} | {
+                k for k in s["ends"] if k.startswith("death:")}
+            assert sum(v["starts"] for v in s["by_distance"].values()) == 2
+            assert s["timeouts"]["episodes"] == s["ends"].get("horizon", 0)
+            assert sum(v["starts"] for v in s["by_start_daylight"].values()) == 2
+            recs = link["records"][arm]
+            assert len(recs) == 2 and sum(r["success"] for r in recs) == s["successes"]
+            assert all((r["end"] == "success") == r["success"] and 0.0 <= r["daylight"] <= 1.0 for r in recs)
+    bad = json.loads(report.read_text())
+    for v in bad["competence"].values():
+        v.pop("measured_on")
+    report.write_text(json.dumps(bad))
+    capsys.readouterr()  # the progress bars of the runs above
+    with pytest.raises(SystemExit) as exc:
+        cf.main(["--report", str(report), "--highlevel_config", str(root / "highlevel.yaml"),
+                 "--out", str(tmp_path / "again.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "--report" in err[0] and "test starts" in err[0]
+    assert not (tmp_path / "again.json").exists()
