@@ -25,7 +25,9 @@ Written (``--out``, atomically): the command, the report it follows and its ``mo
 (``best_code``, ``zero``): successes, starts, how the episodes ended, success split by target in view at the start
 and by distance bins (:data:`DISTANCE_BINS`), and, of the episodes that ran out of time, the share still holding
 the requirements and the share that ended nearer a target than they started; success and deaths by the start's
-daylight (:data:`DAYLIGHT_BINS`); and each episode's record (``records``). Bad flags end with one line and exit
+daylight (:data:`DAYLIGHT_BINS`); successes and deaths within the first :data:`EARLY_STEPS` env steps
+(``early``) and the success of the episodes still going then (``later``); and each episode's record (``records``).
+Bad flags end with one line and exit
 code 2 before anything is played.
 """
 from __future__ import annotations
@@ -50,6 +52,9 @@ import pretraining_report as pr  # noqa: E402
 #: Daylight bins of a start (crafter's ``world.daylight``, 1 = full day; zombies spawn on grass at a rate that
 #: grows as it falls, ``crafter/env.py``): ``night`` below 0.3, ``twilight`` 0.3-0.7, ``day`` from 0.7.
 DAYLIGHT_BINS = ((0.3, "night"), (0.7, "twilight"), (float("inf"), "day"))
+#: Env steps of the "early" window: a link reached within it, and of the episodes still going at its end, the
+#: share that reach it later (``early``, ``later`` in the summary).
+EARLY_STEPS = 50
 #: Upper edges (L1 tiles) of the distance bins: ``<= 1`` (next to it), ``2-4`` (in view or nearly), ``5-8``,
 #: ``9-16``, ``> 16``; ``none`` where the map holds no target.
 DISTANCE_BINS = (1, 4, 8, 16)
@@ -161,7 +166,12 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             by_light[label] = {**rate(rs), "deaths": deaths, "death_share": round(deaths / len(rs), 4)}
     timeouts = [r for r in records if r["end"] == "horizon"]
     nearer = [r for r in timeouts if r["distance"] is not None and r["end_distance"] is not None]
+    going = [r for r in records if r["steps"] > EARLY_STEPS]  # neither succeeded nor died by then
     return {**rate(records), "ends": dict(sorted(ends.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "early": {"env_steps": EARLY_STEPS,
+                      "successes": sum(bool(r["success"]) and r["steps"] <= EARLY_STEPS for r in records),
+                      "deaths": sum(r["end"] == "death" and r["steps"] <= EARLY_STEPS for r in records)},
+            "later": rate(going),
             "by_target_in_view": by_view, "by_distance": by_distance, "by_start_daylight": by_light,
             "timeouts": {"episodes": len(timeouts),
                          "requirements_held": (round(float(np.mean([r["requirements_held"] for r in timeouts])), 4)

@@ -72,6 +72,8 @@ def test_end_to_end_on_tiny_models(cf, tmp_path, monkeypatch, capsys):
             assert sum(v["starts"] for v in s["by_distance"].values()) == 2
             assert s["timeouts"]["episodes"] == s["ends"].get("horizon", 0)
             assert sum(v["starts"] for v in s["by_start_daylight"].values()) == 2
+            assert s["later"]["starts"] == 0  # horizon 4 < EARLY_STEPS: every episode ended in the early window
+            assert s["early"]["successes"] + s["later"]["successes"] == s["successes"]
             recs = link["records"][arm]
             assert len(recs) == 2 and sum(r["success"] for r in recs) == s["successes"]
             assert all((r["end"] == "success") == r["success"] and 0.0 <= r["daylight"] <= 1.0 for r in recs)
