@@ -1013,8 +1013,8 @@ def readme_section(result: dict[str, Any]) -> str:
                and v["success"] >= COMPETENCE_TARGETS.get(a, COMPETENCE_TARGET_DEFAULT)]
         tested = all(v.get("measured_on") == "test starts" for v in c.values())
         lines += ["", "Competence (the best code from next-link starts, within "
-                  f"{result['counts']['horizon']} env steps; targets {COMPETENCE_TARGET_DEFAULT}, or 0.5 for "
-                  "place_furnace, collect_iron, make_iron_pickaxe): " + (
+                  f"{result['counts']['horizon']} env steps; targets {COMPETENCE_TARGET_DEFAULT}, or "
+                  + ", ".join(f"{t} for {a}" for a, t in COMPETENCE_TARGETS.items()) + "): " + (
                       f"the code is chosen on the selection starts (held-out episodes of seed {result['seed']}) and "
                       f"measured with the zero goal on test starts (episodes of seed {result.get('test_seed')}). "
                       if tested else "chosen and measured on the same starts: biased upwards. ")
