@@ -99,7 +99,7 @@ def target_in_view(env, achievement: str) -> Optional[bool]:
         return None
     view = env.local_view()
     in_view = bool(np.isin(view.materials, materials).any()) if materials else False
-    return in_view or any(t.startswith(tuple(objects)) for t in view.textures.values() if objects)
+    return in_view or (bool(objects) and any(t.startswith(tuple(objects)) for t in view.textures.values()))
 
 
 def daylight_bin(light: float) -> str:
