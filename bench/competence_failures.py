@@ -17,6 +17,8 @@ episode also records:
   local_view`) and the L1 distance in tiles from the player to the nearest one on the whole map (which the
   scripted player may have seen earlier and remembered, and the low level has no memory of beyond its 64 frames);
   the daylight (the player also works at night, sealed in its shelter, so some starts are at night);
+* on the way: how close it came to a target (``min_distance``), the env steps it faced a target tile (the tile
+  ``do`` acts on; materials only) and the ``do`` actions it took then, its first :data:`FIRST_ACTIONS` actions;
 * at the end: ``success``, ``death`` (with crafter's cause, :func:`tasks.crafter.env.death_cause`) or ``horizon``;
   for the episodes that ran out of time, whether the link's requirements (:func:`pretraining_report.requirements`)
   were still held, and the L1 distance to the nearest target then (closer or not).
@@ -26,7 +28,9 @@ Written (``--out``, atomically): the command, the report it follows and its ``mo
 and by distance bins (:data:`DISTANCE_BINS`), and, of the episodes that ran out of time, the share still holding
 the requirements and the share that ended nearer a target than they started; success and deaths by the start's
 daylight (:data:`DAYLIGHT_BINS`); successes and deaths within the first :data:`EARLY_STEPS` env steps
-(``early``) and the success of the episodes still going then (``later``); and each episode's record (``records``).
+(``early``) and the success of the episodes still going then (``later``); of the failed episodes, how many came
+next to a target, faced one, and the ``do`` actions they took facing it (``failures``); and each episode's record
+(``records``).
 Bad flags end with one line and exit
 code 2 before anything is played.
 """
@@ -55,6 +59,8 @@ DAYLIGHT_BINS = ((0.3, "night"), (0.7, "twilight"), (float("inf"), "day"))
 #: Env steps of the "early" window: a link reached within it, and of the episodes still going at its end, the
 #: share that reach it later (``early``, ``later`` in the summary).
 EARLY_STEPS = 50
+#: Actions kept per episode record (``first_actions``).
+FIRST_ACTIONS = 12
 #: Upper edges (L1 tiles) of the distance bins: ``<= 1`` (next to it), ``2-4`` (in view or nearly), ``5-8``,
 #: ``9-16``, ``> 16``; ``none`` where the map holds no target.
 DISTANCE_BINS = (1, 4, 8, 16)
@@ -102,6 +108,19 @@ def target_in_view(env, achievement: str) -> Optional[bool]:
     return in_view or (bool(objects) and any(t.startswith(tuple(objects)) for t in view.textures.values()))
 
 
+def facing_target(env, achievement: str) -> bool:
+    """Whether the player of ``env`` faces a tile of ``achievement``'s target material (the tile ``do`` or
+    ``place_*`` acts on); False for a creature target or none."""
+    materials, _ = target_ids(achievement)
+    if not materials:
+        return False
+    world, player = env.crafter_env._world, env.crafter_env._player
+    x, y = (int(v) for v in np.asarray(player.pos) + np.asarray(player.facing))
+    if not (0 <= x < world.area[0] and 0 <= y < world.area[1]):
+        return False
+    return int(world._mat_map[x, y]) in materials
+
+
 def daylight_bin(light: float) -> str:
     """Crafter daylight in [0, 1] -> its :data:`DAYLIGHT_BINS` label."""
     return next(label for hi, label in DAYLIGHT_BINS if light < hi)
@@ -130,16 +149,30 @@ class RecordingStarts(pr.SnapshotStarts):
         self._start = {"in_view": target_in_view(self._env, self.achievement),
                        "distance": target_distance(self._env, self.achievement),
                        "daylight": round(float(info["daylight"]), 3)}
+        self._track = {"min_distance": self._start["distance"], "facing_target_steps": 0, "do_facing_target": 0,
+                       "first_actions": []}
         return obs, info
 
     def step(self, action):
+        from tasks.crafter.env import ACTION_NAMES
+
         n = len(self.records)
+        track, name = self._track, ACTION_NAMES[int(action)]
+        if len(track["first_actions"]) < FIRST_ACTIONS:
+            track["first_actions"].append(name)
+        if facing_target(self._env, self.achievement):
+            track["facing_target_steps"] += 1
+            track["do_facing_target"] += name == "do"
         out = super().step(action)
-        if len(self.records) > n:
+        if len(self.records) == n:
+            d = target_distance(self._env, self.achievement)
+            if d is not None and (track["min_distance"] is None or d < track["min_distance"]):
+                track["min_distance"] = d
+        else:
             info = out[4]
             rec = self.records[-1]
             end = "success" if rec["success"] else "death" if info.get("dead") else "horizon"
-            rec.update(self._start, end=end, death_cause=info.get("death_cause"))
+            rec.update(self._start, **track, end=end, death_cause=info.get("death_cause"))
             if end == "horizon":
                 need = pr.requirements(self.achievement)
                 rec["requirements_held"] = all(info["inventory"].get(k, 0) >= v for k, v in need.items())
@@ -167,11 +200,19 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     timeouts = [r for r in records if r["end"] == "horizon"]
     nearer = [r for r in timeouts if r["distance"] is not None and r["end_distance"] is not None]
     going = [r for r in records if r["steps"] > EARLY_STEPS]  # neither succeeded nor died by then
+    failed = [r for r in records if not r["success"]]
+    faced = [r for r in failed if r["facing_target_steps"] > 0]
     return {**rate(records), "ends": dict(sorted(ends.items(), key=lambda kv: (-kv[1], kv[0]))),
             "early": {"env_steps": EARLY_STEPS,
                       "successes": sum(bool(r["success"]) and r["steps"] <= EARLY_STEPS for r in records),
                       "deaths": sum(r["end"] == "death" and r["steps"] <= EARLY_STEPS for r in records)},
             "later": rate(going),
+            "failures": {"episodes": len(failed),
+                         "came_next_to_a_target": sum(r["min_distance"] == 1 for r in failed),
+                         "faced_a_target": len(faced),
+                         "median_steps_facing_it": float(np.median([r["facing_target_steps"] for r in faced]))
+                         if faced else None,
+                         "do_while_facing_it": sum(r["do_facing_target"] for r in faced)},
             "by_target_in_view": by_view, "by_distance": by_distance, "by_start_daylight": by_light,
             "timeouts": {"episodes": len(timeouts),
                          "requirements_held": (round(float(np.mean([r["requirements_held"] for r in timeouts])), 4)

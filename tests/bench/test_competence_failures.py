@@ -17,6 +17,20 @@ def cf():
     return load_bench_script("competence_failures")
 
 
+def test_facing_target_reads_the_tile_in_front(cf):
+    from tasks.crafter.env import CrafterEnv
+
+    env = CrafterEnv(size=64)
+    env.reset(options={"world_seed": 3})
+    world, player = env.crafter_env._world, env.crafter_env._player
+    front = tuple(int(v) for v in np.asarray(player.pos) + np.asarray(player.facing))
+    world[front] = "iron"
+    assert cf.facing_target(env, "collect_iron") and not cf.facing_target(env, "collect_coal")
+    world[front] = "coal"
+    assert cf.facing_target(env, "collect_coal") and not cf.facing_target(env, "collect_iron")
+    assert not cf.facing_target(env, "eat_cow") and not cf.facing_target(env, "wake_up")  # no material target
+
+
 def test_daylight_bins(cf):
     assert [cf.daylight_bin(x) for x in (0.0, 0.29, 0.3, 0.69, 0.7, 1.0)] == [
         "night", "night", "twilight", "twilight", "day", "day"]
@@ -73,10 +87,14 @@ def test_end_to_end_on_tiny_models(cf, tmp_path, monkeypatch, capsys):
             assert s["timeouts"]["episodes"] == s["ends"].get("horizon", 0)
             assert sum(v["starts"] for v in s["by_start_daylight"].values()) == 2
             assert s["later"]["starts"] == 0  # horizon 4 < EARLY_STEPS: every episode ended in the early window
+            f = s["failures"]
+            assert f["episodes"] == 2 - s["successes"] and f["faced_a_target"] <= f["episodes"]
             assert s["early"]["successes"] + s["later"]["successes"] == s["successes"]
             recs = link["records"][arm]
             assert len(recs) == 2 and sum(r["success"] for r in recs) == s["successes"]
             assert all((r["end"] == "success") == r["success"] and 0.0 <= r["daylight"] <= 1.0 for r in recs)
+            assert all(1 <= len(r["first_actions"]) <= min(4, cf.FIRST_ACTIONS) for r in recs)
+            assert all(r["do_facing_target"] <= r["facing_target_steps"] <= r["steps"] for r in recs)
     bad = json.loads(report.read_text())
     for v in bad["competence"].values():
         v.pop("measured_on")
