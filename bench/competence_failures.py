@@ -17,8 +17,9 @@ episode also records:
   local_view`) and the L1 distance in tiles from the player to the nearest one on the whole map (which the
   scripted player may have seen earlier and remembered, and the low level has no memory of beyond its 64 frames);
   the daylight (the player also works at night, sealed in its shelter, so some starts are at night);
-* on the way: how close it came to a target (``min_distance``), the env steps it faced a target tile (the tile
-  ``do`` acts on; materials only) and the ``do`` actions it took then, its first :data:`FIRST_ACTIONS` actions;
+* on the way: how close it came to a target (``min_distance``), the env steps it was at a target (:func:`at_target`:
+  facing it, or for crafting within reach of it) and the link's :func:`key_action` it took there, its first
+  :data:`FIRST_ACTIONS` actions;
 * at the end: ``success``, ``death`` (with crafter's cause, :func:`tasks.crafter.env.death_cause`) or ``horizon``;
   for the episodes that ran out of time, whether the link's requirements (:func:`pretraining_report.requirements`)
   were still held, and the L1 distance to the nearest target then (closer or not).
@@ -29,7 +30,7 @@ and by distance bins (:data:`DISTANCE_BINS`), and, of the episodes that ran out 
 the requirements and the share that ended nearer a target than they started; success and deaths by the start's
 daylight (:data:`DAYLIGHT_BINS`); successes and deaths within the first :data:`EARLY_STEPS` env steps
 (``early``) and the success of the episodes still going then (``later``); of the failed episodes, how many came
-next to a target, faced one, and the ``do`` actions they took facing it (``failures``); and each episode's record
+next to a target, were at one, and the key actions they took there (``failures``); and each episode's record
 (``records``).
 Bad flags end with one line and exit
 code 2 before anything is played.
@@ -108,17 +109,31 @@ def target_in_view(env, achievement: str) -> Optional[bool]:
     return in_view or (bool(objects) and any(t.startswith(tuple(objects)) for t in view.textures.values()))
 
 
-def facing_target(env, achievement: str) -> bool:
-    """Whether the player of ``env`` faces a tile of ``achievement``'s target material (the tile ``do`` or
-    ``place_*`` acts on); False for a creature target or none."""
-    materials, _ = target_ids(achievement)
-    if not materials:
+def key_action(achievement: str) -> str:
+    """The action that unlocks ``achievement`` once the player is at its target: ``do`` for ``collect_*``,
+    ``eat_*`` and ``defeat_*``, else the achievement's own action (``make_stone_pickaxe``, ``place_furnace``)."""
+    return "do" if achievement.split("_")[0] in ("collect", "eat", "defeat") else achievement
+
+
+def at_target(env, achievement: str) -> bool:
+    """Whether the player of ``env`` is where :func:`key_action` would act on ``achievement``'s target: for
+    ``make_*`` and ``place_*`` a target (table, furnace) within crafter's crafting reach (``world.nearby(pos, 1)``:
+    the 3x3 tiles around the player); otherwise it faces a target tile or creature (the tile ``do`` acts on).
+    False for a link without a target."""
+    materials, objects = target_ids(achievement)
+    if not materials and not objects:
         return False
     world, player = env.crafter_env._world, env.crafter_env._player
-    x, y = (int(v) for v in np.asarray(player.pos) + np.asarray(player.facing))
-    if not (0 <= x < world.area[0] and 0 <= y < world.area[1]):
+    x, y = (int(v) for v in player.pos)
+    if achievement.split("_")[0] in ("make", "place"):
+        area = world._mat_map[max(0, x - 1):x + 2, max(0, y - 1):y + 2]
+        return bool(np.isin(area, materials).any())
+    fx, fy = x + int(player.facing[0]), y + int(player.facing[1])
+    if not (0 <= fx < world.area[0] and 0 <= fy < world.area[1]):
         return False
-    return int(world._mat_map[x, y]) in materials
+    obj = world[(fx, fy)][1]
+    return (int(world._mat_map[fx, fy]) in materials
+            or (obj is not None and str(obj.texture).startswith(tuple(objects)) if objects else False))
 
 
 def daylight_bin(light: float) -> str:
@@ -149,7 +164,7 @@ class RecordingStarts(pr.SnapshotStarts):
         self._start = {"in_view": target_in_view(self._env, self.achievement),
                        "distance": target_distance(self._env, self.achievement),
                        "daylight": round(float(info["daylight"]), 3)}
-        self._track = {"min_distance": self._start["distance"], "facing_target_steps": 0, "do_facing_target": 0,
+        self._track = {"min_distance": self._start["distance"], "at_target_steps": 0, "key_action_at_target": 0,
                        "first_actions": []}
         return obs, info
 
@@ -160,9 +175,9 @@ class RecordingStarts(pr.SnapshotStarts):
         track, name = self._track, ACTION_NAMES[int(action)]
         if len(track["first_actions"]) < FIRST_ACTIONS:
             track["first_actions"].append(name)
-        if facing_target(self._env, self.achievement):
-            track["facing_target_steps"] += 1
-            track["do_facing_target"] += name == "do"
+        if at_target(self._env, self.achievement):
+            track["at_target_steps"] += 1
+            track["key_action_at_target"] += name == key_action(self.achievement)
         out = super().step(action)
         if len(self.records) == n:
             d = target_distance(self._env, self.achievement)
@@ -201,7 +216,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     nearer = [r for r in timeouts if r["distance"] is not None and r["end_distance"] is not None]
     going = [r for r in records if r["steps"] > EARLY_STEPS]  # neither succeeded nor died by then
     failed = [r for r in records if not r["success"]]
-    faced = [r for r in failed if r["facing_target_steps"] > 0]
+    reached = [r for r in failed if r["at_target_steps"] > 0]
     return {**rate(records), "ends": dict(sorted(ends.items(), key=lambda kv: (-kv[1], kv[0]))),
             "early": {"env_steps": EARLY_STEPS,
                       "successes": sum(bool(r["success"]) and r["steps"] <= EARLY_STEPS for r in records),
@@ -209,10 +224,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "later": rate(going),
             "failures": {"episodes": len(failed),
                          "came_next_to_a_target": sum(r["min_distance"] == 1 for r in failed),
-                         "faced_a_target": len(faced),
-                         "median_steps_facing_it": float(np.median([r["facing_target_steps"] for r in faced]))
-                         if faced else None,
-                         "do_while_facing_it": sum(r["do_facing_target"] for r in faced)},
+                         "at_a_target": len(reached),
+                         "median_steps_at_it": float(np.median([r["at_target_steps"] for r in reached]))
+                         if reached else None,
+                         "key_actions_at_it": sum(r["key_action_at_target"] for r in reached)},
             "by_target_in_view": by_view, "by_distance": by_distance, "by_start_daylight": by_light,
             "timeouts": {"episodes": len(timeouts),
                          "requirements_held": (round(float(np.mean([r["requirements_held"] for r in timeouts])), 4)

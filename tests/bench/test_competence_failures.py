@@ -17,18 +17,28 @@ def cf():
     return load_bench_script("competence_failures")
 
 
-def test_facing_target_reads_the_tile_in_front(cf):
+def test_at_target_is_facing_it_or_within_crafting_reach(cf):
     from tasks.crafter.env import CrafterEnv
 
     env = CrafterEnv(size=64)
     env.reset(options={"world_seed": 3})
     world, player = env.crafter_env._world, env.crafter_env._player
-    front = tuple(int(v) for v in np.asarray(player.pos) + np.asarray(player.facing))
+    pos = np.asarray(player.pos)
+    front = tuple(int(v) for v in pos + np.asarray(player.facing))
+    behind = tuple(int(v) for v in pos - np.asarray(player.facing))
     world[front] = "iron"
-    assert cf.facing_target(env, "collect_iron") and not cf.facing_target(env, "collect_coal")
-    world[front] = "coal"
-    assert cf.facing_target(env, "collect_coal") and not cf.facing_target(env, "collect_iron")
-    assert not cf.facing_target(env, "eat_cow") and not cf.facing_target(env, "wake_up")  # no material target
+    assert cf.at_target(env, "collect_iron") and not cf.at_target(env, "collect_coal")
+    for dx in (-1, 0, 1):  # no table within reach
+        for dy in (-1, 0, 1):
+            if dx or dy:
+                world[(int(pos[0]) + dx, int(pos[1]) + dy)] = "grass"
+    world[behind] = "iron"  # next to the player but not faced: ``do`` would not reach it
+    assert not cf.at_target(env, "collect_iron") and not cf.at_target(env, "make_stone_pickaxe")
+    world[behind] = "table"  # crafting needs a table among the 3x3 tiles around the player, faced or not
+    assert cf.at_target(env, "make_stone_pickaxe") and cf.at_target(env, "place_furnace")
+    assert not cf.at_target(env, "wake_up") and not cf.at_target(env, "place_table")  # no target
+    assert [cf.key_action(a) for a in ("collect_iron", "eat_cow", "make_stone_pickaxe", "place_furnace")] == [
+        "do", "do", "make_stone_pickaxe", "place_furnace"]
 
 
 def test_daylight_bins(cf):
@@ -88,13 +98,13 @@ def test_end_to_end_on_tiny_models(cf, tmp_path, monkeypatch, capsys):
             assert sum(v["starts"] for v in s["by_start_daylight"].values()) == 2
             assert s["later"]["starts"] == 0  # horizon 4 < EARLY_STEPS: every episode ended in the early window
             f = s["failures"]
-            assert f["episodes"] == 2 - s["successes"] and f["faced_a_target"] <= f["episodes"]
+            assert f["episodes"] == 2 - s["successes"] and f["at_a_target"] <= f["episodes"]
             assert s["early"]["successes"] + s["later"]["successes"] == s["successes"]
             recs = link["records"][arm]
             assert len(recs) == 2 and sum(r["success"] for r in recs) == s["successes"]
             assert all((r["end"] == "success") == r["success"] and 0.0 <= r["daylight"] <= 1.0 for r in recs)
             assert all(1 <= len(r["first_actions"]) <= min(4, cf.FIRST_ACTIONS) for r in recs)
-            assert all(r["do_facing_target"] <= r["facing_target_steps"] <= r["steps"] for r in recs)
+            assert all(r["key_action_at_target"] <= r["at_target_steps"] <= r["steps"] for r in recs)
     bad = json.loads(report.read_text())
     for v in bad["competence"].values():
         v.pop("measured_on")
