@@ -1,7 +1,7 @@
 """Why the low level misses a competence link: what its test starts show, and how its episodes from them end.
 
-    python bench/competence_failures.py --achievements make_stone_pickaxe collect_coal collect_iron \
-        --out bench/results/competence_failures.json
+    python bench/competence_failures.py --out bench/results/competence_failures.json    # every link of the report
+    python bench/competence_failures.py --achievements collect_coal collect_iron --out /tmp/coal_iron.json
 
 Issue 18's competence figure (``bench/pretraining_report.py``, ``competence``) holds each link's best code, and the
 zero goal, for up to ``--horizon`` env steps from test starts: states of held-out scripted-player episodes at which
@@ -31,9 +31,8 @@ the requirements and the share that ended nearer a target than they started; suc
 daylight (:data:`DAYLIGHT_BINS`); successes and deaths within the first :data:`EARLY_STEPS` env steps
 (``early``) and the success of the episodes still going then (``later``); of the failed episodes, how many came
 next to a target, were at one, and the key actions they took there (``failures``); and each episode's record
-(``records``).
-Bad flags end with one line and exit
-code 2 before anything is played.
+(``records``). Bad flags (and a report whose competence was not measured on test starts) end with one line and
+exit code 2 before anything is played.
 """
 from __future__ import annotations
 
