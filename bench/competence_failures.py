@@ -17,9 +17,9 @@ episode also records:
   local_view`) and the L1 distance in tiles from the player to the nearest one on the whole map (which the
   scripted player may have seen earlier and remembered, and the low level has no memory of beyond its 64 frames);
   the daylight (the player also works at night, sealed in its shelter, so some starts are at night);
-* on the way: how close it came to a target (``min_distance``), the env steps it was at a target (:func:`at_target`:
-  facing it, or for crafting within reach of it) and the link's :func:`key_action` it took there, its first
-  :data:`FIRST_ACTIONS` actions;
+* on the way: whether it came next to a target (``came_next_to_target``, :func:`next_to_target`), the env steps
+  it was at a target (:func:`at_target`: facing it, or for crafting within reach of it) and the link's
+  :func:`key_action` it took there, its first :data:`FIRST_ACTIONS` actions;
 * at the end: ``success``, ``death`` (with crafter's cause, :func:`tasks.crafter.env.death_cause`) or ``horizon``;
   for the episodes that ran out of time, whether the link's requirements (:func:`pretraining_report.requirements`)
   were still held, and the L1 distance to the nearest target then (closer or not).
@@ -37,7 +37,6 @@ exit code 2 before anything is played.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -108,6 +107,22 @@ def target_in_view(env, achievement: str) -> Optional[bool]:
     return in_view or (bool(objects) and any(t.startswith(tuple(objects)) for t in view.textures.values()))
 
 
+def next_to_target(env, achievement: str) -> bool:
+    """Whether a target of ``achievement`` is on one of the four tiles next to the player of ``env`` (L1 distance 1;
+    a local read, cheap enough for every env step); False for a link without one."""
+    materials, objects = target_ids(achievement)
+    world, player = env.crafter_env._world, env.crafter_env._player
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        x, y = int(player.pos[0]) + dx, int(player.pos[1]) + dy
+        if not (0 <= x < world.area[0] and 0 <= y < world.area[1]):
+            continue
+        obj = world[(x, y)][1]
+        if int(world._mat_map[x, y]) in materials or (
+                objects and obj is not None and str(obj.texture).startswith(tuple(objects))):
+            return True
+    return False
+
+
 def key_action(achievement: str) -> str:
     """The action that unlocks ``achievement`` once the player is at its target: ``do`` for ``collect_*``,
     ``eat_*`` and ``defeat_*``, else the achievement's own action (``make_stone_pickaxe``, ``place_furnace``)."""
@@ -163,8 +178,8 @@ class RecordingStarts(pr.SnapshotStarts):
         self._start = {"in_view": target_in_view(self._env, self.achievement),
                        "distance": target_distance(self._env, self.achievement),
                        "daylight": round(float(info["daylight"]), 3)}
-        self._track = {"min_distance": self._start["distance"], "at_target_steps": 0, "key_action_at_target": 0,
-                       "first_actions": []}
+        self._track = {"came_next_to_target": next_to_target(self._env, self.achievement), "at_target_steps": 0,
+                       "key_action_at_target": 0, "first_actions": []}
         return obs, info
 
     def step(self, action):
@@ -179,9 +194,7 @@ class RecordingStarts(pr.SnapshotStarts):
             track["key_action_at_target"] += name == key_action(self.achievement)
         out = super().step(action)
         if len(self.records) == n:
-            d = target_distance(self._env, self.achievement)
-            if d is not None and (track["min_distance"] is None or d < track["min_distance"]):
-                track["min_distance"] = d
+            track["came_next_to_target"] = track["came_next_to_target"] or next_to_target(self._env, self.achievement)
         else:
             info = out[4]
             rec = self.records[-1]
@@ -222,7 +235,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                       "deaths": sum(r["end"] == "death" and r["steps"] <= EARLY_STEPS for r in records)},
             "later": rate(going),
             "failures": {"episodes": len(failed),
-                         "came_next_to_a_target": sum(r["min_distance"] == 1 for r in failed),
+                         "came_next_to_a_target": sum(r["came_next_to_target"] for r in failed),
                          "at_a_target": len(reached),
                          "median_steps_at_it": float(np.median([r["at_target_steps"] for r in reached]))
                          if reached else None,
@@ -257,35 +270,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     p = build_parser()
     args = p.parse_args(argv)
     pr.check_flags(p, args, positive=("n_envs",), files=("report", "highlevel_config"), json_out=("out",))
-    with open(args.report) as f:
-        try:
-            report = json.load(f)
-        except json.JSONDecodeError as e:
-            p.exit(2, f"{p.prog}: error: --report {args.report}: not JSON ({e})\n")
-    comp = report.get("competence") or {}
-    if not comp or any(v.get("measured_on") != "test starts" for v in comp.values()):
-        p.exit(2, f"{p.prog}: error: --report {args.report}: no competence measured on test starts (a report of "
-                  f"bench/pretraining_report.py with --test_worlds, session 37 on)\n")
-    links = args.achievements or list(comp)
-    missing = [a for a in links if a not in comp]
-    if missing:
-        p.exit(2, f"{p.prog}: error: --achievements {missing[0]}: not a competence link of {args.report}\n")
+    report, links = pr.read_report_links(p, args.report, args.achievements, test_starts=True)
+    comp = report["competence"]
 
     import torch
 
-    from hierarchical_throughput import task_config
     from steve1.utils.io import atomic_write_json
     from VPT.lib.loading import load_model_config
 
     torch.set_num_threads(1)
-    cfg = task_config("crafter_score", {"n_envs": args.n_envs}, args.highlevel_config)
-    if report.get("models", {}).get("cond_scale") is not None:
-        from hierarchical.config import with_values
-
-        cfg = with_values(cfg, cond_scale=report["models"]["cond_scale"])
-    if pr.model_md5(cfg) != report["model_md5"]:
-        p.exit(2, f"{p.prog}: error: --highlevel_config {args.highlevel_config}: its models are not the report's "
-                  f"(model_md5 differs)\n")
+    cfg = pr.report_config(p, report, args.highlevel_config, args.n_envs)
     counts, test_seed = report["counts"], int(report["test_seed"])
     size = int(load_model_config(cfg.in_model)[0]["img_shape"][0])
     horizon = int(counts["horizon"])

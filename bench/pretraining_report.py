@@ -1131,6 +1131,46 @@ def check_flags(p: argparse.ArgumentParser, args: argparse.Namespace, positive: 
             _fail(p, f"--{key} {getattr(args, key)}: expected a .json file path")
 
 
+def read_report_links(p: argparse.ArgumentParser, path: str, achievements: Optional[Sequence[str]],
+                      test_starts: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """(the report at ``path``, the competence links to follow: ``achievements`` or all of the report's), for the
+    bench scripts that follow a report's competence links. A file that is not JSON, a report without competence
+    (measured on test starts, with ``test_starts``) or a link it lacks ends the program with one line naming the
+    flag (``--report`` or ``--achievements``) and exit code 2."""
+    import json
+
+    with open(path) as f:
+        try:
+            report = json.load(f)
+        except json.JSONDecodeError as e:
+            _fail(p, f"--report {path}: not JSON ({e})")
+    comp = report.get("competence") or {}
+    if not comp:
+        _fail(p, f"--report {path}: holds no competence figure")
+    if test_starts and any(v.get("measured_on") != "test starts" for v in comp.values()):
+        _fail(p, f"--report {path}: no competence measured on test starts (a report of bench/pretraining_report.py "
+                 f"with --test_worlds, session 37 on)")
+    links = list(achievements or comp)
+    missing = [a for a in links if a not in comp]
+    if missing:
+        _fail(p, f"--achievements {missing[0]}: not a competence link of {path}")
+    return report, links
+
+
+def report_config(p: argparse.ArgumentParser, report: dict[str, Any], highlevel_config: str, n_envs: int):
+    """The ``crafter_score`` :class:`hierarchical.config.HighLevelConfig` of ``highlevel_config`` with ``n_envs``
+    envs and the report's ``cond_scale``; models whose md5 differs from the report's ``model_md5`` end the program
+    with one line naming ``--highlevel_config`` and exit code 2."""
+    from hierarchical_throughput import task_config
+
+    cond_scale = (report.get("models") or {}).get("cond_scale")
+    cfg = task_config("crafter_score", {"n_envs": n_envs, **({} if cond_scale is None else
+                                                               {"cond_scale": cond_scale})}, highlevel_config)
+    if model_md5(cfg) != report.get("model_md5"):
+        _fail(p, f"--highlevel_config {highlevel_config}: its models are not the report's (model_md5 differs)")
+    return cfg
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse and check the flags; a bad value ends with one line naming it and exit code 2."""
     p = build_parser()

@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shlex
@@ -62,25 +61,16 @@ def main() -> None:
 
     pr.check_flags(p, args, positive=("player_episodes", "worlds", "max_episode_len"),
                    files=("report", "highlevel_config"), json_out=("out",))
-    with open(args.report) as f:
-        report = json.load(f)
-    comp = report.get("competence") or {}
-    links = args.achievements or list(comp)
-    missing = [a for a in links if a not in comp]
-    if missing:
-        p.exit(2, f"{p.prog}: error: --achievements {missing[0]}: not a competence link of {args.report}\n")
+    report, links = pr.read_report_links(p, args.report, args.achievements)
+    comp = report["competence"]
 
     import torch
 
-    from hierarchical_throughput import task_config
     from steve1.utils.io import atomic_write_json
     from VPT.lib.loading import load_model_config
 
     torch.set_num_threads(1)
-    cfg = task_config("crafter_score", {"n_envs": 8}, args.highlevel_config)
-    if pr.model_md5(cfg) != report["model_md5"]:
-        p.exit(2, f"{p.prog}: error: --highlevel_config {args.highlevel_config}: its models are not the report's "
-                  f"(model_md5 differs)\n")
+    cfg = pr.report_config(p, report, args.highlevel_config, 8)
     size = int(load_model_config(cfg.in_model)[0]["img_shape"][0])
     horizon = int(report["counts"]["horizon"])
     t0 = time.time()
