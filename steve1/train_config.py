@@ -160,9 +160,18 @@ class Steve1Config(RelabeledBCConfig):
         "weight of the training frames of each named env action in the BC loss, {action name: weight > 0} (others "
         "1; null: all 1; the logged training loss is weighted, validation is not; needs a simulator with named "
         "discrete actions, e.g. Crafter; not upstream)", flag=False, nullable=True)
+    achievement_loss_weights: Optional[dict] = setting(
+        "weight in the BC loss of the achievement_loss_frames training frames ending at each action that brings a "
+        "named achievement about, {achievement name: weight >= 1} (others 1; a frame also under action_loss_weights "
+        "takes the larger; null: none; needs infos.npz achievements, e.g. Crafter play data; not upstream; "
+        "steve1/data/minecraft_dataset.py, 'Achievement loss weights')", flag=False, nullable=True)
+    achievement_loss_frames: int = setting(
+        "frames weighted per achievement by achievement_loss_weights: the action that brought it about and the ones "
+        "before it", Range(int, lo=1, note="frames"))
 
     def check_consistency(self, sources: Mapping[str, str]) -> None:
-        """``action_loss_weights``: string keys, numbers > 0; then :meth:`RelabeledBCConfig.check_consistency`.
+        """``action_loss_weights``: string keys, numbers > 0; ``achievement_loss_weights``: string keys, numbers
+        >= 1; then :meth:`RelabeledBCConfig.check_consistency`.
         Whether the names are actions of the data's simulator is checked when the data is read
         (``steve1/train.py`` ``make_steve1_datasets``).
 
@@ -174,6 +183,11 @@ class Steve1Config(RelabeledBCConfig):
                     or not (math.isfinite(weight) and weight > 0):
                 raise UsageError(f"{source_of(sources, 'action_loss_weights')}: action_loss_weights must map action "
                                  f"names to finite numbers > 0, got {name!r}: {weight!r}")
+        for name, weight in (self.achievement_loss_weights or {}).items():
+            if not isinstance(name, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                    or not (math.isfinite(weight) and weight >= 1):
+                raise UsageError(f"{source_of(sources, 'achievement_loss_weights')}: achievement_loss_weights must "
+                                 f"map achievement names to finite numbers >= 1, got {name!r}: {weight!r}")
         super().check_consistency(sources)
 
 
@@ -292,7 +306,7 @@ def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping
             raise
         except (ValueError, KeyError, FileNotFoundError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-            for key in ("action_loss_weights", "goal_codebook"):  # an action the data lacks, codes of another size
+            for key in ("action_loss_weights", "achievement_loss_weights", "goal_codebook"):  # an action the data lacks, codes of another size
                 if str(msg).startswith(key):
                     raise UsageError(f"{source_of(sources, key)}: {msg}") from e
             raise UsageError(f"{source_of(sources, 'sampling')} {c.sampling} (in {c.sampling_dir}): {msg}") from e

@@ -56,6 +56,14 @@ one the low level was taught to follow from such a state. Measured on Crafter it
 the prior still do worse than the zero goal, and the oracle's codes steer less (``bench/results/README.md``,
 "Codebook goals").
 
+**Achievement loss weights** (``achievement_loss_weights``, ``achievement_loss_frames``; our addition, issue 18;
+Crafter play data with ``infos.npz`` ``achievements``): the BC loss of the ``achievement_loss_frames`` frames that
+end at an action which brings a named achievement about (its count is higher on the next frame: the ``do`` that
+mines coal, and the move that turned the player to face it) is weighted by that achievement's weight
+(:func:`achievement_frame_weights`). Why: ``action_loss_weights`` cannot single out these frames, since moves and
+``do`` are most of the play data; and the low level came next to coal or iron from the report's test starts without
+turning to it and pressing ``do`` (``bench/results/README.md``, "Why the late links miss").
+
 Where we deliberately differ from upstream (spec §3.8, §12.1):
 
 * **Relabeling off-by-one fixed (§12.1.7).** Upstream advances its goal pointer only *after* frame ``g_k + 1``, so
@@ -205,6 +213,38 @@ def next_unlock_goal_times(hindsight: np.ndarray, start: int, unlocks: np.ndarra
     return np.where(use, np.maximum(u, first_embedded), hindsight)
 
 
+def achievement_frame_weights(achievements: np.ndarray, weights: np.ndarray, frames: int) -> np.ndarray:
+    """Per-frame BC loss weights from the achievements the frames' actions bring about (module docstring,
+    "Achievement loss weights").
+
+    Args:
+        achievements: int ``[L, A]`` achievement counts per frame (``infos.npz`` ``achievements``: row ``i`` is the
+            count before action ``i``).
+        weights: float ``[A]`` weight of each achievement (1: not weighted).
+        frames: how many frames end at each achievement's action (``>= 1``): the action ``t`` with some count
+            higher at ``t + 1`` than at ``t``, and the ``frames - 1`` before it.
+    Returns:
+        float32 ``[L]``: 1, or on the frames ``[t - frames + 1, t]`` of each such action the largest weight of the
+        achievements it brought about (the largest of overlapping windows). The last frame's action has no next
+        row, so it is never weighted.
+    Raises:
+        ValueError: ``achievements`` is not 2-d, ``weights`` is not ``[A]``, or ``frames < 1``.
+    """
+    a = np.asarray(achievements)
+    w = np.asarray(weights, np.float32)
+    if a.ndim != 2 or w.shape != (a.shape[1],):
+        raise ValueError(f"achievements must be [frames, A] and weights [A], got {a.shape} and {w.shape}")
+    if int(frames) < 1:
+        raise ValueError(f"frames must be >= 1, got {frames}")
+    out = np.ones(len(a), np.float32)
+    gained = a[1:] > a[:-1]                                    # [L - 1, A]: action t brought achievement k about
+    per_action = np.where(gained, w[None, :], 1.0).max(axis=1, initial=1.0) if len(a) > 1 else np.ones(0)
+    for t in np.flatnonzero(per_action != 1.0):
+        lo = max(0, t - int(frames) + 1)
+        out[lo:t + 1] = np.maximum(out[lo:t + 1], per_action[t])
+    return out
+
+
 def first_input_frame(goal_lead: int) -> int:
     """The first frame that can be an input: its goal (``>= goal_lead`` frames ahead) must be a frame with an
     embedding (``>= FIRST_USABLE_FRAME``); so ``max(0, FIRST_USABLE_FRAME - goal_lead)``."""
@@ -339,19 +379,26 @@ class MinecraftDataset(Dataset):
             simulator plugin's ``ACTION_NAMES`` (Crafter: ``tasks.crafter.env.ACTION_NAMES``). Not upstream: on
             Crafter the crafting and placing actions are ~1.4% of the player's frames, and BC left them at
             p <= 0.1 on the frames where the player chose them (``configs/crafter/steve1.yaml``).
+        achievement_loss_weights: ``{achievement name: weight >= 1}``: add ``obs['loss_mask']`` with the
+            ``achievement_loss_frames`` frames that end at each action bringing an achievement about weighted by it
+            (module docstring, "Achievement loss weights"; the names are the plugin's ``ACHIEVEMENTS``). Not
+            upstream.
+        achievement_loss_frames: frames per weighted achievement (``>= 1``: the action, and the frames before it).
 
     Item ``idx`` -> ``(obs, actions, firsts)``:
         ``obs = {'img': uint8 [T, H, W, 3], 'mineclip_embed': float32 [T, D]}`` (plus ``'loss_mask'``: float32
         ``[T]`` with ``mask_random_actions`` or ``action_loss_weights``); ``actions``: the plugin's agent
         action stacked over time, each leaf int64 ``[T, 1]`` (Minecraft ``{'buttons','camera'}``, Crafter one
         array); ``firsts``: bool ``[T, 1]``, True only at index 0. The default collate adds the batch axis.
+        (``'loss_mask'`` also with ``achievement_loss_weights``.)
 
     Raises:
         ValueError: bad ``T``/goal bounds, an unknown ``relabeling`` or ``unlock_horizon < 1``, an episode dir
             that is not a complete episode with embeddings (the message names it and says what is missing), no
             episode long enough (the message gives the minimum length), or ``action_loss_weights`` naming an action
             the episodes' simulator does not have (or one without named discrete actions; the message starts with
-            ``action_loss_weights``), or ``goal_codes`` of another size than the episodes' goal embeddings (the
+            ``action_loss_weights``), likewise ``achievement_loss_weights`` naming an unknown achievement (the
+            message starts with ``achievement_loss_weights``) or ``achievement_loss_frames < 1``, or ``goal_codes`` of another size than the episodes' goal embeddings (the
             message starts with ``goal_codebook``). Loading an item
             raises ``EpisodeReadError`` (naming the file) on unreadable data, and ``ValueError`` (naming the episode)
             under ``next_unlock`` for an episode without ``infos.npz`` ``achievements``.
@@ -361,7 +408,8 @@ class MinecraftDataset(Dataset):
                  goal_lead: int, p_uncond: float = 0.1, limit: Optional[int] = None,
                  every_nth: Optional[int] = None, seed: int = 0, storage_cls=None, mask_random_actions: bool = False,
                  action_loss_weights: Optional[Mapping[str, float]] = None, relabeling: str = "hindsight",
-                 unlock_horizon: int = 100, goal_codes: Optional[np.ndarray] = None):
+                 unlock_horizon: int = 100, goal_codes: Optional[np.ndarray] = None,
+                 achievement_loss_weights: Optional[Mapping[str, float]] = None, achievement_loss_frames: int = 1):
         if min_btwn_goals < 1:
             raise ValueError(f"min_btwn_goals must be >= 1 frame, got {min_btwn_goals}")
         if min_btwn_goals >= max_btwn_goals:
@@ -445,6 +493,22 @@ class MinecraftDataset(Dataset):
                                  f"({', '.join(names)})")
             self.action_weights[sim] = np.asarray([float(action_loss_weights.get(n, 1.0)) for n in names],
                                                   np.float32)
+        if int(achievement_loss_frames) < 1:
+            raise ValueError(f"achievement_loss_frames must be >= 1 frame, got {achievement_loss_frames}")
+        self.achievement_loss_frames = int(achievement_loss_frames)
+        #: simulator -> float32 [n achievements]: each achievement's loss weight (``achievement_loss_weights``)
+        self.achievement_weights: dict[str, np.ndarray] = {}
+        for sim in sorted(set(self.episode_sims)) if achievement_loss_weights else ():
+            names = getattr(sim_plugin(sim), "ACHIEVEMENTS", None)
+            if names is None:
+                raise ValueError(f"achievement_loss_weights needs achievements, and simulator {sim!r} has none")
+            unknown = sorted(set(achievement_loss_weights) - set(names))
+            if unknown:
+                raise ValueError(f"achievement_loss_weights names {unknown}, not achievements of simulator {sim!r} "
+                                 f"({', '.join(names)})")
+            self.achievement_weights[sim] = np.asarray(
+                [float(achievement_loss_weights.get(n, 1.0)) for n in names], np.float32)
+        self._event_weights: dict[str, np.ndarray] = {}  # episode dir -> float32 [L] achievement weights, lazily
         self._converters: dict[str, Callable] = {}
         self._goal_dim: Optional[int] = None
         if self.goal_codes is not None and self.goal_codes.shape[1] != self.goal_dim:
@@ -605,7 +669,7 @@ class MinecraftDataset(Dataset):
         firsts = np.zeros((self.T, 1), dtype=bool)
         firsts[0] = True
         obs = {"img": chunk.frames, "mineclip_embed": goal}
-        if self.mask_random_actions or self.action_weights:
+        if self.mask_random_actions or self.action_weights or self.achievement_weights:
             obs[LOSS_MASK_KEY] = self.loss_mask(chunk)
         return obs, self.agent_actions(chunk), firsts
 
@@ -614,12 +678,31 @@ class MinecraftDataset(Dataset):
         (``infos.npz`` ``random_action``, written by ``tasks/crafter/generate_play_data.py``), 1 elsewhere (every
         frame of an episode without the flag, e.g. contractor data). Issue 18: behaviour cloning leaves the player's
         random actions out of its loss (with ``mask_random_actions``). With ``action_loss_weights``, each frame is
-        weighted by its stored action's weight (times the 0/1 of the random-action mask)."""
+        weighted by its stored action's weight (times the 0/1 of the random-action mask). With
+        ``achievement_loss_weights``, a frame's weight is the larger of its action's weight and its
+        :func:`achievement_frame_weights` weight.
+
+        Raises:
+            ValueError: ``achievement_loss_weights`` and an episode without ``infos.npz`` ``achievements`` (naming
+                the episode).
+        """
         mask = np.ones(self.T, np.float32)
         weights = self.action_weights.get(chunk.sim)
         if weights is not None:
             acts = np.asarray(chunk.env_actions, np.int64)
             mask[:len(acts)] = weights[acts]
+        ach_weights = self.achievement_weights.get(chunk.sim)
+        if ach_weights is not None:
+            if chunk.episode_dir not in self._event_weights:
+                ach = self._storage(chunk.episode_dir).load_info("achievements")
+                if ach is None:
+                    raise ValueError(f"{chunk.episode_dir}: achievement_loss_weights needs infos.npz 'achievements' "
+                                     f"(Crafter play data from tasks/crafter/generate_play_data.py); this episode "
+                                     f"has none")
+                self._event_weights[chunk.episode_dir] = achievement_frame_weights(ach, ach_weights,
+                                                                                   self.achievement_loss_frames)
+            window = self._event_weights[chunk.episode_dir][chunk.start:chunk.start + self.T]
+            mask[:len(window)] = np.maximum(mask[:len(window)], window)
         if not self.mask_random_actions:
             return mask
         if chunk.episode_dir not in self._random_flags:

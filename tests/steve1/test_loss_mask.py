@@ -130,3 +130,91 @@ def test_action_loss_weights_config_values_are_checked(tmp_path):
     cfg.write_text(yaml.safe_dump({**base, "action_loss_weights": [1, 2]}))
     with pytest.raises(ValueError, match="a mapping"):
         parse_config(["--config", str(cfg)])
+
+
+def test_achievement_frame_weights_mark_the_frames_ending_at_each_achievement():
+    """:func:`achievement_frame_weights`: the ``frames`` frames ending at an action that raises a weighted count
+    take its weight; overlapping windows take the larger; an unweighted achievement, a count that stays, and the
+    last frame (no next row) leave 1."""
+    from steve1.data.minecraft_dataset import achievement_frame_weights
+
+    ach = np.zeros((12, 3), np.int32)
+    ach[4:, 0] = 1       # action 3 brings achievement 0 about (weight 5)
+    ach[6:, 1] = 1       # action 5: achievement 1 (weight 2)
+    ach[9:, 2] = 2       # action 8: achievement 2, unweighted
+    ach[11:, 0] = 2      # action 10: achievement 0 again
+    w = np.array([5.0, 2.0, 1.0], np.float32)
+    got = achievement_frame_weights(ach, w, frames=3)
+    want = np.ones(12, np.float32)
+    want[1:4] = 5.0
+    want[4:6] = 2.0      # action 5's window is 3..5; frame 3 keeps the larger 5
+    want[8:11] = 5.0
+    assert got.dtype == np.float32 and got.tolist() == want.tolist()
+    assert achievement_frame_weights(ach, w, frames=1).tolist() == [1, 1, 1, 5, 1, 2, 1, 1, 1, 1, 5, 1]
+    assert achievement_frame_weights(ach[:1], w, frames=3).tolist() == [1.0]
+    with pytest.raises(ValueError, match="frames must be >= 1"):
+        achievement_frame_weights(ach, w, frames=0)
+    with pytest.raises(ValueError, match="weights"):
+        achievement_frame_weights(ach, w[:2], frames=2)
+
+
+def test_achievement_loss_weights_in_the_dataset_and_the_config(tmp_path):
+    """``achievement_loss_weights``: the item's loss mask is the larger of the action weight and the achievement
+    weight, times the random-action mask; an unknown achievement, a weight below 1, and an episode without
+    ``achievements`` are refused naming the key or the episode."""
+    import yaml
+
+    from steve1.data.minecraft_dataset import achievement_frame_weights
+    from steve1.train import parse_config
+    from tasks.crafter.env import ACHIEVEMENTS, ACTION_NAMES
+
+    L = 200
+    rng = np.random.default_rng(4)
+    flags = rng.random(L) < 0.1
+    ach = np.zeros((L, len(ACHIEVEMENTS)), np.int32)
+    coal, wood = ACHIEVEMENTS.index("collect_coal"), ACHIEVEMENTS.index("collect_wood")
+    for t in (40, 41, 90, 150):
+        ach[t + 1:, coal] += 1
+    ach[60:, wood] = 1
+    frames = rng.integers(0, 256, size=(L, 8, 8, 3), dtype=np.uint8)
+    embeds = [None if t < 15 else rng.normal(size=(1, D)).astype(np.float32) for t in range(L)]
+    ep = str(tmp_path / "ep")
+    EpisodeStorage(ep).write_episode(frames, [t % 17 for t in range(L)], metadata={"sim": "crafter"}, embeds=embeds,
+                                     infos={"random_action": flags, "achievements": ach})
+    acts = {"make_wood_pickaxe": 7.0}
+    ds = MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16, p_uncond=0.0, seed=0,
+                          mask_random_actions=True, action_loss_weights=acts,
+                          achievement_loss_weights={"collect_coal": 4.0}, achievement_loss_frames=2)
+    per_action = np.array([acts.get(n, 1.0) for n in ACTION_NAMES], np.float32)
+    event = achievement_frame_weights(ach, np.array([4.0 if a == "collect_coal" else 1.0 for a in ACHIEVEMENTS]), 2)
+    assert np.flatnonzero(event != 1).tolist() == [39, 40, 41, 89, 90, 149, 150]
+    seen = set()
+    for i in range(len(ds)):
+        chunk = ds.load_chunk(i)
+        mask = ds.make_item(chunk)[0][LOSS_MASK_KEY]
+        t = np.arange(chunk.start, chunk.start + 32)
+        want = np.maximum(per_action[t % 17], event[t]) * np.where(flags[t], 0.0, 1.0)
+        assert np.array_equal(mask, want.astype(np.float32))
+        seen |= set(np.unique(mask).tolist())
+    assert 4.0 in seen and 7.0 in seen
+    with pytest.raises(ValueError, match=r"achievement_loss_weights names \['collect_gold'\]"):
+        MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16,
+                         achievement_loss_weights={"collect_gold": 2.0})
+    with pytest.raises(ValueError, match="achievement_loss_frames must be >= 1"):
+        MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16,
+                         achievement_loss_weights={"collect_coal": 2.0}, achievement_loss_frames=0)
+    bare = _episode(tmp_path / "bare", L, flags)
+    no_ach = MinecraftDataset([bare], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16,
+                              achievement_loss_weights={"collect_coal": 2.0})
+    with pytest.raises(ValueError, match="bare: achievement_loss_weights needs infos.npz 'achievements'"):
+        no_ach[0]
+
+    base = yaml.safe_load(open("configs/crafter/steve1.yaml"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({**base, "achievement_loss_weights": {"collect_iron": 7.4}}))
+    args, _, _ = parse_config(["--config", str(cfg)])
+    assert args.achievement_loss_weights == {"collect_iron": 7.4} and args.achievement_loss_frames == 1
+    for bad in ({"collect_iron": 0.5}, {"collect_iron": True}, {"collect_iron": float("nan")}):
+        cfg.write_text(yaml.safe_dump({**base, "achievement_loss_weights": bad}))
+        with pytest.raises(ValueError, match=f"{cfg} key 'achievement_loss_weights': achievement_loss_weights must"):
+            parse_config(["--config", str(cfg)])
