@@ -9,20 +9,34 @@
 #
 # Steps (each resumes when rerun; THREADS torch threads per process, default 2 for the fine-tune):
 #   prepare   the play data, split, goal embeddings, the v6 low level and the codebook under results/crafter/scratch/
-#             (../models_v8_candidate/run_candidate.sh prepare: the generator is deterministic, so these are the
-#             frames models v6 and v7 were trained on)
+#             (../models_v8_candidate/run_candidate.sh prepare). Nearly v6's and v7's data: the generator is
+#             deterministic, but which episodes have finished at the 1.2M-frame cut varies with the two workers'
+#             timing, and the split drawn from them did too (session 38: 1,534 train / 32 val episodes, 1,175,842
+#             train frames; v6: 1,537 / 24, 1,175,629), hence the control
 #   low       ../unlock_low_level/finetune.sh 100 with this folder's config -> results/crafter/v8_achw/low/
-#   measure   bench/pretraining_report.py --sections competence on the report's protocol (run_report.sh's COMMON:
-#             selection starts of seed 9001, test starts of seed 20001), two processes side by side on halves of
-#             the links, their competence entries together in competence.json here
+#   control   the same fine-tune without achievement_loss_weights (configs/crafter/steve1_unlock.yaml as it is)
+#             -> results/crafter/v8_achw/control/: models v7's recipe rerun on the same start, data and split
+#   measure   the pre-training report on the candidate (../pipeline_scratch/run_report.sh's protocol and its two
+#             parts side by side: competence on the selection starts of seed 9001 and the test starts of seed 20001,
+#             and every other figure) -> pretraining.json and report_section.md here, parts in pretraining_parts/
+#   measure_control  the control's competence on the same protocol -> competence_control.json here
 #
-#   bash bench/results/achievement_weights/run_achievement_weights.sh prepare low measure
+#   bash bench/results/achievement_weights/run_achievement_weights.sh prepare
+#   THREADS=1 bash .../run_achievement_weights.sh low & THREADS=1 bash .../run_achievement_weights.sh control; wait
+#   bash .../run_achievement_weights.sh measure & bash .../run_achievement_weights.sh measure_control; wait
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 O=bench/results/achievement_weights
 W=results/crafter/v8_achw
 THREADS=${THREADS:-2}
-[ $# -ge 1 ] || { echo "usage: run_achievement_weights.sh prepare|low|measure ..." >&2; exit 2; }
+# <run dir>/steve1_crafter_latest.weights -> <run dir>/steve1_crafter_f16.weights, float16 as
+# tasks/crafter/ship_models.sh ships weights, so that what is measured is what would be shipped
+half() {
+    python -c "import sys, torch; sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True); \
+torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" \
+        "$1/steve1_crafter_latest.weights" "$1/steve1_crafter_f16.weights"
+}
+[ $# -ge 1 ] || { echo "usage: run_achievement_weights.sh prepare|low|control|measure|measure_control ..." >&2; exit 2; }
 for step in "$@"; do
     case $step in
     prepare)
@@ -30,35 +44,49 @@ for step in "$@"; do
     low)
         CONFIG=$O/steve1_unlock_achievement_weights.yaml THREADS=$THREADS \
             bash bench/results/unlock_low_level/finetune.sh 100 $W/low $O/steve1_args.yaml ;;
+    control)
+        # models v7's recipe on the same start, data, split and seed, without achievement_loss_weights: how much of a
+        # difference from v7 is the weights' and how much a second run's
+        THREADS=$THREADS bash bench/results/unlock_low_level/finetune.sh 100 $W/control $O/steve1_args_control.yaml ;;
+    measure_control)
+        half $W/control
+        sed -e "s#^in_weights: .*#in_weights: $W/control/steve1_crafter_f16.weights#" \
+            -e "s#^weights: .*#weights: $W/control/steve1_crafter_f16.weights#" \
+            configs/crafter/highlevel.yaml > $W/highlevel_control.yaml
+        R=$(mktemp -d)
+        OMP_NUM_THREADS=1 python bench/pretraining_report.py --sections competence --highlevel_config \
+            $W/highlevel_control.yaml --low_level_args $W/control/ckpt/args.yaml --player_episodes 80 \
+            --max_episode_len 10000 --worlds 20 --screen_worlds 3 --top_codes 5 --test_episodes 200 \
+            --test_worlds 40 --test_seed 20001 --horizon 200 --threads 1 --out_json $O/competence_control.json \
+            --readme "$R/c.md" > $W/competence_control.log 2>&1
+        rm -rf "$R" ;;
     measure)
-        sed -e "s#^in_weights: .*#in_weights: $W/low/steve1_crafter_latest.weights#" \
-            -e "s#^weights: .*#weights: $W/low/steve1_crafter_latest.weights#" \
+        # measured as it would be shipped: float16 (tasks/crafter/ship_models.sh)
+        half $W/low
+        sed -e "s#^in_weights: .*#in_weights: $W/low/steve1_crafter_f16.weights#" \
+            -e "s#^weights: .*#weights: $W/low/steve1_crafter_f16.weights#" \
             configs/crafter/highlevel.yaml > $W/highlevel.yaml
         cp $W/highlevel.yaml $O/highlevel_v8_candidate.yaml
         export OMP_NUM_THREADS=1
+        P=$O/pretraining_parts
+        mkdir -p $P
+        # ../pipeline_scratch/run_report.sh's protocol and split, on the candidate
         COMMON=(--highlevel_config $W/highlevel.yaml --low_level_args $W/low/ckpt/args.yaml --player_episodes 80
                 --max_episode_len 10000 --worlds 20 --screen_worlds 3 --top_codes 5 --test_episodes 200
-                --test_worlds 40 --test_seed 20001 --horizon 200 --threads 1)
+                --test_worlds 40 --test_seed 20001 --horizon 200 --survival_worlds 20 --task_episodes 200
+                --score_episodes 100 --threads 1)
         R=$(mktemp -d)
-        python bench/pretraining_report.py --sections competence "${COMMON[@]}" \
-            --achievements collect_wood place_table make_wood_pickaxe collect_stone make_stone_pickaxe collect_drink \
-            --out_json $W/competence_a.json --readme "$R/a.md" > $W/competence_a.log 2>&1 &
-        python bench/pretraining_report.py --sections competence "${COMMON[@]}" \
-            --achievements collect_coal eat_cow place_furnace collect_iron make_iron_pickaxe \
-            --out_json $W/competence_b.json --readme "$R/b.md" > $W/competence_b.log 2>&1 &
+        python bench/pretraining_report.py --sections competence "${COMMON[@]}" --out_json $P/part_competence.json \
+            --readme "$R/a.md" > $W/part_competence.log 2>&1 &
+        python bench/pretraining_report.py --sections player goal_information prior survival_under_prior \
+            prior_driven_success unconditional_bc_crafter_score pipeline_hours "${COMMON[@]}" \
+            --out_json $P/part_rest.json --readme "$R/b.md" > $W/part_rest.log 2>&1 &
         wait
-        # the two halves' competence links in one file (pretraining_report --merge takes each section from one part)
-        python - $W/competence_a.json $W/competence_b.json $O/competence.json <<'PY'
-import json, os, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-assert a["complete"] and b["complete"] and a["model_md5"] == b["model_md5"], "unfinished or mismatched parts"
-out = {"command": "bash bench/results/achievement_weights/run_achievement_weights.sh measure",
-       "parts": [a["command"], b["command"]], "model_md5": a["model_md5"], "counts": a["counts"],
-       "seconds": [a["seconds"], b["seconds"]], "competence": {**a["competence"], **b["competence"]}}
-json.dump(out, open(sys.argv[3] + ".tmp", "w"), indent=1)
-os.replace(sys.argv[3] + ".tmp", sys.argv[3])
-PY
+        python bench/pretraining_report.py --merge $P/part_competence.json $P/part_rest.json \
+            --out_json $O/pretraining.json --readme "$R/merged.md"
+        cp "$R/merged.md" $O/report_section.md
         rm -rf "$R" ;;
-    *) echo "run_achievement_weights.sh: unknown step '$step' (prepare, low, measure)" >&2; exit 2 ;;
+    *) echo "run_achievement_weights.sh: unknown step '$step' (prepare, low, control, measure, measure_control)" >&2
+       exit 2 ;;
     esac
 done
