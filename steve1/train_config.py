@@ -166,8 +166,8 @@ class Steve1Config(RelabeledBCConfig):
         "takes the larger; null: none; needs infos.npz achievements, e.g. Crafter play data; not upstream; "
         "steve1/data/minecraft_dataset.py, 'Achievement loss weights')", flag=False, nullable=True)
     achievement_loss_frames: int = setting(
-        "frames weighted per achievement by achievement_loss_weights: the action that brought it about and the ones "
-        "before it", Range(int, lo=1, note="frames"))
+        "frames weighted per achievement by achievement_loss_weights (used only with it): the action that brought "
+        "it about and the ones before it", Range(int, lo=1, note="frames"))
 
     def check_consistency(self, sources: Mapping[str, str]) -> None:
         """``action_loss_weights``: string keys, numbers > 0; ``achievement_loss_weights``: string keys, numbers
@@ -306,7 +306,8 @@ def named_stage(make_datasets: Callable, make_policy: Callable, sources: Mapping
             raise
         except (ValueError, KeyError, FileNotFoundError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-            for key in ("action_loss_weights", "achievement_loss_weights", "goal_codebook"):  # an action the data lacks, codes of another size
+            # an action or achievement the data lacks, codes of another size
+            for key in ("action_loss_weights", "achievement_loss_weights", "goal_codebook"):
                 if str(msg).startswith(key):
                     raise UsageError(f"{source_of(sources, key)}: {msg}") from e
             raise UsageError(f"{source_of(sources, 'sampling')} {c.sampling} (in {c.sampling_dir}): {msg}") from e

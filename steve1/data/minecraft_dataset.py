@@ -397,9 +397,10 @@ class MinecraftDataset(Dataset):
             that is not a complete episode with embeddings (the message names it and says what is missing), no
             episode long enough (the message gives the minimum length), or ``action_loss_weights`` naming an action
             the episodes' simulator does not have (or one without named discrete actions; the message starts with
-            ``action_loss_weights``), likewise ``achievement_loss_weights`` naming an unknown achievement (the
-            message starts with ``achievement_loss_weights``) or ``achievement_loss_frames < 1``, or ``goal_codes`` of another size than the episodes' goal embeddings (the
-            message starts with ``goal_codebook``). Loading an item
+            ``action_loss_weights``), likewise ``achievement_loss_weights`` naming an unknown achievement or a
+            weight below 1 (the message starts with ``achievement_loss_weights``) or ``achievement_loss_frames < 1``,
+            or ``goal_codes`` of another size than the episodes' goal embeddings (the message starts with
+            ``goal_codebook``). Loading an item
             raises ``EpisodeReadError`` (naming the file) on unreadable data, and ``ValueError`` (naming the episode)
             under ``next_unlock`` for an episode without ``infos.npz`` ``achievements``.
     """
@@ -506,6 +507,9 @@ class MinecraftDataset(Dataset):
             if unknown:
                 raise ValueError(f"achievement_loss_weights names {unknown}, not achievements of simulator {sim!r} "
                                  f"({', '.join(names)})")
+            low = {n: w for n, w in achievement_loss_weights.items() if not float(w) >= 1.0}
+            if low:
+                raise ValueError(f"achievement_loss_weights must be >= 1 (an up-weighting), got {low}")
             self.achievement_weights[sim] = np.asarray(
                 [float(achievement_loss_weights.get(n, 1.0)) for n in names], np.float32)
         self._event_weights: dict[str, np.ndarray] = {}  # episode dir -> float32 [L] achievement weights, lazily

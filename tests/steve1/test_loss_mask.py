@@ -200,6 +200,9 @@ def test_achievement_loss_weights_in_the_dataset_and_the_config(tmp_path):
     with pytest.raises(ValueError, match=r"achievement_loss_weights names \['collect_gold'\]"):
         MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16,
                          achievement_loss_weights={"collect_gold": 2.0})
+    with pytest.raises(ValueError, match=r"achievement_loss_weights must be >= 1"):
+        MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16,
+                         achievement_loss_weights={"collect_coal": 0.5})
     with pytest.raises(ValueError, match="achievement_loss_frames must be >= 1"):
         MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16,
                          achievement_loss_weights={"collect_coal": 2.0}, achievement_loss_frames=0)

@@ -36,7 +36,8 @@ half() {
 torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" \
         "$1/steve1_crafter_latest.weights" "$1/steve1_crafter_f16.weights"
 }
-[ $# -ge 1 ] || { echo "usage: run_achievement_weights.sh prepare|low|control|measure|measure_control ..." >&2; exit 2; }
+[ $# -ge 1 ] || {
+    echo "usage: run_achievement_weights.sh prepare|low|control|measure|measure_control ..." >&2; exit 2; }
 for step in "$@"; do
     case $step in
     prepare)
