@@ -178,16 +178,13 @@ class Steve1Config(RelabeledBCConfig):
         Raises:
             UsageError: naming the flag or config key of the value.
         """
-        for name, weight in (self.action_loss_weights or {}).items():
-            if not isinstance(name, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-                    or not (math.isfinite(weight) and weight > 0):
-                raise UsageError(f"{source_of(sources, 'action_loss_weights')}: action_loss_weights must map action "
-                                 f"names to finite numbers > 0, got {name!r}: {weight!r}")
-        for name, weight in (self.achievement_loss_weights or {}).items():
-            if not isinstance(name, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-                    or not (math.isfinite(weight) and weight >= 1):
-                raise UsageError(f"{source_of(sources, 'achievement_loss_weights')}: achievement_loss_weights must "
-                                 f"map achievement names to finite numbers >= 1, got {name!r}: {weight!r}")
+        for key, what, least in (("action_loss_weights", "action", "> 0"),
+                                 ("achievement_loss_weights", "achievement", ">= 1")):
+            for name, weight in (getattr(self, key) or {}).items():
+                if not isinstance(name, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                        or not math.isfinite(weight) or not (weight > 0 if least == "> 0" else weight >= 1):
+                    raise UsageError(f"{source_of(sources, key)}: {key} must map {what} names to finite numbers "
+                                     f"{least}, got {name!r}: {weight!r}")
         super().check_consistency(sources)
 
 

@@ -483,35 +483,17 @@ class MinecraftDataset(Dataset):
                              f"{self.goal_lead}))")
         self.chunks: list[tuple[int, int]] = chunks
         #: simulator -> float32 [n actions]: each env action's loss weight (``action_loss_weights``), or empty
-        self.action_weights: dict[str, np.ndarray] = {}
-        for sim in sorted(set(self.episode_sims)) if action_loss_weights else ():
-            names = getattr(sim_plugin(sim), "ACTION_NAMES", None)
-            if names is None:
-                raise ValueError(f"action_loss_weights needs named discrete actions, and simulator {sim!r} has none")
-            unknown = sorted(set(action_loss_weights) - set(names))
-            if unknown:
-                raise ValueError(f"action_loss_weights names {unknown}, not actions of simulator {sim!r} "
-                                 f"({', '.join(names)})")
-            self.action_weights[sim] = np.asarray([float(action_loss_weights.get(n, 1.0)) for n in names],
-                                                  np.float32)
+        self.action_weights = self._per_sim_weights("action_loss_weights", action_loss_weights, "ACTION_NAMES",
+                                                    "actions", "named discrete actions")
         if int(achievement_loss_frames) < 1:
             raise ValueError(f"achievement_loss_frames must be >= 1 frame, got {achievement_loss_frames}")
         self.achievement_loss_frames = int(achievement_loss_frames)
+        low = {n: w for n, w in (achievement_loss_weights or {}).items() if not float(w) >= 1.0}
+        if low:
+            raise ValueError(f"achievement_loss_weights must be >= 1 (an up-weighting), got {low}")
         #: simulator -> float32 [n achievements]: each achievement's loss weight (``achievement_loss_weights``)
-        self.achievement_weights: dict[str, np.ndarray] = {}
-        for sim in sorted(set(self.episode_sims)) if achievement_loss_weights else ():
-            names = getattr(sim_plugin(sim), "ACHIEVEMENTS", None)
-            if names is None:
-                raise ValueError(f"achievement_loss_weights needs achievements, and simulator {sim!r} has none")
-            unknown = sorted(set(achievement_loss_weights) - set(names))
-            if unknown:
-                raise ValueError(f"achievement_loss_weights names {unknown}, not achievements of simulator {sim!r} "
-                                 f"({', '.join(names)})")
-            low = {n: w for n, w in achievement_loss_weights.items() if not float(w) >= 1.0}
-            if low:
-                raise ValueError(f"achievement_loss_weights must be >= 1 (an up-weighting), got {low}")
-            self.achievement_weights[sim] = np.asarray(
-                [float(achievement_loss_weights.get(n, 1.0)) for n in names], np.float32)
+        self.achievement_weights = self._per_sim_weights("achievement_loss_weights", achievement_loss_weights,
+                                                         "ACHIEVEMENTS", "achievements", "achievements")
         self._event_weights: dict[str, np.ndarray] = {}  # episode dir -> float32 [L] achievement weights, lazily
         self._converters: dict[str, Callable] = {}
         self._goal_dim: Optional[int] = None
@@ -520,6 +502,26 @@ class MinecraftDataset(Dataset):
                              f"embeddings are {self.goal_dim}-d ({self.episode_dirs[0]})")
 
     # -- helpers -----------------------------------------------------------------------------------------------
+    def _per_sim_weights(self, key: str, weights: Optional[Mapping[str, float]], attr: str, what: str,
+                         needs: str) -> dict[str, np.ndarray]:
+        """``{simulator: float32 [len(plugin.<attr>)]}``: each name's weight from ``weights`` (others 1), for every
+        simulator of the episodes; empty when ``weights`` is empty or None.
+
+        Raises:
+            ValueError: starting with ``key``: a simulator whose plugin has no ``attr`` (``needs`` says what), or
+                names in ``weights`` that are not in it (``what``: what the names are).
+        """
+        out: dict[str, np.ndarray] = {}
+        for sim in sorted(set(self.episode_sims)) if weights else ():
+            names = getattr(sim_plugin(sim), attr, None)
+            if names is None:
+                raise ValueError(f"{key} needs {needs}, and simulator {sim!r} has none")
+            unknown = sorted(set(weights) - set(names))
+            if unknown:
+                raise ValueError(f"{key} names {unknown}, not {what} of simulator {sim!r} ({', '.join(names)})")
+            out[sim] = np.asarray([float(weights.get(n, 1.0)) for n in names], np.float32)
+        return out
+
     def _storage(self, episode_dir: str):
         return self.storage_cls(episode_dir)
 
