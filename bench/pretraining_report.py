@@ -33,7 +33,10 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   does not where the player has just chosen what to do next; and (``by_target_view``) by whether what the sub-goal
   heads for (:data:`SUBGOAL_TARGETS`) is in the frame's view: the player remembers every tile it has seen, the
   policy the last 64 frames; and (``by_goal_horizon``) by the frame's goal horizon (:data:`HORIZON_BINS`, env
-  steps from the frame to its goal in the relabeling): how much a goal is worth as it lies further ahead.
+  steps from the frame to its goal in the relabeling): how much a goal is worth as it lies further ahead; and
+  (``by_event``, where the episodes hold ``achievements``) on the frames that brought each achievement about (lag 0,
+  e.g. the ``do`` that mines coal) and the frame before (lag 1, e.g. the move that faces the coal), with the mean
+  probability of the player's action besides the NLL (:func:`event_frames`).
 * ``prior``: the goal prior's NLL (nats per frame) of the code labels of the same episodes
   (:class:`goal_prior.dataset.MinecraftGoalPriorDataset` with the prior's training settings), and ``label_entropy``,
   the entropy (nats) of the empirical code-label frequencies of those frames (what a prior that ignores the state
@@ -263,6 +266,29 @@ def subgoal_age(subgoal) -> np.ndarray:
     return (idx - run_start).astype(np.int64)
 
 
+#: Lags of the ``goal_information`` ``by_event`` breakdown: 0 is the frame whose action brought an achievement
+#: about, 1 the frame before it (for a material, the move that faces it).
+EVENT_LAGS = 2
+
+
+def event_frames(achievements: np.ndarray, names: Sequence[str], lags: int) -> dict[int, list[tuple[str, int]]]:
+    """Frame -> ``[(achievement name, lag)]`` for the frames ``t - lag`` (``0 <= lag < lags``, ``>= 0``) of each
+    action ``t`` that brought an achievement about: ``achievements`` int ``[L, A]`` (row ``i`` the counts before
+    action ``i``, columns ``names``) is higher at ``t + 1`` than at ``t``.
+
+    Raises:
+        ValueError: ``achievements`` is not ``[L, len(names)]``."""
+    a = np.asarray(achievements)
+    if a.ndim != 2 or a.shape[1] != len(names):
+        raise ValueError(f"achievements must be [frames, {len(names)}], got shape {a.shape}")
+    out: dict[int, list[tuple[str, int]]] = {}
+    for t, k in zip(*np.nonzero(a[1:] > a[:-1])):
+        for lag in range(int(lags)):
+            if t - lag >= 0:
+                out.setdefault(int(t - lag), []).append((names[k], lag))
+    return out
+
+
 def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_size: int, seed: int) -> dict:
     """Action NLL (nats/frame) of the low level with the true hindsight goal vs the zero goal (module docstring);
     ``cfg``: the :class:`hierarchical.config.HighLevelConfig` naming the low level. The goals are relabelled as the
@@ -295,10 +321,14 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
     policy = load_low_level(cfg, tasks.get_plugin(cfg.sim).ACTION_SPACE, ds.goal_dim, torch.device("cpu"))
     trunc_t = int(train_args.get("trunc_t") or ds.T)
     random_flags, subgoals, ages, views, subgoal_names = {}, {}, {}, {}, None
+    events: dict[str, dict[int, list[tuple[str, int]]]] = {}   # episode -> frame -> [(achievement, lag)]
+    achievement_names = list(getattr(tasks.get_plugin(cfg.sim), "ACHIEVEMENTS", ()))
     for d in ds.episode_dirs:
         st = EpisodeStorage(d)
         infos = st.load_infos()
         random_flags[d] = np.asarray(infos.get("random_action", np.zeros(0, bool)), bool)
+        if "achievements" in infos and achievement_names:
+            events[d] = event_frames(infos["achievements"], achievement_names, EVENT_LAGS)
         if "subgoal" in infos:
             subgoal_names = subgoal_names or list(st.load_metadata().get("subgoal_names") or [])
             subgoals[d] = np.asarray(infos["subgoal"], np.int64)
@@ -310,6 +340,7 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
     by_age = np.zeros((len(AGE_BINS), 3))
     by_horizon = np.zeros((len(HORIZON_BINS), 3))
     by_view = np.zeros((len(TARGET_VIEW_ROWS), 3))
+    by_event: dict[tuple[str, int], np.ndarray] = {}   # frames, -logp true, -logp zero, p true, p zero
     frames = excluded = 0
     with torch.inference_mode():
         for batch in tqdm(_batches(len(ds), batch_size), desc="goal information", unit="batch", dynamic_ncols=True):
@@ -341,6 +372,10 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
                     if c.episode_dir in views:
                         tables.append((by_view, views[c.episode_dir][c.start:c.start + n]))
                 keep = mask[r, :n]
+                for i, f in enumerate(range(c.start, c.start + n)):
+                    for key in events.get(c.episode_dir, {}).get(f, ()) if keep[i] else ():
+                        t_, z_ = float(nll["true"][r, i]), float(nll["zero"][r, i])
+                        by_event.setdefault(key, np.zeros(5))[:] += (1.0, t_, z_, np.exp(-t_), np.exp(-z_))
                 for table, key in tables:
                     np.add.at(table, (key[keep], 0), 1.0)
                     np.add.at(table, (key[keep], 1), nll["true"][r, :n][keep])
@@ -360,6 +395,12 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
                       "by_subgoal_age": rows(by_age, bin_names(AGE_BINS))}
         if views:
             breakdown["by_target_view"] = rows(by_view, TARGET_VIEW_ROWS)
+    if by_event:
+        breakdown["by_event"] = {}
+        for (name, lag), (n, t, z, pt, pz) in sorted(by_event.items()):
+            breakdown["by_event"].setdefault(name, {})[f"lag_{lag}"] = {
+                "frames": int(n), "nll_true_goal": round(t / n, 4), "nll_no_goal": round(z / n, 4),
+                "p_true_goal": round(pt / n, 4), "p_no_goal": round(pz / n, 4)}
     return {"nll_true_goal": round(nll_true, 4), "nll_no_goal": round(nll_zero, 4),
             "gap": round(nll_zero - nll_true, 4), **breakdown,
             "frames": frames, "random_action_frames_excluded": excluded, "chunks": len(ds), "T": ds.T,

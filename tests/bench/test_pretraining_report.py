@@ -108,6 +108,13 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
             mean = sum(r["frames"] * r[col] for r in rows.values()) / g["frames"]
             assert mean == pytest.approx(g[col], abs=3e-4), (key, col)
     assert "0" in g["by_subgoal_age"] and set(g["by_subgoal"]) <= set(pr_subgoals())
+    assert g["by_event"]  # the player's first achievements (wood, ...) fall in the 60-step episodes
+    for name, lags in g["by_event"].items():  # Jensen: the mean probability >= exp(-mean NLL)
+        assert set(lags) <= {"lag_0", "lag_1"}, name
+        for r in lags.values():
+            assert 1 <= r["frames"] <= g["frames"]
+            for goal in ("true_goal", "no_goal"):
+                assert math.exp(-r[f"nll_{goal}"]) - 1e-3 <= r[f"p_{goal}"] <= 1.0, (name, goal)
     # goal_lead 0, goals 15..19 frames apart (an episode's last gap up to 32): horizons 0..19, at the end up to 32
     # (a horizon counted backwards, frame minus goal, would put every frame in "0-15")
     assert set(g["by_goal_horizon"]) <= {"0-15", "16-23", "24-31", "32-47"}
@@ -447,3 +454,14 @@ def test_readme_section_counts_links_at_target_and_says_where_competence_was_mea
     old = {a: {k: v for k, v in c.items() if k not in ("measured_on", "selection")} for a, c in comp.items()}
     text = pr.readme_section({**base, "competence": old})
     assert "chosen and measured on the same starts: biased upwards" in text and "| n/a / n/a |" in text
+
+
+def test_event_frames_lists_the_frames_before_each_achievement(pr):
+    ach = np.zeros((6, 2), np.int32)
+    ach[2:, 0] = 1      # action 1 brought "a" about
+    ach[5:, 0] = 2      # action 4 again
+    ach[1:, 1] = 1      # action 0 brought "b" about (its lag 1 would be frame -1)
+    assert pr.event_frames(ach, ["a", "b"], 2) == {0: [("b", 0), ("a", 1)], 1: [("a", 0)], 3: [("a", 1)],
+                                                   4: [("a", 0)]}
+    with pytest.raises(ValueError, match=r"\[frames, 3\]"):
+        pr.event_frames(ach, ["a", "b", "c"], 2)
