@@ -59,11 +59,12 @@ def make_steve1_datasets(config: Steve1Config):
                   goal_lead=config.goal_lead, p_uncond=config.p_uncond, limit=config.data_limit, seed=config.seed,
                   mask_random_actions=config.mask_random_actions, relabeling=config.relabeling,
                   unlock_horizon=config.unlock_horizon, goal_codes=goal_codes)
-    # action_loss_weights and achievement_loss_weights weight the training loss only: validation losses stay
-    # comparable across weightings
+    # action_loss_weights, achievement_loss_weights and keyframe_loss_weight weight the training loss only:
+    # validation losses stay comparable across weightings
     return (MinecraftDataset(train_dirs, action_loss_weights=config.action_loss_weights,
                              achievement_loss_weights=config.achievement_loss_weights,
-                             achievement_loss_frames=config.achievement_loss_frames, **common),
+                             achievement_loss_frames=config.achievement_loss_frames,
+                             keyframe_loss_weight=config.keyframe_loss_weight, **common),
             MinecraftDataset(val_dirs, every_nth=config.val_every_nth, **common))
 
 

@@ -168,6 +168,11 @@ class Steve1Config(RelabeledBCConfig):
     achievement_loss_frames: int = setting(
         "frames weighted per achievement by achievement_loss_weights (used only with it): the action that brought "
         "it about and the ones before it", Range(int, lo=1, note="frames"))
+    keyframe_loss_weight: float = setting(
+        "weight in the BC loss of the training frames whose action differs from the frame before's (keyframes, "
+        "Wen et al. 2021; 1: off; a frame also under action_loss_weights or achievement_loss_weights takes the "
+        "larger; needs integer actions, e.g. Crafter; not upstream; steve1/data/minecraft_dataset.py, 'Keyframe "
+        "loss weight')", Range(float, lo=1, note="weight"))
 
     def check_consistency(self, sources: Mapping[str, str]) -> None:
         """``action_loss_weights``: string keys, numbers > 0; ``achievement_loss_weights``: string keys, numbers

@@ -64,6 +64,16 @@ mines coal, and the move that turned the player to face it) is weighted by that 
 ``do`` are most of the play data; and the low level came next to coal or iron from the report's test starts without
 turning to it and pressing ``do`` (``bench/results/README.md``, "Why the late links miss").
 
+**Keyframe loss weight** (``keyframe_loss_weight``; our addition, issue 18, session 39; discrete integer actions,
+e.g. Crafter): the BC loss of each frame whose stored action differs from the frame before's is weighted (the
+first frame of an episode is not). These are the keyframes of Wen et al. 2021 ("Keyframe-focused visual imitation
+learning", ICML) in their simplest form: the frames where repeating the last action, which a policy can read off
+its image history, is wrong. Why: on the play data's own frames, where the player stands beside the material it
+then mines and turns to it, the low level gives that turn p ~0.1 and walking on p ~0.5
+(``bench/results/README.md``, "The turn to the material"): behaviour cloning copied the player's last move.
+Measured at 3 (session 39, "Keyframe weights"): the turn rose to p 0.12-0.16, the Crafter score fell; off (1) in
+every shipped config.
+
 Where we deliberately differ from upstream (spec §3.8, §12.1):
 
 * **Relabeling off-by-one fixed (§12.1.7).** Upstream advances its goal pointer only *after* frame ``g_k + 1``, so
@@ -245,6 +255,28 @@ def achievement_frame_weights(achievements: np.ndarray, weights: np.ndarray, fra
     return out
 
 
+def keyframe_weights(actions: np.ndarray, weight: float) -> np.ndarray:
+    """Per-frame BC loss weights of the keyframes (module docstring, "Keyframe loss weight").
+
+    Args:
+        actions: int ``[L]`` the stored actions of an episode.
+        weight: the keyframes' weight (``>= 1``).
+    Returns:
+        float32 ``[L]``: ``weight`` where ``actions[t] != actions[t - 1]`` (``t >= 1``), else 1.
+    Raises:
+        ValueError: ``actions`` is not a 1-d integer array, or ``weight < 1``.
+    """
+    a = np.asarray(actions)
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"keyframe_loss_weight needs one integer action per frame, got an array of shape {a.shape} "
+                         f"and dtype {a.dtype}")
+    if not float(weight) >= 1.0:
+        raise ValueError(f"keyframe_loss_weight must be >= 1 (an up-weighting), got {weight}")
+    out = np.ones(len(a), np.float32)
+    out[1:][a[1:] != a[:-1]] = float(weight)
+    return out
+
+
 def first_input_frame(goal_lead: int) -> int:
     """The first frame that can be an input: its goal (``>= goal_lead`` frames ahead) must be a frame with an
     embedding (``>= FIRST_USABLE_FRAME``); so ``max(0, FIRST_USABLE_FRAME - goal_lead)``."""
@@ -384,6 +416,9 @@ class MinecraftDataset(Dataset):
             (module docstring, "Achievement loss weights"; the names are the plugin's ``ACHIEVEMENTS``). Not
             upstream.
         achievement_loss_frames: frames per weighted achievement (``>= 1``: the action, and the frames before it).
+        keyframe_loss_weight: ``>= 1``; above 1, add ``obs['loss_mask']`` with the frames whose action differs from
+            the frame before's weighted by it (:func:`keyframe_weights`, module docstring "Keyframe loss weight";
+            needs integer actions, e.g. Crafter). 1 (default): off. Not upstream.
 
     Item ``idx`` -> ``(obs, actions, firsts)``:
         ``obs = {'img': uint8 [T, H, W, 3], 'mineclip_embed': float32 [T, D]}`` (plus ``'loss_mask'``: float32
@@ -399,6 +434,7 @@ class MinecraftDataset(Dataset):
             the episodes' simulator does not have (or one without named discrete actions; the message starts with
             ``action_loss_weights``), likewise ``achievement_loss_weights`` naming an unknown achievement or a
             weight below 1 (the message starts with ``achievement_loss_weights``) or ``achievement_loss_frames < 1``,
+            ``keyframe_loss_weight < 1`` (or, when an item is loaded, an episode without integer actions),
             or ``goal_codes`` of another size than the episodes' goal embeddings (the message starts with
             ``goal_codebook``). Loading an item
             raises ``EpisodeReadError`` (naming the file) on unreadable data, and ``ValueError`` (naming the episode)
@@ -410,7 +446,8 @@ class MinecraftDataset(Dataset):
                  every_nth: Optional[int] = None, seed: int = 0, storage_cls=None, mask_random_actions: bool = False,
                  action_loss_weights: Optional[Mapping[str, float]] = None, relabeling: str = "hindsight",
                  unlock_horizon: int = 100, goal_codes: Optional[np.ndarray] = None,
-                 achievement_loss_weights: Optional[Mapping[str, float]] = None, achievement_loss_frames: int = 1):
+                 achievement_loss_weights: Optional[Mapping[str, float]] = None, achievement_loss_frames: int = 1,
+                 keyframe_loss_weight: float = 1.0):
         if min_btwn_goals < 1:
             raise ValueError(f"min_btwn_goals must be >= 1 frame, got {min_btwn_goals}")
         if min_btwn_goals >= max_btwn_goals:
@@ -495,6 +532,10 @@ class MinecraftDataset(Dataset):
         self.achievement_weights = self._per_sim_weights("achievement_loss_weights", achievement_loss_weights,
                                                          "ACHIEVEMENTS", "achievements", "achievements")
         self._event_weights: dict[str, np.ndarray] = {}  # episode dir -> float32 [L] achievement weights, lazily
+        if not float(keyframe_loss_weight) >= 1.0:
+            raise ValueError(f"keyframe_loss_weight must be >= 1 (an up-weighting), got {keyframe_loss_weight}")
+        self.keyframe_loss_weight = float(keyframe_loss_weight)
+        self._keyframe_weights: dict[str, np.ndarray] = {}  # episode dir -> float32 [L] keyframe weights, lazily
         self._converters: dict[str, Callable] = {}
         self._goal_dim: Optional[int] = None
         if self.goal_codes is not None and self.goal_codes.shape[1] != self.goal_dim:
@@ -675,7 +716,8 @@ class MinecraftDataset(Dataset):
         firsts = np.zeros((self.T, 1), dtype=bool)
         firsts[0] = True
         obs = {"img": chunk.frames, "mineclip_embed": goal}
-        if self.mask_random_actions or self.action_weights or self.achievement_weights:
+        if self.mask_random_actions or self.action_weights or self.achievement_weights or \
+                self.keyframe_loss_weight != 1.0:
             obs[LOSS_MASK_KEY] = self.loss_mask(chunk)
         return obs, self.agent_actions(chunk), firsts
 
@@ -686,7 +728,8 @@ class MinecraftDataset(Dataset):
         random actions out of its loss (with ``mask_random_actions``). With ``action_loss_weights``, each frame is
         weighted by its stored action's weight (times the 0/1 of the random-action mask). With
         ``achievement_loss_weights``, a frame's weight is the larger of its action's weight and its
-        :func:`achievement_frame_weights` weight.
+        :func:`achievement_frame_weights` weight; with ``keyframe_loss_weight`` above 1, the larger of those and its
+        :func:`keyframe_weights` weight.
 
         Raises:
             ValueError: ``achievement_loss_weights`` and an episode without ``infos.npz`` ``achievements`` (naming
@@ -708,6 +751,15 @@ class MinecraftDataset(Dataset):
                 self._event_weights[chunk.episode_dir] = achievement_frame_weights(ach, ach_weights,
                                                                                    self.achievement_loss_frames)
             window = self._event_weights[chunk.episode_dir][chunk.start:chunk.start + self.T]
+            mask[:len(window)] = np.maximum(mask[:len(window)], window)
+        if self.keyframe_loss_weight != 1.0:
+            if chunk.episode_dir not in self._keyframe_weights:
+                try:
+                    self._keyframe_weights[chunk.episode_dir] = keyframe_weights(
+                        np.asarray(self._storage(chunk.episode_dir).load_actions()), self.keyframe_loss_weight)
+                except ValueError as e:
+                    raise ValueError(f"{chunk.episode_dir}: {e}") from e
+            window = self._keyframe_weights[chunk.episode_dir][chunk.start:chunk.start + self.T]
             mask[:len(window)] = np.maximum(mask[:len(window)], window)
         if not self.mask_random_actions:
             return mask

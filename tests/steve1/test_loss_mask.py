@@ -221,3 +221,60 @@ def test_achievement_loss_weights_in_the_dataset_and_the_config(tmp_path):
         cfg.write_text(yaml.safe_dump({**base, "achievement_loss_weights": bad}))
         with pytest.raises(ValueError, match=f"{cfg} key 'achievement_loss_weights': achievement_loss_weights must"):
             parse_config(["--config", str(cfg)])
+
+
+def test_keyframe_weights_mark_the_frames_whose_action_changes():
+    from steve1.data.minecraft_dataset import keyframe_weights
+
+    w = keyframe_weights(np.array([2, 2, 3, 3, 3, 1, 2, 2]), 3.0)
+    assert w.dtype == np.float32 and w.tolist() == [1, 1, 3, 1, 1, 3, 3, 1]
+    assert keyframe_weights(np.array([5]), 2.0).tolist() == [1.0]
+    with pytest.raises(ValueError, match="keyframe_loss_weight must be >= 1"):
+        keyframe_weights(np.array([1, 2]), 0.5)
+    with pytest.raises(ValueError, match="one integer action per frame"):
+        keyframe_weights(np.array([[1, 2]]), 2.0)
+
+
+def test_keyframe_loss_weight_in_the_dataset_and_the_config(tmp_path):
+    """``keyframe_loss_weight``: the loss mask is the larger of the action weight and the keyframe weight (the frames
+    whose action differs from the frame before's), times the random-action mask; below 1 is refused by the dataset
+    and the config, and 1 leaves the items as they were."""
+    import yaml
+
+    from steve1.train import parse_config
+    from tasks.crafter.env import ACTION_NAMES
+
+    L = 200
+    rng = np.random.default_rng(5)
+    flags = rng.random(L) < 0.1
+    actions = np.repeat(rng.integers(0, 17, size=L // 4), 4)          # runs of 4: a keyframe every 4th frame at most
+    frames = rng.integers(0, 256, size=(L, 8, 8, 3), dtype=np.uint8)
+    embeds = [None if t < 15 else rng.normal(size=(1, D)).astype(np.float32) for t in range(L)]
+    ep = str(tmp_path / "ep")
+    EpisodeStorage(ep).write_episode(frames, actions.tolist(), metadata={"sim": "crafter"}, embeds=embeds,
+                                     infos={"random_action": flags})
+    acts = {"make_wood_pickaxe": 7.0}
+    ds = MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16, p_uncond=0.0, seed=0,
+                          mask_random_actions=True, action_loss_weights=acts, keyframe_loss_weight=2.5)
+    per_action = np.array([acts.get(n, 1.0) for n in ACTION_NAMES], np.float32)
+    key = np.r_[False, actions[1:] != actions[:-1]]
+    seen = set()
+    for i in range(len(ds)):
+        chunk = ds.load_chunk(i)
+        mask = ds.make_item(chunk)[0][LOSS_MASK_KEY]
+        t = np.arange(chunk.start, chunk.start + 32)
+        want = np.maximum(per_action[actions[t]], np.where(key[t], 2.5, 1.0)) * np.where(flags[t], 0.0, 1.0)
+        assert np.array_equal(mask, want.astype(np.float32))
+        seen |= set(np.unique(mask).tolist())
+    assert 2.5 in seen and 1.0 in seen
+    off = MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16, p_uncond=0.0)
+    assert LOSS_MASK_KEY not in off[0][0]
+    with pytest.raises(ValueError, match="keyframe_loss_weight must be >= 1"):
+        MinecraftDataset([ep], T=32, min_btwn_goals=15, max_btwn_goals=30, goal_lead=16, keyframe_loss_weight=0.9)
+
+    base = yaml.safe_load(open("configs/crafter/steve1.yaml"))
+    assert base["keyframe_loss_weight"] == 1.0
+    args, _, _ = parse_config(["--config", "configs/crafter/steve1.yaml", "--keyframe_loss_weight", "3"])
+    assert args.keyframe_loss_weight == 3.0
+    with pytest.raises((SystemExit, ValueError)):
+        parse_config(["--config", "configs/crafter/steve1.yaml", "--keyframe_loss_weight", "0.5"])
