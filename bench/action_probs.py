@@ -27,7 +27,8 @@ turn to it and press ``do``): the same probabilities on the frames that led to e
 frame whose action brought the achievement about (the ``do`` that mines coal, the craft), lag 1 the one before (the
 turn that faces the material), and so on to ``--lags``; with ``player_actions``, what the player did there.
 ``--goal_code K`` feeds the config's codebook code K on every frame instead of the zero goal (e.g. a link's best
-code in the report), as the low level runs at the config's ``cond_scale`` 0 (no guidance). ``by_approach``: on
+code in the report), as the low level runs at the config's ``cond_scale`` 0 (no guidance); ``--no_memory`` feeds
+each frame alone (no history: does the low level copy the last action from its memory?). ``by_approach``: on
 the frames where the player pursues a collecting sub-goal beside its material, how often it turns to the material
 (or mines it, when facing it) and what probability the low level gives that move (or ``do``).
 
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feed this codebook code (of the config's codebook) as the goal instead of the zero goal")
     p.add_argument("--lags", type=int, default=3,
                    help="by_event: the frames 0 .. lags-1 before each achievement's action")
+    p.add_argument("--no_memory", action="store_true",
+                   help="feed each frame alone (a fresh memory): what the low level does from the image only")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--out", default="bench/results/action_probs.json", help="result JSON")
     return p
@@ -115,11 +118,12 @@ def approach_frames(view: np.ndarray, facing: np.ndarray, subgoal: np.ndarray, s
 def action_probs(policy, episode_dirs: Sequence[str], action_names: Sequence[str], goal_dim: int,
                  window: int, achievement_names: Optional[Sequence[str]] = None,
                  lags: int = 3, goal: Optional[np.ndarray] = None,
-                 semantic_names: Optional[Sequence[str]] = None) -> dict[str, Any]:
+                 semantic_names: Optional[Sequence[str]] = None, no_memory: bool = False) -> dict[str, Any]:
     """The table of the module docstring from the low level ``policy`` (a STEVE-1 policy, eval) over the episodes.
 
     ``window``: frames per forward pass (the model's ``timesteps``); the recurrent state is carried across windows.
     ``goal``: float ``[goal_dim]`` fed on every frame (e.g. a codebook code); None: the zero goal.
+    ``no_memory``: each frame is fed alone (a fresh recurrent state, ``first`` set): the policy sees no history.
     Probabilities: float64 sums of ``exp(log_softmax)`` per frame, over the 17 (``len(action_names)``) actions.
     With ``achievement_names`` (the columns of the episodes' ``infos.npz`` ``achievements`` [L, A]), also
     ``by_event``: for each achievement and lag ``0 .. lags - 1``, the frames ``t - lag`` where action ``t``
@@ -156,7 +160,15 @@ def action_probs(policy, episode_dirs: Sequence[str], action_names: Sequence[str
             random = np.asarray(infos.get("random_action", np.zeros(length, bool)), bool)
             state = policy.initial_state(1)
             probs = np.zeros((length, n))
-            for t0 in range(0, length, window):
+            for t0 in range(0, length, 256) if no_memory else ():   # each frame alone: a batch of 1-frame sequences
+                t1 = min(t0 + 256, length)
+                img = torch.as_tensor(frames[t0:t1][:, None])
+                goal = (torch.zeros(t1 - t0, 1, goal_dim) if goal_vec is None
+                        else goal_vec.expand(t1 - t0, 1, goal_dim))
+                (pd, _, _), _ = policy({"img": img, "mineclip_embed": goal}, torch.ones(t1 - t0, 1, dtype=torch.bool),
+                                       policy.initial_state(t1 - t0))
+                probs[t0:t1] = torch.as_tensor(pd).float().exp().reshape(t1 - t0, n).double().numpy()
+            for t0 in range(0, length, window) if not no_memory else ():
                 t1 = min(t0 + window, length)
                 img = torch.as_tensor(frames[t0:t1][None])
                 first = torch.zeros(1, t1 - t0, dtype=torch.bool)
@@ -288,10 +300,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             if not all(os.path.isfile(os.path.join(d, "len.txt")) for d in dirs):
                 dirs = generate_player_episodes(where, args.seed, args.episodes, args.max_episode_len, size)
             table = action_probs(policy, dirs, ACTION_NAMES, goal_dim, window, ACHIEVEMENTS, args.lags, goal,
-                                 SEMANTIC_NAMES)
+                                 SEMANTIC_NAMES, args.no_memory)
         result = {"command": command.strip(), "highlevel_config": args.highlevel_config,
                   "in_weights": cfg.in_weights, "episodes": args.episodes, "seed": args.seed,
-                  "max_episode_len": args.max_episode_len, "goal_code": args.goal_code, **table,
+                  "max_episode_len": args.max_episode_len, "goal_code": args.goal_code,
+                  "no_memory": args.no_memory, **table,
                   "seconds": round(time.time() - t0, 1)}
         atomic_write_json(args.out, result)
         rows = sorted(table["by_player_action"].items(), key=lambda kv: kv[1]["share_of_frames"])

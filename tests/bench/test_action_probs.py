@@ -169,3 +169,30 @@ def test_goal_code_below_zero_ends_with_one_line(capsys):
         ap.main(["--goal_code", "-1"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.strip().count("\n") == 0 and "--goal_code -1: expected an integer >= 0" in err
+
+
+def test_no_memory_feeds_each_frame_alone(tmp_path):
+    """With ``no_memory`` every frame is its own sequence (``first`` set, a fresh state); with memory only the
+    episode's first frame is. A policy that answers differently on ``first`` frames tells the two apart."""
+    ap = load_bench_script("action_probs")
+    fresh, carried = np.array([0.5, 0.2, 0.15, 0.1, 0.05]), np.array([0.05, 0.1, 0.15, 0.2, 0.5])
+
+    class _FirstPolicy:
+        def initial_state(self, batch):
+            return [batch]
+
+        def __call__(self, obs, first, state):
+            b, t = first.shape
+            assert obs["img"].shape[:2] == (b, t) and state in ([b], "carried")
+            lp = torch.where(first[..., None], torch.log(torch.as_tensor(fresh, dtype=torch.float32)),
+                             torch.log(torch.as_tensor(carried, dtype=torch.float32)))
+            return (lp[:, :, None, :], None, None), "carried"
+
+    actions = [4] * 7
+    EpisodeStorage(str(tmp_path / "ep")).write_episode(np.zeros((7, 8, 8, 3), np.uint8), actions,
+                                                      metadata={"sim": "crafter"},
+                                                      infos={"random_action": np.zeros(7, bool)})
+    with_memory = ap.action_probs(_FirstPolicy(), [str(tmp_path / "ep")], NAMES, goal_dim=3, window=4)
+    alone = ap.action_probs(_FirstPolicy(), [str(tmp_path / "ep")], NAMES, goal_dim=3, window=4, no_memory=True)
+    assert with_memory["by_player_action"]["a4"]["p_player_action"] == pytest.approx((0.05 + 6 * 0.5) / 7, abs=1e-4)
+    assert alone["by_player_action"]["a4"]["p_player_action"] == pytest.approx(0.05, abs=1e-4)

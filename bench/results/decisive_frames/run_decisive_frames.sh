@@ -4,7 +4,8 @@
 # bench/action_probs.py's `by_event`, `by_approach` (the player beside the material it pursues: the turn to it, the
 # `do` at it) and `keyframes` / `repeats` (the frames whose action differs from the one before, and the others), on
 # the 80 held-out player episodes of seed 9001 (the pre-training report's):
-#   models v7 (shipped) with the zero goal and with collect_coal's best code (37);
+#   models v7 (shipped) with the zero goal, with it and each frame fed alone (--no_memory), and with
+#   collect_coal's best code (37);
 #   session 38's fine-tunes: the candidate with achievement_loss_weights (x7.4 on the last 3 frames to coal, iron,
 #   the stone pickaxe, the furnace, the iron pickaxe) and its control (v7's recipe rerun), zero goal;
 # and bench/pretraining_report.py's goal_information (its `by_event`: the true relabeled goal against the zero goal
@@ -18,6 +19,7 @@ OUT=bench/results/decisive_frames
 EPS=${EPS:-results/crafter/s39/eps9001}
 ap() { python bench/action_probs.py --episodes 80 --episodes_dir "$EPS" "$@"; }
 ap --out $OUT/action_probs_v7_zero.json
+ap --no_memory --out $OUT/action_probs_v7_zero_no_memory.json
 ap --goal_code 37 --out $OUT/action_probs_v7_code37.json
 ap --highlevel_config results/crafter/v8_achw/highlevel.yaml --out $OUT/action_probs_achw_candidate.json
 ap --highlevel_config results/crafter/v8_achw/highlevel_control.yaml --out $OUT/action_probs_achw_control.json
