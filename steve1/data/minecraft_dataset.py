@@ -67,10 +67,11 @@ turning to it and pressing ``do`` (``bench/results/README.md``, "Why the late li
 **Keyframe loss weight** (``keyframe_loss_weight``; our addition, issue 18, session 39; discrete integer actions,
 e.g. Crafter): the BC loss of each frame whose stored action differs from the frame before's is weighted (the
 first frame of an episode is not). These are the keyframes of Wen et al. 2021 ("Keyframe-focused visual imitation
-learning", ICML) in their simplest form: the frames where repeating the last action, which a policy can read off
-its image history, is wrong. Why: on the play data's own frames, where the player stands beside the material it
-then mines and turns to it, the low level gives that turn p ~0.1 and walking on p ~0.5
-(``bench/results/README.md``, "The turn to the material"): behaviour cloning copied the player's last move.
+learning") in their simplest form: the frames where repeating the last action, which a policy can read off its
+images (on Crafter the player's facing shows its last move), is wrong. Why: on the play data's own frames, where
+the player stands beside the material it then mines and turns to it, the low level gives that turn p ~0.1 and
+walking on p ~0.5 (``bench/results/README.md``, "The turn to the material"): behaviour cloning copied the player's
+last move.
 Measured at 3 (session 39, "Keyframe weights"): the turn rose to p 0.12-0.16, the Crafter score fell; off (1) in
 every shipped config.
 
@@ -425,7 +426,7 @@ class MinecraftDataset(Dataset):
         ``[T]`` with ``mask_random_actions`` or ``action_loss_weights``); ``actions``: the plugin's agent
         action stacked over time, each leaf int64 ``[T, 1]`` (Minecraft ``{'buttons','camera'}``, Crafter one
         array); ``firsts``: bool ``[T, 1]``, True only at index 0. The default collate adds the batch axis.
-        (``'loss_mask'`` also with ``achievement_loss_weights``.)
+        (``'loss_mask'`` also with ``achievement_loss_weights`` or ``keyframe_loss_weight`` above 1.)
 
     Raises:
         ValueError: bad ``T``/goal bounds, an unknown ``relabeling`` or ``unlock_horizon < 1``, an episode dir
