@@ -29,16 +29,6 @@ cd "$(dirname "$0")/../../.."
 O=bench/results/achievement_weights
 W=results/crafter/v8_achw
 THREADS=${THREADS:-2}
-# highlevel <run dir> <config out>: <run dir>/steve1_crafter_latest.weights -> <run dir>/steve1_crafter_f16.weights,
-# float16 as tasks/crafter/ship_models.sh ships weights (what is measured is what would be shipped), and a copy of
-# configs/crafter/highlevel.yaml whose low level (in_weights, and the trunk's weights) is that file
-highlevel() {
-    python -c "import sys, torch; sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True); \
-torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" \
-        "$1/steve1_crafter_latest.weights" "$1/steve1_crafter_f16.weights"
-    sed -e "s#^in_weights: .*#in_weights: $1/steve1_crafter_f16.weights#" \
-        -e "s#^weights: .*#weights: $1/steve1_crafter_f16.weights#" configs/crafter/highlevel.yaml > "$2"
-}
 [ $# -ge 1 ] || {
     echo "usage: run_achievement_weights.sh prepare|low|control|measure|measure_control ..." >&2; exit 2; }
 for step in "$@"; do
@@ -53,7 +43,7 @@ for step in "$@"; do
         # difference from v7 is the weights' and how much a second run's
         THREADS=$THREADS bash bench/results/unlock_low_level/finetune.sh 100 $W/control $O/steve1_args_control.yaml ;;
     measure_control)
-        highlevel $W/control $W/highlevel_control.yaml
+        bash bench/results/highlevel_f16.sh $W/control $W/highlevel_control.yaml
         R=$(mktemp -d)
         OMP_NUM_THREADS=1 python bench/pretraining_report.py --sections competence --highlevel_config \
             $W/highlevel_control.yaml --low_level_args $W/control/ckpt/args.yaml --player_episodes 80 \
@@ -62,7 +52,7 @@ for step in "$@"; do
             --readme "$R/c.md" > $W/competence_control.log 2>&1
         rm -rf "$R" ;;
     measure)
-        highlevel $W/low $W/highlevel.yaml
+        bash bench/results/highlevel_f16.sh $W/low $W/highlevel.yaml
         cp $W/highlevel.yaml $O/highlevel_v8_candidate.yaml
         export OMP_NUM_THREADS=1
         P=$O/pretraining_parts

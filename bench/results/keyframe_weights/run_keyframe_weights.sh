@@ -26,25 +26,18 @@ cd "$(dirname "$0")/../../.."
 O=bench/results/keyframe_weights
 W=results/crafter/v8_key
 THREADS=${THREADS:-2}
-# float16 copy as tasks/crafter/ship_models.sh ships weights, and a high-level config naming it
-highlevel() {
-    python -c "import sys, torch; sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True); \
-torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" \
-        "$1/steve1_crafter_latest.weights" "$1/steve1_crafter_f16.weights"
-    sed -e "s#^in_weights: .*#in_weights: $1/steve1_crafter_f16.weights#" \
-        -e "s#^weights: .*#weights: $1/steve1_crafter_f16.weights#" configs/crafter/highlevel.yaml > "$2"
-}
 COMP=(--sections competence --low_level_args $W/low/ckpt/args.yaml --player_episodes 80 --max_episode_len 10000
       --worlds 20 --screen_worlds 3 --top_codes 5 --test_episodes 200 --test_worlds 40 --test_seed 20001
       --horizon 200 --threads 1)
-[ $# -ge 1 ] || { echo "usage: run_keyframe_weights.sh low|probe|competence|merge|score|score_control ..." >&2; exit 2; }
+[ $# -ge 1 ] || {
+    echo "usage: run_keyframe_weights.sh low|probe|competence|merge|score|score_control ..." >&2; exit 2; }
 for step in "$@"; do
     case $step in
     low)
         THREADS=$THREADS bash bench/results/unlock_low_level/finetune.sh 100 $W/low $O/steve1_args.yaml \
             --keyframe_loss_weight 3 ;;
     probe)
-        highlevel $W/low $W/highlevel.yaml
+        bash bench/results/highlevel_f16.sh $W/low $W/highlevel.yaml
         cp $W/highlevel.yaml $O/highlevel_v8_candidate.yaml
         OMP_NUM_THREADS=1 python bench/action_probs.py --highlevel_config $W/highlevel.yaml --episodes 80 \
             --episodes_dir ${EPS:-results/crafter/s39/eps9001} --out $O/action_probs.json ;;
@@ -87,6 +80,7 @@ PY
             --low_level_args results/crafter/v8_achw/control/ckpt/args.yaml --score_episodes 100 \
             --threads 1 --out_json $O/score_control.json --readme "$R/s.md"
         rm -rf "$R" ;;
-    *) echo "run_keyframe_weights.sh: unknown step '$step' (low, probe, competence, merge, score, score_control)" >&2; exit 2 ;;
+    *) echo "run_keyframe_weights.sh: unknown step '$step' (low, probe, competence, merge, score, score_control)" >&2
+       exit 2 ;;
     esac
 done
