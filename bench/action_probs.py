@@ -138,6 +138,7 @@ def action_probs(policy, episode_dirs: Sequence[str], action_names: Sequence[str
     i.e. walking on) and ``top_at_turn``; on its ``facing`` frames ``teacher_do`` and ``p_do``. Episodes without
     ``view``, ``facing`` and ``subgoal`` add nothing to it. ``keyframes`` and ``repeats``: the module docstring."""
     import torch
+    from pretraining_report import event_frames
 
     from steve1.data.EpisodeStorage import EpisodeStorage
 
@@ -202,16 +203,14 @@ def action_probs(policy, episode_dirs: Sequence[str], action_names: Sequence[str
                         len(face), float((actions[face] == do).sum()), float(probs[face, do].sum()),
                         float(probs[turn, do].sum()), float(probs[turn, ahead].sum()), *probs[turn].sum(0))
             ach = infos.get("achievements") if achievement_names is not None else None
-            if ach is not None and len(ach) > 1:
-                gained = np.asarray(ach)[1:] > np.asarray(ach)[:-1]          # [L - 1, A]: action t brought k about
-                for t, k in zip(*np.nonzero(gained)):
-                    n_ev[achievement_names[k]] = n_ev.get(achievement_names[k], np.zeros(2)) + (1, random[t])
-                    for lag in range(int(lags)):
-                        f = int(t) - lag
-                        if f < 0 or random[f]:
+            if ach is not None:
+                for f, keys in event_frames(ach, achievement_names, lags).items():
+                    for name, lag in keys:
+                        if lag == 0:
+                            n_ev[name] = n_ev.get(name, np.zeros(2)) + (1, random[f])
+                        if random[f]:
                             continue
-                        e = ev.setdefault((achievement_names[k], lag), {"psum": np.zeros(n), "p": 0.0,
-                                                                        "acts": np.zeros(n, np.int64)})
+                        e = ev.setdefault((name, lag), {"psum": np.zeros(n), "p": 0.0, "acts": np.zeros(n, np.int64)})
                         e["psum"] += probs[f]
                         e["p"] += probs[f, actions[f]]
                         e["acts"][actions[f]] += 1
