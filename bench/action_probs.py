@@ -47,6 +47,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from pretraining_report import APPROACH_TARGETS, MOVES, approach_frames  # noqa: F401  (re-exported)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -69,52 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: ``by_approach``: the collecting sub-goals and the material each one mines or drinks (semantic names).
-APPROACH_TARGETS = {"collect_wood": "tree", "collect_stone": "stone", "collect_coal": "coal",
-                    "collect_iron": "iron", "collect_drink": "water"}
-#: Move actions and their (dx, dy) on crafter's map (the ``view`` info is ``[x, y]``, the player at its centre).
-MOVES = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_down": (0, 1)}
-
-
-def approach_frames(view: np.ndarray, facing: np.ndarray, subgoal: np.ndarray, subgoal_names: Sequence[str],
-                    semantic_names: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
-    """Per collecting sub-goal (:data:`APPROACH_TARGETS`), the frames where the player pursues it beside its
-    material: ``turn`` frames, where exactly one of the 4 tiles beside the player holds the material and the player
-    does not face it (the move toward it, index into :data:`MOVES`, is in ``move``), and ``facing`` frames, where
-    the faced tile holds it (mining is a ``do``).
-
-    Args:
-        view: uint8 ``[L, W, H]`` semantic ids of the local view (``infos.npz`` ``view``, ``[x, y]``, the player at
-            ``(W // 2, H // 2)``).
-        facing: int ``[L, 2]`` the player's facing ``(dx, dy)``; subgoal: int ``[L]`` indices into
-            ``subgoal_names``.
-    Returns:
-        ``{sub-goal: {"turn": int frames, "move": int move index per turn frame, "facing": int frames}}``.
-    Raises:
-        ValueError: the arrays' lengths differ or ``view`` is not 3-d."""
-    view, facing, subgoal = np.asarray(view), np.asarray(facing), np.asarray(subgoal)
-    if view.ndim != 3 or not len(view) == len(facing) == len(subgoal):
-        raise ValueError(f"view [L, W, H], facing [L, 2], subgoal [L] expected, got {view.shape}, {facing.shape}, "
-                         f"{subgoal.shape}")
-    cx, cy = view.shape[1] // 2, view.shape[2] // 2
-    beside = np.stack([view[:, cx + dx, cy + dy] for dx, dy in MOVES.values()], 1)       # [L, 4]
-    faced = view[np.arange(len(view)), cx + facing[:, 0], cy + facing[:, 1]]
-    facing_move = np.array([list(MOVES.values()).index((int(x), int(y))) if (int(x), int(y)) in MOVES.values()
-                            else -1 for x, y in facing])
-    out = {}
-    for name, material in APPROACH_TARGETS.items():
-        if name not in subgoal_names or material not in semantic_names:
-            continue
-        mid = semantic_names.index(material)
-        pursued = subgoal == subgoal_names.index(name)
-        hits = beside == mid
-        one = pursued & (hits.sum(1) == 1)
-        move = hits.argmax(1)
-        turn = np.flatnonzero(one & (move != facing_move))
-        out[name] = {"turn": turn, "move": move[turn], "facing": np.flatnonzero(pursued & (faced == mid))}
-    return out
-
-
 def action_probs(policy, episode_dirs: Sequence[str], action_names: Sequence[str], goal_dim: int,
                  window: int, achievement_names: Optional[Sequence[str]] = None,
                  lags: int = 3, goal: Optional[np.ndarray] = None,
@@ -135,7 +91,9 @@ def action_probs(policy, episode_dirs: Sequence[str], action_names: Sequence[str
     its ``turn`` frames (:func:`approach_frames`, random-action frames left out) ``teacher_turns`` (the share on
     which the player moved toward the material), ``p_turn`` (the low level's mean probability of that move) and
     ``p_do_at_turn`` (of ``do``, which does nothing there), ``p_ahead_at_turn`` (of the move the player faces,
-    i.e. walking on) and ``top_at_turn``; on its ``facing`` frames ``teacher_do`` and ``p_do``. Episodes without
+    i.e. walking on) and ``top_at_turn``; on its ``facing`` frames ``teacher_do`` and ``p_do``; on the frames with
+    the material so placed while the player pursues another sub-goal, ``turn_frames_not_pursued``,
+    ``teacher_turns_not_pursued`` and ``p_turn_not_pursued``. Episodes without
     ``view``, ``facing`` and ``subgoal`` add nothing to it. ``keyframes`` and ``repeats``: the module docstring."""
     import torch
     from pretraining_report import event_frames
@@ -198,10 +156,15 @@ def action_probs(policy, episode_dirs: Sequence[str], action_names: Sequence[str
                     face = fr["facing"][~random[fr["facing"]]]
                     ahead = np.asarray([move_ids[list(MOVES.values()).index((int(x), int(y)))]
                                         for x, y in np.asarray(infos["facing"])[turn]], np.int64)
-                    appr.setdefault(name, np.zeros(8 + n))[:] += (
+                    o_keep = ~random[fr["turn_not_pursued"]]
+                    other = fr["turn_not_pursued"][o_keep]
+                    o_move = np.asarray(move_ids)[fr["move_not_pursued"][o_keep]]
+                    appr.setdefault(name, np.zeros(11 + n))[:] += (
                         len(turn), float((actions[turn] == move).sum()), float(probs[turn, move].sum()),
                         len(face), float((actions[face] == do).sum()), float(probs[face, do].sum()),
-                        float(probs[turn, do].sum()), float(probs[turn, ahead].sum()), *probs[turn].sum(0))
+                        float(probs[turn, do].sum()), float(probs[turn, ahead].sum()),
+                        len(other), float((actions[other] == o_move).sum()), float(probs[other, o_move].sum()),
+                        *probs[turn].sum(0))
             ach = infos.get("achievements") if achievement_names is not None else None
             if ach is not None:
                 for f, keys in event_frames(ach, achievement_names, lags).items():
@@ -243,10 +206,12 @@ def action_probs(policy, episode_dirs: Sequence[str], action_names: Sequence[str
             "p_turn": round(a[2] / a[0], 4) if a[0] else None,
             "p_do_at_turn": round(a[6] / a[0], 4) if a[0] else None,
             "p_ahead_at_turn": round(a[7] / a[0], 4) if a[0] else None,
-            "top_at_turn": [[action_names[b], round(float(a[8 + b] / a[0]), 4)]
-                            for b in np.argsort(-a[8:])[:3]] if a[0] else [],
+            "top_at_turn": [[action_names[b], round(float(a[11 + b] / a[0]), 4)]
+                            for b in np.argsort(-a[11:])[:3]] if a[0] else [],
             "facing_frames": int(a[3]), "teacher_do": round(a[4] / a[3], 4) if a[3] else None,
-            "p_do": round(a[5] / a[3], 4) if a[3] else None} for name, a in appr.items()}
+            "p_do": round(a[5] / a[3], 4) if a[3] else None,
+            "turn_frames_not_pursued": int(a[8]), "teacher_turns_not_pursued": round(a[9] / a[8], 4) if a[8] else None,
+            "p_turn_not_pursued": round(a[10] / a[8], 4) if a[8] else None} for name, a in appr.items()}
     return out
 
 

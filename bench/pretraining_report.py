@@ -36,7 +36,11 @@ that seed, from an empty inventory, so these are the episodes of ``bench/player_
   steps from the frame to its goal in the relabeling): how much a goal is worth as it lies further ahead; and
   (``by_event``, where the episodes hold ``achievements``) on the frames that brought each achievement about (lag 0,
   e.g. the ``do`` that mines coal) and the frame before (lag 1, e.g. the move that faces the coal), with the mean
-  probability of the player's action besides the NLL (:func:`event_frames`).
+  probability of the player's action besides the NLL (:func:`event_frames`); and (``by_approach``, Crafter's
+  episodes with ``view`` and ``facing``) on the frames where exactly one tile beside the player holds a collecting
+  sub-goal's material and the player does not face it (:func:`approach_frames`), split by whether the player
+  pursues that sub-goal (``pursued``: it then turns to the material) or another (``not_pursued``): how often the
+  player turns to it and the low level's mean probability of that turn with the true goal and the zero goal.
 * ``prior``: the goal prior's NLL (nats per frame) of the code labels of the same episodes
   (:class:`goal_prior.dataset.MinecraftGoalPriorDataset` with the prior's training settings), and ``label_entropy``,
   the entropy (nats) of the empirical code-label frequencies of those frames (what a prior that ignores the state
@@ -191,17 +195,21 @@ def _batches(n: int, size: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
 
 
-def _windows_logprob(policy, obs: dict, actions, firsts, trunc_t: int, logprob: Callable):
-    """Per-frame log-likelihood float [B, T]: ``trunc_t`` windows, recurrent state carried (steve1/train.py)."""
+def _windows_logprob(policy, obs: dict, actions, firsts, trunc_t: int, logprob: Callable, dist: bool = False):
+    """Per-frame log-likelihood float [B, T]: ``trunc_t`` windows, recurrent state carried (steve1/train.py).
+    With ``dist`` (a policy with one categorical head, e.g. Crafter's, whose output is the log-probabilities
+    ``[B, T, 1, n]``): ``(log-likelihood, log-probabilities float [B, T, n])``."""
     import torch
 
     state = policy.initial_state(firsts.shape[0])
-    out = []
+    out, full = [], []
     for t0 in range(0, firsts.shape[1], trunc_t):
         sl = slice(t0, t0 + trunc_t)
         (pd, _, _), state = policy({k: v[:, sl] for k, v in obs.items()}, firsts[:, sl], state)
         out.append(logprob(actions[:, sl], pd).float())
-    return torch.cat(out, dim=1)
+        if dist:
+            full.append(torch.as_tensor(pd).float().reshape(pd.shape[0], pd.shape[1], -1))
+    return (torch.cat(out, dim=1), torch.cat(full, dim=1)) if dist else torch.cat(out, dim=1)
 
 
 #: What each scripted-player sub-goal heads for (semantic names of :data:`tasks.crafter.env.SEMANTIC_NAMES`): the
@@ -289,6 +297,57 @@ def event_frames(achievements: np.ndarray, names: Sequence[str], lags: int) -> d
     return out
 
 
+#: ``by_approach``: the collecting sub-goals and the material each one mines or drinks (semantic names).
+APPROACH_TARGETS = {"collect_wood": "tree", "collect_stone": "stone", "collect_coal": "coal",
+                    "collect_iron": "iron", "collect_drink": "water"}
+#: Move actions and their (dx, dy) on crafter's map (the ``view`` info is ``[x, y]``, the player at its centre).
+MOVES = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_down": (0, 1)}
+
+
+def approach_frames(view: np.ndarray, facing: np.ndarray, subgoal: np.ndarray, subgoal_names: Sequence[str],
+                    semantic_names: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Per collecting sub-goal (:data:`APPROACH_TARGETS`), the frames where the player pursues it beside its
+    material: ``turn`` frames, where exactly one of the 4 tiles beside the player holds the material and the player
+    does not face it (the move toward it, index into :data:`MOVES`, is in ``move``), and ``facing`` frames, where
+    the faced tile holds it (mining is a ``do``); ``turn_not_pursued`` (and ``move_not_pursued``): the same
+    placement of the material on frames where the player pursues another sub-goal (whether it turns there is the
+    base rate that an image without the sub-goal shows).
+
+    Args:
+        view: uint8 ``[L, W, H]`` semantic ids of the local view (``infos.npz`` ``view``, ``[x, y]``, the player at
+            ``(W // 2, H // 2)``).
+        facing: int ``[L, 2]`` the player's facing ``(dx, dy)``; subgoal: int ``[L]`` indices into
+            ``subgoal_names``.
+    Returns:
+        ``{sub-goal: {"turn": int frames, "move": int move index per turn frame, "facing": int frames,
+        "turn_not_pursued": int frames, "move_not_pursued": int move index per such frame}}``.
+    Raises:
+        ValueError: the arrays' lengths differ or ``view`` is not 3-d."""
+    view, facing, subgoal = np.asarray(view), np.asarray(facing), np.asarray(subgoal)
+    if view.ndim != 3 or not len(view) == len(facing) == len(subgoal):
+        raise ValueError(f"view [L, W, H], facing [L, 2], subgoal [L] expected, got {view.shape}, {facing.shape}, "
+                         f"{subgoal.shape}")
+    cx, cy = view.shape[1] // 2, view.shape[2] // 2
+    beside = np.stack([view[:, cx + dx, cy + dy] for dx, dy in MOVES.values()], 1)       # [L, 4]
+    faced = view[np.arange(len(view)), cx + facing[:, 0], cy + facing[:, 1]]
+    facing_move = np.array([list(MOVES.values()).index((int(x), int(y))) if (int(x), int(y)) in MOVES.values()
+                            else -1 for x, y in facing])
+    out = {}
+    for name, material in APPROACH_TARGETS.items():
+        if name not in subgoal_names or material not in semantic_names:
+            continue
+        mid = semantic_names.index(material)
+        pursued = subgoal == subgoal_names.index(name)
+        hits = beside == mid
+        one = pursued & (hits.sum(1) == 1)
+        move = hits.argmax(1)
+        turn = np.flatnonzero(one & (move != facing_move))
+        other = np.flatnonzero(~pursued & (hits.sum(1) == 1) & (move != facing_move))
+        out[name] = {"turn": turn, "move": move[turn], "facing": np.flatnonzero(pursued & (faced == mid)),
+                     "turn_not_pursued": other, "move_not_pursued": move[other]}
+    return out
+
+
 def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_size: int, seed: int) -> dict:
     """Action NLL (nats/frame) of the low level with the true hindsight goal vs the zero goal (module docstring);
     ``cfg``: the :class:`hierarchical.config.HighLevelConfig` naming the low level. The goals are relabelled as the
@@ -322,7 +381,11 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
     trunc_t = int(train_args.get("trunc_t") or ds.T)
     random_flags, subgoals, ages, views, subgoal_names = {}, {}, {}, {}, None
     events: dict[str, dict[int, list[tuple[str, int]]]] = {}   # episode -> frame -> [(achievement, lag)]
-    achievement_names = list(getattr(tasks.get_plugin(cfg.sim), "ACHIEVEMENTS", ()))
+    plugin = tasks.get_plugin(cfg.sim)
+    achievement_names = list(getattr(plugin, "ACHIEVEMENTS", ()))
+    action_names, semantic_names = list(getattr(plugin, "ACTION_NAMES", ())), list(getattr(plugin, "SEMANTIC_NAMES", ()))
+    # episode -> frame -> [(collecting sub-goal, "pursued" | "not_pursued", the move toward its material)]
+    approach: dict[str, dict[int, list[tuple[str, str, int]]]] = {}
     for d in ds.episode_dirs:
         st = EpisodeStorage(d)
         infos = st.load_infos()
@@ -335,12 +398,21 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
             ages[d] = subgoal_age(subgoals[d])
             if "view" in infos:
                 views[d] = target_view(subgoals[d], infos["view"], subgoal_names)
+            if {"view", "facing"} <= set(infos) and set(MOVES) <= set(action_names):
+                frame_map = approach.setdefault(d, {})
+                for name, fr in approach_frames(infos["view"], infos["facing"], subgoals[d], subgoal_names,
+                                                semantic_names).items():
+                    for kind, f_key, m_key in (("pursued", "turn", "move"),
+                                               ("not_pursued", "turn_not_pursued", "move_not_pursued")):
+                        for f, m in zip(fr[f_key], fr[m_key]):
+                            frame_map.setdefault(int(f), []).append((name, kind, action_names.index(list(MOVES)[m])))
     sums = {"true": 0.0, "zero": 0.0}
     by_subgoal = np.zeros((max(len(subgoal_names or []), 1), 3))  # frames, -logp true, -logp zero
     by_age = np.zeros((len(AGE_BINS), 3))
     by_horizon = np.zeros((len(HORIZON_BINS), 3))
     by_view = np.zeros((len(TARGET_VIEW_ROWS), 3))
     by_event: dict[tuple[str, int], np.ndarray] = {}   # frames, -logp true, -logp zero, p true, p zero
+    by_approach: dict[tuple[str, str], np.ndarray] = {}   # frames, player turned, p(turn) true goal, zero goal
     frames = excluded = 0
     with torch.inference_mode():
         for batch in tqdm(_batches(len(ds), batch_size), desc="goal information", unit="batch", dynamic_ncols=True):
@@ -357,10 +429,12 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
             mask_t = torch.as_tensor(mask, dtype=torch.float32)
             frames += int(mask.sum())
             excluded += int((~mask).sum())
-            nll = {}
+            nll, logp_all = {}, {}
             for name, g in (("true", goal), ("zero", torch.zeros_like(goal))):
                 lp = _windows_logprob(policy, {"img": img, "mineclip_embed": g}, actions, firsts, trunc_t,
-                                      policy.pi_head.logprob)
+                                      policy.pi_head.logprob, dist=bool(approach))
+                if approach:
+                    lp, logp_all[name] = lp[0], lp[1].numpy()
                 sums[name] += float(-(lp * mask_t).sum())
                 nll[name] = -lp.numpy()
             for r, c in enumerate(chunks):
@@ -376,6 +450,10 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
                     for key in events.get(c.episode_dir, {}).get(f, ()) if keep[i] else ():
                         t_, z_ = float(nll["true"][r, i]), float(nll["zero"][r, i])
                         by_event.setdefault(key, np.zeros(5))[:] += (1.0, t_, z_, np.exp(-t_), np.exp(-z_))
+                    for name, kind, move in approach.get(c.episode_dir, {}).get(f, ()) if keep[i] else ():
+                        by_approach.setdefault((name, kind), np.zeros(4))[:] += (
+                            1.0, float(int(chunks[r].env_actions[i]) == move),
+                            np.exp(logp_all["true"][r, i, move]), np.exp(logp_all["zero"][r, i, move]))
                 for table, key in tables:
                     np.add.at(table, (key[keep], 0), 1.0)
                     np.add.at(table, (key[keep], 1), nll["true"][r, :n][keep])
@@ -401,6 +479,12 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
             breakdown["by_event"].setdefault(name, {})[f"lag_{lag}"] = {
                 "frames": int(n), "nll_true_goal": round(t / n, 4), "nll_no_goal": round(z / n, 4),
                 "p_true_goal": round(pt / n, 4), "p_no_goal": round(pz / n, 4)}
+    if by_approach:
+        breakdown["by_approach"] = {}
+        for (name, kind), (n, turned, pt, pz) in sorted(by_approach.items()):
+            breakdown["by_approach"].setdefault(name, {})[kind] = {
+                "frames": int(n), "teacher_turns": round(turned / n, 4), "p_turn_true_goal": round(pt / n, 4),
+                "p_turn_no_goal": round(pz / n, 4)}
     return {"nll_true_goal": round(nll_true, 4), "nll_no_goal": round(nll_zero, 4),
             "gap": round(nll_zero - nll_true, 4), **breakdown,
             "frames": frames, "random_action_frames_excluded": excluded, "chunks": len(ds), "T": ds.T,

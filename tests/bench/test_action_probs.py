@@ -124,6 +124,9 @@ def test_approach_frames_finds_turns_and_facing():
     assert set(out) == {"collect_coal"}
     assert out["collect_coal"]["turn"].tolist() == [0] and out["collect_coal"]["move"].tolist() == [1]  # move_right
     assert out["collect_coal"]["facing"].tolist() == [2]
+    # frame 3: coal up, facing down, while exploring
+    assert out["collect_coal"]["turn_not_pursued"].tolist() == [3]
+    assert out["collect_coal"]["move_not_pursued"].tolist() == [2]   # move_up
     with pytest.raises(ValueError, match="view"):
         ap.approach_frames(view[:3], facing, subgoal, ["collect_coal"], ["unused", "coal"])
 
@@ -147,6 +150,9 @@ def test_by_approach_counts_the_teacher_and_the_policy(tmp_path):
     assert row["top_at_turn"][:2] == [["noop", pytest.approx(0.3, abs=1e-4)],
                                       ["move_right", pytest.approx(0.25, abs=1e-4)]]
     assert row["facing_frames"] == 1 and row["teacher_do"] == 1.0 and row["p_do"] == pytest.approx(0.15, abs=1e-4)
+    # frame 3 (exploring, coal up): the player does noop, the policy gives move_up 0.1
+    assert row["turn_frames_not_pursued"] == 1 and row["teacher_turns_not_pursued"] == 0.0
+    assert row["p_turn_not_pursued"] == pytest.approx(0.1, abs=1e-4)
 
 
 class _SixPolicy:

@@ -115,6 +115,14 @@ def test_report_end_to_end_on_tiny_models(pr, tmp_path, monkeypatch):
             assert 1 <= r["frames"] <= g["frames"]
             for goal in ("true_goal", "no_goal"):
                 assert math.exp(-r[f"nll_{goal}"]) - 1e-3 <= r[f"p_{goal}"] <= 1.0, (name, goal)
+    # by_approach: the player always turns to the material of the sub-goal it pursues; probabilities are means
+    assert g["by_approach"]  # trees beside the player in its first 60 env steps (the same seed every run)
+    for name, kinds in g["by_approach"].items():
+        assert set(kinds) <= {"pursued", "not_pursued"}, name
+        for kind, r in kinds.items():
+            assert 1 <= r["frames"] <= g["frames"] and 0.0 <= r["teacher_turns"] <= 1.0
+            assert kind == "not_pursued" or r["teacher_turns"] == 1.0, name
+            assert 0.0 <= r["p_turn_true_goal"] <= 1.0 and 0.0 <= r["p_turn_no_goal"] <= 1.0
     # goal_lead 0, goals 15..19 frames apart (an episode's last gap up to 32): horizons 0..19, at the end up to 32
     # (a horizon counted backwards, frame minus goal, would put every frame in "0-15")
     assert set(g["by_goal_horizon"]) <= {"0-15", "16-23", "24-31", "32-47"}
