@@ -121,9 +121,11 @@ class RelabeledBCConfig(BCTrainerConfig):
                              "seen; steve1/data/minecraft_dataset.py)", Range(int, lo=0, note="frames"))
     relabeling: str = setting("hindsight: goals min..max_btwn_goals apart, goal_lead ahead (upstream); next_unlock: "
                               "the clip ending at the next first-time achievement within unlock_horizon frames, "
-                              "else the hindsight goal (Crafter; steve1/data/minecraft_dataset.py)",
-                              choices=("hindsight", "next_unlock"))
-    unlock_horizon: int = setting("relabeling next_unlock: the farthest unlock that becomes a frame's goal",
+                              "else the hindsight goal; next_event: the same with every achievement event (Crafter; "
+                              "steve1/data/minecraft_dataset.py)",
+                              choices=("hindsight", "next_unlock", "next_event"))
+    unlock_horizon: int = setting("relabeling next_unlock / next_event: the farthest unlock (event) that becomes a "
+                                  "frame's goal",
                                   Range(int, lo=1, note="frames"))
     # ---- model
     in_model: str = setting("policy architecture: an official .model pickle or a YAML with "

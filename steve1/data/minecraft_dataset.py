@@ -47,6 +47,15 @@ prior-driven figure"). An unlock may be fewer than ``goal_lead`` frames ahead, s
 policy has seen, but the unlock itself (the clip's last frame) is always ahead. Not PTGM's relabeling (fixed-horizon
 hindsight, §3.1/§4.3); ``hindsight`` (the default) is.
 
+**Next-event relabeling** (``relabeling: next_event``, our addition; issue 18, session 40): as next-unlock, with
+every achievement event in place of the first-time unlocks: frame ``t``'s goal time is the first later frame ``u``
+at which some achievement count rises (the stone mined, the water drunk, the table placed, again or for the first
+time), when ``u - t <= unlock_horizon``, else the hindsight goal. The goal clip then ends with what the player does
+next, which on a collecting sub-goal is the collection: what decides the player's turn to a material beside it is
+the sub-goal it pursues, which the image does not show (on the held-out player episodes it turns to a stone beside
+it on 3% of the frames where it pursues something else, always where it pursues stone; ``bench/results/README.md``,
+"What the turn depends on"). Not PTGM's relabeling.
+
 **Codebook goals** (``goal_codes``, Steve1Config ``goal_codebook``; our addition, issue 18): each relabeled goal
 embedding is replaced by its nearest code of the PTGM codebook (cosine, the goal prior's label rule, spec §8.1)
 before the goal dropout. Upstream trains the low level on the clips' own embeddings and gives it codes only at
@@ -176,26 +185,29 @@ def frame_goal_times(goal_times: np.ndarray, episode_len: int, goal_lead: int = 
     return goal_times[idx]
 
 
-#: Relabeling rules (module docstring, "Next-unlock relabeling").
-RELABELINGS = ("hindsight", "next_unlock")
+#: Relabeling rules (module docstring, "Next-unlock relabeling" and "Next-event relabeling").
+RELABELINGS = ("hindsight", "next_unlock", "next_event")
 
 
-def unlock_frames(achievements: np.ndarray) -> np.ndarray:
-    """Frames at which some achievement is unlocked for the first time in the episode.
+def unlock_frames(achievements: np.ndarray, first_only: bool = True) -> np.ndarray:
+    """Frames at which some achievement is unlocked for the first time in the episode (``first_only=False``: at
+    which some achievement count rises, every event: the ``next_event`` relabeling).
 
     Args:
         achievements: int ``[L, A]`` achievement counts per frame (``infos.npz`` ``achievements``: row ``i`` is the
             count before action ``i``).
+        first_only: only the first time each achievement happens.
     Returns:
-        int64 ``[K]`` increasing frame indices ``u`` in ``[1, L)``: some count is 0 at ``u - 1`` and > 0 at ``u``.
+        int64 ``[K]`` increasing frame indices ``u`` in ``[1, L)``: some count is 0 at ``u - 1`` and > 0 at ``u``
+        (``first_only=False``: higher at ``u`` than at ``u - 1``).
     Raises:
         ValueError: ``achievements`` is not 2-d.
     """
     a = np.asarray(achievements)
     if a.ndim != 2:
         raise ValueError(f"achievements must be [frames, achievements], got shape {a.shape}")
-    first = (a[1:] > 0) & (a[:-1] == 0)
-    return (np.flatnonzero(first.any(axis=1)) + 1).astype(np.int64)
+    rise = (a[1:] > a[:-1]) if not first_only else (a[1:] > 0) & (a[:-1] == 0)
+    return (np.flatnonzero(rise.any(axis=1)) + 1).astype(np.int64)
 
 
 def next_unlock_goal_times(hindsight: np.ndarray, start: int, unlocks: np.ndarray, horizon: int,
@@ -630,7 +642,8 @@ class MinecraftDataset(Dataset):
         return frame_goal_times(goals, episode_len, self.goal_lead)[start:start + self.T]
 
     def episode_unlocks(self, episode_dir: str) -> np.ndarray:
-        """int64 ``[K]`` the episode's first-time unlock frames (:func:`unlock_frames`), cached.
+        """int64 ``[K]`` the episode's first-time unlock frames (:func:`unlock_frames`; with ``relabeling``
+        ``next_event`` every achievement event's frame), cached.
 
         Raises:
             ValueError: the episode has no ``infos.npz`` ``achievements`` (e.g. Minecraft data).
@@ -638,9 +651,9 @@ class MinecraftDataset(Dataset):
         if episode_dir not in self._unlocks:
             ach = self._storage(episode_dir).load_info("achievements")
             if ach is None:
-                raise ValueError(f"{episode_dir}: relabeling next_unlock needs infos.npz 'achievements' (Crafter play "
-                                 f"data from tasks/crafter/generate_play_data.py); this episode has none")
-            self._unlocks[episode_dir] = unlock_frames(ach)
+                raise ValueError(f"{episode_dir}: relabeling {self.relabeling} needs infos.npz 'achievements' "
+                                 f"(Crafter play data from tasks/crafter/generate_play_data.py); this episode has none")
+            self._unlocks[episode_dir] = unlock_frames(ach, first_only=self.relabeling != "next_event")
         return self._unlocks[episode_dir]
 
     def load_chunk(self, idx: int) -> LoadedChunk:
@@ -655,7 +668,7 @@ class MinecraftDataset(Dataset):
         length = self.episode_lens[ep]
         rng = self.item_rng(idx)
         goal_times = self.chunk_goal_times(length, start, rng)
-        if self.relabeling == "next_unlock":
+        if self.relabeling in ("next_unlock", "next_event"):
             goal_times = next_unlock_goal_times(goal_times, start, self.episode_unlocks(episode_dir),
                                                 self.unlock_horizon)
         storage = self._storage(episode_dir)

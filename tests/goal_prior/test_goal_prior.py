@@ -195,6 +195,7 @@ def test_unlock_frames_and_next_unlock_goal_times():
     ach[30:, 0] = 2   # a second count of the same achievement is no unlock
     ach[45:, 2] = 1   # achievement 2 at frame 45
     np.testing.assert_array_equal(unlock_frames(ach), [20, 45])
+    np.testing.assert_array_equal(unlock_frames(ach, first_only=False), [20, 30, 45])   # next_event: every rise
     hindsight = np.arange(100, 110)
     # frames 10..19: unlock 20 is 1..10 ahead; horizon 5 keeps the hindsight goal for frames 10..14
     got = next_unlock_goal_times(hindsight, 10, np.array([20, 45]), horizon=5)
@@ -240,6 +241,21 @@ def test_next_unlock_labels_are_the_code_of_the_unlock_clip(tmp_path, episodes):
             codes, axis=1, keepdims=True)).T
         np.testing.assert_array_equal(unl.make_item(b)[1][:, 0], cos.argmax(1))
     assert any((unl.load_chunk(i).goal_times != hind.load_chunk(i).goal_times).any() for i in range(len(unl)))
+    # next_event: every rise of a count is an event (a second count of achievement 0 at frame 35 here)
+    ach = np.load(Path(dirs[0]) / "infos.npz")["achievements"]
+    ach[35:, 0] = 2
+    np.savez_compressed(Path(dirs[0]) / "infos.npz", achievements=ach)
+    ev = MinecraftGoalPriorDataset(dirs, relabeling="next_event", unlock_horizon=10, **common)
+    np.testing.assert_array_equal(ev.episode_unlocks(dirs[0]), [30, 35, 40])
+    for idx in range(len(ev)):
+        a, b = hind.load_chunk(idx), ev.load_chunk(idx)
+        t = a.start + np.arange(16)
+        if a.episode_dir == dirs[0]:
+            u = np.select([t < 30, t < 35], [30, 35], 40)
+            want = np.where((t < 40) & (u - t <= 10), u, a.goal_times)
+        else:
+            want = a.goal_times
+        np.testing.assert_array_equal(b.goal_times, want)
     with pytest.raises(ValueError, match="relabeling"):
         MinecraftGoalPriorDataset(dirs, relabeling="next", **common)
     with pytest.raises(ValueError, match="unlock_horizon"):
