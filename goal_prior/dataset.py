@@ -17,7 +17,9 @@ Relabeling (``relabeling``, :class:`MinecraftDataset`): ``hindsight`` (upstream)
 hindsight goal, exactly as the low level's relabeling draws it; ``next_unlock`` (ours, issue 18; Crafter play data)
 with the code of the clip ending at the episode's next first-time achievement within ``unlock_horizon`` frames
 (``steve1/data/minecraft_dataset.py``, "Next-unlock relabeling"), so that at a state on the tech tree's trunk the
-label is the trunk's next link rather than whatever the player does 16-35 env steps on.
+label is the trunk's next link rather than whatever the player does 16-35 env steps on; ``next_event`` (ours, issue
+18, session 40) with the code of the clip ending at the next achievement event of any kind (module docstring there,
+"Next-event relabeling").
 
 Where we deliberately differ from upstream (spec §8.1, §12.1.11): no ``collate_fn`` (upstream's lacked a
 ``return`` and was unused; the default collate is right); the relabeling off-by-one fix and the reproducible
