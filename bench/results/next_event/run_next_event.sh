@@ -15,6 +15,9 @@
 #             otherwise) on the 80 held-out player episodes -> probe_{hindsight,next_unlock,next_event}.json
 #   low       ../unlock_low_level/finetune.sh 100 with --relabeling next_event -> results/crafter/v8_event/low/
 #             (needs ../achievement_weights/run_achievement_weights.sh prepare's data under results/crafter/scratch/)
+#   prior     the goal prior of models v7's recipe (configs/crafter/goal_prior.yaml, same codebook, trunk from the
+#             v6 low level, 300k frames) with relabeling next_event -> results/crafter/v8_event/prior/, its args
+#             copied to prior_args.yaml here (THREADS torch threads)
 #   probe     bench/action_probs.py on the 80 held-out player episodes of seed 9001 -> action_probs.json here
 #             (the turn and the do at the material, by_approach and by_event; compare ../decisive_frames/)
 #   goal_information  the report's goal information (true next-event goal vs zero goal) -> goal_information.json
@@ -22,6 +25,9 @@
 #             seed 9001, 40 test starts per link from seed 20001), in two halves side by side, then `merge`
 #             -> competence.json
 #   score     the unconditional Crafter score on the report's 100 worlds -> score.json
+#   report_rest  the report's other figures for the candidate with its next-event prior (float16 as shipped,
+#             highlevel_v8_prior.yaml): player, goal information, prior, survival under the prior and the
+#             unconditional score in one run, prior-driven success beside it -> report_rest_a.json, report_rest_b.json
 #
 #   THREADS=2 bash bench/results/next_event/run_next_event.sh low probe
 #   bash bench/results/next_event/run_next_event.sh goal_information competence score
@@ -34,7 +40,7 @@ COMP=(--sections competence --low_level_args $W/low/ckpt/args.yaml --player_epis
       --worlds 20 --screen_worlds 3 --top_codes 5 --test_episodes 200 --test_worlds 40 --test_seed 20001
       --horizon 200 --threads 1)
 [ $# -ge 1 ] || {
-    echo "usage: run_next_event.sh probe_goals|low|probe|goal_information|competence|merge|score ..." >&2; exit 2; }
+    echo "usage: run_next_event.sh probe_goals|low|prior|probe|goal_information|competence|merge|score|report_rest ..." >&2; exit 2; }
 for step in "$@"; do
     case $step in
     probe_goals)
@@ -45,6 +51,14 @@ for step in "$@"; do
     low)
         THREADS=$THREADS bash bench/results/unlock_low_level/finetune.sh 100 $W/low $O/steve1_args.yaml \
             --relabeling next_event ;;
+    prior)
+        S=results/crafter/scratch
+        OMP_NUM_THREADS=$THREADS python goal_prior/train.py --config configs/crafter/goal_prior.yaml \
+            --sampling crafter_seed1 --sampling_dir $S/samplings/ --codebook_path $S/work/codebook/tsne_n50_s1/centers.pkl \
+            --in_model configs/crafter/vpt_small.yaml --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights \
+            --out_weights $W/prior/weights/goal_prior_crafter.weights --checkpoint_dir $W/prior/training_checkpoint \
+            --relabeling next_event --unlock_horizon 100
+        cp $W/prior/training_checkpoint/args.yaml $O/prior_args.yaml ;;
     probe)
         bash bench/results/highlevel_f16.sh $W/low $W/highlevel.yaml
         cp $W/highlevel.yaml $O/highlevel_v8_candidate.yaml
@@ -89,7 +103,25 @@ PY
             --highlevel_config $W/highlevel.yaml --low_level_args $W/low/ckpt/args.yaml --score_episodes 100 \
             --threads 1 --out_json $O/score.json --readme "$R/s.md"
         rm -rf "$R" ;;
-    *) echo "run_next_event.sh: unknown step '$step' (probe_goals, low, probe, goal_information, competence, merge, score)" >&2
+    report_rest)
+        python -c "import sys, torch; sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True); \
+torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" \
+            $W/prior/weights/goal_prior_crafter_latest.weights $W/prior/goal_prior_crafter_f16.weights
+        sed -e "s#^prior_weights: .*#prior_weights: $W/prior/goal_prior_crafter_f16.weights#" $W/highlevel.yaml \
+            > $O/highlevel_v8_prior.yaml
+        export OMP_NUM_THREADS=1
+        R=$(mktemp -d)
+        REST=(--highlevel_config $O/highlevel_v8_prior.yaml --low_level_args $W/low/ckpt/args.yaml
+              --prior_args $W/prior/training_checkpoint/args.yaml --player_episodes 80 --max_episode_len 10000
+              --survival_worlds 20 --task_episodes 200 --score_episodes 100 --threads 1)
+        python bench/pretraining_report.py "${REST[@]}" --sections player goal_information prior \
+            survival_under_prior unconditional_bc_crafter_score --out_json $O/report_rest_a.json --readme "$R/a.md" \
+            > $W/report_rest_a.log 2>&1 &
+        python bench/pretraining_report.py "${REST[@]}" --sections prior_driven_success \
+            --out_json $O/report_rest_b.json --readme "$R/b.md" > $W/report_rest_b.log 2>&1 &
+        wait
+        rm -rf "$R" ;;
+    *) echo "run_next_event.sh: unknown step '$step' (probe_goals, low, prior, probe, goal_information, competence, merge, score, report_rest)" >&2
        exit 2 ;;
     esac
 done
