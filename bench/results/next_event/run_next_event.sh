@@ -15,6 +15,8 @@
 #             otherwise) on the 80 held-out player episodes -> probe_{hindsight,next_unlock,next_event}.json
 #   low       ../unlock_low_level/finetune.sh 100 with --relabeling next_event -> results/crafter/v8_event/low/
 #             (needs ../achievement_weights/run_achievement_weights.sh prepare's data under results/crafter/scratch/)
+#   low_lr3   the same fine-tune at learning rate 3e-4 (is the goal used more with more aggressive training?)
+#             -> results/crafter/v8_event/low_lr3/, then its goal information -> goal_information_lr3.json
 #   prior     the goal prior of models v7's recipe (configs/crafter/goal_prior.yaml, same codebook, trunk from the
 #             v6 low level, 300k frames) with relabeling next_event -> results/crafter/v8_event/prior/, its args
 #             copied to prior_args.yaml here (THREADS torch threads)
@@ -40,7 +42,7 @@ COMP=(--sections competence --low_level_args $W/low/ckpt/args.yaml --player_epis
       --worlds 20 --screen_worlds 3 --top_codes 5 --test_episodes 200 --test_worlds 40 --test_seed 20001
       --horizon 200 --threads 1)
 [ $# -ge 1 ] || {
-    echo "usage: run_next_event.sh probe_goals|low|prior|probe|goal_information|competence|merge|score|report_rest ..." >&2; exit 2; }
+    echo "usage: run_next_event.sh probe_goals|low|low_lr3|prior|probe|goal_information|competence|merge|score|report_rest ..." >&2; exit 2; }
 for step in "$@"; do
     case $step in
     probe_goals)
@@ -51,6 +53,15 @@ for step in "$@"; do
     low)
         THREADS=$THREADS bash bench/results/unlock_low_level/finetune.sh 100 $W/low $O/steve1_args.yaml \
             --relabeling next_event ;;
+    low_lr3)
+        THREADS=$THREADS bash bench/results/unlock_low_level/finetune.sh 100 $W/low_lr3 $O/steve1_args_lr3.yaml \
+            --relabeling next_event --learning_rate 3e-4
+        bash bench/results/highlevel_f16.sh $W/low_lr3 $W/highlevel_lr3.yaml
+        R=$(mktemp -d)
+        OMP_NUM_THREADS=1 python bench/pretraining_report.py --sections goal_information --player_episodes 80 \
+            --highlevel_config $W/highlevel_lr3.yaml --low_level_args $W/low_lr3/ckpt/args.yaml \
+            --out_json $O/goal_information_lr3.json --readme "$R/g.md"
+        rm -rf "$R" ;;
     prior)
         S=results/crafter/scratch
         OMP_NUM_THREADS=$THREADS python goal_prior/train.py --config configs/crafter/goal_prior.yaml \
@@ -121,7 +132,7 @@ torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()},
             --out_json $O/report_rest_b.json --readme "$R/b.md" > $W/report_rest_b.log 2>&1 &
         wait
         rm -rf "$R" ;;
-    *) echo "run_next_event.sh: unknown step '$step' (probe_goals, low, prior, probe, goal_information, competence, merge, score, report_rest)" >&2
+    *) echo "run_next_event.sh: unknown step '$step' (probe_goals, low, low_lr3, prior, probe, goal_information, competence, merge, score, report_rest)" >&2
        exit 2 ;;
     esac
 done
