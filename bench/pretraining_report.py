@@ -307,7 +307,7 @@ MOVES = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_d
 def approach_frames(view: np.ndarray, facing: np.ndarray, subgoal: np.ndarray, subgoal_names: Sequence[str],
                     semantic_names: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
     """Per collecting sub-goal (:data:`APPROACH_TARGETS`), the frames where the player pursues it beside its
-    material: ``turn`` frames, where exactly one of the 4 tiles beside the player holds the material and the player
+    material, and those where its material is beside the player while it pursues another: ``turn`` frames, where exactly one of the 4 tiles beside the player holds the material and the player
     does not face it (the move toward it, index into :data:`MOVES`, is in ``move``), and ``facing`` frames, where
     the faced tile holds it (mining is a ``do``); ``turn_not_pursued`` (and ``move_not_pursued``): the same
     placement of the material on frames where the player pursues another sub-goal (whether it turns there is the
@@ -383,7 +383,8 @@ def goal_information(cfg, episode_dirs: Sequence[str], train_args: dict, batch_s
     events: dict[str, dict[int, list[tuple[str, int]]]] = {}   # episode -> frame -> [(achievement, lag)]
     plugin = tasks.get_plugin(cfg.sim)
     achievement_names = list(getattr(plugin, "ACHIEVEMENTS", ()))
-    action_names, semantic_names = list(getattr(plugin, "ACTION_NAMES", ())), list(getattr(plugin, "SEMANTIC_NAMES", ()))
+    action_names = list(getattr(plugin, "ACTION_NAMES", ()))
+    semantic_names = list(getattr(plugin, "SEMANTIC_NAMES", ()))
     # episode -> frame -> [(collecting sub-goal, "pursued" | "not_pursued", the move toward its material)]
     approach: dict[str, dict[int, list[tuple[str, str, int]]]] = {}
     for d in ds.episode_dirs:
