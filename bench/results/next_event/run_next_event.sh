@@ -26,6 +26,7 @@
 #   competence  the pre-training report's competence on ../pipeline_scratch/run_report.sh's protocol (selection on
 #             seed 9001, 40 test starts per link from seed 20001), in two halves side by side, then `merge`
 #             -> competence.json
+#             (TAG=_lr3: the same for the low_lr3 fine-tune -> competence_lr3.json)
 #   score     the unconditional Crafter score on the report's 100 worlds -> score.json
 #   report_rest  the report's other figures for the candidate with its next-event prior (float16 as shipped,
 #             highlevel_v8_prior.yaml): player, goal information, prior, survival under the prior and the
@@ -38,7 +39,8 @@ cd "$(dirname "$0")/../../.."
 O=bench/results/next_event
 W=results/crafter/v8_event
 THREADS=${THREADS:-2}
-COMP=(--sections competence --low_level_args $W/low/ckpt/args.yaml --player_episodes 80 --max_episode_len 10000
+T=${TAG:-}   # TAG=_lr3: competence and merge of the low_lr3 fine-tune
+COMP=(--sections competence --low_level_args $W/low$T/ckpt/args.yaml --player_episodes 80 --max_episode_len 10000
       --worlds 20 --screen_worlds 3 --top_codes 5 --test_episodes 200 --test_worlds 40 --test_seed 20001
       --horizon 200 --threads 1)
 [ $# -ge 1 ] || {
@@ -86,19 +88,19 @@ for step in "$@"; do
     competence)
         export OMP_NUM_THREADS=1
         R=$(mktemp -d)
-        python bench/pretraining_report.py "${COMP[@]}" --highlevel_config $W/highlevel.yaml \
+        python bench/pretraining_report.py "${COMP[@]}" --highlevel_config $W/highlevel$T.yaml \
             --achievements collect_wood place_table make_wood_pickaxe collect_stone make_stone_pickaxe collect_coal \
-            --out_json $W/competence_a.json --readme "$R/a.md" > $W/competence_a.log 2>&1 &
-        python bench/pretraining_report.py "${COMP[@]}" --highlevel_config $W/highlevel.yaml \
+            --out_json $W/competence${T}_a.json --readme "$R/a.md" > $W/competence${T}_a.log 2>&1 &
+        python bench/pretraining_report.py "${COMP[@]}" --highlevel_config $W/highlevel$T.yaml \
             --achievements collect_drink eat_cow place_furnace collect_iron make_iron_pickaxe \
-            --out_json $W/competence_b.json --readme "$R/b.md" > $W/competence_b.log 2>&1 &
+            --out_json $W/competence${T}_b.json --readme "$R/b.md" > $W/competence${T}_b.log 2>&1 &
         wait
         rm -rf "$R"
         bash "$0" merge ;;
     merge)
         # the two halves' competence links in one file (pretraining_report.py --merge takes a section from one part
         # only), each half's command kept
-        python - $W/competence_a.json $W/competence_b.json $O/competence.json <<'PY'
+        python - $W/competence${T}_a.json $W/competence${T}_b.json $O/competence$T.json <<'PY'
 import json, sys
 from steve1.utils.io import atomic_write_json
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
