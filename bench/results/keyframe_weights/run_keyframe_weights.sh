@@ -26,9 +26,6 @@ cd "$(dirname "$0")/../../.."
 O=bench/results/keyframe_weights
 W=results/crafter/v8_key
 THREADS=${THREADS:-2}
-COMP=(--sections competence --low_level_args $W/low/ckpt/args.yaml --player_episodes 80 --max_episode_len 10000
-      --worlds 20 --screen_worlds 3 --top_codes 5 --test_episodes 200 --test_worlds 40 --test_seed 20001
-      --horizon 200 --threads 1)
 [ $# -ge 1 ] || {
     echo "usage: run_keyframe_weights.sh low|probe|competence|merge|score|score_control ..." >&2; exit 2; }
 for step in "$@"; do
@@ -42,30 +39,10 @@ for step in "$@"; do
         OMP_NUM_THREADS=1 python bench/action_probs.py --highlevel_config $W/highlevel.yaml --episodes 80 \
             --episodes_dir ${EPS:-results/crafter/s39/eps9001} --out $O/action_probs.json ;;
     competence)
-        export OMP_NUM_THREADS=1
-        R=$(mktemp -d)
-        python bench/pretraining_report.py "${COMP[@]}" --highlevel_config $W/highlevel.yaml \
-            --achievements collect_wood place_table make_wood_pickaxe collect_stone make_stone_pickaxe collect_coal \
-            --out_json $W/competence_a.json --readme "$R/a.md" > $W/competence_a.log 2>&1 &
-        python bench/pretraining_report.py "${COMP[@]}" --highlevel_config $W/highlevel.yaml \
-            --achievements collect_drink eat_cow place_furnace collect_iron make_iron_pickaxe \
-            --out_json $W/competence_b.json --readme "$R/b.md" > $W/competence_b.log 2>&1 &
-        wait
-        rm -rf "$R"
-        bash "$0" merge ;;
+        bash bench/results/competence_halves.sh $W/highlevel.yaml $W/low/ckpt/args.yaml $W/competence \
+            $O/competence.json ;;
     merge)
-        # the two halves' competence links in one file (pretraining_report.py --merge takes a section from one part
-        # only), each half's command kept
-        python - $W/competence_a.json $W/competence_b.json $O/competence.json <<'PY'
-import json, sys
-from steve1.utils.io import atomic_write_json
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-out = {k: v for k, v in a.items() if k != "competence"}
-out["command"] = [a["command"], b["command"]]
-out["competence"] = {**a["competence"], **b["competence"]}
-atomic_write_json(sys.argv[3], out)
-PY
-        ;;
+        bash bench/results/competence_halves.sh --merge $W/competence $O/competence.json ;;
     score)
         R=$(mktemp -d)
         OMP_NUM_THREADS=1 python bench/pretraining_report.py --sections unconditional_bc_crafter_score \

@@ -26,7 +26,7 @@
 #   competence  the pre-training report's competence on ../pipeline_scratch/run_report.sh's protocol (selection on
 #             seed 9001, 40 test starts per link from seed 20001), in two halves side by side, then `merge`
 #             -> competence.json
-#             (TAG=_lr3: the same for the low_lr3 fine-tune -> competence_lr3.json)
+#             (TAG=_lr3: the same for the low_lr3 fine-tune -> competence_lr3.json; also goal_information)
 #   score     the unconditional Crafter score on the report's 100 worlds -> score.json
 #   report_rest  the report's other figures for the candidate with its next-event prior (float16 as shipped,
 #             highlevel_v8_prior.yaml): player, goal information, prior, survival under the prior and the
@@ -39,10 +39,7 @@ cd "$(dirname "$0")/../../.."
 O=bench/results/next_event
 W=results/crafter/v8_event
 THREADS=${THREADS:-2}
-T=${TAG:-}   # TAG=_lr3: competence and merge of the low_lr3 fine-tune
-COMP=(--sections competence --low_level_args $W/low$T/ckpt/args.yaml --player_episodes 80 --max_episode_len 10000
-      --worlds 20 --screen_worlds 3 --top_codes 5 --test_episodes 200 --test_worlds 40 --test_seed 20001
-      --horizon 200 --threads 1)
+T=${TAG:-}   # TAG=_lr3: goal_information, competence and merge of the low_lr3 fine-tune
 [ $# -ge 1 ] || {
     echo "usage: run_next_event.sh probe_goals|low|low_lr3|prior|probe|goal_information|competence|merge|score|report_rest ..." >&2; exit 2; }
 for step in "$@"; do
@@ -59,11 +56,7 @@ for step in "$@"; do
         THREADS=$THREADS bash bench/results/unlock_low_level/finetune.sh 100 $W/low_lr3 $O/steve1_args_lr3.yaml \
             --relabeling next_event --learning_rate 3e-4
         bash bench/results/highlevel_f16.sh $W/low_lr3 $W/highlevel_lr3.yaml
-        R=$(mktemp -d)
-        OMP_NUM_THREADS=1 python bench/pretraining_report.py --sections goal_information --player_episodes 80 \
-            --highlevel_config $W/highlevel_lr3.yaml --low_level_args $W/low_lr3/ckpt/args.yaml \
-            --out_json $O/goal_information_lr3.json --readme "$R/g.md"
-        rm -rf "$R" ;;
+        TAG=_lr3 bash "$0" goal_information ;;
     prior)
         S=results/crafter/scratch
         OMP_NUM_THREADS=$THREADS python goal_prior/train.py --config configs/crafter/goal_prior.yaml \
@@ -79,37 +72,17 @@ for step in "$@"; do
             --episodes_dir ${EPS:-results/crafter/s39/eps9001} --out $O/action_probs.json ;;
     goal_information)
         # the true next-event goal against the zero goal on the report's 80 held-out player episodes (by_approach:
-        # the turn to the material with each), and the same for models v7 under their own (next-unlock) relabeling
+        # the turn to the material with each)
         R=$(mktemp -d)
         OMP_NUM_THREADS=1 python bench/pretraining_report.py --sections goal_information --player_episodes 80 \
-            --highlevel_config $W/highlevel.yaml --low_level_args $W/low/ckpt/args.yaml \
-            --out_json $O/goal_information.json --readme "$R/g.md"
+            --highlevel_config $W/highlevel$T.yaml --low_level_args $W/low$T/ckpt/args.yaml \
+            --out_json $O/goal_information$T.json --readme "$R/g.md"
         rm -rf "$R" ;;
     competence)
-        export OMP_NUM_THREADS=1
-        R=$(mktemp -d)
-        python bench/pretraining_report.py "${COMP[@]}" --highlevel_config $W/highlevel$T.yaml \
-            --achievements collect_wood place_table make_wood_pickaxe collect_stone make_stone_pickaxe collect_coal \
-            --out_json $W/competence${T}_a.json --readme "$R/a.md" > $W/competence${T}_a.log 2>&1 &
-        python bench/pretraining_report.py "${COMP[@]}" --highlevel_config $W/highlevel$T.yaml \
-            --achievements collect_drink eat_cow place_furnace collect_iron make_iron_pickaxe \
-            --out_json $W/competence${T}_b.json --readme "$R/b.md" > $W/competence${T}_b.log 2>&1 &
-        wait
-        rm -rf "$R"
-        bash "$0" merge ;;
+        bash bench/results/competence_halves.sh $W/highlevel$T.yaml $W/low$T/ckpt/args.yaml $W/competence$T \
+            $O/competence$T.json ;;
     merge)
-        # the two halves' competence links in one file (pretraining_report.py --merge takes a section from one part
-        # only), each half's command kept
-        python - $W/competence${T}_a.json $W/competence${T}_b.json $O/competence$T.json <<'PY'
-import json, sys
-from steve1.utils.io import atomic_write_json
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-out = {k: v for k, v in a.items() if k != "competence"}
-out["command"] = [a["command"], b["command"]]
-out["competence"] = {**a["competence"], **b["competence"]}
-atomic_write_json(sys.argv[3], out)
-PY
-        ;;
+        bash bench/results/competence_halves.sh --merge $W/competence$T $O/competence$T.json ;;
     score)
         R=$(mktemp -d)
         OMP_NUM_THREADS=1 python bench/pretraining_report.py --sections unconditional_bc_crafter_score \
