@@ -23,6 +23,8 @@ Recipe (spec §7):
    ``sample_interval``-th goal point of the concatenation of all episodes (the stride runs over the concatenation,
    not per episode, as upstream). ``balanced`` (ours, below): label every goal point with the simulator plugin's
    ``goal_point_labels`` and keep at most ``max_points_per_label`` points per label (seeded random choice).
+   ``unlocks`` / ``events`` (ours): only the frames of first-time achievements / of every achievement event, capped
+   alike (the goals of the next-unlock / next-event relabeling).
 4. (:mod:`goal_prior.clustering`) ``embedding: tsne``: t-SNE to 2-D (sklearn, perplexity ``perplexity``), then
    k-means (``n_codebook`` clusters, k-means++, 10 inits) on the 2-D points. ``embedding: none``: k-means directly
    on the features.
@@ -88,7 +90,7 @@ import numpy as np
 from goal_prior.clustering import cluster_goal_points, label_agreement
 from goal_prior.codebook import write_codebook
 from goal_prior.codebook_plots import pca_2d, plot_clusters, write_code_gif
-from goal_prior.goal_points import ACTION_HISTORY, POINT_SAMPLINGS, sample_goal_points
+from goal_prior.goal_points import ACTION_HISTORY, LABELLED_SAMPLINGS, POINT_SAMPLINGS, sample_goal_points
 from steve1.data.minecraft_dataset import FIRST_USABLE_FRAME
 from steve1.utils.checks import Range
 from steve1.utils.config import StageConfig, add_flags, config_dict, flag_values, load_config, setting, write_config
@@ -116,12 +118,14 @@ class CodebookConfig(StageConfig):
     point_sampling: str = setting("which goal points k-means sees: stride = every sample_interval-th of the "
                                   "concatenated episodes (upstream); balanced = up to max_points_per_label per label "
                                   "of the simulator plugin's goal_point_labels (ours: rare sub-goals not drowned); "
-                                  "unlocks = the frames of first-time achievements, capped alike (ours; Crafter)",
+                                  "unlocks = the frames of first-time achievements, capped alike (ours; Crafter); "
+                                  "events = the frames of every achievement event, capped alike (ours; Crafter)",
                                   choices=POINT_SAMPLINGS)
     sample_interval: int = setting("stride: keep every n-th goal point of the concatenated episodes (unused by "
-                                   "balanced and unlocks)", Range(int, lo=1, note="goal points"))
-    max_points_per_label: Optional[int] = setting("balanced/unlocks: goal points kept per label, a seeded random "
-                                                  "choice among all of the chosen episodes (null: only with stride)",
+                                   "balanced, unlocks and events)", Range(int, lo=1, note="goal points"))
+    max_points_per_label: Optional[int] = setting("balanced/unlocks/events: goal points kept per label, a seeded "
+                                                  "random choice among all of the chosen episodes (null: only with "
+                                                  "stride)",
                                                   Range(int, lo=1, optional=True, note="goal points per label"))
     sampling: str = setting("split name: <sampling_dir>/<sampling>_train.txt")
     sampling_dir: str = setting("folder of the split files")
@@ -136,14 +140,14 @@ class CodebookConfig(StageConfig):
                               Range(int, lo=0, note="frames; 0: no GIFs"))
 
     def check_consistency(self, sources) -> None:
-        """``point_sampling: balanced`` or ``unlocks`` needs ``max_points_per_label``.
+        """``point_sampling`` balanced, unlocks or events needs ``max_points_per_label``.
 
         Raises:
             steve1.utils.cli.UsageError: naming where ``max_points_per_label`` (or ``point_sampling``) came from.
         """
         from steve1.utils.cli import UsageError
 
-        if self.point_sampling in ("balanced", "unlocks") and self.max_points_per_label is None:
+        if self.point_sampling in LABELLED_SAMPLINGS and self.max_points_per_label is None:
             where = sources.get("max_points_per_label", "config key 'max_points_per_label'")
             raise UsageError(f"{where}: point_sampling {self.point_sampling} (from "
                              f"{sources.get('point_sampling', 'the config')}) needs max_points_per_label, got null "

@@ -25,10 +25,15 @@ Which goal points the codebook keeps (``point_sampling`` of ``configs/<sim>/code
   ``relabeling: next_unlock``, :mod:`steve1.data.minecraft_dataset`), labelled with that achievement and capped per
   label as ``balanced``. Each kept goal point is the clip that ends with an unlock, i.e. exactly a goal of the
   next-unlock relabeling, so the codes are the sub-goals that relabeling teaches the low level to reach.
+* ``events`` (**deviation from upstream**, ours; Crafter play data): as ``unlocks`` but at every achievement event
+  (a count rises: the stone mined again, the water drunk again), the frames of ``relabeling: next_event``
+  (:func:`unlock_point_labels` with ``first_only=False``), so the codes are the goals the next-event low level
+  learnt to reach.
 """
 from __future__ import annotations
 
 import random
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -39,11 +44,14 @@ from steve1.data.minecraft_dataset import FIRST_USABLE_FRAME
 #: Actions summed into the action history of frame t: t-15 .. t (spec §7, ``history_act='add'``).
 ACTION_HISTORY = 16
 
-#: The ``point_sampling`` choices: upstream's stride over the concatenated episodes, per-label caps, or first-time
-#: unlocks with per-label caps.
-POINT_SAMPLINGS = ("stride", "balanced", "unlocks")
+#: The ``point_sampling`` choices: upstream's stride over the concatenated episodes, per-label caps, first-time
+#: unlocks or every achievement event, with per-label caps.
+POINT_SAMPLINGS = ("stride", "balanced", "unlocks", "events")
 
-__all__ = ["ACTION_HISTORY", "POINT_SAMPLINGS", "GoalPoints", "action_history", "get_action_features",
+#: The choices that label goal points and cap each label (``max_points_per_label`` required).
+LABELLED_SAMPLINGS = ("balanced", "unlocks", "events")
+
+__all__ = ["ACTION_HISTORY", "POINT_SAMPLINGS", "LABELLED_SAMPLINGS", "GoalPoints", "action_history", "get_action_features",
            "unlock_point_labels",
            "get_goal_point_labels", "episode_goal_points", "balanced_choice", "sample_goal_points"]
 
@@ -59,8 +67,8 @@ class GoalPoints:
         episode_dirs: M episode directories.
         frames: int64 [M] frame index t of each embedding (it embeds the clip ``[t-15, t]``).
         chosen_episodes: the episodes read, in the order read.
-        labels: ``point_sampling: balanced`` only (else None): str [M], the label of each kept goal point.
-        label_totals: ``balanced`` only (else None): label -> number of goal points of that label in the chosen
+        labels: ``point_sampling`` balanced, unlocks and events only (else None): str [M], the label of each kept goal point.
+        label_totals: the same samplings only (else None): label -> number of goal points of that label in the chosen
             episodes (before the cap), sorted by label.
     """
 
@@ -137,11 +145,12 @@ def get_goal_point_labels(sim: str) -> Callable[[Any], np.ndarray]:
     return fn
 
 
-def unlock_point_labels(storage) -> np.ndarray:
+def unlock_point_labels(storage, first_only: bool = True) -> np.ndarray:
     """str ``[L]``: at each frame where an achievement is first unlocked in the episode (``infos.npz``
     ``achievements``, :func:`steve1.data.minecraft_dataset.unlock_frames`) its name (``metadata.json``
     ``achievement_names``; the first if several unlock together), ``""`` elsewhere. An unlock before frame 15 is
-    put on frame 15, whose clip holds it (as the next-unlock relabeling does).
+    put on frame 15, whose clip holds it (as the next-unlock relabeling does). ``first_only=False``: at every frame
+    where an achievement count rises (``point_sampling: events``, the frames of the next-event relabeling).
 
     Raises:
         ValueError: the episode has no ``achievements`` or no ``achievement_names`` (names the episode).
@@ -152,12 +161,13 @@ def unlock_point_labels(storage) -> np.ndarray:
     ach = storage.load_info("achievements")
     names = (storage.load_metadata() or {}).get("achievement_names")
     if ach is None or names is None:
-        raise ValueError(f"{where}: point_sampling unlocks needs infos.npz 'achievements' and metadata.json "
+        raise ValueError(f"{where}: point_sampling unlocks/events needs infos.npz 'achievements' and metadata.json "
                          f"'achievement_names' (Crafter play data)")
     ach = np.asarray(ach)
     labels = np.full(len(ach), "", dtype=object)
-    for u in unlock_frames(ach):
-        k = int(np.flatnonzero((ach[u] > 0) & (ach[u - 1] == 0))[0])
+    for u in unlock_frames(ach, first_only=first_only):
+        rose = (ach[u] > 0) & (ach[u - 1] == 0) if first_only else ach[u] > ach[u - 1]
+        k = int(np.flatnonzero(rose)[0])
         t = max(int(u), FIRST_USABLE_FRAME)
         if t < len(ach) and labels[t] == "":
             labels[t] = str(names[k])
@@ -250,7 +260,7 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
     * ``stride`` (upstream): keep every ``sample_interval``-th goal point of the concatenation of the chosen
       episodes' goal points; episodes are subsampled while they are read (the same points as concatenating then
       striding), so memory stays small.
-    * ``balanced`` / ``unlocks`` (deviations from upstream): first read every chosen episode's labels (the plugin's
+    * ``balanced`` / ``unlocks`` / ``events`` (deviations from upstream): first read every chosen episode's labels (the plugin's
       ``goal_point_labels``, or :func:`unlock_point_labels`, whose non-unlock frames are never kept; rows t >= 15),
       keep :func:`balanced_choice` of them (``max_points_per_label``, ``seed``) over the concatenation of ALL goal
       points, then read the episodes' goal points and keep those.
@@ -265,11 +275,11 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
         action_scale: weight of the action history.
         progress: show a tqdm bar.
         source: what ``episode_dirs`` came from, for error messages.
-        point_sampling: ``stride``, ``balanced`` or ``unlocks``.
-        max_points_per_label: ``balanced`` / ``unlocks``: the cap per label (required there).
+        point_sampling: ``stride``, ``balanced``, ``unlocks`` or ``events``.
+        max_points_per_label: ``balanced`` / ``unlocks`` / ``events``: the cap per label (required there).
     Returns:
         :class:`GoalPoints` in concatenation order (episodes as chosen, frames increasing); ``labels`` and
-        ``label_totals`` are set for ``balanced`` and ``unlocks``.
+        ``label_totals`` are set for ``balanced``, ``unlocks`` and ``events``.
     Raises:
         ValueError: ``video_num`` larger than the number of episodes, ``sample_interval < 1``, an unknown
             ``point_sampling``, ``balanced`` without ``max_points_per_label`` or for a simulator whose plugin has no
@@ -281,7 +291,7 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
 
     if point_sampling not in POINT_SAMPLINGS:
         raise ValueError(f"--point_sampling must be one of {', '.join(POINT_SAMPLINGS)}, got {point_sampling!r}")
-    balanced = point_sampling in ("balanced", "unlocks")
+    balanced = point_sampling in LABELLED_SAMPLINGS
     if balanced and max_points_per_label is None:
         raise ValueError(f"point_sampling: {point_sampling} needs max_points_per_label (set it in the config file or "
                          f"pass --max_points_per_label)")
@@ -310,8 +320,8 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
         for d in tqdm(chosen, desc="labels", disable=not progress, dynamic_ncols=True):
             storage = open_episode(d)
             sim = _sim_of(storage)
-            if point_sampling == "unlocks":
-                label_fns[sim] = unlock_point_labels
+            if point_sampling in ("unlocks", "events"):
+                label_fns[sim] = partial(unlock_point_labels, first_only=point_sampling == "unlocks")
             elif sim not in label_fns:
                 label_fns[sim] = get_goal_point_labels(sim)
             try:
@@ -324,7 +334,7 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
                                  f"{lab.shape}, expected one label per frame ({storage.get_len()},)")
             per_episode.append(lab[FIRST_USABLE_FRAME:])
         label_of = np.concatenate(per_episode) if per_episode else np.zeros(0, dtype=str)
-        eligible = np.flatnonzero(label_of != "")  # unlocks: only the unlock frames; balanced: every frame
+        eligible = np.flatnonzero(label_of != "")  # unlocks/events: only those frames; balanced: every frame
         keep_global = eligible[balanced_choice(label_of[eligible], max_points_per_label, seed)]
         names, counts = np.unique(label_of[eligible], return_counts=True)
         label_totals = {str(n): int(c) for n, c in zip(names, counts)}

@@ -265,3 +265,29 @@ def test_unlocks_keeps_the_first_time_unlock_frames_only(tmp_path):
     meta.write_text(json.dumps({"sim": "crafter"}))
     with pytest.raises(ValueError, match="u_2.*achievement_names"):
         goal_points.unlock_point_labels(EpisodeStorage(dirs[2]))
+
+
+def test_events_keeps_every_achievement_event(tmp_path):
+    """point_sampling events: one goal point per achievement event, repeats included (the frames of the next-event
+    relabeling), labelled with the achievement whose count rose; an event before frame 15 sits on frame 15; the
+    config refuses events without a cap."""
+    d = str(tmp_path / "data" / "e_0")
+    infos = _infos(80, {5: ["collect_wood"], 22: ["collect_drink"], 44: ["collect_drink"], 50: ["place_table"]})
+    rng = np.random.default_rng(0)
+    embeds = [None] * 15 + [rng.normal(size=(1, 4)).astype(np.float32) for _ in range(65)]
+    EpisodeStorage(d).write_episode(rng.integers(0, 256, (80, 8, 8, 3)).astype(np.uint8), [0] * 80,
+                                    metadata={"sim": "crafter", "achievement_names": list(ACHIEVEMENTS)},
+                                    embeds=embeds, infos=infos, frame_format="npz")
+    labels = goal_points.unlock_point_labels(EpisodeStorage(d), first_only=False)
+    assert {int(t): str(labels[t]) for t in np.flatnonzero(labels != "")} == {
+        15: "collect_wood", 23: "collect_drink", 45: "collect_drink", 51: "place_table"}
+    pts = goal_points.sample_goal_points([d], -1, 5, seed=1, use_action_features=False, action_scale=1.0,
+                                         progress=False, point_sampling="events", max_points_per_label=5)
+    assert sorted(int(t) for t in pts.frames) == [15, 23, 45, 51]
+    assert pts.label_totals == {"collect_drink": 2, "collect_wood": 1, "place_table": 1}
+    cfg = tmp_path / "cb.yaml"
+    cfg.write_text(yaml.safe_dump({**yaml.safe_load((REPO / gc.DEFAULT_CONFIG).read_text()),
+                                   "point_sampling": "events"}))
+    with pytest.raises(UsageError, match=r"cb.yaml key 'max_points_per_label': point_sampling events .*needs "
+                                         r"max_points_per_label, got null"):
+        gc.parse_args(["--config", str(cfg)])
