@@ -51,8 +51,8 @@ POINT_SAMPLINGS = ("stride", "balanced", "unlocks", "events")
 #: The choices that label goal points and cap each label (``max_points_per_label`` required).
 LABELLED_SAMPLINGS = ("balanced", "unlocks", "events")
 
-__all__ = ["ACTION_HISTORY", "POINT_SAMPLINGS", "LABELLED_SAMPLINGS", "GoalPoints", "action_history", "get_action_features",
-           "unlock_point_labels",
+__all__ = ["ACTION_HISTORY", "POINT_SAMPLINGS", "LABELLED_SAMPLINGS", "GoalPoints", "action_history",
+           "get_action_features", "unlock_point_labels",
            "get_goal_point_labels", "episode_goal_points", "balanced_choice", "sample_goal_points"]
 
 
@@ -67,7 +67,8 @@ class GoalPoints:
         episode_dirs: M episode directories.
         frames: int64 [M] frame index t of each embedding (it embeds the clip ``[t-15, t]``).
         chosen_episodes: the episodes read, in the order read.
-        labels: ``point_sampling`` balanced, unlocks and events only (else None): str [M], the label of each kept goal point.
+        labels: ``point_sampling`` balanced, unlocks and events only (else None): str [M], the label of each kept
+            goal point.
         label_totals: the same samplings only (else None): label -> number of goal points of that label in the chosen
             episodes (before the cap), sorted by label.
     """
@@ -260,10 +261,10 @@ def sample_goal_points(episode_dirs: Sequence[str], video_num: int, sample_inter
     * ``stride`` (upstream): keep every ``sample_interval``-th goal point of the concatenation of the chosen
       episodes' goal points; episodes are subsampled while they are read (the same points as concatenating then
       striding), so memory stays small.
-    * ``balanced`` / ``unlocks`` / ``events`` (deviations from upstream): first read every chosen episode's labels (the plugin's
-      ``goal_point_labels``, or :func:`unlock_point_labels`, whose non-unlock frames are never kept; rows t >= 15),
-      keep :func:`balanced_choice` of them (``max_points_per_label``, ``seed``) over the concatenation of ALL goal
-      points, then read the episodes' goal points and keep those.
+    * ``balanced`` / ``unlocks`` / ``events`` (deviations from upstream): first read every chosen episode's labels
+      (the plugin's ``goal_point_labels``, or :func:`unlock_point_labels`, whose unlabelled frames are never kept;
+      rows t >= 15), keep :func:`balanced_choice` of them (``max_points_per_label``, ``seed``) over the
+      concatenation of ALL goal points, then read the episodes' goal points and keep those.
       ``sample_interval`` is not used.
 
     Args:
