@@ -32,6 +32,10 @@
 #             highlevel_v8_prior.yaml): player, goal information, prior, survival under the prior and the
 #             unconditional score in one run, prior-driven success beside it -> report_rest_a.json, report_rest_b.json
 #
+#   first_look  ptgm with the candidate and its next-event prior on models v7's codebook (highlevel_v8_prior.yaml),
+#             seed SEEDS (default 1), 200k env steps on crafter_iron and crafter_stone_pickaxe side by side (session 41)
+#             -> first_look/ (runs in results/bench_v8_event/); compare ../prior_driven_knobs_v7/first_look_cs0/
+#
 #   THREADS=2 bash bench/results/next_event/run_next_event.sh low probe
 #   bash bench/results/next_event/run_next_event.sh goal_information competence score
 set -euo pipefail
@@ -41,7 +45,7 @@ W=results/crafter/v8_event
 THREADS=${THREADS:-2}
 T=${TAG:-}   # TAG=_lr3: goal_information, competence and merge of the low_lr3 fine-tune
 [ $# -ge 1 ] || {
-    echo "usage: run_next_event.sh probe_goals|low|low_lr3|prior|probe|goal_information|competence|merge|score|report_rest ..." >&2; exit 2; }
+    echo "usage: run_next_event.sh probe_goals|low|low_lr3|prior|probe|goal_information|competence|merge|score|report_rest|first_look ..." >&2; exit 2; }
 for step in "$@"; do
     case $step in
     probe_goals)
@@ -107,7 +111,12 @@ torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()},
             --out_json $O/report_rest_b.json --readme "$R/b.md" > $W/report_rest_b.log 2>&1 &
         wait
         rm -rf "$R" ;;
-    *) echo "run_next_event.sh: unknown step '$step' (probe_goals, low, low_lr3, prior, probe, goal_information, competence, merge, score, report_rest)" >&2
+    first_look)
+        read -r -a SEEDS <<< "${SEEDS:-1}"
+        OMP_NUM_THREADS=1 python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
+            --seeds "${SEEDS[@]}" --budget 200000 --jobs 2 --runs_dir results/bench_v8_event --out_dir $O/first_look \
+            --models_label v8_event --extra --highlevel_config $O/highlevel_v8_prior.yaml ;;
+    *) echo "run_next_event.sh: unknown step '$step' (probe_goals, low, low_lr3, prior, probe, goal_information, competence, merge, score, report_rest, first_look)" >&2
        exit 2 ;;
     esac
 done
