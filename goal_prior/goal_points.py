@@ -33,8 +33,8 @@ Which goal points the codebook keeps (``point_sampling`` of ``configs/<sim>/code
 from __future__ import annotations
 
 import random
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
