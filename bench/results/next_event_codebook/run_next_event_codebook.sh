@@ -19,7 +19,10 @@
 #               from seed 20001) -> competence.json (`merge` rebuilds it from the halves)
 #   report_rest the prior, survival under the prior and prior-driven success -> report_rest_a.json, report_rest_b.json
 #   first_look  ptgm, seed SEEDS (default 1), 200k env steps on crafter_iron and crafter_stone_pickaxe side by side
-#               -> first_look/ (runs in results/bench_v8_evcb/)
+#               -> first_look/ (runs in results/bench_v8_evcb/). Session 41 ran seed 1, then SEEDS=2, then rebuilt
+#               first_look/ over both: python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe
+#               --methods ptgm --seeds 1 2 --runs_dir results/bench_v8_evcb --out_dir $O/first_look
+#               --models_label v8_event_evcb --report_only
 #
 #   bash bench/results/next_event_codebook/run_next_event_codebook.sh codebook prior configs competence report_rest
 set -euo pipefail
