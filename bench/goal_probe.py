@@ -14,12 +14,12 @@ Held-out player episodes (run seed ``--seed``, default 9001 as the pre-training 
 the dataset code path) and chunked and relabeled by :class:`steve1.data.minecraft_dataset.MinecraftDataset` with the
 settings of the low level's args file (``--low_level_args``: ``T``, ``min_btwn_goals``, ``max_btwn_goals``,
 ``goal_lead``, ``relabeling``, ``unlock_horizon``), each overridable by its flag. Every frame of every chunk (an
-episode's last chunk overlaps the one before, as in training, so some frames count twice) gives a pair (its goal embedding, float32 ``[D]``; the player's recorded sub-goal, ``infos.npz`` ``subgoal``); frames of the
-sub-goals in ``--exclude`` (default: sheltering and sleeping, which fill most of the night and which the goal does not
-need to name) and the player's random-action frames are left out. A multinomial logistic regression
-(scikit-learn, ``C`` = ``--C``) is fitted on the pairs of the first ``--train_episodes`` episodes and scored on the
-rest: ``accuracy`` against ``majority`` (the training set's most frequent sub-goal), and per sub-goal ``frames``,
-``recall`` and ``precision``.
+episode's last chunk overlaps the one before, as in training, so some frames count twice) gives a pair (its goal
+embedding, float32 ``[D]``; the player's recorded sub-goal, ``infos.npz`` ``subgoal``); frames of the sub-goals in
+``--exclude`` (default: sheltering and sleeping, which fill most of the night and which the goal does not need to name)
+and the player's random-action frames are left out. A multinomial logistic regression (scikit-learn, ``C`` = ``--C``) is
+fitted on the pairs of the first ``--train_episodes`` episodes and scored on the rest: ``accuracy`` against
+``majority`` (the training set's most frequent sub-goal), and per sub-goal ``frames``, ``recall`` and ``precision``.
 
 Written (``--out``, atomically): the command, the settings, the counts and those figures.
 """

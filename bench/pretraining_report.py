@@ -307,11 +307,11 @@ MOVES = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_d
 def approach_frames(view: np.ndarray, facing: np.ndarray, subgoal: np.ndarray, subgoal_names: Sequence[str],
                     semantic_names: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
     """Per collecting sub-goal (:data:`APPROACH_TARGETS`), the frames where the player pursues it beside its
-    material, and those where its material is beside the player while it pursues another: ``turn`` frames, where exactly one of the 4 tiles beside the player holds the material and the player
-    does not face it (the move toward it, index into :data:`MOVES`, is in ``move``), and ``facing`` frames, where
-    the faced tile holds it (mining is a ``do``); ``turn_not_pursued`` (and ``move_not_pursued``): the same
-    placement of the material on frames where the player pursues another sub-goal (whether it turns there is the
-    base rate that an image without the sub-goal shows).
+    material, and those where its material is beside the player while it pursues another: ``turn`` frames, where exactly
+    one of the 4 tiles beside the player holds the material and the player does not face it (the move toward it, index
+    into :data:`MOVES`, is in ``move``), and ``facing`` frames, where the faced tile holds it (mining is a ``do``);
+    ``turn_not_pursued`` (and ``move_not_pursued``): the same placement of the material on frames where the player
+    pursues another sub-goal (whether it turns there is the base rate that an image without the sub-goal shows).
 
     Args:
         view: uint8 ``[L, W, H]`` semantic ids of the local view (``infos.npz`` ``view``, ``[x, y]``, the player at

@@ -212,14 +212,16 @@ def test_balanced_without_plugin_labels_or_cap_is_one_clear_error(tmp_path, epis
     assert re.search(r"point_sampling: balanced needs goal-point labels.*'minedojo'.*no goal_point_labels"
                      r"\(storage\); set point_sampling: stride", err[0])
     assert not (tmp_path / "codebook").exists()
-    # balanced without a cap
+    # balanced, unlocks or events without a cap
     cfg = tmp_path / "cb.yaml"
-    cfg.write_text(yaml.safe_dump({**yaml.safe_load((REPO / gc.DEFAULT_CONFIG).read_text()),
-                                   "point_sampling": "balanced"}))
-    with pytest.raises(UsageError, match=r"cb.yaml key 'max_points_per_label': point_sampling balanced .*needs "
-                                         r"max_points_per_label, got null"):
-        gc.parse_args(["--config", str(cfg)])
-    assert gc.parse_args(["--config", str(cfg), "--max_points_per_label", "9"]).max_points_per_label == 9
+    for sampling in goal_points.LABELLED_SAMPLINGS:
+        cfg.write_text(yaml.safe_dump({**yaml.safe_load((REPO / gc.DEFAULT_CONFIG).read_text()),
+                                       "point_sampling": sampling}))
+        with pytest.raises(UsageError, match=rf"cb.yaml key 'max_points_per_label': point_sampling {sampling} .*"
+                                             r"needs max_points_per_label, got null"):
+            gc.parse_args(["--config", str(cfg)])
+        assert gc.parse_args(["--config", str(cfg), "--max_points_per_label", "9"]).max_points_per_label == 9
+    assert set(goal_points.LABELLED_SAMPLINGS) == {"balanced", "unlocks", "events"}
 
 
 def test_config_files_choose_the_sampling():
@@ -269,8 +271,8 @@ def test_unlocks_keeps_the_first_time_unlock_frames_only(tmp_path):
 
 def test_events_keeps_every_achievement_event(tmp_path):
     """point_sampling events: one goal point per achievement event, repeats included (the frames of the next-event
-    relabeling), labelled with the achievement whose count rose; an event before frame 15 sits on frame 15; the
-    config refuses events without a cap."""
+    relabeling), labelled with the achievement whose count rose; an event before frame 15 sits on frame 15 (the
+    config's refusal of events without a cap: test_balanced_without_plugin_labels_or_cap_is_one_clear_error)."""
     d = str(tmp_path / "data" / "e_0")
     infos = _infos(80, {5: ["collect_wood"], 22: ["collect_drink"], 44: ["collect_drink"], 50: ["place_table"]})
     rng = np.random.default_rng(0)
@@ -285,9 +287,3 @@ def test_events_keeps_every_achievement_event(tmp_path):
                                          progress=False, point_sampling="events", max_points_per_label=5)
     assert sorted(int(t) for t in pts.frames) == [15, 23, 45, 51]
     assert pts.label_totals == {"collect_drink": 2, "collect_wood": 1, "place_table": 1}
-    cfg = tmp_path / "cb.yaml"
-    cfg.write_text(yaml.safe_dump({**yaml.safe_load((REPO / gc.DEFAULT_CONFIG).read_text()),
-                                   "point_sampling": "events"}))
-    with pytest.raises(UsageError, match=r"cb.yaml key 'max_points_per_label': point_sampling events .*needs "
-                                         r"max_points_per_label, got null"):
-        gc.parse_args(["--config", str(cfg)])

@@ -64,8 +64,9 @@ for step in "$@"; do
     prior)
         S=results/crafter/scratch
         OMP_NUM_THREADS=$THREADS python goal_prior/train.py --config configs/crafter/goal_prior.yaml \
-            --sampling crafter_seed1 --sampling_dir $S/samplings/ --codebook_path $S/work/codebook/tsne_n50_s1/centers.pkl \
-            --in_model configs/crafter/vpt_small.yaml --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights \
+            --sampling crafter_seed1 --sampling_dir $S/samplings/ \
+            --codebook_path $S/work/codebook/tsne_n50_s1/centers.pkl --in_model configs/crafter/vpt_small.yaml \
+            --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights \
             --out_weights $W/prior/weights/goal_prior_crafter.weights --checkpoint_dir $W/prior/training_checkpoint \
             --relabeling next_event --unlock_horizon 100
         cp $W/prior/training_checkpoint/args.yaml $O/prior_args.yaml ;;
@@ -94,9 +95,8 @@ for step in "$@"; do
             --threads 1 --out_json $O/score.json --readme "$R/s.md"
         rm -rf "$R" ;;
     report_rest)
-        python -c "import sys, torch; sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True); \
-torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" \
-            $W/prior/weights/goal_prior_crafter_latest.weights $W/prior/goal_prior_crafter_f16.weights
+        bash bench/results/half_weights.sh $W/prior/weights/goal_prior_crafter_latest.weights \
+            $W/prior/goal_prior_crafter_f16.weights
         sed -e "s#^prior_weights: .*#prior_weights: $W/prior/goal_prior_crafter_f16.weights#" $W/highlevel.yaml \
             > $O/highlevel_v8_prior.yaml
         export OMP_NUM_THREADS=1
@@ -112,10 +112,7 @@ torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()},
         wait
         rm -rf "$R" ;;
     first_look)
-        read -r -a SEEDS <<< "${SEEDS:-1}"
-        OMP_NUM_THREADS=1 python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
-            --seeds "${SEEDS[@]}" --budget 200000 --jobs 2 --runs_dir results/bench_v8_event --out_dir $O/first_look \
-            --models_label v8_event --extra --highlevel_config $O/highlevel_v8_prior.yaml ;;
+        bash bench/results/first_look.sh $O/highlevel_v8_prior.yaml results/bench_v8_event $O/first_look v8_event ;;
     *) echo "run_next_event.sh: unknown step '$step' (probe_goals, low, low_lr3, prior, probe, goal_information, competence, merge, score, report_rest, first_look)" >&2
        exit 2 ;;
     esac

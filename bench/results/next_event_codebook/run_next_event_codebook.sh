@@ -46,15 +46,15 @@ for step in "$@"; do
     prior)
         OMP_NUM_THREADS=$THREADS python goal_prior/train.py --config configs/crafter/goal_prior.yaml \
             --sampling crafter_seed1 --sampling_dir $S/samplings/ --codebook_path $C/centers.pkl \
-            --in_model configs/crafter/vpt_small.yaml --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights \
+            --in_model configs/crafter/vpt_small.yaml \
+            --in_weights $S/work/steve1/weights/steve1_crafter_latest.weights \
             --out_weights $P/weights/goal_prior_crafter.weights --checkpoint_dir $P/training_checkpoint \
             --relabeling next_event --unlock_horizon 100
         cp $P/training_checkpoint/args.yaml $O/prior_args.yaml ;;
     configs)
         bash bench/results/highlevel_f16.sh $W/low $W/highlevel.yaml
-        python -c "import sys, torch; sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True); \
-torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, sys.argv[2])" \
-            $P/weights/goal_prior_crafter_latest.weights $P/goal_prior_crafter_f16.weights
+        bash bench/results/half_weights.sh $P/weights/goal_prior_crafter_latest.weights \
+            $P/goal_prior_crafter_f16.weights
         sed -e "s#^prior_weights: .*#prior_weights: $P/goal_prior_crafter_f16.weights#" \
             -e "s#^codebook: .*#codebook: $C/centers.pkl#" $W/highlevel.yaml > $O/highlevel_evcb.yaml ;;
     competence)
@@ -76,10 +76,7 @@ torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items()},
         wait
         rm -rf "$R" ;;
     first_look)
-        read -r -a SEEDS <<< "${SEEDS:-1}"
-        OMP_NUM_THREADS=1 python bench/sample_efficiency.py --tasks crafter_iron crafter_stone_pickaxe --methods ptgm \
-            --seeds "${SEEDS[@]}" --budget 200000 --jobs 2 --runs_dir results/bench_v8_evcb --out_dir $O/first_look \
-            --models_label v8_event_evcb --extra --highlevel_config $O/highlevel_evcb.yaml ;;
+        bash bench/results/first_look.sh $O/highlevel_evcb.yaml results/bench_v8_evcb $O/first_look v8_event_evcb ;;
     *) echo "run_next_event_codebook.sh: unknown step '$step' (codebook, prior, configs, competence, merge, report_rest, first_look)" >&2
        exit 2 ;;
     esac
