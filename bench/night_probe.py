@@ -19,6 +19,9 @@ and rebuilt exactly by replaying each episode's actions in its world
 * ``shelter``: the first frame at or after env step 116 (zombies spawn from daylight < 0.83, env step ~116 of
   each 300-step day) at which the player's sub-goal is ``shelter``, i.e. the player holds its materials and starts
   to look for a site and wall itself in.
+* ``sealed`` (not run unless asked for): the first frame at or after env step 116 at which the player is sealed in
+  (:func:`sealed`), found by replaying the episode: the shelter is built, and what is left is to stay in it until
+  the morning (separates building the shelter from keeping to it).
 
 An episode in which the player died before the start frame (or never chose ``shelter`` in the first night) gives no
 start. From each start, every condition plays until the morning, env step 320 of the episode
@@ -34,9 +37,12 @@ start. From each start, every condition plays until the morning, env step 320 of
 
 Recorded per episode: env steps survived, alive at the morning, death cause, whether the player was ever sealed in
 (the walkable region reachable from the player, creatures counted as walkable, has at most 4 tiles: the scripted
-player's two-tile shelter; computed from ``info["semantic"]``), stones placed, stones held at the start, and whether
-a wood pickaxe was held at the start. Summary per start kind and condition: survival rate through the night with a
-95% Wilson interval, median steps survived, sealed share, death causes.
+player's two-tile shelter; computed from ``info["semantic"]``), stones placed, stones held at the start, whether
+a wood pickaxe was held at the start, and, once sealed, whether, when and by which action the player left its
+pocket and what it did while sealed (:class:`_Trace`). Summary per start kind and condition: survival rate through
+the night with a 95% Wilson interval, median steps survived, sealed share, death causes, and of the sealed episodes
+the share that left the pocket, the median env steps to leaving, the actions that opened it and the action shares
+while sealed.
 
 Written (``--out``, default ``bench/results/night_probe.json``, atomically): the command, the counts, and the summary and
 records per start kind and condition; beside it the same name ``.png``: survival through the night per condition
@@ -59,7 +65,8 @@ import gymnasium
 import numpy as np
 from tqdm import tqdm
 
-START_KINDS = ("dusk", "shelter")
+START_KINDS = ("dusk", "shelter", "sealed")
+DEFAULT_STARTS = ("dusk", "shelter")
 BASE_CONDITIONS = ("player", "noop", "random", "zero", "prior")
 from tasks.crafter.player.rules import _DAY, _DUSK_START, _NIGHT_END  # noqa: E402
 from tasks.crafter.player.survival import _POCKET_MAX as POCKET_MAX  # noqa: E402,F401  (sealed in: <= 4 tiles)
@@ -103,7 +110,7 @@ class NightStarts(gymnasium.Env):
     ``starts[j % len]`` (an ``(env, obs, info)`` of :class:`tasks.crafter.env.CrafterEnv` at env step ``frames[j]`` of
     its recorded episode) and ends on death (terminated) or at env step :data:`MORNING_STEP` of that episode
     (truncated). ``self.records``: per ended episode ``{"steps", "alive", "death_cause", "sealed", "stones_placed",
-    "start_stone", "start_wood_pickaxe"}`` (:meth:`_Trace.record`)."""
+    "start_stone", "start_wood_pickaxe", "left_after", "left_by", "sealed_actions"}`` (:meth:`_Trace.record`)."""
 
     def __init__(self, starts: Sequence[tuple[Any, dict, dict]], frames: Sequence[int]):
         env0 = starts[0][0]
@@ -121,7 +128,7 @@ class NightStarts(gymnasium.Env):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self._env.step(action)
-        self._trace.update(info)
+        self._trace.update(info, int(action))
         truncated = bool(not terminated and (truncated or self._trace.steps >= self._horizon))
         if terminated or truncated:
             self.records.append(self._trace.record(info))
@@ -129,30 +136,51 @@ class NightStarts(gymnasium.Env):
 
 
 class _Trace:
-    """What one probe episode did (see :class:`NightStarts`)."""
+    """What one probe episode did (see :class:`NightStarts`): besides survival, whether it was ever sealed in and,
+    once sealed, whether it left the pocket: ``left_after`` (env steps from the start to the first step that ends
+    unsealed after a sealed one; None if it never left), ``left_by`` (that step's action name) and
+    ``sealed_actions`` (action name -> count over the steps taken while sealed, before leaving)."""
 
     def __init__(self, info: dict):
         self.steps, self.sealed = 0, sealed(info["semantic"], info["player_pos"])
+        self.inside = self.sealed
         self.placed0 = int(info["achievements"]["place_stone"])
         self.placed = 0
         self.start_stone = int(info["inventory"]["stone"])
         self.start_pickaxe = int(info["inventory"]["wood_pickaxe"]) > 0
+        self.left_after: Optional[int] = None
+        self.left_by: Optional[str] = None
+        self.sealed_actions: collections.Counter = collections.Counter()
 
-    def update(self, info: dict) -> None:
+    def update(self, info: dict, action: Optional[int] = None) -> None:
+        """Account for one env step: ``info`` after it, ``action`` (crafter's action index) taken in it."""
+        from tasks.crafter.env import ACTION_NAMES
+
         self.steps += 1
         self.placed = int(info["achievements"]["place_stone"]) - self.placed0
-        if not self.sealed and not info.get("dead"):
-            self.sealed = sealed(info["semantic"], info["player_pos"])
+        if info.get("dead"):
+            return
+        now = sealed(info["semantic"], info["player_pos"])
+        name = None if action is None else ACTION_NAMES[action]
+        if self.inside and self.left_after is None:
+            if name is not None:
+                self.sealed_actions[name] += 1
+            if not now:
+                self.left_after, self.left_by = self.steps, name
+        self.inside = now
+        self.sealed = self.sealed or now
 
     def record(self, info: dict) -> dict[str, Any]:
         dead = bool(info.get("dead"))
         return {"steps": self.steps, "alive": not dead, "death_cause": info.get("death_cause") if dead else None,
                 "sealed": bool(self.sealed), "stones_placed": self.placed, "start_stone": self.start_stone,
-                "start_wood_pickaxe": self.start_pickaxe}
+                "start_wood_pickaxe": self.start_pickaxe, "left_after": self.left_after, "left_by": self.left_by,
+                "sealed_actions": dict(self.sealed_actions)}
 
 
-def find_starts(episode_dir: str) -> dict[str, Optional[int]]:
-    """The frame of each start kind (module docstring) in a recorded episode, None where it has none."""
+def find_starts(episode_dir: str, kinds: Sequence[str] = DEFAULT_STARTS) -> dict[str, Optional[int]]:
+    """The frame of each start kind in ``kinds`` (module docstring) in a recorded episode, None where it has none.
+    ``sealed`` replays the episode's actions in its world (up to :data:`MORNING_STEP` env steps)."""
     from steve1.data.EpisodeStorage import EpisodeStorage
 
     st = EpisodeStorage(episode_dir)
@@ -164,7 +192,30 @@ def find_starts(episode_dir: str) -> dict[str, Optional[int]]:
     hits = np.flatnonzero(sub[DARK_STEP:min(length, MORNING_STEP)] == shelter_id)
     if len(hits):
         out["shelter"] = DARK_STEP + int(hits[0])
-    return out
+    if "sealed" in kinds:
+        out["sealed"] = first_sealed_frame(episode_dir)
+    return {k: out[k] for k in kinds}
+
+
+def first_sealed_frame(episode_dir: str) -> Optional[int]:
+    """The first frame in [:data:`DARK_STEP`, :data:`MORNING_STEP`) of a recorded episode at which the player is
+    sealed in (:func:`sealed`), found by replaying its actions in its world; None if it never is (or the episode
+    ends first)."""
+    from steve1.data.EpisodeStorage import EpisodeStorage
+    from tasks.crafter.env import CrafterEnv
+
+    st = EpisodeStorage(episode_dir)
+    meta, actions = st.load_metadata(), st.load_actions()
+    length = int(meta["length"])
+    env = CrafterEnv(max_steps=10 ** 9, initial_inventory=meta.get("initial_inventory") or {})
+    env.reset(options={"world_seed": int(meta["world_seed"])})
+    for frame, a in enumerate(actions[:min(length - 1, MORNING_STEP - 1)], start=1):
+        _, _, terminated, truncated, info = env.step(int(a))
+        if terminated or truncated:
+            return None
+        if frame >= DARK_STEP and sealed(info["semantic"], info["player_pos"]):
+            return frame
+    return None
 
 
 def player_record(episode_dir: str, frame: int, snapshot: tuple[Any, dict, dict]) -> dict[str, Any]:
@@ -243,7 +294,8 @@ def wilson(k: int, n: int, z: float = 1.96) -> list[Optional[float]]:
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Survival through the night (rate, 95% interval), median env steps survived, sealed share, death causes."""
+    """Survival through the night (rate, 95% interval), median env steps survived, sealed share, death causes, and
+    what the sealed episodes did in the pocket (:func:`_pocket_summary`)."""
     n = len(records)
     alive = sum(r["alive"] for r in records)
     sealed_ = [r["sealed"] for r in records if r["sealed"] is not None]
@@ -251,7 +303,23 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             "median_steps": float(np.median([r["steps"] for r in records])) if n else None,
             "sealed_share": round(float(np.mean(sealed_)), 4) if sealed_ else None,
             "mean_stones_placed": round(float(np.mean([r["stones_placed"] for r in records])), 2) if n else None,
-            "death_causes": dict(collections.Counter(r["death_cause"] for r in records if not r["alive"]))}
+            "death_causes": dict(collections.Counter(r["death_cause"] for r in records if not r["alive"])),
+            **_pocket_summary(records)}
+
+
+def _pocket_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of the episodes ever sealed in: the share that left the pocket alive (:class:`_Trace`), the median env steps
+    to leaving, the actions that opened it, and the action shares while sealed (before leaving)."""
+    inside = [r for r in records if r.get("sealed") and "left_after" in r]
+    left = [r for r in inside if r["left_after"] is not None]
+    acts: collections.Counter = collections.Counter()
+    for r in inside:
+        acts.update(r["sealed_actions"])
+    total = sum(acts.values())
+    return {"left_pocket_share": round(len(left) / len(inside), 4) if inside else None,
+            "left_pocket_median_steps": float(np.median([r["left_after"] for r in left])) if left else None,
+            "left_pocket_by": dict(collections.Counter(r["left_by"] for r in left)),
+            "sealed_action_shares": {a: round(n / total, 4) for a, n in acts.most_common()} if total else {}}
 
 
 def plot(result: dict[str, Any], out: str) -> None:
@@ -304,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cond_scale", type=float, default=None,
                    help="classifier-free guidance of the low level (default: the high-level config's)")
     p.add_argument("--episodes", type=int, default=20, help="held-out player episodes (each gives <= 1 start a kind)")
-    p.add_argument("--starts", nargs="+", default=list(START_KINDS), choices=START_KINDS, help="start kinds")
+    p.add_argument("--starts", nargs="+", default=list(DEFAULT_STARTS), choices=START_KINDS, help="start kinds")
     p.add_argument("--conditions", nargs="+", default=list(BASE_CONDITIONS),
                    help=f"any of {', '.join(BASE_CONDITIONS)}")
     p.add_argument("--codes", type=int, nargs="+", default=[], help="also play these codebook codes held fixed")
@@ -356,7 +424,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             ep_dir = os.path.join(tmp, "episodes")
             os.makedirs(ep_dir)
             dirs = generate_player_episodes(ep_dir, args.seed, args.episodes, MORNING_STEP + 1, size)
-            found = [find_starts(d) for d in dirs]
+            found = [find_starts(d, args.starts) for d in dirs]
             for kind in args.starts:
                 picks = [(d, f[kind]) for d, f in zip(dirs, found) if f[kind] is not None]
                 entry: dict[str, Any] = {"starts": len(picks), "player_episodes": len(dirs),

@@ -53,6 +53,26 @@ def test_wilson_interval(npb):
     assert npb.wilson(0, 0) == [None, None]
 
 
+
+def test_sealed_start_is_the_first_sealed_frame_of_the_night(npb, tmp_path):
+    from pretraining_report import generate_player_episodes, replay_snapshot
+
+    dirs = generate_player_episodes(str(tmp_path), 3, 2, npb.MORNING_STEP + 1, 64)
+    found = [npb.find_starts(d, npb.START_KINDS) for d in dirs]
+    assert all(set(f) == set(npb.START_KINDS) for f in found)
+    assert npb.find_starts(dirs[0]).keys() == set(npb.DEFAULT_STARTS)  # sealed only when asked for (a replay)
+    frames = [f["sealed"] for f in found]
+    assert any(f is not None for f in frames)  # run seed 3's second player seals itself in on its first night
+    for d, f in zip(dirs, frames):
+        if f is None:
+            continue
+        assert npb.DARK_STEP <= f < npb.MORNING_STEP
+        _, _, info = replay_snapshot(d, f, 64)
+        assert npb.sealed(info["semantic"], info["player_pos"])
+        if f > npb.DARK_STEP:  # the frame before was not: it is the first
+            _, _, before = replay_snapshot(d, f - 1, 64)
+            assert not npb.sealed(before["semantic"], before["player_pos"])
+
 def test_probe_end_to_end_on_tiny_models(npb, tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(REPO / "tests" / "bench"))
     from test_pretraining_report import tiny_models_or_skip
@@ -83,3 +103,25 @@ def test_probe_end_to_end_on_tiny_models(npb, tmp_path, monkeypatch, capsys):
         npb.main(["--conditions", "walk", "--out", str(tmp_path / "x.json")])
     assert e.value.code == 2 and "--conditions walk" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_trace_records_leaving_the_pocket(npb):
+    from tasks.crafter.env import ACTION_NAMES
+
+    def info(rows):
+        sem = _map(rows)
+        pos = [int(v[0]) for v in np.nonzero(sem == _map(["P"])[0, 0])]
+        return {"semantic": sem, "player_pos": pos, "achievements": {"place_stone": 0},
+                "inventory": {"stone": 2, "wood_pickaxe": 1}}
+
+    pocket = ["#######", "#P.####", "#######"]
+    dug = ["#######", "#P.....", "#######"]  # the right wall dug out: five walkable tiles, open
+    trace = npb._Trace(info(pocket))
+    for rows, action in ((pocket, "noop"), (pocket, "move_right"), (dug, "do"), (pocket, "noop")):
+        trace.update(info(rows), ACTION_NAMES.index(action))
+    r = trace.record(info(pocket))
+    assert r["sealed"] and r["left_after"] == 3 and r["left_by"] == "do"
+    assert r["sealed_actions"] == {"noop": 1, "move_right": 1, "do": 1}  # counted until it left, not after
+    s = npb.summarize([r, dict(r, left_after=None, left_by=None, sealed_actions={"noop": 4})])
+    assert s["left_pocket_share"] == 0.5 and s["left_pocket_median_steps"] == 3.0 and s["left_pocket_by"] == {"do": 1}
+    assert s["sealed_action_shares"] == {"noop": round(5 / 7, 4), "move_right": round(1 / 7, 4), "do": round(1 / 7, 4)}
