@@ -148,7 +148,7 @@ class SurvivalLog:
 
 
 def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] = None,
-         food_bonus: tuple[int, int, int] = (0, 1, _DAY)) -> dict[str, Any]:
+         food_bonus: tuple[int, int, int] = (0, 1, _DAY), night_work: bool = True) -> dict[str, Any]:
     """Play episode ``index`` of a run seeded ``seed``; returns its record (length in env steps, end, death cause,
     achievements unlocked, random actions, the sub-goal at the end). ``food_bonus`` = (amount, start, every): a
     what-if, not the player's play: after env step ``start`` and every ``every`` env steps after it, ``amount``
@@ -157,7 +157,7 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
     env = env or CrafterEnv(max_steps=max_episode_len)
     amount, start, every = food_bonus
     env_seed, player_seed = episode_seeds(seed, index)
-    player = ScriptedPlayer(seed=player_seed)
+    player = ScriptedPlayer(seed=player_seed, night_work=night_work)
     _, info = env.reset(seed=env_seed)
     player.reset(env, info)
     random_actions = 0
@@ -181,9 +181,9 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
             "survival": log.record(info)}
 
 
-def _play_indexed(job: tuple[int, int, int, tuple[int, int, int]]) -> dict[str, Any]:
-    seed, index, max_episode_len, food_bonus = job
-    return play(seed, index, max_episode_len, food_bonus=food_bonus)
+def _play_indexed(job: tuple[int, int, int, tuple[int, int, int], bool]) -> dict[str, Any]:
+    seed, index, max_episode_len, food_bonus, night_work = job
+    return play(seed, index, max_episode_len, food_bonus=food_bonus, night_work=night_work)
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -288,6 +288,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="what-if, not the player's play: add AMOUNT food (capped at 9) after env step START and every "
                         "EVERY env steps after it (e.g. 4 400 300: the yield of one plant ripe from env step 400); "
                         "recorded in the JSON as food_bonus")
+    p.add_argument("--no_night_work", action="store_true",
+                   help="the player waits or sleeps in its sealed shelter at night instead of crafting and digging "
+                        "towards ore (ScriptedPlayer(night_work=False); configs/crafter/play_data.yaml night_work)")
     args = p.parse_args(argv)
     if args.episodes < 1:
         p.exit(2, f"--episodes {args.episodes}: expected an integer >= 1\n")
@@ -309,10 +312,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     records = []
     bar = tqdm(total=args.episodes, desc="player episodes", unit="episode", dynamic_ncols=True)
     food_bonus = tuple(args.food_bonus)
-    jobs = [(args.seed, i, args.max_episode_len, food_bonus) for i in range(args.episodes)]
+    night_work = not args.no_night_work
+    jobs = [(args.seed, i, args.max_episode_len, food_bonus, night_work) for i in range(args.episodes)]
     if args.workers == 1:
         env = CrafterEnv(max_steps=args.max_episode_len)
-        results = (play(seed, i, n, env, food_bonus=bonus) for seed, i, n, bonus in jobs)
+        results = (play(seed, i, n, env, food_bonus=bonus, night_work=nw) for seed, i, n, bonus, nw in jobs)
     else:
         pool = multiprocessing.Pool(args.workers)
         results = pool.imap(_play_indexed, jobs)
@@ -325,7 +329,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         pool.close()
     seconds = time.time() - start
     result = {"command": command.strip(), "player_version": PLAYER_VERSION, "seed": args.seed, "workers": args.workers,
-              "max_episode_len": args.max_episode_len,
+              "max_episode_len": args.max_episode_len, "night_work": night_work,
               "food_bonus": ({"amount": food_bonus[0], "start": food_bonus[1], "every": food_bonus[2]}
                              if food_bonus[0] else None),
               **summarize(records),

@@ -37,6 +37,11 @@ the initial inventory of a Crafter task of ``tasks/task_specs.yaml`` that has on
 pickaxe), drawn uniformly among those tasks; metadata ``start_task`` names it (None otherwise) and
 ``initial_inventory`` holds the items written on the player after reset.
 
+Night work: ``--no-night_work`` (``night_work: false`` in the config) makes the player wait or sleep in its sealed
+shelter at night instead of crafting and digging towards ore there
+(:class:`~tasks.crafter.scripted_player.ScriptedPlayer`'s ``night_work``); metadata ``player_night_work`` records it
+(absent in datasets written before session 42, which all have night work), and ``generation.json`` pins it when off.
+
 ``metadata.json`` holds the world seed (``reset(options={"world_seed": w})`` + the actions replays the episode),
 the player's seed and style, how the episode ended (``end``; ``death_cause``: what killed the player, None if it
 lived, written since session 34), and the achievements/inventory after the last action (which no frame shows).
@@ -88,6 +93,8 @@ class PlayDataConfig(StageConfig):
     frame_format: str = setting("EpisodeStorage frame format (npz: lossless, compressed)",
                                 choices=("npz", "npy", "mp4"))
     workers: int = setting("worker processes", Range(int, lo=1, note="processes"))
+    night_work: bool = setting("the player crafts and digs towards ore in its sealed shelter at night (player v8); "
+                               "false: it waits or sleeps there until the morning (ScriptedPlayer(night_work))")
 
 
 def task_starts() -> dict[str, dict[str, int]]:
@@ -200,12 +207,13 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
 
 
 def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode_len: int,
-                     frame_format: str, task_start_share: float) -> dict[str, Any]:
-    """Play and write episode ``index`` (worker entry point). Returns its summary (length, final achievements)."""
+                     frame_format: str, task_start_share: float, night_work: bool = True) -> dict[str, Any]:
+    """Play and write episode ``index`` (worker entry point). Returns its summary (length, final achievements).
+    ``night_work``: :class:`tasks.crafter.scripted_player.ScriptedPlayer`'s option of that name."""
     start = time.time()
     env = _worker_env(size, max_episode_len)
     env_seed, player_seed = episode_seeds(seed, index)
-    player = ScriptedPlayer(seed=player_seed)
+    player = ScriptedPlayer(seed=player_seed, night_work=night_work)
     start_task = episode_start(seed, index, task_start_share)
     initial_inventory = task_starts()[start_task] if start_task else {}
     ep = play_episode(env, player, env_seed, initial_inventory)
@@ -220,6 +228,7 @@ def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode
         "world_seed": ep["world_seed"],
         "player_seed": player_seed,
         "player_style": player.style_dict(),
+        "player_night_work": bool(night_work),
         "start_task": start_task,
         "initial_inventory": initial_inventory,
         "size": [size, size],
@@ -332,6 +341,8 @@ def _generate(args: argparse.Namespace, config: PlayDataConfig, argv: Optional[S
                 "frame_format": c.frame_format, "policy": POLICY, "policy_version": PLAYER_VERSION,
                 "task_start_share": c.task_start_share,
                 "crafter_version": version("crafter")}
+    if not c.night_work:  # only when off, so that datasets generated before the option resume as they were
+        settings["night_work"] = False
     gen_path = os.path.join(args.out_dir, "generation.json")
     if os.path.exists(gen_path):
         with open(gen_path) as f:
@@ -382,7 +393,7 @@ def _generate(args: argparse.Namespace, config: PlayDataConfig, argv: Optional[S
                 if i is None:
                     break
                 running.add(pool.submit(generate_episode, args.out_dir, c.seed, i, c.size,
-                                        c.max_episode_len, c.frame_format, c.task_start_share))
+                                        c.max_episode_len, c.frame_format, c.task_start_share, c.night_work))
             if not running:
                 break
             completed, running = wait(running, return_when=FIRST_COMPLETED)

@@ -110,10 +110,15 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
         seed: seeds the player's own RNG (sub-goal choice, style, epsilon actions); with the env's world seed
             this makes an episode reproducible.
         style: a fixed :class:`PlayerStyle`; default: a new random style per episode.
+        night_work: awake in its sealed shelter at night, the player crafts and digs through stone towards ore
+            (:meth:`Survival._night_work`; True, player v8 as shipped); False: it waits (``noop``) or sleeps
+            until the morning (no ``do`` inside a sealed pocket before it leaves; session 42's
+            ``bench/results/night_sealed/``).
     """
 
-    def __init__(self, seed: Optional[int] = None, style: Optional[PlayerStyle] = None):
+    def __init__(self, seed: Optional[int] = None, style: Optional[PlayerStyle] = None, night_work: bool = True):
         self.rng = np.random.default_rng(seed)
+        self.night_work = bool(night_work)
         self._fixed_style = style
         self.style = style or PlayerStyle()
         self.subgoal = "idle"

@@ -26,6 +26,11 @@ def test_report_figures_from_real_episodes(pr, tmp_path):
     assert on_disk["command"].startswith("python bench/player_report.py") and "--seed 3" in on_disk["command"]
     assert set(on_disk["meets_targets"]) == {"median_episode_length", "make_stone_pickaxe", "collect_iron"}
     assert 0.0 <= on_disk["random_action_share"] < 0.2
+    assert on_disk["night_work"] is True
+    quiet = pr.main(["--episodes", "1", "--max_episode_len", "40", "--seed", "3", "--no_night_work",
+                     "--out", str(tmp_path / "quiet.json")])
+    assert quiet["night_work"] is False  # (the first 40 env steps are the same day for both players)
+    assert quiet["records"][0]["length"] == on_disk["records"][0]["length"]
 
 
 @pytest.mark.parametrize("argv", [["--episodes", "0"], ["--workers", "0"], ["--max_episode_len", "-1"],

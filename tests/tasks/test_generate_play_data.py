@@ -77,6 +77,16 @@ def test_settings_mismatch_is_refused(dataset):
         gpd.main(["--out_dir", str(out), "--num_episodes", "3", "--max_episode_len", "99", "--seed", "7"])
 
 
+def test_night_work_off_is_pinned_and_recorded(tmp_path):
+    out = tmp_path / "d"
+    gpd.main(["--out_dir", str(out), "--num_episodes", "1", "--max_episode_len", "30", "--workers", "1",
+              "--no-night_work"])
+    assert json.loads((out / "generation.json").read_text())["seed0"]["night_work"] is False
+    assert EpisodeStorage(out / "crafter_s0_000000").load_metadata()["player_night_work"] is False
+    with pytest.raises(SystemExit, match="generation.json"):  # resuming with the player's night work is refused
+        gpd.main(["--out_dir", str(out), "--num_episodes", "2", "--max_episode_len", "30", "--workers", "1"])
+
+
 def test_num_frames_mode(tmp_path):
     summary = gpd.main(["--out_dir", str(tmp_path / "d"), "--num_frames", "70", "--max_episode_len", "40",
                         "--workers", "1"])
@@ -137,7 +147,8 @@ def test_task_start_share_starts_from_a_task_inventory(tmp_path):
 def test_settings_come_from_the_config_file_and_flags_override():
     args, config = gpd.parse_args(["--out_dir", "x", "--num_frames", "5", "--workers", "3"])
     assert (config.seed, config.max_episode_len, config.size, config.task_start_share, config.frame_format,
-            config.workers) == (0, 10000, 64, 0.25, "npz", 3)
+            config.workers, config.night_work) == (0, 10000, 64, 0.25, "npz", 3, True)
+    assert gpd.parse_args(["--out_dir", "x", "--num_frames", "5", "--no-night_work"])[1].night_work is False
     with pytest.raises(SystemExit):  # exactly one of --num_frames and --num_episodes
         gpd.parse_args(["--num_frames", "5", "--num_episodes", "2"])
 

@@ -554,3 +554,32 @@ def test_a_step_off_the_path_is_answered_by_a_fresh_path_when_shadowing(replan):
     else:
         assert second == A["noop"]
         assert next(walk) in (MOVES[(1, 0)], MOVES[(0, -1)])  # the re-plan comes one step late
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_without_night_work_the_player_only_waits_sleeps_or_drinks_in_its_shelter(seed):
+    """ScriptedPlayer(night_work=False): sealed in at night, no `do` but drinking from the water beside it, and
+    no crafting; the same world with night work (player v8) digs or crafts in its pocket."""
+    from tasks.crafter.env import ACTION_NAMES
+
+    def night_actions(night_work):
+        env = CrafterEnv(max_steps=10 ** 6)
+        _, info = env.reset(seed=seed)
+        player = ScriptedPlayer(seed=seed, night_work=night_work)
+        player.reset(env, info)
+        names = []
+        for _ in range(330):  # the first night ends at env step 320
+            action = player.act(info)
+            if player._is_night() and player._sealed():
+                name = ACTION_NAMES[action]
+                names.append("drink" if name == "do" and player._faced_id() == S["water"] else name)
+            _, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        return names
+
+    work = [a for a in night_actions(True) if a == "do" or a.startswith(("make_", "place_table"))]
+    quiet = night_actions(False)
+    assert work  # player v8 digs or crafts in this world's first night
+    assert quiet.count("sleep") > 50 and quiet.count("noop") > 50
+    assert not [a for a in quiet if a == "do" or a.startswith(("make_", "place_table", "place_furnace"))]

@@ -464,8 +464,10 @@ class Survival:
                 except _Abort:
                     pass
                 self.goal_name = "shelter"
-            else:
+            elif self.night_work:
                 yield from self._night_work()
+            else:  # ScriptedPlayer(night_work=False): wait for the morning
+                yield A["noop"]
 
     def _wall_water(self) -> Iterator[int]:
         """Sealed in with a skeleton or an arrow in view (or hurt, not starving): place a stone on a water tile
