@@ -23,8 +23,10 @@
 #              -> night_probe_{quiet,work}.json
 #   rest       survival under the prior (20 worlds) and the unconditional Crafter score (100 episodes) of both, the
 #              report's protocol -> report_{quiet,work}.json
+#   probe80    the night probe of both and of the shipped v7 (zero goal and prior codes, sealed and shelter starts)
+#              on 80 held-out worlds (seed 9001's first 80; the first 40 are probe's) -> night_probe80_{quiet,work,v7}.json
 #
-#   bash bench/results/night_sealed/run_night_sealed.sh probe_v7 data embed low probe rest
+#   bash bench/results/night_sealed/run_night_sealed.sh probe_v7 data embed low probe rest probe80
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 O=bench/results/night_sealed
@@ -33,7 +35,7 @@ S=results/crafter/scratch
 FRAMES=${FRAMES:-400000}
 FT_FRAMES=${FT_FRAMES:-200000}
 export OMP_NUM_THREADS=1
-[ $# -ge 1 ] || { echo "usage: run_night_sealed.sh probe_v7|data|embed|low|probe|rest ..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: run_night_sealed.sh probe_v7|data|embed|low|probe|rest|probe80 ..." >&2; exit 2; }
 highlevel() {  # the shipped high-level config with low level $1
     sed -e "s#^in_weights: .*#in_weights: $1#" configs/crafter/highlevel.yaml > "$2"
 }
@@ -94,6 +96,15 @@ EOF
                 --readme "$R/r.md" > $W/rest_$v.log 2>&1 &
         done
         wait ;;
-    *) echo "run_night_sealed.sh: unknown step '$step' (probe_v7, data, embed, low, probe, rest)" >&2; exit 2 ;;
+    probe80)
+        cp configs/crafter/highlevel.yaml $W/highlevel_v7.yaml
+        for v in quiet work v7; do
+            [ $v = v7 ] || highlevel $W/low_$v/steve1_crafter_latest.weights $W/highlevel_$v.yaml
+            python bench/night_probe.py --highlevel_config $W/highlevel_$v.yaml --episodes 80 \
+                --starts sealed shelter --conditions zero prior --out $O/night_probe80_$v.json > $W/probe80_$v.log 2>&1 &
+        done
+        wait ;;
+    *) echo "run_night_sealed.sh: unknown step '$step' (probe_v7, data, embed, low, probe, rest, probe80)" >&2
+       exit 2 ;;
     esac
 done
