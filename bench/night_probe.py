@@ -68,6 +68,7 @@ from tqdm import tqdm
 START_KINDS = ("dusk", "shelter", "sealed")
 DEFAULT_STARTS = ("dusk", "shelter")
 BASE_CONDITIONS = ("player", "noop", "random", "zero", "prior")
+from tasks.crafter.env import ACTION_NAMES  # noqa: E402
 from tasks.crafter.player.rules import _DAY, _DUSK_START, _NIGHT_END  # noqa: E402
 from tasks.crafter.player.survival import _POCKET_MAX as POCKET_MAX  # noqa: E402,F401  (sealed in: <= 4 tiles)
 
@@ -154,8 +155,6 @@ class _Trace:
 
     def update(self, info: dict, action: Optional[int] = None) -> None:
         """Account for one env step: ``info`` after it, ``action`` (crafter's action index) taken in it."""
-        from tasks.crafter.env import ACTION_NAMES
-
         self.steps += 1
         self.placed = int(info["achievements"]["place_stone"]) - self.placed0
         if info.get("dead"):
@@ -201,17 +200,12 @@ def first_sealed_frame(episode_dir: str) -> Optional[int]:
     """The first frame in [:data:`DARK_STEP`, :data:`MORNING_STEP`) of a recorded episode at which the player is
     sealed in (:func:`sealed`), found by replaying its actions in its world; None if it never is (or the episode
     ends first)."""
+    from pretraining_report import replay_steps
     from steve1.data.EpisodeStorage import EpisodeStorage
-    from tasks.crafter.env import CrafterEnv
 
-    st = EpisodeStorage(episode_dir)
-    meta, actions = st.load_metadata(), st.load_actions()
-    length = int(meta["length"])
-    env = CrafterEnv(max_steps=10 ** 9, initial_inventory=meta.get("initial_inventory") or {})
-    env.reset(options={"world_seed": int(meta["world_seed"])})
-    for frame, a in enumerate(actions[:min(length - 1, MORNING_STEP - 1)], start=1):
-        _, _, terminated, truncated, info = env.step(int(a))
-        if terminated or truncated:
+    length = int(EpisodeStorage(episode_dir).load_metadata()["length"])
+    for _, frame, _, info in replay_steps(episode_dir, 64, min(length - 1, MORNING_STEP - 1)):
+        if info.get("episode_end"):
             return None
         if frame >= DARK_STEP and sealed(info["semantic"], info["player_pos"]):
             return frame
@@ -238,8 +232,6 @@ def player_record(episode_dir: str, frame: int, snapshot: tuple[Any, dict, dict]
 
 def play_plain(starts, frames, policy: str, seed: int) -> list[dict[str, Any]]:
     """``noop`` or ``random`` actions from each start (:class:`NightStarts`), one episode per start."""
-    from tasks.crafter.env import ACTION_NAMES
-
     env = NightStarts(starts, frames)
     rng = np.random.default_rng(seed)
     noop = ACTION_NAMES.index("noop")

@@ -589,21 +589,39 @@ def find_start(infos: dict[str, np.ndarray], meta: dict, achievement: str) -> Op
     return max(run_start, req_start)
 
 
-def replay_snapshot(episode_dir: str, frame: int, size: int) -> tuple[Any, dict, dict]:
-    """(env, obs, info) at ``frame`` of a recorded episode, rebuilt by replaying its actions in its world.
-
-    Raises:
-        RuntimeError: the replay does not reproduce the recorded achievements and inventory (not deterministic)."""
+def replay_steps(episode_dir: str, size: int, frames: int):
+    """Replay a recorded episode's actions in its world: yields ``(env, frame, obs, info)`` for frame 0 (after the
+    reset) and after each of the first ``frames`` actions; stops early where the episode ends (death or truncation:
+    the last yielded ``info`` then has ``"episode_end": True``). ``size``: frame size in pixels."""
     from steve1.data.EpisodeStorage import EpisodeStorage
     from tasks.crafter.env import CrafterEnv
 
     st = EpisodeStorage(episode_dir)
-    meta, infos, actions = st.load_metadata(), st.load_infos(), st.load_actions()
+    meta, actions = st.load_metadata(), st.load_actions()
     env = CrafterEnv(size=size, max_steps=10 ** 9, initial_inventory=meta.get("initial_inventory") or {})
     obs, info = env.reset(options={"world_seed": int(meta["world_seed"])})
-    for a in actions[:frame]:
+    yield env, 0, obs, info
+    for frame, a in enumerate(actions[:frames], start=1):
         obs, _, terminated, truncated, info = env.step(int(a))
-        if terminated or truncated:
+        ended = bool(terminated or truncated)
+        yield env, frame, obs, dict(info, episode_end=True) if ended else info
+        if ended:
+            return
+
+
+def replay_snapshot(episode_dir: str, frame: int, size: int) -> tuple[Any, dict, dict]:
+    """(env, obs, info) at ``frame`` of a recorded episode, rebuilt by replaying its actions in its world
+    (:func:`replay_steps`).
+
+    Raises:
+        RuntimeError: the replay ends by ``frame``, or does not reproduce the recorded achievements and inventory
+            (not deterministic)."""
+    from steve1.data.EpisodeStorage import EpisodeStorage
+
+    st = EpisodeStorage(episode_dir)
+    meta, infos = st.load_metadata(), st.load_infos()
+    for env, _, obs, info in replay_steps(episode_dir, size, frame):
+        if info.get("episode_end"):
             raise RuntimeError(f"{episode_dir}: replay ended before frame {frame}")
     want_ach = np.asarray(infos["achievements"][frame])
     got_ach = np.array([info["achievements"][a] for a in meta["achievement_names"]])

@@ -7,7 +7,10 @@
 # play data whose player waits or sleeps in its pocket until the morning (configs/crafter/play_data.yaml
 # night_work: false) teach the low level to keep to it?
 #
-# Steps (each resumes or is skipped when its output exists; W=results/crafter/s42, git-ignored):
+# Steps (W=results/crafter/s42, git-ignored; data, embed and low resume where they stopped when rerun: the generator
+# and the embedding skip finished episodes, steve1/train.py continues from $W/low_*/ckpt; the probe steps run again,
+# minutes each). The fine-tunes are measured in float32, not converted to float16 as ../highlevel_f16.sh does for
+# candidates to ship (these are not); highlevel() below only points the shipped high-level config at them:
 #   probe_v7   the night probe of the shipped models v7, sealed and shelter starts -> night_probe_sealed.json
 #   data       ~400k frames of play data, seed 0, with night_work false -> $W/ds_quiet; and the control: links to
 #              the first episodes of the same seed in the v6/v7 play data (results/crafter/scratch/ds, player v8
