@@ -148,16 +148,18 @@ class SurvivalLog:
 
 
 def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] = None,
-         food_bonus: tuple[int, int, int] = (0, 1, _DAY), night_work: bool = True) -> dict[str, Any]:
+         food_bonus: tuple[int, int, int] = (0, 1, _DAY), night_work: bool = True,
+         early_plant: float = 0.0) -> dict[str, Any]:
     """Play episode ``index`` of a run seeded ``seed``; returns its record (length in env steps, end, death cause,
     achievements unlocked, random actions, the sub-goal at the end). ``food_bonus`` = (amount, start, every): a
     what-if, not the player's play: after env step ``start`` and every ``every`` env steps after it, ``amount``
     food (capped at 9) is added to the player's inventory, as a food source the player did not have to find would
-    give (a plant: 4 food once ripe, every 300 env steps of growth); amount 0 (default) changes nothing."""
+    give (a plant: 4 food once ripe, every 300 env steps of growth); amount 0 (default) changes nothing.
+    ``night_work``, ``early_plant``: :class:`ScriptedPlayer`'s options of those names."""
     env = env or CrafterEnv(max_steps=max_episode_len)
     amount, start, every = food_bonus
     env_seed, player_seed = episode_seeds(seed, index)
-    player = ScriptedPlayer(seed=player_seed, night_work=night_work)
+    player = ScriptedPlayer(seed=player_seed, night_work=night_work, early_plant=early_plant)
     _, info = env.reset(seed=env_seed)
     player.reset(env, info)
     random_actions = 0
@@ -177,13 +179,14 @@ def play(seed: int, index: int, max_episode_len: int, env: Optional[CrafterEnv] 
     return {"index": index, "env_seed": env_seed, "player_seed": player_seed, "length": int(info["episode_step"]),
             "end": "death" if info["dead"] else "max_steps", "death_cause": info["death_cause"],
             "last_subgoal": player.subgoal, "random_actions": random_actions,
+            "early_plant": player.early_plant_episode,
             "unlocked": sorted(a for a in ACHIEVEMENTS if info["achievements"][a] > 0),
             "survival": log.record(info)}
 
 
-def _play_indexed(job: tuple[int, int, int, tuple[int, int, int], bool]) -> dict[str, Any]:
-    seed, index, max_episode_len, food_bonus, night_work = job
-    return play(seed, index, max_episode_len, food_bonus=food_bonus, night_work=night_work)
+def _play_indexed(job: tuple[int, int, int, tuple[int, int, int], bool, float]) -> dict[str, Any]:
+    seed, index, max_episode_len, food_bonus, night_work, early_plant = job
+    return play(seed, index, max_episode_len, food_bonus=food_bonus, night_work=night_work, early_plant=early_plant)
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -291,6 +294,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--no_night_work", action="store_true",
                    help="the player waits or sleeps in its sealed shelter at night instead of crafting and digging "
                         "towards ore (ScriptedPlayer(night_work=False); configs/crafter/play_data.yaml night_work)")
+    p.add_argument("--early_plant", type=float, default=0.0, metavar="SHARE",
+                   help="share of episodes whose first free sub-goal is a sapling planted in the open "
+                        "(ScriptedPlayer(early_plant=SHARE); configs/crafter/play_data.yaml early_plant)")
     args = p.parse_args(argv)
     if args.episodes < 1:
         p.exit(2, f"--episodes {args.episodes}: expected an integer >= 1\n")
@@ -298,6 +304,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         p.exit(2, f"--workers {args.workers}: expected an integer >= 1\n")
     if args.max_episode_len < 1:
         p.exit(2, f"--max_episode_len {args.max_episode_len}: expected an integer >= 1 (env steps)\n")
+    if not 0.0 <= args.early_plant <= 1.0:
+        p.exit(2, f"--early_plant {args.early_plant}: expected a share of episodes in 0..1\n")
     amount, start, every = args.food_bonus
     if not (0 <= amount <= _FOOD_MAX and start >= 1 and every >= 1):
         p.exit(2, f"--food_bonus {amount} {start} {every}: expected AMOUNT in 0..{_FOOD_MAX}, START >= 1 and "
@@ -313,10 +321,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     bar = tqdm(total=args.episodes, desc="player episodes", unit="episode", dynamic_ncols=True)
     food_bonus = tuple(args.food_bonus)
     night_work = not args.no_night_work
-    jobs = [(args.seed, i, args.max_episode_len, food_bonus, night_work) for i in range(args.episodes)]
+    jobs = [(args.seed, i, args.max_episode_len, food_bonus, night_work, args.early_plant) for i in range(args.episodes)]
     if args.workers == 1:
         env = CrafterEnv(max_steps=args.max_episode_len)
-        results = (play(seed, i, n, env, food_bonus=bonus, night_work=nw) for seed, i, n, bonus, nw in jobs)
+        results = (play(seed, i, n, env, food_bonus=bonus, night_work=nw, early_plant=ep)
+                   for seed, i, n, bonus, nw, ep in jobs)
     else:
         pool = multiprocessing.Pool(args.workers)
         results = pool.imap(_play_indexed, jobs)
@@ -330,6 +339,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     seconds = time.time() - start
     result = {"command": command.strip(), "player_version": PLAYER_VERSION, "seed": args.seed, "workers": args.workers,
               "max_episode_len": args.max_episode_len, "night_work": night_work,
+              "early_plant": args.early_plant,
               "food_bonus": ({"amount": food_bonus[0], "start": food_bonus[1], "every": food_bonus[2]}
                              if food_bonus[0] else None),
               **summarize(records),

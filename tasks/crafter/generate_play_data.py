@@ -41,6 +41,10 @@ Night work: ``--no-night_work`` (``night_work: false`` in the config) makes the 
 shelter at night instead of crafting and digging towards ore there
 (:class:`~tasks.crafter.scripted_player.ScriptedPlayer`'s ``night_work``); metadata ``player_night_work`` records it
 (absent in datasets written before session 42, which all have night work), and ``generation.json`` pins it when off.
+Early plant: ``--early_plant SHARE`` (``early_plant`` in the config) makes the player's first free sub-goal a sapling
+planted in the open in that share of the episodes (``ScriptedPlayer(early_plant=SHARE)``); metadata
+``player_early_plant`` records whether this episode did (absent before session 43: none did), and ``generation.json``
+pins the share when above 0.
 
 ``metadata.json`` holds the world seed (``reset(options={"world_seed": w})`` + the actions replays the episode),
 the player's seed and style, how the episode ended (``end``; ``death_cause``: what killed the player, None if it
@@ -95,6 +99,8 @@ class PlayDataConfig(StageConfig):
     workers: int = setting("worker processes", Range(int, lo=1, note="processes"))
     night_work: bool = setting("the player crafts and digs towards ore in its sealed shelter at night (player v8); "
                                "false: it waits or sleeps there until the morning (ScriptedPlayer(night_work))")
+    early_plant: float = setting("share of episodes whose first free sub-goal is a sapling planted in the open "
+                                 "(ScriptedPlayer(early_plant)); 0: player v8 as shipped", Range(float, lo=0, hi=1))
 
 
 def task_starts() -> dict[str, dict[str, int]]:
@@ -207,13 +213,15 @@ def play_episode(env: CrafterEnv, player: ScriptedPlayer, env_seed: int,
 
 
 def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode_len: int,
-                     frame_format: str, task_start_share: float, night_work: bool = True) -> dict[str, Any]:
+                     frame_format: str, task_start_share: float, night_work: bool = True,
+                     early_plant: float = 0.0) -> dict[str, Any]:
     """Play and write episode ``index`` (worker entry point). Returns its summary (length, final achievements).
-    ``night_work``: :class:`tasks.crafter.scripted_player.ScriptedPlayer`'s option of that name."""
+    ``night_work``, ``early_plant``: :class:`tasks.crafter.scripted_player.ScriptedPlayer`'s options of those
+    names."""
     start = time.time()
     env = _worker_env(size, max_episode_len)
     env_seed, player_seed = episode_seeds(seed, index)
-    player = ScriptedPlayer(seed=player_seed, night_work=night_work)
+    player = ScriptedPlayer(seed=player_seed, night_work=night_work, early_plant=early_plant)
     start_task = episode_start(seed, index, task_start_share)
     initial_inventory = task_starts()[start_task] if start_task else {}
     ep = play_episode(env, player, env_seed, initial_inventory)
@@ -229,6 +237,7 @@ def generate_episode(out_dir: str, seed: int, index: int, size: int, max_episode
         "player_seed": player_seed,
         "player_style": player.style_dict(),
         "player_night_work": bool(night_work),
+        "player_early_plant": bool(player.early_plant_episode),
         "start_task": start_task,
         "initial_inventory": initial_inventory,
         "size": [size, size],
@@ -343,6 +352,8 @@ def _generate(args: argparse.Namespace, config: PlayDataConfig, argv: Optional[S
                 "crafter_version": version("crafter")}
     if not c.night_work:  # only when off, so that datasets generated before the option resume as they were
         settings["night_work"] = False
+    if c.early_plant > 0:  # only when on, for the same reason
+        settings["early_plant"] = c.early_plant
     gen_path = os.path.join(args.out_dir, "generation.json")
     if os.path.exists(gen_path):
         with open(gen_path) as f:
@@ -393,7 +404,8 @@ def _generate(args: argparse.Namespace, config: PlayDataConfig, argv: Optional[S
                 if i is None:
                     break
                 running.add(pool.submit(generate_episode, args.out_dir, c.seed, i, c.size,
-                                        c.max_episode_len, c.frame_format, c.task_start_share, c.night_work))
+                                        c.max_episode_len, c.frame_format, c.task_start_share, c.night_work,
+                                        c.early_plant))
             if not running:
                 break
             completed, running = wait(running, return_when=FIRST_COMPLETED)

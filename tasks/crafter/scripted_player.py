@@ -114,11 +114,25 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
             (:meth:`Survival._night_work`; True, player v8 as shipped); False: it waits (``noop``) or sleeps
             until the morning (no ``do`` inside a sealed pocket before it leaves; session 42's
             ``bench/results/night_sealed/``).
+        early_plant: share of episodes (0-1) whose first free sub-goal is ``place_plant``: collect a sapling
+            from the grass and plant it in the open, untended (it is not remembered as the player's plant, so
+            nothing else the player does changes; :meth:`Planner._plant_in_open`); one try per episode. 0 (player
+            v8 as shipped): never. Drawn from the player's RNG at :meth:`reset` only when strictly between 0 and
+            1, so shares 0 and 1 play as without the option until the plant. Why: the unconditional low level
+            lives ~200 env steps, and its Crafter score holds only what its teacher does early (session 43,
+            ``bench/results/early_plant/``).
+
+    Raises:
+        ValueError: ``early_plant`` outside [0, 1].
     """
 
-    def __init__(self, seed: Optional[int] = None, style: Optional[PlayerStyle] = None, night_work: bool = True):
+    def __init__(self, seed: Optional[int] = None, style: Optional[PlayerStyle] = None, night_work: bool = True,
+                 early_plant: float = 0.0):
         self.rng = np.random.default_rng(seed)
         self.night_work = bool(night_work)
+        if not 0.0 <= float(early_plant) <= 1.0:
+            raise ValueError(f"ScriptedPlayer: early_plant {early_plant!r} is a share of episodes, expected 0-1")
+        self.early_plant = float(early_plant)
         self._fixed_style = style
         self.style = style or PlayerStyle()
         self.subgoal = "idle"
@@ -154,6 +168,10 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
         self._keep: set[tuple[int, int]] = set()  # tiles paths must not dig through (walls being built)
         self._plant_walls: set[tuple[int, int]] = set()  # the stones around a growing plant: never dug, never mined
         self._stall_until: dict[str, int] = {}  # sub-goal -> own step until which it is not chosen (stalled)
+        # ScriptedPlayer(early_plant=share): this episode's first free sub-goal is one plant in the open
+        self.early_plant_episode = self.early_plant >= 1.0 or (
+            self.early_plant > 0.0 and bool(self.rng.random() < self.early_plant))
+        self._early_plant_due = self.early_plant_episode
         self.daylight = daylight_at(0)
         self.random_action = False
         self._observe(info)

@@ -31,10 +31,16 @@ def test_report_figures_from_real_episodes(pr, tmp_path):
                      "--out", str(tmp_path / "quiet.json")])
     assert quiet["night_work"] is False  # (the first 40 env steps are the same day for both players)
     assert quiet["records"][0]["length"] == on_disk["records"][0]["length"]
+    assert on_disk["early_plant"] == 0.0 and "place_plant" not in on_disk["records"][0]["unlocked"]
+    planting = pr.main(["--episodes", "1", "--max_episode_len", "40", "--seed", "3", "--early_plant", "1",
+                        "--out", str(tmp_path / "plant.json")])
+    assert planting["early_plant"] == 1.0 and planting["records"][0]["early_plant"] is True
+    assert "place_plant" in planting["records"][0]["unlocked"]
 
 
 @pytest.mark.parametrize("argv", [["--episodes", "0"], ["--workers", "0"], ["--max_episode_len", "-1"],
-                                  ["--food_bonus", "10", "400", "300"], ["--food_bonus", "4", "400", "0"]])
+                                  ["--food_bonus", "10", "400", "300"], ["--food_bonus", "4", "400", "0"],
+                                  ["--early_plant", "1.5"]])
 def test_bad_input_exits_2_and_writes_nothing(pr, tmp_path, capsys, argv):
     out = tmp_path / "player.json"
     with pytest.raises(SystemExit) as exc:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from steve1.data.EpisodeStorage import EpisodeStorage, list_valid_episodes
+from steve1.utils.cli import UsageError
 from tasks.crafter import generate_play_data as gpd
 from tasks.crafter.env import ACHIEVEMENTS, INVENTORY_ITEMS, CrafterEnv
 
@@ -87,6 +88,18 @@ def test_night_work_off_is_pinned_and_recorded(tmp_path):
         gpd.main(["--out_dir", str(out), "--num_episodes", "2", "--max_episode_len", "30", "--workers", "1"])
 
 
+def test_early_plant_is_pinned_and_recorded(tmp_path):
+    out = tmp_path / "d"
+    gpd.main(["--out_dir", str(out), "--num_episodes", "1", "--max_episode_len", "30", "--workers", "1",
+              "--early_plant", "1"])
+    assert json.loads((out / "generation.json").read_text())["seed0"]["early_plant"] == 1.0
+    ep = EpisodeStorage(out / "crafter_s0_000000")
+    assert ep.load_metadata()["player_early_plant"] is True
+    assert ep.load_metadata()["final_achievements"]["place_plant"] == 1  # planted within its first 30 env steps
+    with pytest.raises(SystemExit, match="generation.json"):  # resuming with player v8's start is refused
+        gpd.main(["--out_dir", str(out), "--num_episodes", "2", "--max_episode_len", "30", "--workers", "1"])
+
+
 def test_num_frames_mode(tmp_path):
     summary = gpd.main(["--out_dir", str(tmp_path / "d"), "--num_frames", "70", "--max_episode_len", "40",
                         "--workers", "1"])
@@ -147,8 +160,11 @@ def test_task_start_share_starts_from_a_task_inventory(tmp_path):
 def test_settings_come_from_the_config_file_and_flags_override():
     args, config = gpd.parse_args(["--out_dir", "x", "--num_frames", "5", "--workers", "3"])
     assert (config.seed, config.max_episode_len, config.size, config.task_start_share, config.frame_format,
-            config.workers, config.night_work) == (0, 10000, 64, 0.25, "npz", 3, True)
+            config.workers, config.night_work, config.early_plant) == (0, 10000, 64, 0.25, "npz", 3, True, 0.0)
     assert gpd.parse_args(["--out_dir", "x", "--num_frames", "5", "--no-night_work"])[1].night_work is False
+    assert gpd.parse_args(["--out_dir", "x", "--num_frames", "5", "--early_plant", "0.5"])[1].early_plant == 0.5
+    with pytest.raises(UsageError, match="early_plant"):  # a share of episodes
+        gpd.parse_args(["--out_dir", "x", "--num_frames", "5", "--early_plant", "1.5"])
     with pytest.raises(SystemExit):  # exactly one of --num_frames and --num_episodes
         gpd.parse_args(["--num_frames", "5", "--num_episodes", "2"])
 

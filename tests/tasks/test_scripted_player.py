@@ -583,3 +583,55 @@ def test_without_night_work_the_player_only_waits_sleeps_or_drinks_in_its_shelte
     assert work  # player v8 digs or crafts in this world's first night
     assert quiet.count("sleep") > 50 and quiet.count("noop") > 50
     assert not [a for a in quiet if a == "do" or a.startswith(("make_", "place_table", "place_furnace"))]
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_early_plant_is_the_first_free_subgoal_and_the_plant_is_not_tended(seed):
+    """ScriptedPlayer(early_plant=1): a sapling is collected and planted in the open within the first env steps,
+    under the sub-goal ``place_plant``, and the plant is not the player's (no leash, not in ``plants``); player v8
+    (early_plant False) has not planted by then."""
+    from tasks.crafter.env import ACTION_NAMES
+
+    def first_steps(early_plant, steps=60):
+        env = CrafterEnv(max_steps=10 ** 6)
+        _, info = env.reset(seed=seed)
+        player = ScriptedPlayer(seed=seed, early_plant=early_plant)
+        player.reset(env, info)
+        subgoals, planted_at = [], None
+        for t in range(steps):
+            action = player.act(info)
+            subgoals.append(player.subgoal)
+            _, _, terminated, truncated, info = env.step(action)
+            if planted_at is None and info["achievements"]["place_plant"] > 0:
+                planted_at = t
+                assert ACTION_NAMES[action] == "place_plant"
+            assert not (terminated or truncated)
+        return player, subgoals, planted_at, info
+
+    player, subgoals, planted_at, info = first_steps(1.0)
+    assert planted_at is not None and info["achievements"]["collect_sapling"] > 0
+    assert set(subgoals[:planted_at + 1]) <= {"place_plant", "defeat_zombie", "flee"}  # nothing else came first
+    assert not player.plants and player.leash is None  # untended: nothing else the player does changes
+    assert "place_plant" not in subgoals[planted_at + 1:]  # one plant per episode
+    v8, subgoals_v8, planted_v8, _ = first_steps(0.0)
+    assert planted_v8 is None and "place_plant" not in subgoals_v8
+
+
+def test_early_plant_share_is_drawn_per_episode():
+    """A share strictly between 0 and 1 is drawn per episode from the player's RNG; 0 and 1 draw nothing, so the
+    player's later choices are player v8's until the plant; a share outside [0, 1] is refused."""
+    env = CrafterEnv(max_steps=100)
+    drawn = []
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        player = ScriptedPlayer(seed=seed, early_plant=0.5)
+        player.reset(env, info)
+        drawn.append(player.early_plant_episode)
+        v8, always = ScriptedPlayer(seed=seed), ScriptedPlayer(seed=seed, early_plant=1.0)
+        v8.reset(env, info)
+        always.reset(env, info)
+        assert not v8.early_plant_episode and always.early_plant_episode
+        assert v8.rng.random() == always.rng.random()  # the same RNG stream after reset
+    assert 0 < sum(drawn) < len(drawn)
+    with pytest.raises(ValueError, match="early_plant"):
+        ScriptedPlayer(seed=0, early_plant=1.5)

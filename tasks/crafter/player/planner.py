@@ -58,6 +58,10 @@ class Planner:
                 return name, _FREE
         if self._ripe_plants() and self.rng.random() < 0.8:
             return "eat_plant", _FREE
+        if self._early_plant_due:  # ScriptedPlayer(early_plant): one try, the episode's first free sub-goal
+            self._early_plant_due = False
+            if self.ach["place_plant"] == 0:
+                return "place_plant", _FREE
         armed = self.inv["wood_pickaxe"] > 0 and (self.inv["wood_sword"] > 0 or self.inv["stone_sword"] > 0)
         # the tech tree's trunk (pickaxes, iron) comes first for every style
         trunk = self.inv["stone_pickaxe"] == 0 or (self.ach["collect_iron"] == 0 and self.inv["iron_pickaxe"] == 0)
@@ -111,6 +115,9 @@ class Planner:
         if name == "idle":
             for _ in range(int(self.rng.integers(2, 12))):
                 yield A["noop"]
+            return
+        if name == "place_plant" and self.early_plant_episode and self.ach["place_plant"] == 0:
+            yield from self._plant_in_open()
             return
         start = self.ach[name]
         amount = 1
@@ -265,13 +272,27 @@ class Planner:
             yield MOVES[options[int(self.rng.integers(len(options)))]]
         raise _Abort
 
-    def _place_plant(self) -> Iterator[int]:
+    def _plant_in_open(self) -> Iterator[int]:
+        """The first plant of an episode of ``ScriptedPlayer(early_plant)``: collect a sapling if none is held, then plant it on
+        the nearest grass, unwalled and untended (not added to :attr:`plants`: no leash, no shelter kept near it,
+        not waited for). Gives up quietly (no exception) when either step fails."""
+        try:
+            if self.inv["sapling"] == 0:
+                yield from self._collect_sapling()
+            yield from self._place_plant(keep=False)
+        except _Abort:
+            return
+
+    def _place_plant(self, keep: bool = True) -> Iterator[int]:
+        """Plant a held sapling on grass (walking to face some); ``keep``: remember it as the player's plant
+        (:attr:`plants`, tended and eaten when ripe). Raises :class:`_Abort` after 40 tries."""
         before = self.ach["place_plant"]
         for _ in range(40):
             if self._faced_id() == S["grass"]:
                 yield A["place_plant"]
                 if self.ach["place_plant"] > before:
-                    self.plants.add(self._faced())
+                    if keep:
+                        self.plants.add(self._faced())
                     return
             ok = yield from self._go_face(lambda: self._known([S["grass"]]) & ~self._near_creature(), max_steps=40)
             if not ok:
