@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Models trained from nothing on play data with an early plant (issue 18's Crafter score; session 43). The fine-tune
+# of ./run_early_plant.sh (models v7's low level + 200k frames on 400k frames of early-plant play data) scores 9.78
+# against its control's 7.69 (the same recipe on the same worlds' player-v8 data) and models v7's 9.10: it places a
+# plant in 27% of its score episodes (v7 3%, the control 0%). A fine-tune of the shipped low level loses score
+# whatever its data (the control), so models to ship come from the whole pipeline, as v6/v7 did.
+#
+# Steps (W=results/crafter/v9, git-ignored; each resumes when rerun: the generator skips finished episodes, every
+# stage of tasks/crafter/train_pipeline.sh is skipped when its output exists and its trainers continue from their
+# checkpoints; THREADS torch threads per trainer, default 1):
+#   data       1.2M frames of play data (configs/crafter/play_data.yaml, the shipped models' size) with early_plant 1
+#              -> $W/ds
+#   pipeline   tasks/crafter/train_pipeline.sh on it, every stage as shipped (configs/crafter/*.yaml), with the
+#              shipped CrafterCLIP (stage 2 skipped, as for models v7) -> $W/work, $W/ship
+#   measure    bench/pretraining_report.py with the shipped models' settings on $W/ship -> candidate_report.json
+#              (the player section measures the default player of configs/crafter/play_data.yaml; run it with
+#              early_plant 1 separately: ./run_early_plant.sh player)
+#
+#   bash bench/results/early_plant/run_models.sh data pipeline measure
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+O=bench/results/early_plant
+W=results/crafter/v9
+THREADS=${THREADS:-1}
+export OMP_NUM_THREADS=$THREADS
+[ $# -ge 1 ] || { echo "usage: run_models.sh data|pipeline|measure ..." >&2; exit 2; }
+for step in "$@"; do
+    case $step in
+    data)
+        python -m tasks.crafter.generate_play_data --config configs/crafter/play_data.yaml --out_dir $W/ds \
+            --num_frames 1200000 --workers 2 --early_plant 1 ;;
+    pipeline)
+        mkdir -p $W/ship
+        cmp -s downloads/crafter/crafterclip.pt $W/ship/crafterclip.pt || cp downloads/crafter/crafterclip.pt $W/ship/
+        DATA_DIR=$W/ds WORK=$W/work SHIP=$W/ship SAMPLINGS=$W/samplings THREADS=$THREADS \
+            bash tasks/crafter/train_pipeline.sh ;;
+    measure)
+        sed -e "s#downloads/crafter/#$W/ship/#g" configs/crafter/highlevel.yaml > $W/highlevel.yaml
+        R=$(mktemp -d)
+        python bench/pretraining_report.py --highlevel_config $W/highlevel.yaml --threads 1 \
+            --out_json $O/candidate_report.json --readme "$R/r.md"
+        rm -rf "$R" ;;
+    *) echo "run_models.sh: unknown step '$step' (data, pipeline, measure)" >&2; exit 2 ;;
+    esac
+done
