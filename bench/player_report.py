@@ -321,7 +321,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     bar = tqdm(total=args.episodes, desc="player episodes", unit="episode", dynamic_ncols=True)
     food_bonus = tuple(args.food_bonus)
     night_work = not args.no_night_work
-    jobs = [(args.seed, i, args.max_episode_len, food_bonus, night_work, args.early_plant) for i in range(args.episodes)]
+    jobs = [(args.seed, i, args.max_episode_len, food_bonus, night_work, args.early_plant)
+            for i in range(args.episodes)]
     if args.workers == 1:
         env = CrafterEnv(max_steps=args.max_episode_len)
         results = (play(seed, i, n, env, food_bonus=bonus, night_work=nw, early_plant=ep)

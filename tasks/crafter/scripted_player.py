@@ -115,8 +115,8 @@ class ScriptedPlayer(Planner, Survival, Navigation, PlayerState):
             until the morning (no ``do`` inside a sealed pocket before it leaves; session 42's
             ``bench/results/night_sealed/``).
         early_plant: share of episodes (0-1) whose first free sub-goal is ``place_plant``: collect a sapling
-            from the grass and plant it in the open, untended (it is not remembered as the player's plant, so
-            nothing else the player does changes; :meth:`Planner._plant_in_open`); one try per episode. 0 (player
+            from the grass and plant it in the open, untended (it is not remembered as the player's plant: no
+            leash, no shelter kept near it; :meth:`Planner._plant_in_open`); one try per episode. 0 (player
             v8 as shipped): never. Drawn from the player's RNG at :meth:`reset` only when strictly between 0 and
             1, so shares 0 and 1 play as without the option until the plant. Why: the unconditional low level
             lives ~200 env steps, and its Crafter score holds only what its teacher does early (session 43,

@@ -273,9 +273,9 @@ class Planner:
         raise _Abort
 
     def _plant_in_open(self) -> Iterator[int]:
-        """The first plant of an episode of ``ScriptedPlayer(early_plant)``: collect a sapling if none is held, then plant it on
-        the nearest grass, unwalled and untended (not added to :attr:`plants`: no leash, no shelter kept near it,
-        not waited for). Gives up quietly (no exception) when either step fails."""
+        """The first plant of an episode of ``ScriptedPlayer(early_plant)``: collect a sapling if none is held,
+        then plant it on the nearest grass, unwalled and untended (not added to :attr:`plants`: no leash, no
+        shelter kept near it, not waited for). Gives up quietly (no exception) when either step fails."""
         try:
             if self.inv["sapling"] == 0:
                 yield from self._collect_sapling()
