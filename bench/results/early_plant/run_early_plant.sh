@@ -26,7 +26,8 @@
 #   rest     survival under the prior (20 worlds) and the unconditional Crafter score (100 episodes), the report's
 #            protocol -> report_$V.json
 #   score400 the unconditional Crafter score on 400 other worlds (seed 20001, as ../precision_v7/score_seed20001.json
-#            for models v7) of the fine-tune and of the control -> score400_{$V,control}.json
+#            for models v7; --test_seed only so that it differs from --seed) of the fine-tune and of the control
+#            -> score400_{$V,control}.json
 #
 #   bash bench/results/early_plant/run_early_plant.sh player data embed low rest score400
 #   SHARE=0.5 bash bench/results/early_plant/run_early_plant.sh player data embed low rest
@@ -79,8 +80,8 @@ for step in "$@"; do
             if [ $v = control ]; then ARGS=$W42/low_work/ckpt/args.yaml; else ARGS=$W/low_$V/ckpt/args.yaml; fi
             R=$(mktemp -d)
             python bench/pretraining_report.py --sections unconditional_bc_crafter_score --score_episodes 400 \
-                --seed 20001 --highlevel_config $W/highlevel_$v.yaml --low_level_args $ARGS --threads 1 \
-                --out_json $O/score400_$v.json --readme "$R/r.md" > $W/score400_$v.log 2>&1
+                --seed 20001 --test_seed 30001 --highlevel_config $W/highlevel_$v.yaml --low_level_args $ARGS \
+                --threads 1 --out_json $O/score400_$v.json --readme "$R/r.md" > $W/score400_$v.log 2>&1
             rm -rf "$R"
         done ;;
     *) echo "run_early_plant.sh: unknown step '$step' (player, data, embed, low, rest, score400)" >&2
